@@ -1,0 +1,50 @@
+"""Explicit conversions between the three parameterisations of one object.
+
+With x_t = alpha_t x_0 + sigma_t eps (and the exact score being E[-eps/sigma_t | x_t]):
+
+    score = -eps / sigma_t                       (eps  -> score)
+    x0    = (x_t + sigma_t^2 score) / alpha_t    (Tweedie: score -> denoiser)
+    score = (alpha_t x0 - x_t) / sigma_t^2       (denoiser -> score)
+    eps   = (x_t - alpha_t x0) / sigma_t         (x0 -> eps)
+
+`alpha`, `sigma` are tensors of shape (N,) or (N, 1) or scalars; x tensors are (N, 2).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _col(v, like: torch.Tensor) -> torch.Tensor:
+    v = torch.as_tensor(v, dtype=like.dtype, device=like.device)
+    return v.reshape(-1, 1) if v.ndim else v
+
+
+def eps_to_score(eps: torch.Tensor, sigma) -> torch.Tensor:
+    return -eps / _col(sigma, eps)
+
+
+def score_to_eps(score: torch.Tensor, sigma) -> torch.Tensor:
+    return -score * _col(sigma, score)
+
+
+def score_to_x0(score: torch.Tensor, x_t: torch.Tensor, alpha, sigma) -> torch.Tensor:
+    """Tweedie: E[x_0 | x_t] = (x_t + sigma^2 grad log p_t(x_t)) / alpha."""
+    return (x_t + _col(sigma, x_t) ** 2 * score) / _col(alpha, x_t)
+
+
+def x0_to_score(x0: torch.Tensor, x_t: torch.Tensor, alpha, sigma) -> torch.Tensor:
+    return (_col(alpha, x_t) * x0 - x_t) / _col(sigma, x_t) ** 2
+
+
+def eps_to_x0(eps: torch.Tensor, x_t: torch.Tensor, alpha, sigma) -> torch.Tensor:
+    return (x_t - _col(sigma, x_t) * eps) / _col(alpha, x_t)
+
+
+def x0_to_eps(x0: torch.Tensor, x_t: torch.Tensor, alpha, sigma) -> torch.Tensor:
+    return (x_t - _col(alpha, x_t) * x0) / _col(sigma, x_t)
+
+
+def dae_score(reconstruction: torch.Tensor, x_noisy: torch.Tensor, sigma) -> torch.Tensor:
+    """Score of a classical single-sigma DAE f: (f(x~) - x~) / sigma^2 (Vincent 2011)."""
+    return (reconstruction - x_noisy) / _col(sigma, x_noisy) ** 2

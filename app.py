@@ -1,0 +1,25 @@
+"""scoreviz entry point: `streamlit run app.py`.
+
+Page config, the shared sidebar (distribution, process, seed, active model — persisted across
+pages), and navigation over the views in teaching order. Pages live in pages/ and stay thin.
+"""
+
+import streamlit as st
+
+from scoreviz.ui.state import sidebar
+
+st.set_page_config(page_title="scoreviz", page_icon="🌀", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/forward.py", title="Data & forward process", icon="🌫️"),
+    st.Page("pages/train.py", title="Train", icon="🏋️"),
+    st.Page("pages/score_field.py", title="Score field", icon="🧭"),
+    st.Page("pages/dae.py", title="DAE reconstructions", icon="🧹"),
+    st.Page("pages/loss.py", title="Loss vs t", icon="📉"),
+    st.Page("pages/sampling.py", title="Sampling", icon="🎞️"),
+]
+
+nav = st.navigation(PAGES)
+sidebar()
+nav.run()

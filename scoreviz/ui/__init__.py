@@ -1,0 +1,2 @@
+"""The Streamlit layer: session state, shared sidebar, caching, error display. Pages import this;
+the rest of `scoreviz` never imports Streamlit."""

@@ -1,0 +1,166 @@
+"""Session state and the shared sidebar (the only Streamlit-aware state module).
+
+Per-session (st.session_state, never module globals):
+    "distribution"  registry key of the chosen built-in distribution, or "upload"
+    "process"       registry key of the noise process
+    "seed"          int seed for sampling / training
+    "models"        dict display name -> TrainResult (at most MAX_MODELS kept)
+    "active_model"  display name of the active model, or None
+    "upload"        UploadedData or None (an uploaded point cloud, this session only)
+
+Shared across sessions (st.cache_resource, bounded): finished TrainResults keyed by model id, so
+identical configurations train once per server (see `shared_models`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from scoreviz.distributions import distribution_labels, get_distribution
+from scoreviz.mixture import GaussianMixture
+from scoreviz.processes import NoiseProcess, get_process, process_labels
+
+MAX_MODELS = 5  # per session: bounds memory per user
+MAX_SHARED_MODELS = 32  # per server
+
+
+@dataclass(frozen=True)
+class UploadedData:
+    """An uploaded point cloud used as the empirical distribution (this session only)."""
+
+    name: str  # file name, for display
+    sha: str  # content hash: part of model ids trained on it
+    dist: GaussianMixture
+    n_points: int
+    note: str  # what was done to the data (dropped rows, standardised, ...)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the shared sidebar selects; every page starts from this."""
+
+    dist_key: str  # "eight_gaussians", ..., or "upload:<sha>"
+    dist_label: str
+    dist: GaussianMixture
+    process_key: str
+    process: NoiseProcess
+    seed: int
+    model: Any  # the active TrainResult, or None
+
+    @property
+    def model_name(self) -> str | None:
+        return st.session_state.get("active_model")
+
+
+def init_state() -> None:
+    """Defaults for every key this app uses (idempotent)."""
+    ss = st.session_state
+    ss.setdefault("distribution", "eight_gaussians")
+    ss.setdefault("process", "vp_linear")
+    ss.setdefault("seed", 0)
+    ss.setdefault("models", OrderedDict())
+    ss.setdefault("active_model", None)
+    ss.setdefault("upload", None)
+
+
+def _dist_options() -> dict[str, str]:
+    opts = dict(distribution_labels())
+    up = st.session_state.get("upload")
+    if up is not None:
+        opts["upload"] = f"Uploaded: {up.name} ({up.n_points} points)"
+    return opts
+
+
+def sidebar() -> Selection:
+    """Render the shared sidebar (distribution, process, seed, active model); return the choice."""
+    init_state()
+    ss = st.session_state
+    with st.sidebar:
+        st.markdown("### Shared settings")
+        opts = _dist_options()
+        if ss["distribution"] not in opts:
+            ss["distribution"] = "eight_gaussians"
+        st.selectbox("Distribution", list(opts), format_func=opts.get, key="distribution")
+        procs = process_labels()
+        st.selectbox("Noise process", list(procs), format_func=procs.get, key="process")
+        st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed")
+        names = list(ss["models"])
+        if names:
+            if ss["active_model"] not in names:
+                ss["active_model"] = names[-1]
+            st.selectbox("Active model", names, key="active_model")
+        else:
+            st.caption("No trained model yet: open **Train** (or press the button on Home).")
+    return current_selection()
+
+
+def current_selection() -> Selection:
+    """The Selection from session state, without drawing widgets."""
+    init_state()
+    ss = st.session_state
+    if ss["distribution"] == "upload" and ss["upload"] is not None:
+        up = ss["upload"]
+        dist_key, dist_label, dist = f"upload:{up.sha}", f"Uploaded: {up.name}", up.dist
+    else:
+        dist_key = ss["distribution"]
+        dist_label, dist = distribution_labels()[dist_key], get_distribution(dist_key)
+    model = ss["models"].get(ss["active_model"]) if ss["active_model"] else None
+    return Selection(
+        dist_key=dist_key,
+        dist_label=dist_label,
+        dist=dist,
+        process_key=ss["process"],
+        process=get_process(ss["process"]),
+        seed=int(ss["seed"]),
+        model=model,
+    )
+
+
+def add_model(name: str, result: Any, activate: bool = True) -> None:
+    """Keep a trained model in this session (oldest dropped beyond MAX_MODELS)."""
+    models: OrderedDict = st.session_state["models"]
+    models.pop(name, None)
+    models[name] = result
+    while len(models) > MAX_MODELS:
+        dropped, _ = models.popitem(last=False)
+        if st.session_state.get("active_model") == dropped:
+            st.session_state["active_model"] = None
+    if activate:
+        st.session_state["active_model"] = name
+
+
+class _SharedModels:
+    """Server-wide LRU of finished TrainResults keyed by model id (thread-safe, bounded)."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max_entries
+
+    def get(self, model_id: str):
+        with self._lock:
+            item = self._items.get(model_id)
+            if item is not None:
+                self._items.move_to_end(model_id)
+            return item
+
+    def put(self, model_id: str, result: Any) -> None:
+        with self._lock:
+            self._items[model_id] = result
+            self._items.move_to_end(model_id)
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@st.cache_resource(max_entries=1)
+def shared_models() -> _SharedModels:
+    """The one server-wide store of finished models (identical configs train once)."""
+    return _SharedModels(MAX_SHARED_MODELS)

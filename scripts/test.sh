@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up everything the tests need (venv, dev requirements, Chromium for the browser test) and run
+# the whole suite: ruff, then pytest. The README's test command and CI (.ci/run) both run this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q -r requirements-dev.txt
+
+# The browser test drives Debian's Chromium (Playwright cannot download its own browser here).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    sudo apt-get update -qq && sudo apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
+  else
+    echo "note: /usr/bin/chromium not found and no root to install it; browser tests will skip" >&2
+  fi
+fi
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/python -m pytest "$@"

@@ -1,0 +1,90 @@
+"""One real pass through the app in headless Chromium: every page, train, play, no error box.
+
+Screenshots go to artifacts/screenshots/ (kept out of git) so a human can look at them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.browser_utils import CHROMIUM, CHROMIUM_ARGS, SHOTS, require_chromium, streamlit_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# (link text in the navigation, minimum number of Plotly charts the page renders once trained)
+PAGES = [
+    ("Data & forward process", 3),
+    ("Train", 1),
+    ("Score field", 2),
+    ("DAE reconstructions", 2),
+    ("Loss vs t", 2),
+    ("Sampling", 1),
+]
+CHART = '[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg'
+
+
+def _settle(page, min_charts: int, timeout: float = 60.0) -> None:
+    """Wait until the script finished running and at least `min_charts` charts have rendered."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').count()
+        if not running and charts >= min_charts:
+            page.wait_for_timeout(500)
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError(f"page did not settle with {min_charts} charts within {timeout}s")
+
+
+def _assert_no_error(page, where: str) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, f"traceback on {where}"
+    body = page.locator("body").inner_text()
+    assert "unexpected problem" not in body, f"unexpected error message on {where}"
+
+
+def test_every_page_in_chromium():
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url, wait_until="domcontentloaded")
+            page.get_by_text("scoreviz").first.wait_for(timeout=60_000)
+            _settle(page, 0)
+            page.screenshot(path=str(SHOTS / "0_home.png"), full_page=True)
+            _assert_no_error(page, "Home")
+
+            # Train the default model from Home; the sidebar then offers it as the active model.
+            page.get_by_role("button", name="Train the default model").click()
+            page.get_by_text("Active model").first.wait_for(timeout=120_000)
+            _settle(page, 0)
+            _assert_no_error(page, "Home after training")
+
+            for i, (title, min_charts) in enumerate(PAGES, start=1):
+                page.get_by_role("link", name=title).first.click()
+                _settle(page, min_charts, timeout=90)
+                assert page.locator(CHART).count() >= min_charts, title
+                _assert_no_error(page, title)
+                page.screenshot(
+                    path=str(SHOTS / f"{i}_{title.split()[0].lower()}.png"), full_page=True
+                )
+
+            # On the Sampling page: play the animation and see frames advance.
+            chart = (
+                page.locator('[data-testid="stPlotlyChart"]')
+                .filter(has=page.locator(".updatemenu-button"))
+                .first
+            )
+            before = chart.screenshot()
+            chart.locator(".updatemenu-button").filter(has_text="Play").first.click()
+            page.wait_for_timeout(2500)
+            assert chart.screenshot() != before, "pressing Play did not animate the figure"
+            page.screenshot(path=str(SHOTS / "7_sampling_played.png"), full_page=True)
+            _assert_no_error(page, "Sampling after Play")
+        finally:
+            browser.close()

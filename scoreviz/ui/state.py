@@ -7,6 +7,11 @@ Per-session (st.session_state, never module globals):
     "models"        dict display name -> TrainResult (at most MAX_MODELS kept)
     "active_model"  display name of the active model, or None
     "upload"        UploadedData or None (an uploaded point cloud, this session only)
+    "training_job"  the session's TrainingJob (scoreviz.ui.training_runner), if any
+
+Widget-bound keys ("distribution", "active_model") cannot be assigned after their sidebar widget
+was drawn in a run; pages call `request_distribution` / `set_active_model`, which park the value
+under a "_pending_*" key when needed and apply it before the widget on the next run.
 
 Shared across sessions (st.cache_resource, bounded): finished TrainResults keyed by model id, so
 identical configurations train once per server (see `shared_models`).
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from scoreviz.distributions import distribution_labels, get_distribution
 from scoreviz.mixture import GaussianMixture
@@ -80,6 +86,9 @@ def sidebar() -> Selection:
     """Render the shared sidebar (distribution, process, seed, active model); return the choice."""
     init_state()
     ss = st.session_state
+    for key in ("distribution", "active_model"):
+        if f"_pending_{key}" in ss:
+            ss[key] = ss.pop(f"_pending_{key}")
     with st.sidebar:
         st.markdown("### Shared settings")
         opts = _dist_options()
@@ -129,9 +138,29 @@ def add_model(name: str, result: Any, activate: bool = True) -> None:
     while len(models) > MAX_MODELS:
         dropped, _ = models.popitem(last=False)
         if st.session_state.get("active_model") == dropped:
-            st.session_state["active_model"] = None
+            set_active_model(None)
     if activate:
-        st.session_state["active_model"] = name
+        set_active_model(name)
+
+
+def _set_widget_value(key: str, value: Any) -> bool:
+    """Set a widget-bound key now if allowed, else park it for the next run (True: set now)."""
+    try:
+        st.session_state[key] = value
+        return True
+    except StreamlitAPIException:  # the widget was already drawn in this run
+        st.session_state[f"_pending_{key}"] = value
+        return False
+
+
+def set_active_model(name: str | None) -> bool:
+    """Make `name` the active model; False means "applied on the next run" (then st.rerun())."""
+    return _set_widget_value("active_model", name)
+
+
+def request_distribution(key: str) -> bool:
+    """Select a distribution ("upload" or a registry key); False: applied on the next run."""
+    return _set_widget_value("distribution", key)
 
 
 class _SharedModels:

@@ -1,0 +1,227 @@
+"""Score fields as arrows over the exact density: learned beside exact, their difference, error.
+
+Arrows are drawn as two traces per field: the shafts (one scatter line trace, segments tail ->
+head separated by None) and the heads (one marker trace, symbol "arrow" rotated per arrow). All
+panels share one arrow scale, so equal lengths mean equal vectors. By default the arrows show
+sigma_t * score (= -E[eps | x_t], of order 1 at every noise level) so they stay readable from
+t_min (raw scores ~ 1/sigma) to t = 1.
+
+The scale and length cap are recorded in `fig.layout.meta` ("arrow_scale", "arrow_cap") so the
+drawn arrows can be turned back into vectors: head - tail = arrow_scale * vector (if not capped).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from scoreviz.figures.style import ERROR_COLORSCALE, PALETTE, apply_style
+from scoreviz.grids import Grid, ScoreField, finite
+
+# Light blues: the density stays readable under the orange/green arrows.
+SOFT_BLUES = [[0.0, "#ffffff"], [0.35, "#dbe9f6"], [1.0, "#6baed6"]]
+ARROW_FILL = 0.9  # the 95th-percentile arrow is 0.9 grid cells long
+ARROW_CAP = 1.6  # no arrow is longer than 1.6 grid cells (outliers would cover the panel)
+DECIMALS = 3  # coordinates in figure JSON are rounded: 1e-3 is far below one pixel
+
+
+def shown_vectors(score: np.ndarray, sigma: float, scaled: bool) -> np.ndarray:
+    """What the arrows show: sigma * score if `scaled`, else the raw score (float64, finite)."""
+    v = finite(score).astype(np.float64)
+    return v * sigma if scaled else v
+
+
+def arrow_scale(spacing: float, *vector_sets: np.ndarray) -> float:
+    """One data-units-per-vector-unit scale shared by all panels (pooled 95th percentile)."""
+    lengths = np.concatenate([np.linalg.norm(v, axis=1) for v in vector_sets if v is not None])
+    ref = float(np.quantile(lengths, 0.95)) if lengths.size else 0.0
+    return ARROW_FILL * spacing / ref if ref > 1e-12 else 0.0
+
+
+def _rounded(a: np.ndarray) -> list:
+    return [round(float(v), DECIMALS) for v in a]
+
+
+def quiver_traces(
+    points: np.ndarray,
+    vectors: np.ndarray,
+    scale: float,
+    cap: float,
+    color: str,
+    name: str,
+    showlegend: bool = True,
+) -> list[go.Scatter]:
+    """Arrows from `points` (N, 2) along scale * `vectors` (N, 2), lengths capped at `cap`."""
+    d = finite(vectors).astype(np.float64) * scale
+    length = np.linalg.norm(d, axis=1)
+    shrink = np.where(length > cap, cap / np.maximum(length, 1e-300), 1.0)
+    d, length = d * shrink[:, None], np.minimum(length, cap)
+    tail, head = points.astype(np.float64), points + d
+    xs = np.full(3 * len(points), None, dtype=object)
+    ys = np.full(3 * len(points), None, dtype=object)
+    xs[0::3], xs[1::3] = _rounded(tail[:, 0]), _rounded(head[:, 0])
+    ys[0::3], ys[1::3] = _rounded(tail[:, 1]), _rounded(head[:, 1])
+    angle = np.degrees(np.arctan2(d[:, 0], d[:, 1]))  # clockwise from "up", as Plotly wants
+    head_size = 3 + 6 * np.clip(length / max(cap, 1e-12), 0, 1)
+    shafts = go.Scatter(
+        x=list(xs),
+        y=list(ys),
+        mode="lines",
+        line=dict(color=color, width=1.6),
+        name=name,
+        legendgroup=name,
+        showlegend=showlegend,
+        hoverinfo="skip",
+    )
+    heads = go.Scatter(
+        x=head[:, 0].astype(np.float32),
+        y=head[:, 1].astype(np.float32),
+        mode="markers",
+        marker=dict(
+            symbol="arrow",
+            angle=np.round(angle, 1).astype(np.float32),
+            size=np.round(head_size, 1).astype(np.float32),
+            color=color,
+            line=dict(width=0),
+        ),
+        legendgroup=name,
+        showlegend=False,
+        hoverinfo="skip",
+    )
+    return [shafts, heads]
+
+
+def density_heatmap(grid: Grid, z: np.ndarray, name: str = "exact p_t") -> go.Heatmap:
+    """Exact density p_t (or any (G, G) field, rows = y) as a soft background heatmap."""
+    return go.Heatmap(
+        x=grid.xs.astype(np.float32),
+        y=grid.ys.astype(np.float32),
+        z=finite(z),
+        colorscale=SOFT_BLUES,
+        showscale=False,
+        zsmooth="best",  # a coarse grid, drawn smoothly: small JSON, no visible cells
+        name=name,
+        hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>p_t=%{z:.3g}<extra></extra>",
+    )
+
+
+_PANEL_TITLES = {"learned": "learned score s_θ(x, t)", "exact": "exact score ∇log p_t(x)"}
+
+
+def _vector_label(scaled: bool) -> str:
+    # Unicode, not LaTeX: Streamlit's Plotly does not load MathJax (streamlit#5251).
+    return "σ_t·score" if scaled else "score"
+
+
+def score_field_figure(
+    field: ScoreField,
+    xy_range: tuple[float, float],
+    scaled: bool = True,
+    height: int = 540,
+) -> go.Figure:
+    """Learned score (left) beside the exact score (right) over the exact p_t, one arrow scale.
+
+    Without a learned field only the exact panel is drawn.
+    """
+    exact_v = shown_vectors(field.exact, field.sigma, scaled)
+    learned_v = None if field.learned is None else shown_vectors(field.learned, field.sigma, scaled)
+    sp = field.grid.spacing
+    scale, cap = arrow_scale(sp, exact_v, learned_v), ARROW_CAP * sp
+    panels = [] if learned_v is None else [("learned", learned_v, "learned")]
+    panels.append(("exact", exact_v, "exact"))
+    fig = make_subplots(
+        rows=1,
+        cols=len(panels),
+        horizontal_spacing=0.06,
+        subplot_titles=[_PANEL_TITLES[name] for name, *_ in panels],
+    )
+    pts = field.grid.points
+    for col, (name, vec, key) in enumerate(panels, start=1):
+        fig.add_trace(density_heatmap(field.bg_grid, field.density), row=1, col=col)
+        for tr in quiver_traces(pts, vec, scale, cap, PALETTE[key], f"{name} score"):
+            fig.add_trace(tr, row=1, col=col)
+    what = _vector_label(scaled)
+    title = f"Arrows: {what} at t = {field.t:.3f} (σ_t = {field.sigma:.3g}); background: exact p_t"
+    return _finish(fig, len(panels), xy_range, title, height, scale, cap)
+
+
+def score_difference_figure(
+    field: ScoreField,
+    xy_range: tuple[float, float],
+    scaled: bool = True,
+    height: int = 520,
+) -> go.Figure:
+    """Left: learned - exact as arrows (same scale rule); right: sigma^2 ||s_theta - s||^2."""
+    if field.learned is None or field.error is None:
+        raise ValueError("score_difference_figure needs a learned field")
+    diff = shown_vectors(field.learned - field.exact, field.sigma, scaled)
+    exact_v = shown_vectors(field.exact, field.sigma, scaled)
+    sp = field.grid.spacing
+    scale, cap = arrow_scale(sp, exact_v), ARROW_CAP * sp  # same scale as the field figure's
+    mean = field.mean_error
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.1,
+        subplot_titles=[
+            "learned − exact (same arrow scale)",
+            f"σ²‖s_θ − ∇log p_t‖²  (grid mean {mean:.3g})",
+        ],
+    )
+    fig.add_trace(density_heatmap(field.bg_grid, field.density), row=1, col=1)
+    for tr in quiver_traces(field.grid.points, diff, scale, cap, PALETTE["error"], "difference"):
+        fig.add_trace(tr, row=1, col=1)
+    eg = field.err_grid
+    fig.add_trace(
+        go.Heatmap(
+            x=eg.xs.astype(np.float32),
+            y=eg.ys.astype(np.float32),
+            z=finite(field.error),
+            colorscale=ERROR_COLORSCALE,
+            zmin=0,
+            colorbar=dict(title=dict(text="σ²·err²", side="right"), len=0.8, thickness=12),
+            name="error",
+            hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>σ²‖Δs‖²=%{z:.3g}<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    title = f"Where the network is wrong at t = {field.t:.3f} (σ_t = {field.sigma:.3g})"
+    return _finish(fig, 2, xy_range, title, height, scale, cap)
+
+
+def _finish(fig, n_cols, xy_range, title, height, scale, cap) -> go.Figure:
+    """Shared layout for the field figures: equal aspect per panel, labelled axes, meta."""
+    apply_style(fig, title=title, xy_range=None, equal_aspect=False, height=height)
+    for col in range(1, n_cols + 1):
+        axis = "x" if col == 1 else f"x{col}"
+        fig.update_xaxes(range=list(xy_range), title_text="x₁", row=1, col=col, constrain="domain")
+        fig.update_yaxes(
+            range=list(xy_range),
+            title_text="x₂" if col == 1 else None,
+            scaleanchor=axis,
+            scaleratio=1,
+            row=1,
+            col=col,
+            constrain="domain",
+        )
+    fig.update_layout(
+        meta={"arrow_scale": float(scale), "arrow_cap": float(cap)},
+        legend=dict(orientation="h", yanchor="bottom", y=-0.22, x=0),
+        margin=dict(t=90),
+        uirevision="field",
+    )
+    return fig
+
+
+def arrow_vectors(fig: go.Figure, trace_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of `quiver_traces` for tests and notebooks: (tails (N, 2), head - tail (N, 2))."""
+    tr = fig.data[trace_index]
+    x = np.array([math.nan if v is None else v for v in tr.x], dtype=float)
+    y = np.array([math.nan if v is None else v for v in tr.y], dtype=float)
+    tails = np.stack([x[0::3], y[0::3]], 1)
+    heads = np.stack([x[1::3], y[1::3]], 1)
+    return tails, heads - tails

@@ -1,0 +1,210 @@
+"""The forward process: noised samples over the exact p_t, the schedule, and an animation over t.
+
+All builders are pure: numpy in, `go.Figure` out (see `scoreviz.forward` and `scoreviz.grids`
+for the numbers they draw).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from scoreviz.figures.fields import density_heatmap
+from scoreviz.figures.style import PALETTE, apply_style
+from scoreviz.grids import Grid, finite
+
+
+def _points(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a = finite(a)
+    return np.round(a[:, 0], 3), np.round(a[:, 1], 3)
+
+
+def samples_density_figure(
+    x0: np.ndarray,
+    x_t: np.ndarray,
+    grid: Grid,
+    density: np.ndarray,
+    t: float,
+    alpha: float,
+    sigma: float,
+    xy_range: tuple[float, float],
+    height: int = 560,
+) -> go.Figure:
+    """Noised samples x_t = alpha_t x_0 + sigma_t eps over the exact density p_t (heatmap).
+
+    x0, x_t: (N, 2); density: exact p_t on `grid`, shape (G, G) with rows = y.
+    """
+    fig = go.Figure()
+    fig.add_trace(density_heatmap(grid, density))
+    for pts, key, name, size, opacity in (
+        (x0, "data", "clean samples x₀", 3, 0.35),
+        (x_t, "noisy", "noised samples x_t", 5, 0.9),
+    ):
+        x, y = _points(pts)
+        fig.add_trace(
+            go.Scattergl(
+                x=x,
+                y=y,
+                mode="markers",
+                name=name,
+                marker=dict(color=PALETTE[key], size=size, opacity=opacity),
+                hoverinfo="skip",
+            )
+        )
+    # Unicode, not LaTeX: Streamlit's Plotly does not load MathJax (streamlit#5251).
+    title = f"x_t = α_t·x₀ + σ_t·ε at t = {t:.3f}  (α_t = {alpha:.3f}, σ_t = {sigma:.3g})"
+    fig = apply_style(fig, title=title, xy_range=xy_range, height=height)
+    fig.update_xaxes(constrain="domain")
+    fig.update_yaxes(constrain="domain")
+    return fig
+
+
+def schedule_figure(table: dict[str, np.ndarray], t_now: float, height: int = 340) -> go.Figure:
+    """alpha(t), sigma(t) (left) and SNR(t) on a log axis (right), a marker at the current t.
+
+    table: {"t", "alpha", "sigma", "snr"} arrays of one length (scoreviz.forward.schedule_table).
+    """
+    t = np.asarray(table["t"], dtype=np.float64)
+    fig = make_subplots(
+        rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=["α(t) and σ(t)", "SNR(t) = α²/σ²"]
+    )
+    now = {k: float(np.interp(t_now, t, np.asarray(table[k], dtype=np.float64))) for k in table}
+    curves = [
+        ("alpha", "α(t): signal", PALETTE["data"], 1),
+        ("sigma", "σ(t): noise", PALETTE["noisy"], 1),
+        ("snr", "SNR(t)", PALETTE["prior"], 2),
+    ]
+    for key, name, color, col in curves:
+        y = np.asarray(table[key], dtype=np.float64)
+        fig.add_trace(
+            go.Scatter(
+                x=t.astype(np.float32),
+                y=finite(y),
+                mode="lines",
+                name=name,
+                line=dict(color=color, width=2.5),
+            ),
+            row=1,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[t_now],
+                y=[now[key]],
+                mode="markers",
+                marker=dict(color=color, size=11, line=dict(color="black", width=1)),
+                name=f"{name.split(':')[0]} at t = {t_now:.3f}",
+                showlegend=False,
+                hovertemplate=f"t=%{{x:.3f}}<br>{key}=%{{y:.4g}}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+    for col in (1, 2):
+        fig.add_vline(x=t_now, line=dict(color="grey", dash="dot", width=1), row=1, col=col)
+    apply_style(fig, title=None, xy_range=None, equal_aspect=False, height=height)
+    fig.update_xaxes(title_text="t", range=[0, 1])
+    fig.update_yaxes(title_text="value", row=1, col=1)
+    fig.update_yaxes(type="log", title_text="SNR (log scale)", exponentformat="power", row=1, col=2)
+    fig.update_layout(margin=dict(t=50))
+    return fig
+
+
+def forward_animation(
+    trajectory: np.ndarray,
+    times: np.ndarray,
+    xy_ranges: np.ndarray,
+    frame_ms: int = 120,
+    height: int = 560,
+) -> go.Figure:
+    """The same particles noised over t, frame by frame (Play/Pause and a frame slider).
+
+    trajectory: (F, N, 2) with trajectory[0] the clean data (scoreviz.forward.forward_trajectory);
+    times: (F,) increasing; xy_ranges: (F, 2) axis range per frame (they grow for VE).
+    """
+    times = np.asarray(times, dtype=np.float64)
+    ranges = np.asarray(xy_ranges, dtype=np.float64).reshape(len(times), 2)
+    moving_axes = not np.allclose(ranges, ranges[0])
+    x0, y0 = _points(trajectory[0])
+    fig = go.Figure(
+        data=[
+            go.Scatter(
+                x=x0,
+                y=y0,
+                mode="markers",
+                name="clean data x₀",
+                marker=dict(color=PALETTE["data"], size=3, opacity=0.3),
+                hoverinfo="skip",
+            ),
+            go.Scatter(
+                x=x0,
+                y=y0,
+                mode="markers",
+                name="x_t",
+                marker=dict(color=PALETTE["noisy"], size=5, opacity=0.9),
+                hoverinfo="skip",
+            ),
+        ]
+    )
+    frames = []
+    for k, t in enumerate(times):
+        x, y = _points(trajectory[k])
+        layout = {"title": {"text": f"Forward diffusion: t = {t:.2f}"}}
+        if moving_axes:
+            layout |= {"xaxis": {"range": list(ranges[k])}, "yaxis": {"range": list(ranges[k])}}
+        frames.append(
+            go.Frame(name=f"{t:.3f}", data=[go.Scatter(x=x, y=y)], traces=[1], layout=layout)
+        )
+    fig.frames = frames
+    apply_style(
+        fig,
+        title=f"Forward diffusion: t = {times[0]:.2f}",
+        xy_range=tuple(ranges[0]),
+        height=height,
+    )
+    _add_player(fig, [f.name for f in frames], times, frame_ms, redraw=moving_axes)
+    return fig
+
+
+def _add_player(fig: go.Figure, names: list[str], times: np.ndarray, frame_ms: int, redraw: bool):
+    """Play/Pause buttons and a frame slider labelled by t."""
+    play = dict(
+        frame=dict(duration=frame_ms, redraw=redraw), fromcurrent=True, transition=dict(duration=0)
+    )
+    pause = dict(
+        mode="immediate", frame=dict(duration=0, redraw=redraw), transition=dict(duration=0)
+    )
+    fig.update_layout(
+        updatemenus=[
+            dict(
+                type="buttons",
+                direction="left",
+                x=0.0,
+                y=-0.12,
+                xanchor="left",
+                yanchor="top",
+                showactive=False,
+                buttons=[
+                    dict(label="Play", method="animate", args=[None, play]),
+                    dict(label="Pause", method="animate", args=[[None], pause]),
+                ],
+            )
+        ],
+        sliders=[
+            dict(
+                active=0,
+                x=0.18,
+                len=0.82,
+                y=-0.06,
+                yanchor="top",
+                currentvalue=dict(prefix="t = ", font=dict(size=13)),
+                steps=[
+                    dict(label=f"{t:.2f}", method="animate", args=[[n], pause])
+                    for n, t in zip(names, times, strict=True)
+                ],
+            )
+        ],
+        margin=dict(b=120),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
+    )

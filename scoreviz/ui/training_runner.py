@@ -1,0 +1,272 @@
+"""Training in a background thread, one job per session, with a Stop that really stops.
+
+Why a thread: `training.train` is a plain loop (seconds to a minute on a 2-core CPU). Run inside
+the script, it would freeze the session (no other page, no Stop) until it ends. Instead:
+
+- `start_training` reuses a finished identical model from the server-wide store
+  (`state.shared_models`, built-in distributions only) or starts a `TrainingJob`: a daemon
+  thread that calls `train(progress=job._on_progress)`. The callback records the loss and
+  returns `job.stop_event.is_set()`, so Stop ends training at the next report (~25 steps).
+- The job object lives in `st.session_state["training_job"]`. The thread never touches
+  Streamlit; pages poll the job inside an `@st.fragment(run_every=0.5)` (`live_status`), and
+  `collect_finished` (called by app.py on every run) moves a finished result into the session's
+  models, or turns the error into a notice. A diverged run leaves the active model unchanged.
+- At most `MAX_CONCURRENT` jobs train at once per server (the others wait in a queue), so a room
+  of students pressing Train does not grind the CPU to a halt.
+
+Tests (AppTest) use the real thread and rerun the app until the job is collected
+(`tests/apptest_utils.run_until`); `TrainingJob` itself is tested without Streamlit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import pandas as pd
+import streamlit as st
+
+from scoreviz.errors import ScorevizError
+from scoreviz.mixture import GaussianMixture
+
+log = logging.getLogger("scoreviz")
+
+JOB_KEY = "training_job"
+NOTICE_KEY = "training_notice"
+MAX_CONCURRENT = 2  # training threads per server; more wait for a free slot
+POLL_SECONDS = 0.5  # how often the live status refreshes (2 updates/s: cheap, still fluid)
+_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT)  # a lock, not per-user data
+
+
+@dataclass(eq=False)
+class TrainingJob:
+    """One training run: the config, a stop event, live progress, and the outcome.
+
+    Thread-safe for one writer (the training thread) and many readers (script runs).
+    """
+
+    config: object  # scoreviz.training.TrainConfig
+    name: str
+    dist: GaussianMixture | None = None  # uploaded data (None: the built-in distribution)
+    shareable: bool = True  # put the result in the server-wide store when it finishes
+    every: int = 25  # steps between progress reports (and stop checks)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    result: object | None = None  # TrainResult once finished
+    error: BaseException | None = None
+    collected: bool = False  # the result/error has been handed to the session
+    _rows: list = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _done: threading.Event = field(default_factory=threading.Event)
+    _started: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    # --- running
+    def start(self) -> TrainingJob:
+        """Start the daemon thread (returns at once)."""
+        self.thread = threading.Thread(target=self.run, name=f"scoreviz-train-{self.name}")
+        self.thread.daemon = True
+        self.thread.start()
+        return self
+
+    def run(self) -> None:
+        """The thread body: wait for a slot, train, record result or error (never raises)."""
+        from scoreviz.training import train
+
+        with _SLOTS:
+            self._started.set()
+            try:
+                if self.stop_event.is_set():
+                    raise _Cancelled()
+                self.result = train(
+                    self.config, progress=self._on_progress, every=self.every, dist=self.dist
+                )
+            except _Cancelled as exc:
+                self.error = exc
+            except ScorevizError as exc:
+                self.error = exc
+            except Exception as exc:  # noqa: BLE001 - reported to the user as a short message
+                log.exception("Training %s failed", self.name)
+                self.error = exc
+            finally:
+                self._done.set()
+
+    def _on_progress(self, p) -> bool:
+        with self._lock:
+            self._rows.append((p.step, p.loss, p.elapsed, p.steps))
+        return self.stop_event.is_set()
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop at its next progress report (the model so far is kept)."""
+        self.stop_event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until finished (True) or timeout (False)."""
+        return self._done.wait(timeout)
+
+    # --- reading
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def queued(self) -> bool:
+        return not self._started.is_set() and not self.done
+
+    @property
+    def steps_done(self) -> int:
+        with self._lock:
+            return self._rows[-1][0] if self._rows else 0
+
+    @property
+    def fraction(self) -> float:
+        total = getattr(self.config, "steps", 1) or 1
+        return 1.0 if self.done and self.error is None else min(1.0, self.steps_done / total)
+
+    def history(self) -> pd.DataFrame:
+        """Reported (step, loss, elapsed) so far (loss = mean over the last `every` steps)."""
+        with self._lock:
+            rows = [r[:3] for r in self._rows]
+        return pd.DataFrame(rows, columns=["step", "loss", "elapsed"])
+
+
+class _Cancelled(ScorevizError):
+    """Stopped before training started (while waiting for a free slot)."""
+
+    def __init__(self) -> None:
+        super().__init__("Training was stopped before it started.")
+
+
+# ----------------------------------------------------------------------------- session glue
+def current_job() -> TrainingJob | None:
+    return st.session_state.get(JOB_KEY)
+
+
+def is_training() -> bool:
+    job = current_job()
+    return job is not None and not job.collected
+
+
+def start_training(config, name: str, dist: GaussianMixture | None = None) -> str:
+    """Start (or reuse) training of `config` as model `name`; returns what happened.
+
+    "busy": this session is already training; "reused": an identical model was already
+    trained on this server and is now active; "started": a background job is running.
+    `dist` is given only for uploaded data (never shared across sessions).
+    """
+    from scoreviz.ui.state import add_model, shared_models
+
+    if is_training():
+        return "busy"
+    shareable = dist is None
+    cached = shared_models().get(config.model_id) if shareable else None
+    if cached is not None:
+        add_model(name, cached)
+        _notice("success", f"“{name}” was already trained on this server: it is active now.")
+        return "reused"
+    st.session_state.pop(NOTICE_KEY, None)
+    job = TrainingJob(config=config, name=name, dist=dist, shareable=shareable)
+    st.session_state[JOB_KEY] = job
+    job.start()
+    return "started"
+
+
+def collect_finished() -> None:
+    """Hand a finished job to the session (app.py calls this at the top of every run)."""
+    from scoreviz.ui.state import add_model, shared_models
+
+    job = current_job()
+    if job is None or job.collected or not job.done:
+        return
+    job.collected = True
+    if job.result is not None:
+        res = job.result
+        if job.shareable and not res.stopped:
+            shared_models().put(res.model_id, res)
+        add_model(job.name, res)
+        how = f"stopped at step {len(res.history)}" if res.stopped else "finished"
+        _notice("success", f"“{job.name}” {how} in {res.elapsed:.1f} s and is now active.")
+    elif isinstance(job.error, ScorevizError):
+        kind = "warning" if isinstance(job.error, _Cancelled) else "error"
+        _notice(kind, f"{job.error} The previously active model stays active.")
+    else:
+        _notice(
+            "error",
+            f"Training hit an unexpected problem ({type(job.error).__name__}). "
+            "Try other settings; the previously active model stays active.",
+        )
+
+
+def _notice(kind: str, text: str) -> None:
+    st.session_state[NOTICE_KEY] = (kind, text)
+
+
+def show_notice() -> None:
+    """Show the outcome of the last training (success / error) until the next one starts."""
+    notice = st.session_state.get(NOTICE_KEY)
+    if notice:
+        {"success": st.success, "error": st.error, "warning": st.warning}[notice[0]](notice[1])
+
+
+def live_status(show_chart: bool = True, key: str = "live") -> None:
+    """Progress bar, live loss chart and Stop button of the running job, refreshed every 0.5 s.
+
+    Runs as a fragment, so only this block reruns while training; when the job ends it triggers
+    one full rerun so app.py collects the result (and the sidebar offers the new model).
+    """
+    if not is_training():
+        return
+
+    @st.fragment(run_every=POLL_SECONDS)
+    def _poll() -> None:
+        job = current_job()
+        if job is None or job.collected:
+            return
+        if job.done:
+            st.rerun()  # scope "app": collect_finished() runs and the page redraws
+        _draw(job, show_chart, key)
+
+    _poll()
+
+
+def _draw(job: TrainingJob, show_chart: bool, key: str) -> None:
+    from scoreviz.figures.training import loss_curve_figure
+
+    steps = getattr(job.config, "steps", 0)
+    hist = job.history()
+    if job.queued:
+        text = "Waiting for a free training slot (other sessions are training)…"
+    else:
+        loss = f", loss {hist['loss'].iloc[-1]:.4g}" if len(hist) else ""
+        secs = f", {hist['elapsed'].iloc[-1]:.1f} s" if len(hist) else ""
+        text = f"Training “{job.name}”: step {job.steps_done} / {steps}{loss}{secs}"
+    cols = st.columns([5, 1])
+    cols[0].progress(job.fraction, text=text)
+    stopping = job.stop_event.is_set()
+    cols[1].button(
+        "Stopping…" if stopping else "⏹ Stop",
+        key=f"{key}_stop",
+        on_click=job.request_stop,
+        disabled=stopping,
+        width="stretch",
+    )
+    if show_chart and len(hist) > 0:
+        fig = loss_curve_figure(hist, total_steps=steps, title="Training loss (live)", height=300)
+        st.plotly_chart(fig, width="stretch", key=f"{key}_loss")
+
+
+def sidebar_status() -> None:
+    """A compact progress line in the sidebar on every page while this session trains."""
+    if not is_training():
+        return
+
+    @st.fragment(run_every=1.0)
+    def _poll() -> None:
+        job = current_job()
+        if job is None or job.collected:
+            return
+        if job.done:
+            st.rerun()
+        st.progress(job.fraction, text=f"⏳ Training “{job.name}”…")
+
+    _poll()

@@ -1,0 +1,130 @@
+"""Small widgets shared by several pages: the t slider, live schedule numbers, "no model" notice.
+
+t = t_slider(sel.process, key="field_t")      # t in [t_min, 1], label shows sigma_t too
+if sel.model is None:
+    no_model_notice("the learned score")        # st.info + link to Train, never a failure
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import streamlit as st
+
+from scoreviz.forward import schedule_at
+from scoreviz.processes import NoiseProcess
+
+TRAIN_PAGE = "pages/train.py"
+T_STEP = 0.01  # slider resolution in t (plus t_min itself as the first stop)
+
+
+def t_options(process: NoiseProcess) -> list[float]:
+    """Slider stops: t_min, then 0.01, 0.02, ..., 1.0 (all above t_min)."""
+    grid = [round(k * T_STEP, 4) for k in range(1, round(1 / T_STEP) + 1)]
+    return [float(process.t_min)] + [t for t in grid if t > process.t_min + 1e-9]
+
+
+def nearest_option(options: list[float], t: float) -> float:
+    return min(options, key=lambda o: abs(o - t))
+
+
+def t_slider(
+    process: NoiseProcess,
+    key: str,
+    default: float = 0.1,
+    label: str = "Time t (noise level)",
+    help: str | None = None,
+) -> float:
+    """A t slider from process.t_min to 1 whose value label also shows sigma_t.
+
+    The widget key includes the process name: each process has its own stops, so switching
+    the process in the sidebar never leaves the slider on a value it does not offer.
+    """
+    options = t_options(process)
+
+    def fmt(t: float) -> str:
+        s = schedule_at(process, t)["sigma"]
+        return f"t = {t:.3g}  (σ = {s:.3g})"
+
+    return float(
+        st.select_slider(
+            label,
+            options=options,
+            value=nearest_option(options, default),
+            format_func=fmt,
+            key=f"{key}_{process.name}",
+            help=help or "t = 0 is the data, t = 1 is (nearly) pure noise.",
+        )
+    )
+
+
+def schedule_metrics(process: NoiseProcess, t: float) -> None:
+    """σ_t, α_t and SNR at t as a row of st.metric (they update with the slider)."""
+    s = schedule_at(process, t)
+    cols = st.columns(4)
+    cols[0].metric("t", f"{t:.3g}")
+    cols[1].metric("σ_t (noise)", f"{s['sigma']:.3g}")
+    cols[2].metric("α_t (signal)", f"{s['alpha']:.3g}")
+    snr = s["snr"]
+    cols[3].metric("SNR = α²/σ²", f"{snr:.3g}", help=f"log₁₀ SNR = {_log10(snr):.2f}")
+
+
+def _log10(x: float) -> float:
+    return math.log10(x) if x > 0 and np.isfinite(x) else float("nan")
+
+
+def no_model_notice(what: str = "the learned quantities") -> None:
+    """Tell the user what to do when a view needs a trained model (instead of failing)."""
+    st.info(
+        f"No trained model yet, so {what} cannot be shown: below is the exact ground truth "
+        "only. Train one on the **Train** page (a few seconds), or press **Train the default "
+        "model** on Home.",
+        icon="ℹ️",
+    )
+    st.page_link(TRAIN_PAGE, label="Go to Train", icon="🏋️")
+
+
+def model_caption(result) -> str:
+    """One line describing a TrainResult (for captions under the charts)."""
+    cfg = result.config
+    m = cfg.model
+    kind = (
+        f"DAE at σ = {m.dae_sigma:g}" if m.kind == "dae" else f"score model ({m.parameterization})"
+    )
+    data = "infinite data" if cfg.n_train is None else f"{cfg.n_train} training points"
+    stopped = ", stopped early" if result.stopped else ""
+    return (
+        f"{kind}, {m.width}×{m.depth} {m.activation}, {len(result.history)} steps{stopped}, "
+        f"{data}, trained on {cfg.distribution} / {cfg.process}"
+    )
+
+
+def model_ground_truth(sel) -> tuple[str, object, str]:
+    """(dist_key, dist, process_key) to compare the active model against.
+
+    A model is only comparable with the exact truth of the data and process it was trained on;
+    if the sidebar shows something else, use the model's own and say so (st.caption).
+    Without a model, the sidebar's choice.
+    """
+    from scoreviz.distributions import DISTRIBUTIONS, get_distribution
+
+    model = sel.model
+    if model is None:
+        return sel.dist_key, sel.dist, sel.process_key
+    cfg = model.config
+    dist_key, dist = sel.dist_key, sel.dist
+    if cfg.distribution != sel.dist_key:
+        if cfg.distribution in DISTRIBUTIONS:
+            dist_key, dist = cfg.distribution, get_distribution(cfg.distribution)
+        else:
+            st.warning(
+                "The active model was trained on uploaded data that is not in this session; "
+                "it is compared with the sidebar's distribution instead."
+            )
+    if (dist_key, cfg.process) != (sel.dist_key, sel.process_key):
+        st.caption(
+            f"Showing the active model's own setting ({dist_key} / {cfg.process}), "
+            "not the sidebar's: a model is compared with the truth it was trained for."
+        )
+    return dist_key, dist, cfg.process

@@ -1,0 +1,239 @@
+"""Loss figures: the DSM loss per t beside its exact floor, why lambda = sigma^2, loss history.
+
+The learned model's loss is drawn in PALETTE["learned"], the exact floor in PALETTE["exact"]:
+whatever the weighting, a loss is read against its floor, never against 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from scoreviz.figures.style import PALETTE, apply_style
+
+# Weightings compared on one axis (all exact values): lambda = sigma^2 in the "exact" green.
+WEIGHTING_COLORS = {
+    "sigma2": PALETTE["exact"],
+    "one": "#5E81AC",
+    "x0": "#D4A017",
+    "min_snr": "#8FA35E",
+}
+REFERENCE = "#9AA0A6"  # grey: asymptotes and guides
+
+
+def _weighting_color(w: str, i: int) -> str:
+    extra = ["#7B8794", "#C678DD", "#56B6C2"]
+    return WEIGHTING_COLORS.get(w, extra[i % len(extra)])
+
+
+def loss_vs_t_figure(
+    binned: pd.DataFrame,
+    floor: pd.DataFrame,
+    binned_floor: pd.DataFrame,
+    labels: Mapping[str, str] | None = None,
+    weightings: Sequence[str] | None = None,
+    height: int = 620,
+) -> go.Figure:
+    """Per weighting (one column each): top, loss per t bin and the exact floor (log y);
+    bottom, the excess loss - floor beside the score error lambda E||s - grad log p_t||^2.
+
+    binned: `analysis.binned_loss`; floor: `analysis.floor_curve` on a fine t grid (drawn as is);
+    binned_floor: `analysis.bin_floor` of it (subtracted from the binned loss).
+    """
+    labels = dict(labels or {})
+    ws = list(weightings or dict.fromkeys(binned["weighting"]))
+    titles = [labels.get(w, w) for w in ws] + [""] * len(ws)
+    fig = make_subplots(
+        rows=2,
+        cols=max(1, len(ws)),
+        shared_xaxes=True,
+        row_heights=[0.6, 0.4],
+        vertical_spacing=0.08,
+        subplot_titles=titles,
+    )
+    for j, w in enumerate(ws, start=1):
+        first = j == 1
+        b = binned[binned["weighting"] == w].sort_values("bin")
+        f = floor[floor["weighting"] == w].sort_values("t")
+        bf = binned_floor[binned_floor["weighting"] == w].set_index("bin")["floor"]
+        _loss_panel(fig, b, f, j, first)
+        _excess_panel(fig, b, bf.reindex(b["bin"]).to_numpy(), j, first)
+        fig.update_yaxes(type="log", row=1, col=j)
+        fig.update_xaxes(title_text="t", range=[0, 1], row=2, col=j)
+    fig.update_yaxes(title_text="loss per t (log)", row=1, col=1)
+    fig.update_yaxes(title_text="loss − floor", row=2, col=1)
+    apply_style(fig, xy_range=None, equal_aspect=False, height=height)
+    fig.update_layout(legend=dict(y=1.08), margin=dict(t=90))
+    return fig
+
+
+def _finite(x: np.ndarray, *ys: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(x)
+    for y in ys:
+        ok &= np.isfinite(y)
+    return ok
+
+
+def _loss_panel(fig: go.Figure, b: pd.DataFrame, f: pd.DataFrame, col: int, first: bool) -> None:
+    t, loss, se = b["t"].to_numpy(), b["loss"].to_numpy(), b["loss_se"].to_numpy()
+    ok = _finite(t, loss, se) & (loss > 0)
+    sig = b["sigma"].to_numpy()[ok]
+    fig.add_trace(
+        go.Scatter(
+            x=t[ok],
+            y=loss[ok],
+            error_y=dict(type="data", array=se[ok], thickness=1, width=0),
+            customdata=sig,
+            hovertemplate="t=%{x:.3f}, σ=%{customdata:.3g}<br>loss=%{y:.4g}<extra></extra>",
+            mode="markers",
+            name="model's loss (Monte Carlo, per t bin)",
+            legendgroup="loss",
+            showlegend=first,
+            marker=dict(color=PALETTE["learned"], size=7),
+        ),
+        1,
+        col,
+    )
+    ft, fy = f["t"].to_numpy(), f["floor"].to_numpy()
+    ok = _finite(ft, fy) & (fy > 0)
+    fig.add_trace(
+        go.Scatter(
+            x=ft[ok],
+            y=fy[ok],
+            mode="lines",
+            name="exact floor λ α²/σ⁴ E tr Cov[x₀|x_t]",
+            legendgroup="floor",
+            showlegend=first,
+            line=dict(color=PALETTE["exact"], width=2.5),
+        ),
+        1,
+        col,
+    )
+
+
+def _excess_panel(fig: go.Figure, b: pd.DataFrame, bf: np.ndarray, col: int, first: bool) -> None:
+    t = b["t"].to_numpy()
+    excess, se = b["loss"].to_numpy() - bf, b["loss_se"].to_numpy()
+    err = b["score_err"].to_numpy()
+    ok = _finite(t, excess, se)
+    fig.add_trace(
+        go.Scatter(
+            x=t[ok],
+            y=excess[ok],
+            error_y=dict(type="data", array=se[ok], thickness=1, width=0),
+            mode="markers",
+            name="excess = loss − floor",
+            legendgroup="excess",
+            showlegend=first,
+            marker=dict(color=PALETTE["learned"], size=6, symbol="diamond"),
+        ),
+        2,
+        col,
+    )
+    ok = _finite(t, err)
+    fig.add_trace(
+        go.Scatter(
+            x=t[ok],
+            y=err[ok],
+            mode="lines",
+            name="λ E‖s_θ − ∇log p_t‖² (vs exact score)",
+            legendgroup="gap",
+            showlegend=first,
+            line=dict(color=PALETTE["error"], width=2, dash="dot"),
+        ),
+        2,
+        col,
+    )
+    fig.add_hline(y=0, line=dict(color=REFERENCE, width=1), row=2, col=col)
+
+
+def weighting_floor_figure(
+    floor: pd.DataFrame,
+    labels: Mapping[str, str] | None = None,
+    height: int = 440,
+) -> go.Figure:
+    """The exact floor vs sigma_t (log-log), one line per weighting, with the guides 2/sigma^2
+    (lambda = 1 as sigma -> 0) and 2 = E||eps||^2 (the most lambda = sigma^2 can ever cost).
+
+    floor: `analysis.floor_curve` (columns weighting, t, sigma, floor).
+    """
+    labels = dict(labels or {})
+    fig = go.Figure()
+    s = np.sort(floor["sigma"].unique())
+    fig.add_trace(_guide(s, 2 / s**2, "2/σ² (λ = 1 as σ → 0)"))
+    fig.add_trace(_guide(s, np.full_like(s, 2.0), "2 = E‖ε‖² (bound for λ = σ²)"))
+    for i, w in enumerate(dict.fromkeys(floor["weighting"])):
+        f = floor[floor["weighting"] == w].sort_values("sigma")
+        x, y = f["sigma"].to_numpy(), f["floor"].to_numpy()
+        ok = _finite(x, y) & (x > 0) & (y > 0)
+        fig.add_trace(
+            go.Scatter(
+                x=x[ok],
+                y=y[ok],
+                mode="lines",
+                name=labels.get(w, w),
+                line=dict(color=_weighting_color(w, i), width=3 if w in ("sigma2", "one") else 2),
+            )
+        )
+    apply_style(fig, xy_range=None, equal_aspect=False, height=height)
+    fig.update_xaxes(type="log", title_text="noise level σ_t")
+    fig.update_yaxes(type="log", title_text="irreducible loss at t (exact)")
+    fig.update_layout(legend=dict(y=1.02))
+    return fig
+
+
+def _guide(x: np.ndarray, y: np.ndarray, name: str) -> go.Scatter:
+    return go.Scatter(x=x, y=y, mode="lines", name=name, line=dict(color=REFERENCE, dash="dot"))
+
+
+def loss_history_figure(
+    history: pd.DataFrame,
+    floor_mean: float | None = None,
+    max_points: int = 600,
+    height: int = 380,
+) -> go.Figure:
+    """Training loss per step (raw, light; moving average, bold; log y) and, if given, the
+    t-averaged exact floor under the training weighting: the loss can only approach it.
+
+    history: columns step, loss (TrainResult.history).
+    """
+    h = history[np.isfinite(history["loss"].to_numpy())]
+    window = max(1, len(h) // 50)
+    smooth = h["loss"].rolling(window, min_periods=1).mean()
+    keep = np.unique(np.linspace(0, max(len(h) - 1, 0), min(len(h), max_points)).astype(int))
+    fig = go.Figure()
+    if len(h):
+        steps = h["step"].to_numpy()[keep]
+        raw = h["loss"].to_numpy()[keep]
+        fig.add_trace(_history_line(steps, raw, "loss per step", 1, 0.35))
+        fig.add_trace(_history_line(steps, smooth.to_numpy()[keep], "moving average", 2.5, 1))
+    if floor_mean is not None and np.isfinite(floor_mean) and floor_mean > 0 and len(h):
+        ends = [h["step"].iloc[0], h["step"].iloc[-1]]
+        fig.add_trace(
+            go.Scatter(
+                x=ends,
+                y=[floor_mean, floor_mean],
+                mode="lines",
+                name=f"exact floor, t-averaged = {floor_mean:.3g}",
+                line=dict(color=PALETTE["exact"], dash="dash", width=2),
+            )
+        )
+    apply_style(fig, xy_range=None, equal_aspect=False, height=height)
+    fig.update_xaxes(title_text="training step")
+    fig.update_yaxes(type="log", title_text="training loss")
+    return fig
+
+
+def _history_line(x, y, name: str, width: float, opacity: float) -> go.Scatter:
+    return go.Scatter(
+        x=x,
+        y=y,
+        mode="lines",
+        name=name,
+        opacity=opacity,
+        line=dict(color=PALETTE["learned"], width=width),
+    )

@@ -1,0 +1,283 @@
+"""Sampling figures: an animated trajectory (x_t beside its Tweedie x0_hat, score field beneath,
+trails of a few highlighted particles) for one or more score functions, and mode weights.
+
+Each row of the animation is one score function (learned, exact), drawn in its PALETTE colour;
+the highlighted particles keep one colour each across rows and panels, so the same starting
+noise can be followed under the learned and the exact score. Frames update only the moving
+traces; arrays are float32, so the figure JSON stays small (see `sampling_animation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from scoreviz.analysis import SamplingFrames, evenly_spaced
+from scoreviz.figures.dae import arrow_xy
+from scoreviz.figures.style import PALETTE, apply_style
+
+HIGHLIGHT = ["#1B1F3B", "#E63946", "#2A9D8F", "#F4A261", "#6A4C93", "#1982C4", "#8AC926", "#FF595E"]
+FIELD_OPACITY = 0.35
+
+
+@dataclass(frozen=True)
+class SamplingPanel:
+    """One row of the animation: a trajectory and the score field at each of its frames.
+
+    frames: `analysis.light_frames`; field_xy, field_score (F, M, 2): grid points and the score
+    there at frames.times (`analysis.field_frames`); ranges (F,): half-width of the x_t view.
+    color: a PALETTE key ("learned" or "exact").
+    """
+
+    label: str
+    color: str
+    frames: SamplingFrames
+    field_xy: np.ndarray
+    field_score: np.ndarray
+    ranges: np.ndarray
+
+
+def _field_arrows(xy: np.ndarray, score: np.ndarray, half_width: float, n_grid: int):
+    """Arrows along the score, normalised per frame: the 90th-percentile arrow is 0.8 of a cell."""
+    cell = 2 * half_width / max(n_grid, 1)
+    ok = np.isfinite(score).all(1)
+    length = np.linalg.norm(np.where(ok[:, None], score, 0.0), axis=1)
+    ref = np.quantile(length[ok], 0.9) if ok.any() else 0.0
+    scale = 0.8 * cell / ref if ref > 0 else 0.0
+    vec = score * scale
+    too_long = np.linalg.norm(np.where(ok[:, None], vec, 0.0), axis=1) > cell
+    vec[too_long] *= (cell / np.linalg.norm(vec[too_long], axis=1))[:, None]
+    end = np.where(ok[:, None], xy + vec, np.nan)
+    return arrow_xy(xy, end, head=5)
+
+
+def _f32(a) -> np.ndarray:
+    return np.round(np.asarray(a, dtype=np.float32), 3)
+
+
+def _trail(xs: np.ndarray, k: int, i: int) -> tuple[np.ndarray, np.ndarray]:
+    return _f32(xs[: k + 1, i, 0]), _f32(xs[: k + 1, i, 1])
+
+
+def _frame_data(p: SamplingPanel, k: int, hl: np.ndarray, n_grid: int) -> list[dict]:
+    """The moving traces of one row at frame k, in the order `_row_traces` adds them."""
+    fr = p.frames
+    fx, fy, _ = _field_arrows(p.field_xy[k], p.field_score[k], float(p.ranges[k]), n_grid)
+    data = [dict(x=_f32(fx), y=_f32(fy)), dict(x=fr.xs[k, :, 0], y=fr.xs[k, :, 1])]
+    for i in hl:
+        x, y = _trail(fr.xs, k, i)
+        data.append(dict(x=x, y=y))
+    data.append(dict(x=fr.xs[k, hl, 0], y=fr.xs[k, hl, 1]))
+    data.append(dict(x=fr.x0_hats[k, :, 0], y=fr.x0_hats[k, :, 1]))
+    data.append(dict(x=fr.x0_hats[k, hl, 0], y=fr.x0_hats[k, hl, 1]))
+    return data
+
+
+def _row_traces(p: SamplingPanel, hl: np.ndarray, n_grid: int, first: bool) -> list[go.Scatter]:
+    """Frame-0 traces of one row: x_t panel (field, particles, trails, highlights), then x0_hat
+    panel (particles, highlights). Same order as `_frame_data`."""
+    color = PALETTE[p.color]
+    d = _frame_data(p, 0, hl, n_grid)
+    _, _, sizes = _field_arrows(p.field_xy[0], p.field_score[0], float(p.ranges[0]), n_grid)
+    traces = [
+        go.Scatter(
+            **d[0],
+            mode="lines+markers",
+            name=f"score field ({p.label}, length normalised per frame)",
+            line=dict(color=color, width=1),
+            marker=dict(symbol="arrow", angleref="previous", size=sizes, color=color),
+            opacity=FIELD_OPACITY,
+            hoverinfo="skip",
+        ),
+        go.Scatter(
+            **d[1], mode="markers", name=f"x_t ({p.label})", marker=dict(color=color, size=3.5)
+        ),
+    ]
+    for j in range(len(hl)):
+        traces.append(
+            go.Scatter(
+                **d[2 + j],
+                mode="lines",
+                line=dict(color=HIGHLIGHT[j % len(HIGHLIGHT)], width=1.5),
+                name="trails of highlighted particles",
+                legendgroup="trails",
+                showlegend=first and j == 0,
+                hoverinfo="skip",
+            )
+        )
+    hl_marker = dict(
+        color=[HIGHLIGHT[j % len(HIGHLIGHT)] for j in range(len(hl))],
+        size=9,
+        line=dict(color="white", width=1),
+    )
+    traces.append(go.Scatter(**d[2 + len(hl)], mode="markers", marker=hl_marker, showlegend=False))
+    traces.append(
+        go.Scatter(
+            **d[3 + len(hl)],
+            mode="markers",
+            name=f"x̂₀ = E[x₀|x_t] ({p.label})",
+            marker=dict(color=color, size=3.5, symbol="diamond"),
+        )
+    )
+    traces.append(go.Scatter(**d[4 + len(hl)], mode="markers", marker=hl_marker, showlegend=False))
+    return traces
+
+
+def _axis_names(row: int) -> tuple[str, str]:
+    """Layout keys of the x_t panel's axes in `row` (2 columns per row)."""
+    i = 2 * (row - 1) + 1
+    return ("xaxis", "yaxis") if i == 1 else (f"xaxis{i}", f"yaxis{i}")
+
+
+def _controls(names: list[str], times: np.ndarray, frame_ms: int) -> dict:
+    still = dict(
+        frame=dict(duration=0, redraw=False), mode="immediate", transition=dict(duration=0)
+    )
+    play = dict(frame=dict(duration=frame_ms, redraw=False), fromcurrent=True)
+    play["transition"] = dict(duration=0)
+    buttons = [
+        dict(label="▶ Play", method="animate", args=[None, play]),
+        dict(label="❚❚ Pause", method="animate", args=[[None], still]),
+    ]
+    steps = [
+        dict(method="animate", label=f"{t:.3f}", args=[[name], still])
+        for name, t in zip(names, times, strict=True)
+    ]
+    menu = dict(type="buttons", direction="left", x=0, y=-0.04, xanchor="left", yanchor="top")
+    menu.update(buttons=buttons, showactive=False, pad=dict(t=10, r=10))
+    slider = dict(active=0, steps=steps, x=0.16, len=0.84, y=-0.02, yanchor="top")
+    slider.update(currentvalue=dict(prefix="t = ", font=dict(size=14)), pad=dict(t=30))
+    return dict(updatemenus=[menu], sliders=[slider])
+
+
+def sampling_animation(
+    panels: Sequence[SamplingPanel],
+    data: np.ndarray | None = None,
+    n_highlight: int = 8,
+    n_grid: int = 15,
+    max_frames: int = 60,
+    frame_ms: int = 90,
+    height_per_row: int = 460,
+) -> go.Figure:
+    """Animated sampling: per panel one row, x_t (left) and x0_hat (right), with Play/Pause and
+    a frame slider (labelled by t). Frame k shows frames.xs[k] and frames.x0_hats[k] exactly.
+
+    All panels must share the frame times (same sampler config). data: clean points drawn
+    faintly behind x0_hat. At most max_frames frames are kept (evenly, first and last).
+    """
+    if not panels:
+        raise ValueError("sampling_animation needs at least one panel")
+    keep = evenly_spaced(len(panels[0].frames.times), max_frames)
+    panels = [_take_frames(p, keep) for p in panels]
+    times = panels[0].frames.times
+    titles = []
+    for p in panels:
+        titles += [f"{p.label}: x_t", f"{p.label}: x̂₀ (Tweedie)"]
+    fig = make_subplots(
+        rows=len(panels), cols=2, subplot_titles=titles, horizontal_spacing=0.06,
+        vertical_spacing=0.08,
+    )  # fmt: skip
+    moving: list[int] = []
+    for r, p in enumerate(panels, start=1):
+        hl = np.arange(min(n_highlight, p.frames.xs.shape[1]))
+        tr = _row_traces(p, hl, n_grid, first=r == 1)
+        split = 3 + len(hl)  # field, particles, trails..., highlights | x0_hat panel
+        for t_ in tr[:split]:
+            moving.append(len(fig.data))
+            fig.add_trace(t_, r, 1)
+        if data is not None:
+            fig.add_trace(_data_trace(data, r == 1), r, 2)
+        for t_ in tr[split:]:
+            moving.append(len(fig.data))
+            fig.add_trace(t_, r, 2)
+        _set_axes(fig, r, float(p.ranges[0]), _x0_range(data))
+    names = [str(k) for k in range(len(times))]
+    frames = []
+    for k, name in enumerate(names):
+        fdata: list[dict] = []
+        layout: dict = {}
+        for r, p in enumerate(panels, start=1):
+            hl = np.arange(min(n_highlight, p.frames.xs.shape[1]))
+            fdata += _frame_data(p, k, hl, n_grid)
+            xa, ya = _axis_names(r)
+            h = float(p.ranges[k])
+            layout[xa] = dict(range=[-h, h])
+            layout[ya] = dict(range=[-h, h])
+        frames.append(go.Frame(data=fdata, traces=moving, name=name, layout=layout))
+    fig.frames = frames
+    apply_style(fig, xy_range=None, equal_aspect=False, height=height_per_row * len(panels) + 90)
+    fig.update_layout(**_controls(names, times, frame_ms), margin=dict(t=70, b=110))
+    fig.update_layout(legend=dict(y=1.02 + 0.03 * (2 - len(panels))))
+    return fig
+
+
+def _take_frames(p: SamplingPanel, keep: np.ndarray) -> SamplingPanel:
+    if len(keep) == len(p.frames.times):
+        return p
+    f = p.frames
+    frames = SamplingFrames(f.times[keep], f.xs[keep], f.x0_hats[keep], f.n_total, f.n_dropped)
+    return SamplingPanel(
+        p.label, p.color, frames, p.field_xy[keep], p.field_score[keep], p.ranges[keep]
+    )
+
+
+def _x0_range(data: np.ndarray | None) -> float:
+    finite = np.zeros((0, 2)) if data is None else data[np.isfinite(data).all(1)]
+    if len(finite) == 0:
+        return 3.0
+    return float(max(3.0, 1.1 * np.quantile(np.abs(finite), 0.995)))
+
+
+def _data_trace(data: np.ndarray, show: bool) -> go.Scatter:
+    d = _f32(data[np.isfinite(data).all(1)])
+    return go.Scatter(
+        x=d[:, 0],
+        y=d[:, 1],
+        mode="markers",
+        name="data x₀ (exact samples)",
+        legendgroup="data",
+        showlegend=show,
+        marker=dict(color=PALETTE["data"], size=3, opacity=0.25),
+        hoverinfo="skip",
+    )
+
+
+def _set_axes(fig: go.Figure, row: int, h: float, h0: float) -> None:
+    i = 2 * (row - 1) + 1
+    for col, half, idx in ((1, h, i), (2, h0, i + 1)):
+        anchor = "x" if idx == 1 else f"x{idx}"
+        fig.update_xaxes(range=[-half, half], title_text="x₁", row=row, col=col)
+        fig.update_yaxes(range=[-half, half], scaleanchor=anchor, scaleratio=1, row=row, col=col)
+    fig.update_yaxes(title_text="x₂", row=row, col=1)
+
+
+def mode_weights_figure(
+    true_weights: np.ndarray,
+    weights: Mapping[str, np.ndarray],
+    colors: Mapping[str, str] | None = None,
+    height: int = 320,
+) -> go.Figure:
+    """Share of samples per mixture component (argmax responsibility) vs the true weights.
+
+    weights: label -> (K,) shares; colors: label -> PALETTE key (default "learned").
+    """
+    colors = dict(colors or {})
+    k = np.arange(1, len(true_weights) + 1)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(x=k, y=np.asarray(true_weights), name="true weights", marker_color=PALETTE["data"])
+    )
+    for label, w in weights.items():
+        w = np.nan_to_num(np.asarray(w, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
+        fig.add_trace(
+            go.Bar(x=k, y=w, name=label, marker_color=PALETTE[colors.get(label, "learned")])
+        )
+    apply_style(fig, xy_range=None, equal_aspect=False, height=height)
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title_text="mixture component k", dtick=1 if len(k) <= 25 else None)
+    fig.update_yaxes(title_text="share of samples")
+    return fig

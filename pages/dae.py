@@ -31,10 +31,14 @@ def nearest(value: float) -> float:
 with st.expander("Train a classical DAE at one σ (a few seconds)"):
     c1, c2 = st.columns(2)
     dae_sigma = c1.select_slider(
-        "Its noise level σ", options, value=nearest(0.5), format_func="{:.3g}".format
+        "Its noise level σ",
+        options,
+        value=nearest(0.5),
+        format_func="{:.3g}".format,
+        key=f"dae_train_sigma_{sel.process_key}",
     )
-    steps = c2.slider("Training steps", 200, 3000, 1000, step=100)
-    if st.button("Train the DAE", type="primary"):
+    steps = c2.slider("Training steps", 200, 3000, 1000, step=100, key="dae_train_steps")
+    if st.button("Train the DAE", type="primary", key="dae_train"):
         bar = st.progress(0.0, text="Training the DAE…")
         with friendly_errors("Training the DAE"):
             result = compute.train_dae(sel, dae_sigma, steps, lambda f: bar.progress(f))
@@ -67,8 +71,8 @@ def reconstruction_view() -> None:
         format_func="{:.3g}".format,
         key=f"dae_range_{sel.process_key}",
     )
-    n = c2.slider("Points", 20, 400, 120, step=20)
-    shown = c3.multiselect("Denoisers drawn", list(kinds), default=list(kinds))
+    n = c2.slider("Points", 20, 400, 120, step=20, key="dae_points")
+    shown = c3.multiselect("Denoisers drawn", list(kinds), default=list(kinds), key="dae_shown")
     sigmas = tuple(float(s) for s in np.unique(np.geomspace(lo, hi, 4)))
     with friendly_errors("The reconstruction view"):
         panels = compute.dae_panels(

@@ -42,9 +42,12 @@ def loss_view() -> None:
         list(WEIGHTINGS),
         default=[trained, other],
         format_func=WEIGHTINGS.get,
+        key="loss_weightings",
     )
-    n_bins = c2.slider("t bins", 20, 60, 24, step=4)
-    per_bin = c3.select_slider("Samples per bin", [128, 256, 512, 1024], value=256)
+    n_bins = c2.slider("t bins", 20, 60, 24, step=4, key="loss_bins")
+    per_bin = c3.select_slider(
+        "Samples per bin", [128, 256, 512, 1024], value=256, key="loss_per_bin"
+    )
     if not ws:
         st.info("Pick at least one weighting.")
         return

@@ -33,20 +33,28 @@ else:
 
 def sampler_settings() -> SamplerConfig:
     c1, c2, c3 = st.columns([2, 1, 1])
-    kind = c1.selectbox("Sampler", list(LABELS), format_func=LABELS.get)
-    steps = c2.slider("Steps", 1, 500, 200)
-    particles = c3.slider("Particles", 1, 2000, 1000, step=1)
+    kind = c1.selectbox("Sampler", list(LABELS), format_func=LABELS.get, key="sampler")
+    steps = c2.slider("Steps", 1, 500, 200, key="sampler_steps")
+    particles = c3.slider("Particles", 1, 2000, 1000, key="sampler_particles")
     extra, cols = {}, st.columns(3)
     if kind in ("langevin", "annealed_langevin"):
-        extra["step_size"] = cols[0].slider("Step size (× σ_t²)", 0.01, 2.0, 0.5, step=0.01)
+        extra["step_size"] = cols[0].slider(
+            "Step size (× σ_t²)", 0.01, 2.0, 0.5, 0.01, key="sampler_step"
+        )
     if kind == "langevin":
-        extra["t_langevin"] = cols[1].slider("Fixed t of the score", 0.01, 1.0, 0.01, step=0.01)
+        extra["t_langevin"] = cols[1].slider(
+            "Fixed t of the score", 0.01, 1.0, 0.01, 0.01, key="sampler_t"
+        )
     if kind in ("pc", "annealed_langevin"):
-        extra["n_corrector"] = cols[1].slider("Langevin steps per level", 1, 10, 1)
+        extra["n_corrector"] = cols[1].slider(
+            "Langevin steps per level", 1, 10, 1, key="sampler_inner"
+        )
     if kind == "pc":
-        extra["snr"] = cols[2].slider("Corrector snr", 0.01, 1.0, 0.16, step=0.01)
+        extra["snr"] = cols[2].slider("Corrector snr", 0.01, 1.0, 0.16, 0.01, key="sampler_snr")
     if kind == "ddim":
-        extra["eta"] = cols[0].slider("η (0 = deterministic)", 0.0, 1.0, 0.0, step=0.05)
+        extra["eta"] = cols[0].slider(
+            "η (0 = deterministic)", 0.0, 1.0, 0.0, 0.05, key="sampler_eta"
+        )
     return SamplerConfig(kind, steps, particles, N_FRAMES, sel.seed, **extra)
 
 

@@ -1,0 +1,117 @@
+"""DAE analysis and figures against exact oracles: arrows end exactly at E[x0 | x~], the exact
+denoiser's error is the MMSE, and a single-sigma DAE is optimal only at its own sigma."""
+
+import numpy as np
+import pytest
+import torch
+
+from scoreviz import analysis
+from scoreviz.distributions import get_distribution
+from scoreviz.figures.dae import arrow_xy, dae_reconstruction_figure, reconstruction_error_figure
+from scoreviz.figures.style import PALETTE
+from scoreviz.processes import get_process
+
+DIST = get_distribution("eight_gaussians")
+
+
+def _arrow_trace(fig, name, panel=1):
+    xaxis = "x" if panel == 1 else f"x{panel}"
+    return next(tr for tr in fig.data if tr.name == f"x̃ → {name}" and (tr.xaxis or "x") == xaxis)
+
+
+@pytest.mark.parametrize("process_key", ["vp_linear", "ve"])
+def test_noisy_points_follow_the_process_at_the_chosen_sigma(process_key):
+    proc = get_process(process_key)
+    sigmas = [0.05, 0.3, 0.9]
+    panels = analysis.reconstructions({}, DIST, proc, sigmas, n=50, seed=3)
+    x0 = panels[0].x0
+    for p, s in zip(panels, sigmas, strict=True):
+        assert p.sigma == pytest.approx(s, rel=1e-6)
+        t = torch.tensor(p.t, dtype=torch.float64)
+        assert p.alpha == pytest.approx(float(proc.alpha(t)))
+        eps = (p.x_t - p.alpha * x0) / p.sigma
+        np.testing.assert_allclose(eps, (panels[0].x_t - panels[0].alpha * x0) / panels[0].sigma)
+        np.testing.assert_array_equal(p.x0, x0)  # the same clean points in every panel
+
+
+def test_arrows_go_from_noisy_point_to_exactly_the_exact_denoiser():
+    proc = get_process("vp_linear")
+    exact = analysis.exact_denoiser(DIST, proc)
+    panels = analysis.reconstructions({"exact": exact}, DIST, proc, [0.05, 0.2, 0.6, 1.0], n=40)
+    fig = dae_reconstruction_figure(panels, {"exact": "exact"})
+    for i, p in enumerate(panels, start=1):
+        oracle = DIST.denoise(torch.as_tensor(p.x_t, dtype=torch.float64), p.alpha, p.sigma)
+        tr = _arrow_trace(fig, "exact", i)
+        x, y = np.asarray(tr.x), np.asarray(tr.y)
+        np.testing.assert_array_equal(x[0::3], p.x_t[:, 0])
+        np.testing.assert_array_equal(y[0::3], p.x_t[:, 1])
+        np.testing.assert_array_equal(x[1::3], p.recon["exact"][:, 0])
+        np.testing.assert_array_equal(y[1::3], p.recon["exact"][:, 1])
+        np.testing.assert_allclose(p.recon["exact"], oracle.numpy(), atol=2e-5)
+        assert np.isnan(x[2::3]).all()
+        assert tr.line.color == PALETTE["exact"]
+    for tr in fig.data:  # equal aspect in every panel
+        assert tr.x is not None
+    assert fig.layout.yaxis2.scaleanchor == "x2"
+
+
+def test_at_large_sigma_every_arrow_ends_near_the_mean():
+    proc = get_process("vp_linear")
+    exact = analysis.exact_denoiser(DIST, proc)
+    (p,) = analysis.reconstructions({"exact": exact}, DIST, proc, [0.9999], n=100)
+    assert np.abs(p.recon["exact"] - DIST.mean().numpy()).max() < 0.05
+
+
+def test_arrow_xy_drops_non_finite_arrows():
+    start = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    end = np.array([[1.0, 0.0], [np.nan, 1.0], [2.0, np.inf]])
+    x, y, sizes = arrow_xy(start, end)
+    assert len(x) == 3 and x[0] == 0 and x[1] == 1 and np.isnan(x[2])
+    assert list(sizes) == [0, 7, 0]
+
+
+def test_exact_error_curve_equals_the_mmse():
+    proc = get_process("vp_linear")
+    exact = analysis.exact_denoiser(DIST, proc)
+    sigmas = analysis.sigma_grid(proc, 12)
+    df = analysis.reconstruction_error({"exact": exact}, DIST, proc, sigmas, n=4096, seed=1)
+    # Monte Carlo E||D*(x~) - x0||^2 against the exact E tr Cov[x0 | x~] (same points)
+    np.testing.assert_allclose(df["exact"], df["mmse"], rtol=0.08)
+    # limits: keeping x~/alpha at small sigma, the mean (tr Cov = 2) at large sigma
+    assert df["mmse"].iloc[0] == pytest.approx(2 * sigmas[0] ** 2 / df["alpha"].iloc[0] ** 2, 0.1)
+    assert df["mmse"].iloc[-1] == pytest.approx(float(torch.trace(DIST.cov())), rel=0.05)
+    fig = reconstruction_error_figure(df, {"exact": "exact"})
+    tr = next(t for t in fig.data if t.name.startswith("exact"))
+    np.testing.assert_array_equal(tr.y, df["mmse"].to_numpy())
+    np.testing.assert_array_equal(tr.x, df["sigma"].to_numpy())
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+
+
+def test_a_single_sigma_denoiser_is_optimal_only_at_its_own_sigma():
+    """The best possible classical DAE at sigma_d is E[x0 | x~] at sigma_d, whatever sigma."""
+    proc = get_process("vp_linear")
+    sigma_d = 0.3
+    t_d = proc.t_from_sigma(torch.tensor(sigma_d, dtype=torch.float64))
+    a_d = float(proc.alpha(t_d))
+
+    def dae(x, t):
+        return DIST.denoise(x, a_d, sigma_d)
+
+    sigmas = np.array([0.03, 0.1, sigma_d, 0.9])
+    df = analysis.reconstruction_error({"dae": dae}, DIST, proc, sigmas, n=4096, seed=2)
+    ratio = (df["dae"] / df["mmse"]).to_numpy()
+    assert ratio[2] == pytest.approx(1.0, abs=0.08)
+    assert ratio[0] > 3 and ratio[1] > 1.5 and ratio[3] > 1.2
+    fig = reconstruction_error_figure(df, {"dae": "dae"}, marks={"dae": sigma_d})
+    mark = next(t for t in fig.data if t.name == "dae: its σ")
+    assert list(mark.x) == [sigma_d, sigma_d]
+    assert mark.line.color == PALETTE["dae"]
+
+
+def test_sigma_options_cover_the_process_range():
+    for key in ("vp_linear", "ve", "sub_vp", "vp_cosine"):
+        proc = get_process(key)
+        opts = analysis.sigma_options(proc)
+        lo, hi = analysis.sigma_bounds(proc)
+        assert opts[0] == lo and opts[-1] == hi and opts == sorted(set(opts))
+        assert len(opts) >= 10

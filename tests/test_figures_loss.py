@@ -1,0 +1,106 @@
+"""Loss-vs-t analysis and figures: the floor trace is losses.loss_floor, the exact score sits on
+its floor, loss - floor is the weighted score error, and lambda = sigma^2 keeps every t O(1)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scoreviz import analysis, losses
+from scoreviz.distributions import get_distribution
+from scoreviz.figures.loss import loss_history_figure, loss_vs_t_figure, weighting_floor_figure
+from scoreviz.figures.style import PALETTE
+from scoreviz.processes import get_process
+from scoreviz.score import exact_score_fn
+
+DIST = get_distribution("eight_gaussians")
+PROC = get_process("vp_linear")
+WS = ("sigma2", "one")
+
+
+@pytest.fixture(scope="module")
+def floors():
+    edges = analysis.t_bins(PROC, 20)
+    fine = analysis.floor_curve(DIST, PROC, WS, analysis.fine_t(edges, 3), n_mc=512)
+    return edges, fine, analysis.bin_floor(fine, edges)
+
+
+def test_floor_trace_equals_losses_loss_floor(floors):
+    edges, fine, by_bin = floors
+    binned = analysis.binned_loss(exact_score_fn(DIST, PROC), DIST, PROC, WS, 20, 64)
+    fig = loss_vs_t_figure(binned, fine, by_bin, losses.WEIGHTINGS, WS)
+    floor_traces = [t for t in fig.data if t.name.startswith("exact floor")]
+    assert len(floor_traces) == 2
+    for w, tr in zip(WS, floor_traces, strict=True):
+        oracle = losses.loss_floor(DIST, PROC, torch.as_tensor(tr.x), w, n_mc=512, seed=0)
+        np.testing.assert_allclose(tr.y, oracle.numpy(), rtol=1e-9)
+        assert tr.line.color == PALETTE["exact"]
+    assert fig.layout.yaxis.type == "log"
+    loss_traces = [t for t in fig.data if t.name.startswith("model's loss")]
+    assert len(loss_traces) == 2 and all(len(t.x) == 20 for t in loss_traces)
+
+
+def test_binned_loss_has_the_bins_and_weightings_asked_for():
+    df = analysis.binned_loss(exact_score_fn(DIST, PROC), DIST, PROC, WS, n_bins=24, per_bin=32)
+    assert len(df) == 48 and set(df["weighting"]) == set(WS)
+    b = df[df["weighting"] == "sigma2"]
+    assert (np.diff(b["t"]) > 0).all() and b["t_lo"].iloc[0] == PROC.t_min
+    assert b["t_hi"].iloc[-1] == pytest.approx(1.0)
+
+
+def test_exact_score_sits_on_its_floor(floors):
+    edges, fine, by_bin = floors
+    df = analysis.binned_loss(exact_score_fn(DIST, PROC), DIST, PROC, ["sigma2"], 20, 512, seed=4)
+    assert (df["score_err"] == 0).all()  # the exact score against itself
+    floor = by_bin[by_bin["weighting"] == "sigma2"]["floor"].to_numpy()
+    excess = df["loss"].to_numpy() - floor
+    assert np.abs(excess).mean() < 0.05 * floor.mean()
+    assert (np.abs(excess) < 5 * df["loss_se"].to_numpy() + 0.05 * floor).all()
+
+
+def test_excess_is_the_weighted_score_error():
+    """s = exact + c: loss - floor = lambda E||c||^2 per bin, which score_err gives directly."""
+    exact = exact_score_fn(DIST, PROC)
+    shift = torch.tensor([0.3, -0.2])
+
+    def wrong(x, t):
+        return exact(x, t) + shift
+
+    df = analysis.binned_loss(wrong, DIST, PROC, ["sigma2"], n_bins=20, per_bin=512, seed=5)
+    t = torch.tensor(df["t"].to_numpy())
+    expected = (losses.weight("sigma2", PROC, t) * (shift**2).sum()).numpy()
+    np.testing.assert_allclose(df["score_err"], expected, rtol=0.2)
+    edges = analysis.t_bins(PROC, 20)
+    fine = analysis.floor_curve(DIST, PROC, ["sigma2"], analysis.fine_t(edges, 4), n_mc=512)
+    excess = df["loss"].to_numpy() - analysis.bin_floor(fine, edges)["floor"].to_numpy()
+    assert abs(excess.mean() - df["score_err"].mean()) < 0.15 * df["score_err"].mean()
+
+
+def test_weighting_one_explodes_while_sigma2_stays_bounded():
+    sig = analysis.sigma_grid(PROC, 30, smallest=1e-3)
+    t = PROC.t_from_sigma(torch.as_tensor(sig)).numpy()
+    df = analysis.floor_curve(DIST, PROC, tuple(losses.WEIGHTINGS), t, n_mc=512)
+    one = df[df["weighting"] == "one"]
+    s2 = df[df["weighting"] == "sigma2"]
+    small = one["sigma"].to_numpy() < 0.02
+    assert small.any()
+    ratio = one["floor"].to_numpy()[small] / (2 / one["sigma"].to_numpy()[small] ** 2)
+    np.testing.assert_allclose(ratio, 1.0, rtol=0.1)  # ~ 2 / sigma^2 as sigma -> 0
+    assert one["floor"].max() > 1e4  # sigma(t_min) = 0.0105 on vp_linear
+    assert (s2["floor"] <= 2.0 + 1e-6).all() and s2["floor"].max() > 0.5  # O(1) everywhere
+    fig = weighting_floor_figure(df, losses.WEIGHTINGS)
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    names = [tr.name for tr in fig.data]
+    assert losses.WEIGHTINGS["one"] in names and losses.WEIGHTINGS["sigma2"] in names
+
+
+def test_loss_history_figure_decimates_and_draws_the_floor():
+    hist = pd.DataFrame(
+        {"step": np.arange(1, 3001), "loss": np.linspace(2, 1, 3000), "elapsed": np.zeros(3000)}
+    )
+    hist.loc[10, "loss"] = np.nan
+    fig = loss_history_figure(hist, floor_mean=0.9)
+    raw, smooth, floor = fig.data
+    assert len(raw.x) <= 600 and np.isfinite(raw.y).all()
+    assert list(floor.y) == [0.9, 0.9] and floor.line.color == PALETTE["exact"]
+    assert fig.layout.yaxis.type == "log"

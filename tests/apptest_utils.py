@@ -29,8 +29,32 @@ APP_PATH = ROOT / "app.py"
 TIMEOUT = 120  # seconds per run: torch import + first figure build on a 2-core CPU
 
 
+def _run_app_py_on_every_page() -> None:
+    """Make AppTest run app.py (and so st.navigation and the sidebar) on every page.
+
+    AppTest sets `PagesManager.uses_pages_directory = None` before every run, and PagesManager
+    then sets it True because a `pages/` folder sits next to app.py. The script runner then
+    takes the legacy MPA v1 path, which after `switch_page` executes pages/<file>.py ALONE:
+    no app.py, no sidebar, no collect_finished. `st.navigation` sets the flag to False, which
+    is what `streamlit run` keeps once app.py has run; we force the same here. Idempotent.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager.__init__, "_scoreviz_v2", False):
+        return
+    original = PagesManager.__init__
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    __init__._scoreviz_v2 = True
+    PagesManager.__init__ = __init__
+
+
 def make_app(timeout: float = TIMEOUT) -> AppTest:
-    """An AppTest of the whole multipage app (not yet run)."""
+    """An AppTest of the whole multipage app (not yet run); app.py runs on every page."""
+    _run_app_py_on_every_page()
     return AppTest.from_file(str(APP_PATH), default_timeout=timeout)
 
 

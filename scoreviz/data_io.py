@@ -223,8 +223,15 @@ def _parse_text(text: str, label: str) -> tuple[np.ndarray, int, str | None]:
         if not lines:
             raise DataError(f"The file {label} has a header line but no data rows below it.")
     values = np.empty((len(lines), 2))
+    n_ok = 0
     for row, (line_no, line) in enumerate(lines):
-        values[row] = _parse_row(line, line_no, delim, label)
+        values[row] = x, y = _parse_row(line, line_no, delim, label)
+        n_ok += math.isfinite(x) and math.isfinite(y)
+        if n_ok > MAX_POINTS:  # stop early: a 5 MB file can hold a million rows
+            raise DataError(
+                f"The file {label} has more than {MAX_POINTS:,} points ({len(lines):,} data "
+                f"rows); the limit is {MAX_POINTS:,} points. Upload a random subset of the rows."
+            )
     finite = np.isfinite(values).all(1)
     return values[finite], int((~finite).sum()), header
 
@@ -265,11 +272,6 @@ def _standardise(raw: np.ndarray, label: str) -> tuple[np.ndarray, tuple[float, 
         raise DataError(
             f"The file {label} has only 1 usable point; a distribution needs at least 2 "
             "different points."
-        )
-    if n > MAX_POINTS:
-        raise DataError(
-            f"The file {label} has {n:,} points; the limit is {MAX_POINTS:,} points. "
-            "Upload a random subset of the rows."
         )
     s0 = float(np.abs(raw).max())
     q = raw / s0 if s0 > 0 else raw

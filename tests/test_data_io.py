@@ -116,7 +116,23 @@ def test_too_many_points():
     rows = rng.normal(size=(MAX_POINTS + 1, 2))
     data = "\n".join(f"{x:.4f},{y:.4f}" for x, y in rows).encode()
     assert len(data) < MAX_BYTES
-    _raises(data, f"{MAX_POINTS + 1:,} points", f"limit is {MAX_POINTS:,}")
+    _raises(data, f"more than {MAX_POINTS:,} points", f"{MAX_POINTS + 1:,} data rows")
+
+
+def test_too_many_points_fails_fast(monkeypatch):
+    """A 5 MB file of short rows holds ~1.2 million of them: refuse without parsing them all."""
+    calls = []
+    parse_row = data_io._parse_row
+    monkeypatch.setattr(data_io, "_parse_row", lambda *a: calls.append(1) or parse_row(*a))
+    data = b"x y\n" + b"1 2\n" * (MAX_BYTES // 4 - 10)
+    _raises(data, f"limit is {MAX_POINTS:,} points", f"{MAX_BYTES // 4 - 10:,} data rows")
+    assert len(calls) == MAX_POINTS + 1
+
+
+def test_nan_rows_do_not_count_towards_the_point_limit():
+    data = b"nan,nan\n" * 100 + b"\n".join(b"%d,%d" % (i, i % 7) for i in range(MAX_POINTS))
+    p = parse_point_cloud(data)
+    assert p.n_points == MAX_POINTS and p.n_dropped == 100
 
 
 def test_header_without_data():

@@ -81,7 +81,7 @@ def parse_point_cloud(data: bytes, name: str = "upload") -> ParsedPoints:
     raw, n_dropped, header = _parse_text(text, label)
     points, centre, scale = _standardise(raw, label)
     moved = not (SPREAD_NOTE_RANGE[0] <= scale <= SPREAD_NOTE_RANGE[1])
-    off_centre = math.hypot(*centre) > 1.0 * scale and math.hypot(*centre) > 0.5
+    off_centre = math.hypot(*centre) > max(scale, 0.5)  # the cloud would sit off the axes
     points.setflags(write=False)
     return ParsedPoints(
         points=points,

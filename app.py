@@ -2,11 +2,14 @@
 
 Page config, the shared sidebar (distribution, process, seed, active model — persisted across
 pages), and navigation over the views in teaching order. Pages live in pages/ and stay thin.
+Every run first collects a finished background training job (scoreviz.ui.training_runner), so
+a model trained while the user looked at another page appears in the sidebar.
 """
 
 import streamlit as st
 
 from scoreviz.ui.state import sidebar
+from scoreviz.ui.training_runner import collect_finished, sidebar_status
 
 st.set_page_config(page_title="scoreviz", page_icon="🌀", layout="wide")
 
@@ -21,5 +24,8 @@ PAGES = [
 ]
 
 nav = st.navigation(PAGES)
+collect_finished()
 sidebar()
+with st.sidebar:
+    sidebar_status()
 nav.run()

@@ -66,13 +66,14 @@ def prior_mismatch(
 
 
 def view_range(process: NoiseProcess, t: float) -> tuple[float, float]:
-    """Axis range that holds p_t: [-3, 3] scaled by sqrt(alpha_t^2 + sigma_t^2) when that is > 1.
+    """Axis range that holds p_t: [-3, 3] scaled by sqrt(alpha_t^2 + sigma_t^2) when that is > 1,
+    rounded to 0.1.
 
     VP processes keep alpha^2 + sigma^2 = 1 (range fixed); VE grows with sigma_t.
     """
     tt = torch.tensor(float(t), dtype=torch.float64)
     spread = math.sqrt(float(process.alpha(tt)) ** 2 + float(process.sigma(tt)) ** 2)
-    half = VIEW_HALF_WIDTH * max(1.0, spread)
+    half = round(VIEW_HALF_WIDTH * max(1.0, spread), 1)  # 0.1 steps: no jitter near 1
     return (-half, half)
 
 

@@ -1,0 +1,75 @@
+"""Data & forward process: samples, noised samples over the exact p_t, schedule, animation."""
+
+import streamlit as st
+
+from scoreviz.figures.forward import forward_animation, samples_density_figure, schedule_figure
+from scoreviz.forward import KL_THRESHOLD, schedule_at, schedule_table, view_range
+from scoreviz.ui import cache
+from scoreviz.ui.errors import friendly_errors
+from scoreviz.ui.state import current_selection
+from scoreviz.ui.widgets import schedule_metrics, t_slider
+
+N_POINTS = 1000
+GRID = 120  # exact p_t on 120 x 120 points
+
+sel = current_selection()
+proc = sel.process
+st.title("Data & forward process")
+st.markdown(
+    f"**{sel.dist_label}** noised by **{proc.label}**: "
+    r"$x_t = \alpha_t x_0 + \sigma_t \varepsilon$, $\varepsilon \sim \mathcal N(0, I)$. "
+    "The background is the *exact* density $p_t$ of $x_t$ (a Gaussian mixture at every t)."
+)
+
+pm = None
+with friendly_errors("The prior check"):
+    pm = cache.prior_check(sel.dist_key, sel.dist, sel.process_key)
+    if pm.mismatched:
+        st.warning(
+            f"This schedule does not reach noise at t = 1: α₁ = {pm.alpha_1:.3g}, σ₁ = "
+            f"{pm.sigma_1:.3g}, and KL(p₁ ‖ prior) ≈ {pm.kl:.3f} nats (> {KL_THRESHOLD}). "
+            "Samplers start from the prior N(0, σ₁²I), which is not p₁, so their samples "
+            "start off and may end off. Use a larger σ_max / β_max.",
+            icon="⚠️",
+        )
+
+
+@st.fragment
+def noised_view() -> None:
+    t = t_slider(proc, key="forward_t", default=0.2)
+    schedule_metrics(proc, t)
+    with friendly_errors("The noised samples"):
+        tk = cache.tkey(t)
+        x0, xt = cache.noised(sel.dist_key, sel.dist, sel.process_key, tk, N_POINTS, sel.seed)
+        grid, dens = cache.density_grid(sel.dist_key, sel.dist, sel.process_key, tk, GRID)
+        s = schedule_at(proc, t)
+        fig = samples_density_figure(
+            x0, xt, grid, dens, t, s["alpha"], s["sigma"], view_range(proc, t)
+        )
+        left, right = st.columns([3, 2])
+        left.plotly_chart(fig, width="stretch", key="forward_samples")
+        with right:
+            st.plotly_chart(
+                schedule_figure(schedule_table(proc), t, height=320),
+                width="stretch",
+                key="forward_schedule",
+            )
+            if pm is not None:
+                st.caption(
+                    f"Prior check: α₁ = {pm.alpha_1:.3g}, KL(p₁ ‖ N(0, {pm.sigma_1:.3g}²I)) ≈ "
+                    f"{pm.kl:.2g} nats (Monte Carlo, exact log p₁)."
+                )
+
+
+noised_view()
+
+st.subheader("Forward diffusion, animated")
+st.caption(
+    "The same particles from t = 0 (data) to t = 1: press Play, or drag the frame slider. "
+    "Each particle moves along α_t x₀ + σ_t ε with its own fixed ε."
+)
+with friendly_errors("The animation"):
+    times, traj, ranges = cache.animation_data(
+        sel.dist_key, sel.dist, sel.process_key, 26, 600, sel.seed
+    )
+    st.plotly_chart(forward_animation(traj, times, ranges), width="stretch", key="forward_anim")

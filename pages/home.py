@@ -1,0 +1,73 @@
+"""Home: what the app shows, the one idea (Tweedie), a one-click default model, links to views."""
+
+import streamlit as st
+
+from scoreviz.ui.errors import friendly_errors
+from scoreviz.ui.state import current_selection
+from scoreviz.ui.training_runner import is_training, live_status, show_notice, start_training
+
+sel = current_selection()
+
+st.title("scoreviz — see how diffusion models learn")
+st.markdown(
+    "Small score models, trained here in seconds on 2D toy distributions, shown **beside the "
+    "exact answer**. Every toy distribution is a Gaussian mixture, so the noised density "
+    "$p_t$, its score $\\nabla \\log p_t$ and the optimal denoiser are known exactly at every "
+    "noise level."
+)
+
+st.subheader("The one idea: denoising is score estimation")
+st.markdown(
+    "Noise the data, $x_t = \\alpha_t x_0 + \\sigma_t \\varepsilon$. The best possible "
+    "denoiser and the score are one object (Tweedie's formula):"
+)
+st.latex(
+    r"\mathbb{E}[x_0 \mid x_t] \;=\; \frac{x_t + \sigma_t^2\, \nabla_{x} \log p_t(x_t)}{\alpha_t}"
+)
+st.markdown(
+    "So training a network to denoise at every noise level — the loss "
+    "$\\mathbb{E}\\,\\lambda(t)\\,\\lVert s_\\theta(x_t, t) + \\varepsilon/\\sigma_t \\rVert^2$ — "
+    "teaches it the score, which is all a sampler needs to turn noise into data."
+)
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.markdown(
+        f"**Train the default model** for the sidebar's choice "
+        f"(*{sel.dist_label}*, {sel.process.label}, seed {sel.seed}); it becomes the active "
+        "model on every page."
+    )
+    if st.button("Train the default model", type="primary", disabled=is_training()):
+        from scoreviz.training import TrainConfig
+
+        with friendly_errors("Training"):
+            config = TrainConfig(distribution=sel.dist_key, process=sel.process_key, seed=sel.seed)
+            dist = sel.dist if sel.dist_key.startswith("upload:") else None
+            name = f"default · {sel.dist_label} · {sel.process_key} · seed {sel.seed}"
+            start_training(config, name, dist=dist)
+    live_status(show_chart=False, key="home")
+    show_notice()
+with right:
+    st.markdown("**What each noise level teaches**")
+    st.markdown(
+        "| σ | the denoiser must learn |\n"
+        "| --- | --- |\n"
+        "| small | **local** detail: move x a little onto the nearby data |\n"
+        "| medium | **global** structure: which mode / cluster x came from |\n"
+        "| large | only the **mean** of the data: $\\hat x_0 \\approx \\mathbb{E}[x_0]$ |"
+    )
+
+st.subheader("The views, in teaching order")
+VIEWS = [
+    ("pages/forward.py", "Data & forward process", "🌫️", "samples, noising over t, exact p_t"),
+    ("pages/train.py", "Train", "🏋️", "settings, live loss, several named models, upload"),
+    ("pages/score_field.py", "Score field", "🧭", "learned vs exact score arrows, the error"),
+    ("pages/dae.py", "DAE reconstructions", "🧹", "noisy points → denoised, vs optimal"),
+    ("pages/loss.py", "Loss vs t", "📉", "per-t loss against the exact floor, weightings"),
+    ("pages/sampling.py", "Sampling", "🎞️", "eight samplers, learned vs exact score, animated"),
+]
+cols = st.columns(3)
+for i, (page, title, icon, what) in enumerate(VIEWS):
+    with cols[i % 3]:
+        st.page_link(page, label=f"**{title}**", icon=icon)
+        st.caption(what)

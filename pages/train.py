@@ -1,0 +1,160 @@
+"""Train: settings form -> background training with live loss and Stop; models; upload; export."""
+
+import pandas as pd
+import streamlit as st
+
+from scoreviz.distributions import get_distribution
+from scoreviz.figures.training import loss_curve_figure
+from scoreviz.losses import WEIGHTINGS
+from scoreviz.models import ACTIVATIONS, KINDS, PARAMETERIZATIONS, ModelConfig
+from scoreviz.training import TrainConfig
+from scoreviz.ui import cache
+from scoreviz.ui.errors import friendly_errors
+from scoreviz.ui.state import MAX_MODELS, current_selection
+from scoreviz.ui.training_runner import is_training, live_status, show_notice, start_training
+from scoreviz.ui.transfer import model_transfer_block, upload_block
+from scoreviz.ui.widgets import model_caption
+
+D, DM = TrainConfig(), ModelConfig()
+LRS = sorted({1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0, 100.0, 1e6, D.lr})
+WIDTHS = sorted({16, 32, 64, 128, 256, DM.width})
+BATCHES = sorted({64, 128, 256, 512, 1024, 2048, D.batch_size})
+EMAS = {"off": None, "0.99": 0.99, "0.995": 0.995, "0.999": 0.999}
+
+sel = current_selection()
+st.title("Train a score model")
+st.markdown(
+    f"Data: **{sel.dist_label}**, process: **{sel.process.label}**, seed {sel.seed} "
+    "(change them in the sidebar). Training runs in the background: the other pages keep "
+    "working, and **Stop** keeps the model as it is."
+)
+
+
+def _form() -> TrainConfig | None:
+    """The settings form; returns the config on submit (None otherwise)."""
+    with st.form("train_form"):
+        c1, c2, c3 = st.columns(3)
+        with c1:
+            st.markdown("**Model**")
+            kind = st.radio("Kind", list(KINDS), format_func=KINDS.get, key="tf_kind")
+            dae_sigma = st.number_input(
+                "DAE noise level σ (DAE only)", 0.01, 5.0, DM.dae_sigma, 0.05, key="tf_dae_sigma"
+            )
+            param = st.selectbox(
+                "Network output (score model)",
+                list(PARAMETERIZATIONS),
+                format_func=PARAMETERIZATIONS.get,
+                key="tf_param",
+            )
+        with c2:
+            st.markdown("**Network**")
+            width = st.select_slider("Width", WIDTHS, value=DM.width, key="tf_width")
+            depth = st.slider("Hidden layers", 1, 6, DM.depth, key="tf_depth")
+            act = st.selectbox("Activation", list(ACTIVATIONS), key="tf_act")
+            weighting = st.selectbox(
+                "Loss weighting λ(t)", list(WEIGHTINGS), format_func=WEIGHTINGS.get, key="tf_w"
+            )
+        with c3:
+            st.markdown("**Training**")
+            steps = st.number_input("Steps", 50, 20_000, D.steps, 50, key="tf_steps")
+            batch = st.select_slider("Batch size", BATCHES, value=D.batch_size, key="tf_batch")
+            lr = st.select_slider(
+                "Learning rate", LRS, value=D.lr, format_func=lambda v: f"{v:g}", key="tf_lr"
+            )
+            n_train = st.number_input(
+                "Training points (0 = infinite data: fresh samples every step)",
+                0,
+                100_000,
+                0 if D.n_train is None else D.n_train,
+                50,
+                key="tf_n",
+                help="A small fixed set (e.g. 50) shows memorisation: the network learns the "
+                "score of the empirical distribution, not of the true one.",
+            )
+            ema = st.selectbox("EMA of weights", list(EMAS), key="tf_ema")
+        name = st.text_input("Model name (blank: automatic)", key="tf_name", max_chars=60)
+        if not st.form_submit_button("Train", type="primary", key="train_submit"):
+            return None
+    model = ModelConfig(
+        kind=kind,
+        parameterization=param,
+        width=int(width),
+        depth=int(depth),
+        activation=act,
+        dae_sigma=float(dae_sigma),
+    )
+    config = TrainConfig(
+        distribution=sel.dist_key,
+        process=sel.process_key,
+        model=model,
+        weighting=weighting,
+        steps=int(steps),
+        batch_size=int(batch),
+        lr=float(lr),
+        n_train=int(n_train) or None,
+        ema=EMAS[ema],
+        seed=sel.seed,
+    )
+    st.session_state["_train_name"] = name.strip() or _auto_name(config)
+    return config
+
+
+def _auto_name(config: TrainConfig) -> str:
+    m = config.model
+    what = f"DAE σ={m.dae_sigma:g}" if m.kind == "dae" else f"score ({m.parameterization})"
+    data = "" if config.n_train is None else f" · N={config.n_train}"
+    return f"{what} · {sel.dist_label} · {config.process}{data} · {config.model_id[:4]}"
+
+
+with friendly_errors("The training settings"):
+    config = _form()
+    if config is not None:
+        dist = sel.dist if sel.dist_key.startswith("upload:") else None
+        outcome = start_training(config, st.session_state["_train_name"], dist=dist)
+        if outcome == "busy":
+            st.warning("A model is already training in this session: stop it or wait.")
+        elif outcome == "reused":
+            st.rerun()  # the sidebar shows the new active model
+
+live_status(show_chart=True, key="train")
+show_notice()
+
+# ----------------------------------------------------------------------------- models
+st.subheader(f"Your models (up to {MAX_MODELS} kept; the active one is used everywhere)")
+models = st.session_state.get("models", {})
+if not models:
+    st.caption("None yet. Press **Train** above.")
+else:
+    rows = [
+        {
+            "name": n,
+            "active": "✅" if n == sel.model_name else "",
+            "steps": len(r.history),
+            "seconds": round(r.elapsed, 1),
+            "final loss": float(r.history["loss"].tail(50).mean()),
+        }
+        for n, r in models.items()
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+if sel.model is not None and not is_training():
+    res = sel.model
+    with friendly_errors("The loss curve"):
+        dae_t = res.model.dae_t
+        floor = None
+        if not res.config.distribution.startswith("upload:"):
+            key = res.config.distribution
+            floor = cache.mean_loss_floor(
+                key, get_distribution(key), res.config.process, res.config.weighting, dae_t
+            )
+        fig = loss_curve_figure(
+            res.history, floor=floor, title=f"Training loss of “{sel.model_name}”"
+        )
+        st.plotly_chart(fig, width="stretch", key="train_loss")
+        st.caption(model_caption(res))
+
+st.divider()
+left, right = st.columns(2, gap="large")
+with left:
+    upload_block()
+with right:
+    model_transfer_block()

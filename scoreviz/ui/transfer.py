@@ -1,0 +1,127 @@
+"""Files in and out of a session: upload a point cloud; export / import a trained model.
+
+Both blocks never change anything unless the file is accepted: a rejected upload shows the
+parser's message (`DataError`) and the previous dataset stays; a rejected model file
+(`ModelFileError`) shows its message and the models stay as they were. A file is parsed once
+per upload (keyed by Streamlit's file id), not on every rerun.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import streamlit as st
+
+from scoreviz.errors import ScorevizError
+from scoreviz.ui.errors import friendly_errors
+from scoreviz.ui.state import (
+    UploadedData,
+    add_model,
+    current_selection,
+    request_distribution,
+)
+
+MAX_UPLOAD_MB = 5  # also .streamlit/config.toml server.maxUploadSize
+MAX_POINTS = 20_000
+
+
+def _available(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _once(key: str, file) -> bool:
+    """True the first time this uploaded file is seen under `key` (then remembers it)."""
+    seen_key = f"_{key}_seen"
+    if st.session_state.get(seen_key) == file.file_id:
+        return False
+    st.session_state[seen_key] = file.file_id
+    return True
+
+
+def upload_block() -> None:
+    """Upload a CSV/TXT point cloud; accepted data becomes the "Uploaded: ..." distribution."""
+    st.subheader("Your own data")
+    st.caption(
+        f"A CSV or TXT file with two numeric columns (x, y), at most {MAX_UPLOAD_MB} MB and "
+        f"{MAX_POINTS:,} points. It is centred and scaled like the built-in data and used as "
+        "the empirical distribution; it stays in this session only."
+    )
+    if not _available("scoreviz.data_io"):
+        st.caption("(Upload support is not installed in this build.)")
+        return
+    file = st.file_uploader("Point cloud", type=["csv", "txt"], key="upload_file")
+    if file is not None and _once("upload", file):
+        st.session_state.pop("_upload_error", None)
+        try:
+            _accept_upload(file.getvalue(), file.name)
+        except ScorevizError as exc:
+            st.session_state["_upload_error"] = (file.file_id, str(exc))
+    err = st.session_state.get("_upload_error")
+    if file is not None and err and err[0] == file.file_id:
+        st.error(f"{err[1]} The previous dataset stays selected.")
+    up = st.session_state.get("upload")
+    if up is not None:
+        st.success(f"Loaded **{up.name}**: {up.n_points:,} points. {up.note}")
+
+
+def _accept_upload(data: bytes, name: str) -> None:
+    from scoreviz.data_io import parse_point_cloud, to_distribution
+
+    parsed = parse_point_cloud(data, name)
+    dist = to_distribution(parsed)
+    st.session_state["upload"] = UploadedData(
+        name=name,
+        sha=parsed.sha,
+        dist=dist,
+        n_points=int(len(parsed.points)),
+        note=parsed.note,
+    )
+    if not request_distribution("upload"):
+        st.rerun()  # the sidebar (already drawn) now offers and selects "Uploaded: ..."
+
+
+def model_transfer_block() -> None:
+    """Download the active model; upload a model file to add it to this session's models."""
+    st.subheader("Export / import a model")
+    if not _available("scoreviz.model_io"):
+        st.caption("(Model files are not supported in this build.)")
+        return
+    from scoreviz import model_io
+
+    sel = current_selection()
+    if sel.model is not None:
+        with friendly_errors("Exporting the model"):
+            st.download_button(
+                f"⬇ Download “{sel.model_name}”",
+                data=_export(sel.model_name, sel.model),
+                file_name=f"scoreviz-{sel.model.model_id}.safetensors",
+                mime="application/octet-stream",
+                key="model_download",
+                on_click="ignore",
+            )
+    else:
+        st.caption("Train a model to export it.")
+    file = st.file_uploader("Import a model file", key="model_file")
+    if file is not None and _once("model_file", file):
+        st.session_state.pop("_import_error", None)
+        try:
+            result = model_io.import_model(file.getvalue())
+            add_model(f"imported · {file.name}", result)
+            st.rerun()
+        except ScorevizError as exc:
+            st.session_state["_import_error"] = (file.file_id, str(exc))
+    err = st.session_state.get("_import_error")
+    if file is not None and err and err[0] == file.file_id:
+        st.error(f"{err[1]} Your models are unchanged.")
+
+
+def _export(name: str, result) -> bytes:
+    """Model file bytes, memoised per model in the session (exports are not free)."""
+    from scoreviz import model_io
+
+    memo = st.session_state.setdefault("_export_memo", {})
+    key = (name, result.model_id, len(result.history))
+    if key not in memo:
+        memo.clear()
+        memo[key] = model_io.export_model(result)
+    return memo[key]

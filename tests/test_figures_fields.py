@@ -1,0 +1,217 @@
+"""Score-field figures draw exactly the numbers they claim: arrows, density, error, all finite."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from scoreviz import exact_score_fn, get_distribution, get_process
+from scoreviz.figures.fields import (
+    arrow_vectors,
+    score_difference_figure,
+    score_field_figure,
+)
+from scoreviz.forward import view_range
+from scoreviz.grids import make_grid, score_field
+from tests.apptest_utils import tiny_result
+
+DIST = get_distribution("eight_gaussians")
+PROC = get_process("vp_linear")
+
+
+def _exact_at(points: np.ndarray, t: float, dist=DIST, proc=PROC) -> np.ndarray:
+    """Independent oracle: the mixture's own score at (alpha_t, sigma_t), float64."""
+    tt = torch.tensor(t, dtype=torch.float64)
+    x = torch.as_tensor(points, dtype=torch.float64)
+    return dist.score(x, float(proc.alpha(tt)), float(proc.sigma(tt))).numpy()
+
+
+def _sigma(t: float, proc=PROC) -> float:
+    return float(proc.sigma(torch.tensor(t, dtype=torch.float64)))
+
+
+def _fake_learned(x, t):
+    """A 'network' that is wrong in a known way: 0.8 x exact + a constant push."""
+    return 0.8 * exact_score_fn(DIST, PROC)(x, t) + torch.tensor([0.3, -0.1])
+
+
+def _check_arrows(fig, trace, expected_vectors, points):
+    tails, drawn = arrow_vectors(fig, trace)
+    scale, cap = fig.layout.meta["arrow_scale"], fig.layout.meta["arrow_cap"]
+    np.testing.assert_allclose(tails, points, atol=1e-3)
+    want = scale * expected_vectors
+    short = np.linalg.norm(want, axis=1) < 0.99 * cap
+    assert short.mean() > 0.8  # most arrows are drawn at true length
+    np.testing.assert_allclose(drawn[short], want[short], atol=2e-3, rtol=1e-3)
+    # capped arrows keep the direction and have exactly the cap length
+    long = ~short
+    if long.any():
+        np.testing.assert_allclose(np.linalg.norm(drawn[long], axis=1), cap, atol=2e-3)
+        cos = (drawn[long] * want[long]).sum(1) / (
+            np.linalg.norm(drawn[long], axis=1) * np.linalg.norm(want[long], axis=1)
+        )
+        assert (cos > 0.999).all()
+
+
+def test_grid_is_row_major_with_y_as_row():
+    g = make_grid(4, (-2.0, 2.0))
+    pts = g.points.reshape(4, 4, 2)
+    np.testing.assert_allclose(pts[1, 2], [g.xs[2], g.ys[1]])
+    assert g.xs[0] > -2 and g.xs[-1] < 2  # cell centres: no arrow on the frame
+
+
+@pytest.mark.parametrize("t", [0.05, 0.3, 0.9])
+def test_exact_only_panel_draws_the_exact_score(t):
+    xy = view_range(PROC, t)
+    field = score_field(DIST, PROC, t, None, xy)
+    fig = score_field_figure(field, xy, scaled=True)
+    assert len(fig.data) == 3  # heatmap, shafts, heads: one panel only
+    pts = field.grid.points
+    _check_arrows(fig, 1, _sigma(t) * _exact_at(pts, t), pts)
+
+
+def test_learned_and_exact_panels_share_one_scale_and_show_their_own_fields():
+    t = 0.2
+    xy = view_range(PROC, t)
+    field = score_field(DIST, PROC, t, _fake_learned, xy)
+    fig = score_field_figure(field, xy, scaled=True)
+    assert len(fig.data) == 6  # two panels of heatmap + shafts + heads
+    pts, s = field.grid.points, _sigma(t)
+    exact = _exact_at(pts, t)
+    learned = 0.8 * exact + np.array([0.3, -0.1])
+    _check_arrows(fig, 1, s * learned, pts)  # left panel: learned
+    _check_arrows(fig, 4, s * exact, pts)  # right panel: exact
+    assert fig.data[1].line.color != fig.data[4].line.color
+    assert fig.data[1].xaxis == "x" and fig.data[4].xaxis == "x2"
+
+
+def test_raw_score_mode_draws_unscaled_scores():
+    t = 0.5
+    xy = view_range(PROC, t)
+    field = score_field(DIST, PROC, t, None, xy)
+    fig = score_field_figure(field, xy, scaled=False)
+    _check_arrows(fig, 1, _exact_at(field.grid.points, t), field.grid.points)
+
+
+def test_heatmap_is_the_exact_density_on_the_grid():
+    t = 0.15
+    xy = view_range(PROC, t)
+    field = score_field(DIST, PROC, t, None, xy)
+    fig = score_field_figure(field, xy)
+    hm = fig.data[0]
+    xx, yy = np.meshgrid(hm.x, hm.y)
+    pts = torch.as_tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float64)
+    tt = torch.tensor(t, dtype=torch.float64)
+    dens = torch.exp(DIST.log_prob(pts, float(PROC.alpha(tt)), float(PROC.sigma(tt))))
+    np.testing.assert_allclose(
+        np.asarray(hm.z), dens.numpy().reshape(len(hm.y), len(hm.x)), rtol=1e-4, atol=1e-7
+    )
+
+
+def test_difference_and_error_heatmap():
+    t = 0.3
+    xy = view_range(PROC, t)
+    field = score_field(DIST, PROC, t, _fake_learned, xy)
+    fig = score_difference_figure(field, xy)
+    s = _sigma(t)
+    pts = field.grid.points
+    exact = _exact_at(pts, t)
+    diff = -0.2 * exact + np.array([0.3, -0.1])
+    _check_arrows(fig, 1, s * diff, pts)
+    err = fig.data[3]
+    xx, yy = np.meshgrid(err.x, err.y)
+    e_pts = np.stack([xx.ravel(), yy.ravel()], 1)
+    ex = _exact_at(e_pts, t)
+    want = s**2 * ((-0.2 * ex + np.array([0.3, -0.1])) ** 2).sum(1)
+    np.testing.assert_allclose(np.asarray(err.z).ravel(), want, rtol=2e-3, atol=1e-5)
+    assert field.mean_error == pytest.approx(want.mean(), rel=2e-3)
+    assert f"{field.mean_error:.3g}" in fig.layout.annotations[1].text
+
+
+def _all_numbers(obj):
+    """Every number in a figure JSON (lists, nested dicts, base64 typed arrays)."""
+    from tests.apptest_utils import decode
+
+    if isinstance(obj, dict):
+        if "bdata" in obj:
+            yield from decode(obj).ravel().tolist()
+            return
+        for v in obj.values():
+            yield from _all_numbers(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _all_numbers(v)
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield obj
+
+
+@pytest.mark.parametrize("proc_key", ["vp_linear", "vp_cosine", "ve", "sub_vp"])
+def test_no_non_finite_numbers_are_drawn_at_the_extremes(proc_key):
+    proc = get_process(proc_key)
+
+    def broken(x, t):  # a diverged network: NaN, +inf, huge values
+        out = exact_score_fn(DIST, proc)(x, t) * 1e12
+        out[::7] = float("nan")
+        out[1::7] = float("inf")
+        return out
+
+    for t in (proc.t_min, 1.0):
+        xy = view_range(proc, t)
+        for scaled in (True, False):
+            field = score_field(DIST, proc, t, broken, xy)
+            for fig in (
+                score_field_figure(field, xy, scaled),
+                score_difference_figure(field, xy, scaled),
+            ):
+                spec = json.loads(fig.to_json())
+                nums = list(_all_numbers(spec["data"]))
+                assert nums and all(math.isfinite(v) for v in nums), (proc_key, t)
+                assert spec["layout"]["meta"]["arrow_scale"] >= 0
+
+
+def test_arrows_never_longer_than_the_cap_at_tiny_sigma():
+    proc = get_process("sub_vp")  # sigma(t_min) ~ 1e-4: raw scores ~ 1e4
+    t = proc.t_min
+    xy = view_range(proc, t)
+    field = score_field(DIST, proc, t, None, xy)
+    fig = score_field_figure(field, xy, scaled=False)
+    _, drawn = arrow_vectors(fig, 1)
+    assert np.linalg.norm(drawn, axis=1).max() <= fig.layout.meta["arrow_cap"] + 1e-3
+
+
+def test_figure_json_stays_small():
+    t = 0.2
+    xy = view_range(PROC, t)
+    field = score_field(DIST, PROC, t, _fake_learned, xy)
+    sizes = [
+        len(f.to_json())
+        for f in (score_field_figure(field, xy), score_difference_figure(field, xy))
+    ]
+    assert max(sizes) < 150_000, sizes
+
+
+@pytest.mark.slow
+def test_score_field_with_a_trained_model_is_fast():
+    """Compute + build both figures with a real network: the slider redraw budget."""
+    res = tiny_result()
+    t = 0.25
+    xy = view_range(PROC, t)
+    score_field(DIST, PROC, t, res.score_fn(), xy)  # warm-up
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        field = score_field(DIST, PROC, t, res.score_fn(), xy)
+        score_field_figure(field, xy)
+        score_difference_figure(field, xy)
+        best = min(best, time.perf_counter() - t0)
+    assert best < 0.6, f"{best * 1e3:.0f} ms"  # ~0.1 s on an idle 2-core CPU; slack for CI
+    # and the learned panel really shows the network
+    fig = score_field_figure(field, xy)
+    pts = field.grid.points
+    net = res.score_fn()(torch.as_tensor(pts), torch.full((len(pts),), t)).numpy()
+    _check_arrows(fig, 1, _sigma(t) * net, pts)

@@ -1,0 +1,156 @@
+"""The forward-process core (prior check, trajectories, view range) and its figures' data."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scoreviz import GaussianMixture, get_distribution, get_process
+from scoreviz.figures.forward import forward_animation, samples_density_figure, schedule_figure
+from scoreviz.figures.training import loss_curve_figure, smooth
+from scoreviz.forward import (
+    KL_THRESHOLD,
+    forward_trajectory,
+    prior_mismatch,
+    schedule_at,
+    schedule_table,
+    view_range,
+)
+from scoreviz.grids import log_density_grid, make_grid
+
+DIST = get_distribution("eight_gaussians")
+
+
+# ----------------------------------------------------------------------------- prior check
+@pytest.mark.parametrize("name", ["eight_gaussians", "two_moons", "skewed"])
+@pytest.mark.parametrize("proc", ["vp_linear", "vp_cosine", "ve", "sub_vp"])
+def test_default_processes_reach_the_prior(name, proc):
+    pm = prior_mismatch(get_distribution(name), get_process(proc))
+    assert not pm.mismatched and pm.kl < KL_THRESHOLD / 5
+
+
+@pytest.mark.parametrize("name", ["eight_gaussians", "two_moons"])
+def test_ve_with_small_sigma_max_is_flagged(name):
+    pm = prior_mismatch(get_distribution(name), get_process("ve", sigma_max=1.0))
+    assert pm.mismatched
+    assert pm.alpha_1 == pytest.approx(1.0) and pm.sigma_1 == pytest.approx(1.0)
+    assert pm.kl > 0.2
+
+
+def test_short_vp_schedule_reports_alpha_1():
+    proc = get_process("vp_linear", beta_max=2.0)
+    pm = prior_mismatch(DIST, proc)
+    want = math.exp(-0.5 * (0.1 + 0.5 * (2.0 - 0.1)))
+    assert pm.alpha_1 == pytest.approx(want, rel=1e-6)
+    assert pm.mismatched
+
+
+@pytest.mark.parametrize("s", [0.5, 1.0, 2.0])
+def test_kl_matches_closed_form_for_one_gaussian(s):
+    """p_1 = N(0, (s^2 + sigma^2) I) vs prior N(0, sigma^2 I): KL = r - 1 - log r in 2D."""
+    dist = GaussianMixture(torch.zeros(1, 2), torch.tensor([s]), torch.ones(1))
+    proc = get_process("ve", sigma_max=1.5)
+    pm = prior_mismatch(dist, proc, n=20_000)
+    r = (s**2 + 1.5**2) / 1.5**2
+    assert pm.kl == pytest.approx(r - 1 - math.log(r), abs=4 * pm.kl_stderr + 1e-3)
+
+
+# ----------------------------------------------------------------------------- trajectories
+def test_forward_trajectory_moves_each_particle_along_its_own_eps():
+    proc = get_process("vp_linear")  # sigma(0) = 0: frame 0 is the clean data
+    times = np.array([0.0, 0.2, 0.6, 1.0])
+    traj = forward_trajectory(DIST, proc, times, n=300, seed=3)
+    assert traj.shape == (4, 300, 2) and traj.dtype == np.float32
+    x0 = traj[0].astype(np.float64)
+    eps = []
+    for k in (1, 2, 3):
+        s = schedule_at(proc, times[k])
+        eps.append((traj[k] - s["alpha"] * x0) / s["sigma"])
+    np.testing.assert_allclose(eps[0], eps[1], atol=1e-4)
+    np.testing.assert_allclose(eps[0], eps[2], atol=1e-4)
+    assert abs(eps[0].std() - 1) < 0.1
+
+
+def test_view_range_is_fixed_for_vp_and_grows_for_ve():
+    vp, ve = get_process("vp_linear"), get_process("ve")
+    assert view_range(vp, 0.01) == view_range(vp, 1.0) == (-3.0, 3.0)
+    assert view_range(ve, 1.0)[1] > 25 and view_range(ve, 0.0) == (-3.0, 3.0)
+
+
+# ----------------------------------------------------------------------------- figures
+def test_samples_figure_draws_exact_density_and_the_given_points():
+    proc = get_process("vp_linear")
+    t = 0.3
+    s = schedule_at(proc, t)
+    grid = make_grid(40, view_range(proc, t))
+    dens = np.exp(log_density_grid(DIST, proc, t, grid))
+    traj = forward_trajectory(DIST, proc, [0.0, t], n=200)
+    fig = samples_density_figure(
+        traj[0], traj[1], grid, dens, t, s["alpha"], s["sigma"], view_range(proc, t)
+    )
+    hm = fig.data[0]
+    xx, yy = np.meshgrid(hm.x, hm.y)
+    pts = torch.as_tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float64)
+    oracle = torch.exp(DIST.log_prob(pts, s["alpha"], s["sigma"])).numpy().reshape(40, 40)
+    np.testing.assert_allclose(np.asarray(hm.z), oracle, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(fig.data[2].x, traj[1][:, 0], atol=1e-3)
+    np.testing.assert_allclose(fig.data[2].y, traj[1][:, 1], atol=1e-3)
+    assert fig.layout.yaxis.scaleanchor == "x"
+    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+
+
+@pytest.mark.parametrize("proc_key", ["vp_linear", "ve"])
+def test_schedule_figure_marks_the_current_t(proc_key):
+    proc = get_process(proc_key)
+    t = 0.37
+    fig = schedule_figure(schedule_table(proc), t)
+    now = schedule_at(proc, t)
+    markers = [tr for tr in fig.data if tr.mode == "markers"]
+    assert [tr.x[0] for tr in markers] == [t, t, t]
+    got = [tr.y[0] for tr in markers]
+    assert got == pytest.approx([now["alpha"], now["sigma"], now["snr"]], rel=1e-3)
+    assert fig.layout.yaxis2.type == "log"
+
+
+@pytest.mark.parametrize("proc_key", ["vp_linear", "ve"])
+def test_forward_animation_frames_in_t_order(proc_key):
+    proc = get_process(proc_key)
+    times = np.linspace(0, 1, 11)
+    traj = forward_trajectory(DIST, proc, times, n=150)
+    ranges = np.array([view_range(proc, t) for t in times])
+    fig = forward_animation(traj, times, ranges)
+    assert len(fig.frames) == 11
+    frame_t = [float(f.name) for f in fig.frames]
+    assert frame_t == sorted(frame_t) and frame_t[0] == 0 and frame_t[-1] == 1
+    for k in (0, 5, 10):
+        np.testing.assert_allclose(fig.frames[k].data[0].x, traj[k][:, 0], atol=1e-3)
+    steps = fig.layout.sliders[0].steps
+    assert [s.args[0][0] for s in steps] == [f.name for f in fig.frames]
+    labels = [b.label for b in fig.layout.updatemenus[0].buttons]
+    assert labels == ["Play", "Pause"]
+    moving = fig.frames[-1].layout.xaxis.range
+    if proc_key == "ve":  # axes follow the growing spread
+        assert moving[1] > 25
+    else:
+        assert moving is None
+    assert len(fig.to_json()) < 150_000
+
+
+def test_loss_curve_figure_data_and_floor():
+    hist = pd.DataFrame({"step": [1, 2, 3, 4], "loss": [2.0, 1.0, float("nan"), 0.5]})
+    fig = loss_curve_figure(hist, total_steps=10, floor=0.3)
+    assert list(fig.data[0].x) == [1, 2, 4] and list(fig.data[0].y) == [2.0, 1.0, 0.5]
+    np.testing.assert_allclose(fig.data[1].y, smooth(np.array([2.0, 1.0, 0.5])), rtol=1e-6)
+    assert fig.layout.shapes[0].y0 == 0.3
+    assert fig.layout.yaxis.type == "log" and list(fig.layout.xaxis.range) == [0, 10]
+    empty = loss_curve_figure(pd.DataFrame({"step": [], "loss": []}))
+    json.loads(empty.to_json())
+
+
+def test_smooth_is_bias_corrected():
+    np.testing.assert_allclose(smooth(np.ones(5)), np.ones(5))

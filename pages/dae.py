@@ -72,13 +72,13 @@ def reconstruction_view() -> None:
         key=f"dae_range_{sel.process_key}",
     )
     n = c2.slider("Points", 20, 400, 120, step=20, key="dae_points")
-    shown = c3.multiselect("Denoisers drawn", list(kinds), default=list(kinds), key="dae_shown")
-    sigmas = tuple(float(s) for s in np.unique(np.geomspace(lo, hi, 4)))
+    hidden = c3.multiselect("Hide denoisers", list(kinds), key="dae_hidden")
+    sigmas = (lo,) if lo == hi else tuple(float(s) for s in np.geomspace(lo, hi, 4))
     with friendly_errors("The reconstruction view"):
         panels = compute.dae_panels(
             sel.dist_key, sel.dist, sel.process_key, keys, models, sigmas, n, sel.seed
         )
-        panels = [p.only(shown) for p in panels]
+        panels = [p.only(set(kinds) - set(hidden)) for p in panels]
         st.plotly_chart(dae_reconstruction_figure(panels, kinds), width="stretch")
     st.caption(
         "Grey: clean $x_0$; light blue: noisy $\\tilde x$; arrows $\\tilde x \\to D(\\tilde x)$. "

@@ -78,7 +78,10 @@ def sampling_view() -> None:
     rows = ["learned", "exact"] if model is not None else ["exact"]
     if model is not None:
         pick = st.radio(
-            "Show", ["Learned and exact", "Learned only", "Exact only"], horizontal=True
+            "Show",
+            ["Learned and exact", "Learned only", "Exact only"],
+            horizontal=True,
+            key="sampler_show",
         )
         rows = {"Learned only": ["learned"], "Exact only": ["exact"]}.get(pick, rows)
     with friendly_errors("Sampling"):

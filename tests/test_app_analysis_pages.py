@@ -1,0 +1,158 @@
+"""AppTest of the DAE, Loss-vs-t and Sampling pages: before training (exact views + notice),
+with a tiny trained model (defaults and sliders at their extremes), and failures shown kindly."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from scoreviz import analysis
+from scoreviz.processes import get_process
+from tests.apptest_utils import (
+    assert_no_exception,
+    chart_specs,
+    inject_model,
+    make_app,
+    open_page,
+    tiny_result,
+)
+
+DAE, LOSS, SAMPLING = "pages/dae.py", "pages/loss.py", "pages/sampling.py"
+
+
+def _names(spec) -> set[str]:
+    return {tr.get("name") for tr in spec["data"] if tr.get("name")}
+
+
+def _app(page, model=None, name="tiny"):
+    at = make_app()
+    at.run()
+    if model is not None:
+        inject_model(at, model, name)
+    return open_page(at, page)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_result()
+
+
+@pytest.mark.parametrize("page, n_charts", [(DAE, 2), (LOSS, 1), (SAMPLING, 1)])
+def test_pages_before_training_show_exact_views_and_a_notice(page, n_charts):
+    at = _app(page)
+    assert_no_exception(at)
+    assert any("No trained model" in i.value for i in at.info)
+    specs = chart_specs(at)
+    assert len(specs) >= n_charts
+    if page == SAMPLING:
+        anim = specs[0]
+        assert len(anim["frames"]) == 50
+        assert any("exact score" in n for n in _names(anim))
+        assert not any("learned" in n for n in _names(anim))
+
+
+def test_dae_page_with_a_model_and_sigma_at_both_ends(tiny):
+    at = _app(DAE, tiny)
+    assert_no_exception(at)
+    recon, error = chart_specs(at)
+    assert {"x̃ → tiny", "x̃ → exact E[x₀|x̃]"} <= _names(recon)
+    assert "tiny" in _names(error)
+    opts = analysis.sigma_options(get_process("vp_linear"))  # the slider's values
+    for lo, hi in ((opts[0], opts[0]), (opts[-1], opts[-1]), (opts[0], opts[-1])):
+        at.select_slider(key="dae_range_vp_linear").set_value((lo, hi)).run()
+        assert_no_exception(at)
+        n_panels = sum(1 for k in chart_specs(at)[0]["layout"] if k.startswith("xaxis"))
+        assert n_panels == (1 if lo == hi else 4)
+    at.slider(key="dae_points").set_value(20).run()
+    at.multiselect(key="dae_hidden").set_value(["tiny"]).run()
+    assert "x̃ → tiny" not in _names(chart_specs(at)[0])
+    assert_no_exception(at)
+
+
+def test_dae_page_trains_a_classical_dae(tiny):
+    at = _app(DAE, tiny)
+    at.slider(key="dae_train_steps").set_value(200)
+    at.button(key="dae_train").click().run()
+    assert_no_exception(at)
+    daes = [n for n, r in at.session_state["models"].items() if r.config.model.kind == "dae"]
+    assert len(daes) == 1
+    assert at.session_state["active_model"] == "tiny"  # the DAE does not replace it
+    recon, error = chart_specs(at)
+    assert f"x̃ → {daes[0]}" in _names(recon)
+    assert f"{daes[0]}: its σ" in _names(error)
+
+
+def test_loss_page_with_a_model(tiny):
+    at = _app(LOSS, tiny)
+    assert_no_exception(at)
+    specs = chart_specs(at)
+    assert len(specs) == 3  # loss vs t, weighting floors, history
+    assert sum(1 for tr in specs[0]["data"] if tr.get("name", "").startswith("exact floor")) == 2
+    at.multiselect(key="loss_weightings").set_value(["sigma2", "one", "x0", "min_snr"])
+    at.slider(key="loss_bins").set_value(60).run()
+    assert_no_exception(at)
+    data = chart_specs(at)[0]["data"]
+    loss_traces = [tr for tr in data if tr.get("name", "").startswith("model's loss")]
+    assert len(loss_traces) == 4
+    at.multiselect(key="loss_weightings").set_value([]).run()
+    assert_no_exception(at)
+
+
+def test_sampling_page_with_a_model_at_the_extremes(tiny):
+    at = _app(SAMPLING, tiny)
+    assert_no_exception(at)
+    anim = chart_specs(at)[0]
+    names = " ".join(_names(anim))
+    assert "learned score" in names and "exact score" in names
+    assert len(anim["frames"]) == 50
+    assert len(at.dataframe) == 1
+    at.slider(key="sampler_steps").set_value(1)
+    at.slider(key="sampler_particles").set_value(1).run()
+    assert_no_exception(at)
+    assert len(chart_specs(at)[0]["frames"]) == 2  # start and end
+    at.radio(key="sampler_show").set_value("Exact only").run()
+    assert_no_exception(at)
+
+
+@pytest.mark.parametrize(
+    "sampler", ["pf_ode_heun", "ddpm", "ddim", "pc", "annealed_langevin", "langevin"]
+)
+def test_every_sampler_runs_on_the_page(tiny, sampler):
+    at = _app(SAMPLING, tiny)
+    at.selectbox(key="sampler").set_value(sampler)
+    at.slider(key="sampler_steps").set_value(20)
+    at.slider(key="sampler_particles").set_value(50).run()
+    assert_no_exception(at)
+    assert not at.error
+    assert chart_specs(at)[0]["frames"]
+
+
+class _NaNModel:
+    """A model whose score is NaN everywhere: the sampler must report, not crash."""
+
+    def __init__(self, model):
+        self.config, self.process, self.dae_t = model.config, model.process, None
+
+    def score(self, x, t):
+        return torch.full_like(x, float("nan"))
+
+    denoise = eps = score
+
+
+def test_a_diverging_sampler_shows_its_message(tiny):
+    bad = dataclasses.replace(tiny, model=_NaNModel(tiny.model), model_id="nan-model")
+    at = _app(SAMPLING, bad, name="broken")
+    assert_no_exception(at)
+    assert any("blew up" in e.value for e in at.error)
+    at.radio(key="sampler_show").set_value("Exact only").run()
+    assert_no_exception(at) and not at.error
+    assert chart_specs(at)
+
+
+def test_a_model_for_other_data_is_not_compared(tiny):
+    at = _app(DAE, tiny)
+    at.selectbox(key="distribution").set_value("two_moons").run()
+    for page in (DAE, LOSS, SAMPLING):
+        open_page(at, page)
+        assert_no_exception(at)
+        assert any("was trained on" in w.value for w in at.warning)

@@ -47,12 +47,11 @@ class GaussianMixture:
     def __post_init__(self) -> None:
         means = torch.as_tensor(self.means, dtype=torch.float64).reshape(-1, 2)
         k = means.shape[0]
-        stds = torch.as_tensor(self.stds, dtype=torch.float64).reshape(-1).expand(k).clone()
-        w = torch.as_tensor(self.weights, dtype=torch.float64).reshape(-1).expand(k).clone()
+        stds, w = _per_component(self.stds, k, "widths"), _per_component(self.weights, k, "weights")
         if k == 0:
             raise DataError("A distribution needs at least one point or component.")
-        if not (torch.isfinite(means).all() and torch.isfinite(stds).all()):
-            raise DataError("Mixture means and widths must be finite numbers.")
+        if not all(torch.isfinite(v).all() for v in (means, stds, w)):
+            raise DataError("Mixture means, widths and weights must be finite numbers.")
         if (stds < 0).any() or (w < 0).any() or w.sum() <= 0:
             raise DataError("Mixture widths and weights must be non-negative.")
         object.__setattr__(self, "means", means)
@@ -84,6 +83,8 @@ class GaussianMixture:
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
         """n samples of alpha * X0 + sigma * Z, shape (n, 2)."""
+        if n == 0:  # torch.multinomial refuses n = 0
+            return torch.zeros(0, 2, dtype=dtype)
         idx = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, 2, generator=generator, dtype=torch.float64)
         std = torch.sqrt(alpha**2 * self.stds[idx] ** 2 + sigma**2)
@@ -179,6 +180,16 @@ class GaussianMixture:
         # catastrophically in float32 at small sigma: 28 % error at sigma = 1e-3).
         between = ((m_k - m[:, None, :]) ** 2).sum(-1)
         return m, (r * (2 * var_k + between)).sum(1)
+
+
+def _per_component(v, k: int, what: str) -> torch.Tensor:
+    """A (k,) float64 copy of v, which has k entries or one for all components."""
+    v = torch.as_tensor(v, dtype=torch.float64).reshape(-1)
+    if v.numel() not in (1, k):
+        raise DataError(
+            f"Mixture {what}: need 1 or {k} values (one per component), got {v.numel()}."
+        )
+    return v.expand(k).clone()
 
 
 def empirical(points, bandwidth: float = 0.0) -> GaussianMixture:

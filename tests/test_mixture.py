@@ -163,6 +163,11 @@ def test_samples_land_in_components_by_weight():
     assert float((nearest == heavy).double().mean()) == pytest.approx(0.8, abs=0.015)
 
 
+def test_sample_zero_points():
+    x = get_distribution("rings").sample(0, dtype=torch.float64)
+    assert x.shape == (0, 2) and x.dtype == torch.float64
+
+
 def test_sample_dtype_and_generator_reproducible():
     dist = get_distribution("rings")
     a = dist.sample(100, generator=_gen(7))
@@ -385,6 +390,10 @@ def test_mixture_validation():
         GaussianMixture(torch.tensor([[float("nan"), 0.0]]), torch.ones(1), torch.ones(1))
     with pytest.raises(DataError, match="non-negative"):
         GaussianMixture(torch.zeros(2, 2), torch.ones(2), torch.tensor([1.0, -0.5]))
+    with pytest.raises(DataError, match="finite"):
+        GaussianMixture(torch.zeros(2, 2), torch.ones(2), torch.tensor([1.0, float("nan")]))
+    with pytest.raises(DataError, match="need 1 or 3 values"):
+        GaussianMixture(torch.zeros(3, 2), torch.ones(2), torch.ones(3))
     g = GaussianMixture(torch.zeros(2, 2), 0.5, torch.tensor([3.0, 1.0]))
     torch.testing.assert_close(g.weights, torch.tensor([0.75, 0.25], dtype=torch.float64))
     torch.testing.assert_close(g.stds, torch.tensor([0.5, 0.5], dtype=torch.float64))

@@ -226,6 +226,18 @@ def test_one_step_and_one_particle(ring, name):
         assert tr.xs.shape == (steps + 1, n, 2) and np.isfinite(tr.xs).all()
 
 
+def test_ode_solvers_converge_to_one_flow_map_at_their_order(ring):
+    """Same prior draw: Euler and DDIM(eta=0) converge at order 1 to the PF-ODE map, Heun at 2."""
+    ref = _run(ring, "ve", "pf_ode_heun", n_steps=1000, n_particles=200).final
+
+    def err(name, steps):
+        return np.abs(_run(ring, "ve", name, n_steps=steps, n_particles=200).final - ref).max()
+
+    for name, lo, hi in [("pf_ode_euler", 1.6, 2.4), ("ddim", 1.6, 2.4), ("pf_ode_heun", 3.3, 5)]:
+        ratio = err(name, 50) / err(name, 100)  # halving the step divides the error by 2^order
+        assert lo < ratio < hi, (name, ratio)
+
+
 def test_ddim_with_eta_one_is_ddpm(ring):
     """sqrt(sigma_s^2 - c^2) eps_hat + alpha_s x0_hat == the DDPM posterior mean when eta = 1."""
     a = _run(ring, "ve", "ddpm", n_steps=25, n_particles=200)

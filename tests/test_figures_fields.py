@@ -18,7 +18,7 @@ from scoreviz.figures.fields import (
 )
 from scoreviz.forward import view_range
 from scoreviz.grids import make_grid, score_field
-from tests.apptest_utils import tiny_result
+from tests.apptest_utils import decode, tiny_result
 
 DIST = get_distribution("eight_gaussians")
 PROC = get_process("vp_linear")
@@ -133,21 +133,32 @@ def test_difference_and_error_heatmap():
     assert f"{field.mean_error:.3g}" in fig.layout.annotations[1].text
 
 
-def _all_numbers(obj):
-    """Every number in a figure JSON (lists, nested dicts, base64 typed arrays)."""
-    from tests.apptest_utils import decode
-
+def _numbers(obj):
+    """Every number in a piece of figure JSON (lists, nested dicts, base64 typed arrays)."""
     if isinstance(obj, dict):
         if "bdata" in obj:
             yield from decode(obj).ravel().tolist()
             return
         for v in obj.values():
-            yield from _all_numbers(v)
+            yield from _numbers(v)
     elif isinstance(obj, list):
         for v in obj:
-            yield from _all_numbers(v)
+            yield from _numbers(v)
     elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
         yield obj
+
+
+def _assert_drawn_numbers_finite(spec: dict) -> None:
+    """All numbers finite, except the NaN line breaks between arrow shafts (never drawn)."""
+    for trace in spec["data"]:
+        trace = dict(trace)
+        if trace.get("mode") == "lines":  # arrow shafts: tail, head, NaN gap per arrow
+            for axis in ("x", "y"):
+                v = decode(trace.pop(axis))
+                assert np.isnan(v[2::3]).all()
+                assert np.isfinite(v[0::3]).all() and np.isfinite(v[1::3]).all()
+        nums = list(_numbers(trace))
+        assert all(math.isfinite(v) for v in nums), trace.get("type")
 
 
 @pytest.mark.parametrize("proc_key", ["vp_linear", "vp_cosine", "ve", "sub_vp"])
@@ -169,9 +180,8 @@ def test_no_non_finite_numbers_are_drawn_at_the_extremes(proc_key):
                 score_difference_figure(field, xy, scaled),
             ):
                 spec = json.loads(fig.to_json())
-                nums = list(_all_numbers(spec["data"]))
-                assert nums and all(math.isfinite(v) for v in nums), (proc_key, t)
-                assert spec["layout"]["meta"]["arrow_scale"] >= 0
+                _assert_drawn_numbers_finite(spec)
+                assert math.isfinite(spec["layout"]["meta"]["arrow_scale"])
 
 
 def test_arrows_never_longer_than_the_cap_at_tiny_sigma():
@@ -199,6 +209,8 @@ def test_figure_json_stays_small():
 def test_score_field_with_a_trained_model_is_fast():
     """Compute + build both figures with a real network: the slider redraw budget."""
     res = tiny_result()
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the app computes (scoreviz.ui.cache.one_thread)
     t = 0.25
     xy = view_range(PROC, t)
     score_field(DIST, PROC, t, res.score_fn(), xy)  # warm-up
@@ -209,7 +221,8 @@ def test_score_field_with_a_trained_model_is_fast():
         score_field_figure(field, xy)
         score_difference_figure(field, xy)
         best = min(best, time.perf_counter() - t0)
-    assert best < 0.6, f"{best * 1e3:.0f} ms"  # ~0.1 s on an idle 2-core CPU; slack for CI
+    torch.set_num_threads(torch_threads)
+    assert best < 0.5, f"{best * 1e3:.0f} ms"  # ~40 ms on an idle 2-core CPU; slack for load
     # and the learned panel really shows the network
     fig = score_field_figure(field, xy)
     pts = field.grid.points

@@ -6,11 +6,18 @@ are passed as leading-underscore arguments (`_dist`, `_model`), which Streamlit 
 the key string beside each one must identify it. Times are rounded to 4 decimals first, so
 slider positions map to stable keys. Values are small numpy arrays / dataclasses.
 
+Every computation runs torch on one intra-op thread (`one_thread`): these are small ops, and on a
+2-core server shared with sessions and training threads, two OpenMP threads per op mostly wait
+on each other (score field of a trained model: ~30 ms on one thread, several 100 ms on two under
+load).
+
 Training is never cached here (a cache would replay, not show, a progress bar); finished models
 are shared through `scoreviz.ui.state.shared_models`.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import streamlit as st
@@ -19,6 +26,21 @@ import torch
 from scoreviz import forward, grids
 from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import get_process
+
+
+def one_thread(fn):
+    """Run fn with torch on one intra-op thread (restored afterwards; per calling thread)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        old = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(old)
+
+    return wrapper
 
 
 def model_key(result) -> str | None:
@@ -34,6 +56,7 @@ def tkey(t: float) -> float:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
+@one_thread
 def samples(dist_key: str, _dist: GaussianMixture, n: int, seed: int) -> np.ndarray:
     """n clean samples x_0 (n, 2) float32 for `seed`."""
     gen = torch.Generator().manual_seed(int(seed))
@@ -41,6 +64,7 @@ def samples(dist_key: str, _dist: GaussianMixture, n: int, seed: int) -> np.ndar
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
+@one_thread
 def noised(dist_key: str, _dist: GaussianMixture, process_key: str, t: float, n: int, seed: int):
     """(x_0, x_t) of n particles at time t; the same x_0 and eps at every t (float32 numpy)."""
     traj = forward.forward_trajectory(_dist, get_process(process_key), [0.0, t], n=n, seed=seed)
@@ -48,6 +72,7 @@ def noised(dist_key: str, _dist: GaussianMixture, process_key: str, t: float, n:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
+@one_thread
 def density_grid(dist_key: str, _dist: GaussianMixture, process_key: str, t: float, n: int):
     """(Grid, exact p_t on it (n, n)) over the view range of time t."""
     process = get_process(process_key)
@@ -57,11 +82,13 @@ def density_grid(dist_key: str, _dist: GaussianMixture, process_key: str, t: flo
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+@one_thread
 def prior_check(dist_key: str, _dist: GaussianMixture, process_key: str) -> forward.PriorMismatch:
     return forward.prior_mismatch(_dist, get_process(process_key))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+@one_thread
 def animation_data(
     dist_key: str, _dist: GaussianMixture, process_key: str, n_frames: int, n: int, seed: int
 ):
@@ -75,6 +102,7 @@ def animation_data(
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
+@one_thread
 def score_field(
     model_id: str | None,
     _model,
@@ -93,6 +121,7 @@ def score_field(
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+@one_thread
 def mean_loss_floor(
     dist_key: str,
     _dist: GaussianMixture,

@@ -1,0 +1,244 @@
+"""AppTest of app.py on the core pages: Home, Data & forward, Train, Score field.
+
+Training runs in the real background thread (scoreviz.ui.training_runner); tests rerun the app
+until app.py has collected the job (`run_until`), exactly as the page's polling fragment does.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from scoreviz import get_process
+from scoreviz.models import ModelConfig
+from scoreviz.ui.widgets import t_options
+from tests.apptest_utils import (
+    assert_no_exception,
+    chart_specs,
+    inject_model,
+    make_app,
+    open_page,
+    run_until,
+    tiny_result,
+)
+
+pytestmark = pytest.mark.slow
+SMALL = ModelConfig(width=32, depth=2)
+
+
+def _collected(at) -> bool:
+    job = at.session_state["training_job"] if "training_job" in at.session_state else None
+    return job is not None and job.collected
+
+
+def _train_via_form(at, steps: int = 100):
+    open_page(at, "pages/train.py")
+    at.number_input(key="tf_steps").set_value(steps)
+    at.select_slider(key="tf_width").set_value(32)
+    at.slider(key="tf_depth").set_value(2)
+    at.button(key="train_submit").click().run()
+    return run_until(at, _collected, timeout=90)
+
+
+# ----------------------------------------------------------------------------- Home
+def test_home_explains_and_links_every_view():
+    at = make_app().run()
+    assert_no_exception(at)
+    assert at.get("latex"), "Tweedie's formula is missing"
+    assert any(b.label == "Train the default model" for b in at.button)
+    assert len(at.get("page_link")) >= 6
+
+
+def test_home_button_trains_the_default_config_and_activates_it(monkeypatch):
+    import scoreviz.training as training
+
+    # the real default trains 3000 steps; same code path with a short run
+    quick = functools.partial(training.TrainConfig, steps=60, model=SMALL)
+    monkeypatch.setattr(training, "TrainConfig", quick)
+    at = make_app().run()
+    next(b for b in at.button if b.label == "Train the default model").click().run()
+    run_until(at, _collected, timeout=90)
+    assert_no_exception(at)
+    name = at.session_state["active_model"]
+    assert name and name.startswith("default")
+    cfg = at.session_state["models"][name].config
+    assert (cfg.distribution, cfg.process, cfg.seed) == ("eight_gaussians", "vp_linear", 0)
+    assert any("is now active" in s.value for s in at.success)
+
+
+# ----------------------------------------------------------------------------- Data & forward
+def test_forward_page_defaults():
+    at = open_page(make_app(), "pages/forward.py")
+    assert_no_exception(at)
+    assert len(chart_specs(at)) == 3  # samples over p_t, schedule, animation
+    assert not at.warning  # the default VP schedule reaches the prior
+    anim = chart_specs(at)[2]
+    assert len(anim["frames"]) >= 20
+    assert {m.label for m in at.metric} >= {"σ_t (noise)", "α_t (signal)"}
+
+
+@pytest.mark.parametrize("proc", ["vp_linear", "ve", "sub_vp"])
+def test_forward_page_at_slider_extremes(proc):
+    at = make_app().run()
+    at.selectbox(key="process").set_value(proc).run()
+    open_page(at, "pages/forward.py")
+    opts = t_options(get_process(proc))
+    for t in (opts[0], opts[-1]):
+        at.select_slider(key=f"forward_t_{proc}").set_value(t).run()
+        assert_no_exception(at)
+        assert len(chart_specs(at)) == 3
+        assert at.metric[0].value == f"{t:.3g}"
+
+
+def test_sidebar_choice_persists_across_pages():
+    at = make_app().run()
+    at.selectbox(key="distribution").set_value("two_moons").run()
+    at.selectbox(key="process").set_value("ve").run()
+    for page in ("pages/forward.py", "pages/score_field.py", "pages/train.py", "pages/home.py"):
+        open_page(at, page)
+        assert_no_exception(at)
+        assert at.selectbox(key="distribution").value == "two_moons", page
+        assert at.selectbox(key="process").value == "ve", page
+    open_page(at, "pages/forward.py")
+    assert any("Two moons" in m.value for m in at.markdown)
+
+
+# ----------------------------------------------------------------------------- Score field
+def test_score_field_before_training_shows_exact_field_and_says_what_to_do():
+    at = open_page(make_app(), "pages/score_field.py")
+    assert_no_exception(at)
+    assert any("No trained model yet" in i.value for i in at.info)
+    assert len(chart_specs(at)) == 1  # the exact field only
+    assert any("train" in str(link.proto.page).lower() for link in at.get("page_link"))
+
+
+@pytest.mark.parametrize("proc", ["vp_linear", "ve"])
+def test_score_field_with_a_model_at_slider_extremes(proc):
+    res = tiny_result(process=proc)
+    at = make_app()
+    inject_model(at, res, "tiny")
+    at.run()
+    at.selectbox(key="process").set_value(proc).run()
+    open_page(at, "pages/score_field.py")
+    assert not any("No trained model yet" in i.value for i in at.info)
+    opts = t_options(get_process(proc))
+    for t in (opts[0], opts[-1]):
+        for scaled in (True, False):
+            at.select_slider(key=f"field_t_{proc}").set_value(t)
+            at.toggle(key="field_scaled").set_value(scaled).run()
+            assert_no_exception(at)
+            specs = chart_specs(at)
+            assert len(specs) == 2  # learned | exact, and difference | error
+            assert specs[0]["layout"]["meta"]["arrow_scale"] >= 0
+            assert any("Mean error on the grid" in m.value for m in at.markdown)
+
+
+def test_score_field_compares_with_the_models_own_setting():
+    at = make_app()
+    inject_model(at, tiny_result(), "tiny")  # trained on eight_gaussians / vp_linear
+    at.run()
+    at.selectbox(key="distribution").set_value("two_moons").run()
+    open_page(at, "pages/score_field.py")
+    assert_no_exception(at)
+    assert any("active model's own setting" in c.value for c in at.caption)
+
+
+# ----------------------------------------------------------------------------- Train
+def test_train_form_trains_a_model_in_the_background():
+    at = make_app().run()
+    _train_via_form(at)
+    assert_no_exception(at)
+    models = at.session_state["models"]
+    assert len(models) == 1
+    name = at.session_state["active_model"]
+    assert name in models and len(models[name].history) == 100
+    assert any("is now active" in s.value for s in at.success)
+    assert len(chart_specs(at)) == 1  # the active model's loss curve
+    assert at.selectbox(key="active_model").value == name  # the sidebar offers it
+
+
+def test_identical_config_is_reused_from_the_server_store():
+    at = make_app().run()
+    _train_via_form(at, steps=150)
+    first = at.session_state["models"][at.session_state["active_model"]]
+    at2 = make_app().run()  # another session
+    open_page(at2, "pages/train.py")
+    at2.number_input(key="tf_steps").set_value(150)
+    at2.select_slider(key="tf_width").set_value(32)
+    at2.slider(key="tf_depth").set_value(2)
+    at2.button(key="train_submit").click().run()
+    assert "training_job" not in at2.session_state  # nothing trained
+    assert at2.session_state["models"][at2.session_state["active_model"]] is first
+    assert any("already trained on this server" in s.value for s in at2.success)
+
+
+def test_diverging_learning_rate_shows_error_and_keeps_previous_model():
+    at = make_app()
+    inject_model(at, tiny_result(), "good")
+    at.run()
+    open_page(at, "pages/train.py")
+    at.select_slider(key="tf_lr").set_value(1e6)
+    at.select_slider(key="tf_width").set_value(32)
+    at.button(key="train_submit").click().run()
+    run_until(at, _collected, timeout=60)
+    assert_no_exception(at)
+    assert any("diverged" in e.value and "learning rate" in e.value for e in at.error)
+    assert at.session_state["active_model"] == "good"
+    assert list(at.session_state["models"]) == ["good"]
+
+
+def test_stop_button_stops_training_and_keeps_the_model():
+    at = make_app().run()
+    open_page(at, "pages/train.py")
+    at.number_input(key="tf_steps").set_value(20_000)
+    at.select_slider(key="tf_width").set_value(32)
+    at.button(key="train_submit").click().run()
+    job = at.session_state["training_job"]
+    run_until(at, lambda a: job.steps_done >= 25, timeout=60)
+    at.button(key="train_stop").click().run()
+    run_until(at, _collected, timeout=60)
+    res = at.session_state["models"][at.session_state["active_model"]]
+    assert res.stopped and len(res.history) < 20_000
+    assert any("stopped at step" in s.value for s in at.success)
+
+
+def test_bad_upload_shows_error_and_keeps_dataset():
+    pytest.importorskip("scoreviz.data_io")
+    at = make_app().run()
+    open_page(at, "pages/train.py")
+    at.file_uploader(key="upload_file").set_value(("bad.csv", b"x,y\nfoo,bar\n", "text/csv"))
+    at.run()
+    assert_no_exception(at)
+    assert at.error, "a rejected upload must say why"
+    assert at.session_state["upload"] is None
+    assert at.selectbox(key="distribution").value == "eight_gaussians"
+
+
+def test_good_upload_becomes_the_selected_distribution():
+    pytest.importorskip("scoreviz.data_io")
+    rows = "\n".join(f"{i % 7},{(i * 3) % 11}" for i in range(300))
+    at = make_app().run()
+    open_page(at, "pages/train.py")
+    at.file_uploader(key="upload_file").set_value(("cloud.csv", rows.encode(), "text/csv"))
+    at.run()
+    assert_no_exception(at)
+    assert at.session_state["upload"] is not None
+    assert at.selectbox(key="distribution").value == "upload"
+    open_page(at, "pages/forward.py")
+    assert_no_exception(at)
+    assert any("cloud.csv" in m.value for m in at.markdown)
+
+
+def test_bad_model_file_shows_error_and_changes_nothing():
+    pytest.importorskip("scoreviz.model_io")
+    at = make_app()
+    inject_model(at, tiny_result(), "good")
+    at.run()
+    open_page(at, "pages/train.py")
+    at.file_uploader(key="model_file").set_value(("m.safetensors", b"not a model", "x/y"))
+    at.run()
+    assert_no_exception(at)
+    assert at.error
+    assert list(at.session_state["models"]) == ["good"]
+    assert at.session_state["active_model"] == "good"

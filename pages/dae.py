@@ -67,7 +67,7 @@ def reconstruction_view() -> None:
     lo, hi = c1.select_slider(
         "Noise levels shown (4 panels, log-spaced between)",
         options,
-        value=(nearest(0.05), nearest(min(options[-1], 2.0))),
+        value=(nearest(0.05), nearest(min(options[-2], 2.0))),  # t = 1: alpha ~ 0 on VP
         format_func="{:.3g}".format,
         key=f"dae_range_{sel.process_key}",
     )

@@ -94,7 +94,8 @@ def sampling_view() -> None:
             "Press ▶ Play or drag the slider (t runs from 1 down to t_min). Light arrows: the "
             "score at the current t on a 15×15 grid (direction exact, length normalised per "
             "frame). Coloured lines: the paths of 8 highlighted particles, the same starting "
-            "noise in every row. Grey dots on the right: exact samples of the data."
+            "noise in every row. Grey dots on the right: exact samples of the data. Near t = 1, "
+            "α_t ≈ 0 and x̂₀ divides by it, so small score errors look large there."
         )
         reports = {f"{r} score": rep for r, (_, rep) in runs.items()}
         st.markdown("**Final samples against the exact distribution**")

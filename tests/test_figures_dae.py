@@ -7,7 +7,12 @@ import torch
 
 from scoreviz import analysis
 from scoreviz.distributions import get_distribution
-from scoreviz.figures.dae import arrow_xy, dae_reconstruction_figure, reconstruction_error_figure
+from scoreviz.figures.dae import (
+    ARROW_HEAD,
+    arrow_xy,
+    dae_reconstruction_figure,
+    reconstruction_error_figure,
+)
 from scoreviz.figures.style import PALETTE
 from scoreviz.processes import get_process
 
@@ -67,7 +72,7 @@ def test_arrow_xy_drops_non_finite_arrows():
     end = np.array([[1.0, 0.0], [np.nan, 1.0], [2.0, np.inf]])
     x, y, sizes = arrow_xy(start, end)
     assert len(x) == 3 and x[0] == 0 and x[1] == 1 and np.isnan(x[2])
-    assert list(sizes) == [0, 7, 0]
+    assert list(sizes) == [0, ARROW_HEAD, 0]
 
 
 def test_exact_error_curve_equals_the_mmse():

@@ -16,13 +16,13 @@ from plotly.subplots import make_subplots
 from scoreviz.analysis import Reconstruction
 from scoreviz.figures.style import PALETTE, apply_style
 
-ARROW_HEAD = 7  # px
+ARROW_HEAD = 9  # px ("arrow-wide": plain "arrow" is a hairline at this size)
 
 
 def arrow_xy(start: np.ndarray, end: np.ndarray, head: float = ARROW_HEAD):
     """Arrows start -> end (both (N, 2)) as one line trace: x, y with NaN gaps, marker sizes.
 
-    Point 3i is the tail, 3i+1 the tip (it carries an "arrow" marker that `angleref="previous"`
+    Point 3i is the tail, 3i+1 the tip (it carries an "arrow-wide" marker that `angleref="previous"`
     turns along the segment), 3i+2 a gap. Arrows with a non-finite end are left out.
     """
     ok = np.isfinite(start).all(1) & np.isfinite(end).all(1)
@@ -42,7 +42,7 @@ def arrow_trace(start: np.ndarray, end: np.ndarray, color: str, **kw) -> go.Scat
         y=y,
         mode="lines+markers",
         line=dict(color=color, width=kw.pop("width", 1.2)),
-        marker=dict(symbol="arrow", angleref="previous", size=sizes, color=color),
+        marker=dict(symbol="arrow-wide", angleref="previous", size=sizes, color=color),
         hoverinfo="skip",
         **kw,
     )
@@ -146,7 +146,13 @@ def reconstruction_error_figure(
             _line([sig, sig], [lo, hi], f"{label}: its σ", PALETTE[kind], "dot", 1.5, opacity=0.8)
         )
     apply_style(fig, xy_range=None, equal_aspect=False, height=height)
-    fig.update_xaxes(type="log", title_text="noise level σ")
-    fig.update_yaxes(type="log", title_text="E‖D(x̃) − x₀‖²", range=[np.log10(lo), np.log10(hi)])
+    fig.update_xaxes(type="log", title_text="noise level σ", dtick="D2")
+    fig.update_yaxes(
+        type="log",
+        title_text="E‖D(x̃) − x₀‖²",
+        range=[np.log10(lo), np.log10(hi)],
+        dtick=1,
+        exponentformat="power",
+    )
     fig.update_layout(legend=dict(y=1.02))
     return fig

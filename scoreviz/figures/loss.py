@@ -62,7 +62,7 @@ def loss_vs_t_figure(
         bf = binned_floor[binned_floor["weighting"] == w].set_index("bin")["floor"]
         _loss_panel(fig, b, f, j, first)
         _excess_panel(fig, b, bf.reindex(b["bin"]).to_numpy(), j, first)
-        fig.update_yaxes(type="log", row=1, col=j)
+        fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=1, col=j)
         fig.update_xaxes(title_text="t", range=[0, 1], row=2, col=j)
     fig.update_yaxes(title_text="loss per t (log)", row=1, col=1)
     fig.update_yaxes(title_text="loss − floor", row=2, col=1)
@@ -180,8 +180,18 @@ def weighting_floor_figure(
             )
         )
     apply_style(fig, xy_range=None, equal_aspect=False, height=height)
-    fig.update_xaxes(type="log", title_text="noise level σ_t")
-    fig.update_yaxes(type="log", title_text="irreducible loss at t (exact)")
+    pos = floor["floor"].to_numpy()
+    pos = pos[np.isfinite(pos) & (pos > 0)]
+    top = float(pos.max()) if len(pos) else 10.0
+    bottom = max(float(pos.min()) if len(pos) else 1e-4, 1e-4)  # alpha -> 0 sends some to 0
+    fig.update_xaxes(type="log", title_text="noise level σ_t", dtick="D2")
+    fig.update_yaxes(
+        type="log",
+        title_text="irreducible loss at t (exact)",
+        range=[np.log10(bottom) - 0.2, np.log10(top) + 0.3],
+        dtick=1,
+        exponentformat="power",
+    )
     fig.update_layout(legend=dict(y=1.02))
     return fig
 

@@ -21,7 +21,7 @@ from scoreviz.figures.dae import arrow_xy
 from scoreviz.figures.style import PALETTE, apply_style
 
 HIGHLIGHT = ["#1B1F3B", "#E63946", "#2A9D8F", "#F4A261", "#6A4C93", "#1982C4", "#8AC926", "#FF595E"]
-FIELD_OPACITY = 0.35
+FIELD_OPACITY = 0.5
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def _field_arrows(xy: np.ndarray, score: np.ndarray, half_width: float, n_grid: 
     too_long = np.linalg.norm(np.where(ok[:, None], vec, 0.0), axis=1) > cell
     vec[too_long] *= (cell / np.linalg.norm(vec[too_long], axis=1))[:, None]
     end = np.where(ok[:, None], xy + vec, np.nan)
-    return arrow_xy(xy, end, head=5)
+    return arrow_xy(xy, end, head=7)
 
 
 def _f32(a) -> np.ndarray:
@@ -87,14 +87,20 @@ def _row_traces(p: SamplingPanel, hl: np.ndarray, n_grid: int, first: bool) -> l
         go.Scatter(
             **d[0],
             mode="lines+markers",
-            name=f"score field ({p.label}, length normalised per frame)",
+            name="score field at t (length normalised)",
+            legendgroup="field",
+            showlegend=first,
             line=dict(color=color, width=1),
-            marker=dict(symbol="arrow", angleref="previous", size=sizes, color=color),
+            marker=dict(symbol="arrow-wide", angleref="previous", size=sizes, color=color),
             opacity=FIELD_OPACITY,
             hoverinfo="skip",
         ),
         go.Scatter(
-            **d[1], mode="markers", name=f"x_t ({p.label})", marker=dict(color=color, size=3.5)
+            **d[1],
+            mode="markers",
+            name=f"x_t, {p.label}",
+            legendgroup=p.label,
+            marker=dict(color=color, size=3.5),
         ),
     ]
     for j in range(len(hl)):
@@ -102,8 +108,9 @@ def _row_traces(p: SamplingPanel, hl: np.ndarray, n_grid: int, first: bool) -> l
             go.Scatter(
                 **d[2 + j],
                 mode="lines",
-                line=dict(color=HIGHLIGHT[j % len(HIGHLIGHT)], width=1.5),
-                name="trails of highlighted particles",
+                line=dict(color=HIGHLIGHT[j % len(HIGHLIGHT)], width=1.2),
+                opacity=0.8,
+                name="paths of 8 highlighted particles",
                 legendgroup="trails",
                 showlegend=first and j == 0,
                 hoverinfo="skip",
@@ -119,7 +126,9 @@ def _row_traces(p: SamplingPanel, hl: np.ndarray, n_grid: int, first: bool) -> l
         go.Scatter(
             **d[3 + len(hl)],
             mode="markers",
-            name=f"x̂₀ = E[x₀|x_t] ({p.label})",
+            name=f"x̂₀, {p.label}",
+            legendgroup=p.label,
+            showlegend=False,
             marker=dict(color=color, size=3.5, symbol="diamond"),
         )
     )
@@ -150,7 +159,8 @@ def _controls(names: list[str], times: np.ndarray, frame_ms: int) -> dict:
     menu = dict(type="buttons", direction="left", x=0, y=-0.04, xanchor="left", yanchor="top")
     menu.update(buttons=buttons, showactive=False, pad=dict(t=10, r=10))
     slider = dict(active=0, steps=steps, x=0.16, len=0.84, y=-0.02, yanchor="top")
-    slider.update(currentvalue=dict(prefix="t = ", font=dict(size=14)), pad=dict(t=30))
+    slider.update(currentvalue=dict(prefix="t = ", xanchor="right", font=dict(size=14)))
+    slider.update(pad=dict(t=30))
     return dict(updatemenus=[menu], sliders=[slider])
 
 
@@ -238,7 +248,7 @@ def _data_trace(data: np.ndarray, show: bool) -> go.Scatter:
         x=d[:, 0],
         y=d[:, 1],
         mode="markers",
-        name="data x₀ (exact samples)",
+        name="data (exact samples)",
         legendgroup="data",
         showlegend=show,
         marker=dict(color=PALETTE["data"], size=3, opacity=0.25),

@@ -162,7 +162,7 @@ def test_annealing_recovers_mode_weights_plain_langevin_cannot():
     heavy = int(dist.weights.argmax())
     assert float(dist.weights[heavy]) == pytest.approx(0.8)
     assert float(dist.means[heavy, 0]) > float(dist.means[1 - heavy, 0])  # heavy mode on the right
-    n = 5000  # two components only, so cheap; standard error of a share ~ 0.006
+    n = 10_000  # two components only, so cheap; standard error of a share ~ 0.005
     share = {
         name: mode_weights(_run(dist, "vp_linear", name, n_particles=n, seed=4).final, dist)[heavy]
         for name in ["annealed_langevin", "reverse_sde", "langevin"]

@@ -142,7 +142,7 @@ class VPLinear(NoiseProcess):
         return -0.5 * (self.beta_min + (self.beta_max - self.beta_min) * t)
 
     def _sigma2(self, t):
-        return -torch.expm1(2 * self._log_alpha(t))
+        return (-torch.expm1(2 * self._log_alpha(t))).clamp_min(0)
 
     def _dsigma2(self, t):
         return -2 * self._dlog_alpha(t) * torch.exp(2 * self._log_alpha(t))
@@ -171,7 +171,7 @@ class VPCosine(NoiseProcess):
         return -torch.tan(self._phi(t)) * self.u / (1 + self.s) * math.pi / 2
 
     def _sigma2(self, t):
-        return -torch.expm1(2 * self._log_alpha(t))
+        return (-torch.expm1(2 * self._log_alpha(t))).clamp_min(0)
 
     def _dsigma2(self, t):
         return -2 * self._dlog_alpha(t) * torch.exp(2 * self._log_alpha(t))

@@ -9,7 +9,7 @@ from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
 from scoreviz.ui.widgets import schedule_metrics, t_slider
 
-N_POINTS = 1000
+N_POINTS = 600
 GRID = 120  # exact p_t on 120 x 120 points
 
 sel = current_selection()
@@ -50,7 +50,7 @@ def noised_view() -> None:
         left.plotly_chart(fig, width="stretch", key="forward_samples")
         with right:
             st.plotly_chart(
-                schedule_figure(schedule_table(proc), t, height=320),
+                schedule_figure(schedule_table(proc), t),
                 width="stretch",
                 key="forward_schedule",
             )

@@ -54,8 +54,10 @@ def field_view() -> None:
         st.plotly_chart(score_field_figure(field, xy, scaled), width="stretch", key="field")
         if field.learned is not None:
             st.markdown(
-                f"**Mean error on the grid:** σ²‖s_θ − ∇log p_t‖² = `{field.mean_error:.4g}` "
-                "(0 would be perfect; the weight σ² makes noise levels comparable)."
+                f"**Mean error** σ²‖s_θ − ∇log p_t‖² at this t: `{field.weighted_error:.3g}` "
+                f"where the noisy data lands (weighted by p_t), `{field.mean_error:.3g}` over "
+                "the whole square (empty corners, which training rarely sees, count too). "
+                "0 would be perfect; the factor σ² makes noise levels comparable."
             )
             st.plotly_chart(score_difference_figure(field, xy, scaled), width="stretch", key="diff")
 

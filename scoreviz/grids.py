@@ -89,7 +89,7 @@ class ScoreField:
 
     arrows: `grid` (G*G points) with `exact` and `learned` scores (G*G, 2), learned None when
     there is no model; background: `density` = exact p_t on `bg_grid` (B, B); error: sigma^2
-    ||s_theta - s||^2 on `err_grid` (E, E), None without a model.
+    ||s_theta - s||^2 on `err_grid` (B, B, the same grid as the density), None without a model.
     """
 
     t: float
@@ -105,8 +105,20 @@ class ScoreField:
 
     @property
     def mean_error(self) -> float | None:
-        """Grid average of the sigma^2-weighted squared error (None without a model)."""
+        """Plain grid average of sigma^2 ||s_theta - s||^2: every place counts, also empty ones."""
         return None if self.error is None else float(self.error.mean())
+
+    @property
+    def weighted_error(self) -> float | None:
+        """Its average under p_t (density-weighted on the grid): where x_t actually lands.
+
+        This approximates `metrics.score_error` at this t (which averages over samples of p_t).
+        """
+        if self.error is None:
+            return None
+        w = self.density.astype(np.float64)
+        total = w.sum()
+        return float((w * self.error).sum() / total) if total > 0 else self.mean_error
 
 
 def score_field(
@@ -117,22 +129,25 @@ def score_field(
     xy_range: tuple[float, float],
     n_arrows: int = 25,
     n_bg: int = 64,
-    n_err: int = 64,
 ) -> ScoreField:
-    """Exact (and learned, if given) score on an arrow grid, exact density, and error heatmap."""
+    """Exact (and learned, if given) score on an arrow grid, exact density, and error heatmap.
+
+    n_arrows^2 arrows; density and error share one n_bg x n_bg grid (so the density can weight
+    the error).
+    """
     exact_fn = exact_score_fn(dist, process)
     tt = torch.tensor(float(t), dtype=torch.float64)
     sigma, alpha = float(process.sigma(tt)), float(process.alpha(tt))
-    grid, bg, eg = (make_grid(n, xy_range) for n in (n_arrows, n_bg, n_err))
+    grid, bg = make_grid(n_arrows, xy_range), make_grid(n_bg, xy_range)
     exact = score_on_points(exact_fn, t, grid.points)
     density = np.exp(log_density_grid(dist, process, t, bg).astype(np.float64))
     learned = error = None
     if learned_fn is not None:
         learned = score_on_points(learned_fn, t, grid.points)
-        e_pts = eg.points
+        e_pts = bg.points
         err_l = score_on_points(learned_fn, t, e_pts)
         err_e = score_on_points(exact_fn, t, e_pts)
-        error = score_error_grid(err_l, err_e, sigma, eg.size)
+        error = score_error_grid(err_l, err_e, sigma, bg.size)
     return ScoreField(
         t=float(t),
         sigma=sigma,
@@ -142,6 +157,6 @@ def score_field(
         learned=learned,
         bg_grid=bg,
         density=finite(density),
-        err_grid=eg,
+        err_grid=bg,
         error=error,
     )

@@ -131,7 +131,7 @@ def test_score_field_with_a_model_at_slider_extremes(proc):
             specs = chart_specs(at)
             assert len(specs) == 2  # learned | exact, and difference | error
             assert specs[0]["layout"]["meta"]["arrow_scale"] >= 0
-            assert any("Mean error on the grid" in m.value for m in at.markdown)
+            assert any("Mean error" in m.value for m in at.markdown)
 
 
 def test_score_field_compares_with_the_models_own_setting():

@@ -130,6 +130,8 @@ def test_difference_and_error_heatmap():
     want = s**2 * ((-0.2 * ex + np.array([0.3, -0.1])) ** 2).sum(1)
     np.testing.assert_allclose(np.asarray(err.z).ravel(), want, rtol=2e-3, atol=1e-5)
     assert field.mean_error == pytest.approx(want.mean(), rel=2e-3)
+    dens = np.asarray(fig.data[0].z, dtype=np.float64).ravel()  # exact p_t, same grid
+    assert field.weighted_error == pytest.approx((dens * want).sum() / dens.sum(), rel=2e-3)
     assert f"{field.mean_error:.3g}" in fig.layout.annotations[1].text
 
 

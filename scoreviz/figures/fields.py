@@ -1,10 +1,10 @@
 """Score fields as arrows over the exact density: learned beside exact, their difference, error.
 
 Arrows are drawn as two traces per field: the shafts (one scatter line trace, segments tail ->
-head separated by NaN, Plotly's line break) and the heads (one marker trace, symbol "arrow"
-rotated per arrow). All panels share one arrow scale, so equal lengths mean equal vectors. By
-default the arrows show sigma_t * score (= -E[eps | x_t], of order 1 at every noise level) so
-they stay readable from t_min (raw scores ~ 1/sigma) to t = 1.
+head separated by NaN, Plotly's line break) and the heads (one marker trace of triangles rotated
+per arrow). All panels share one arrow scale, set by the exact field, so equal lengths mean
+equal vectors. By default the arrows show sigma_t * score (= -E[eps | x_t], of order 1 at every
+noise level) so they stay readable from t_min (raw scores ~ 1/sigma) to t = 1.
 
 The scale and length cap are recorded in `fig.layout.meta` ("arrow_scale", "arrow_cap") so the
 drawn arrows can be turned back into vectors: head - tail = arrow_scale * vector (if not capped).
@@ -60,12 +60,12 @@ def quiver_traces(
     xs[0::3], xs[1::3] = np.round(tail[:, 0], DECIMALS), np.round(head[:, 0], DECIMALS)
     ys[0::3], ys[1::3] = np.round(tail[:, 1], DECIMALS), np.round(head[:, 1], DECIMALS)
     angle = np.degrees(np.arctan2(d[:, 0], d[:, 1]))  # clockwise from "up", as Plotly wants
-    head_size = 3 + 6 * np.clip(length / max(cap, 1e-12), 0, 1)
+    head_size = np.clip(14 * length / max(cap, 1e-12), 0, 9)  # px: a zero vector has no head
     shafts = go.Scatter(
         x=xs,
         y=ys,
         mode="lines",
-        line=dict(color=color, width=1.6),
+        line=dict(color=color, width=2),
         name=name,
         legendgroup=name,
         showlegend=showlegend,
@@ -76,7 +76,7 @@ def quiver_traces(
         y=np.round(head[:, 1], DECIMALS).astype(np.float32),
         mode="markers",
         marker=dict(
-            symbol="arrow",
+            symbol="triangle-up",
             angle=np.round(angle, 1).astype(np.float32),
             size=np.round(head_size, 1).astype(np.float32),
             color=color,
@@ -124,7 +124,9 @@ def score_field_figure(
     exact_v = shown_vectors(field.exact, field.sigma, scaled)
     learned_v = None if field.learned is None else shown_vectors(field.learned, field.sigma, scaled)
     sp = field.grid.spacing
-    scale, cap = arrow_scale(sp, exact_v, learned_v), ARROW_CAP * sp
+    # The truth sets the scale: a network that is far off (e.g. where it never saw data) shows
+    # up as arrows at the length cap, and never shrinks the exact field into dots.
+    scale, cap = arrow_scale(sp, exact_v), ARROW_CAP * sp
     panels = [] if learned_v is None else [("learned", learned_v)]
     panels.append(("exact", exact_v))
     pts = field.grid.points
@@ -163,14 +165,26 @@ def score_difference_figure(
         name="error",
         hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>σ²‖Δs‖²=%{z:.3g}<extra></extra>",
     )
+    where_data = go.Contour(  # where p_t has its mass: the error that matters is inside
+        x=eg.xs.astype(np.float32),
+        y=eg.ys.astype(np.float32),
+        z=finite(field.density),
+        contours=dict(coloring="lines"),
+        ncontours=5,
+        line=dict(color=PALETTE["noisy"], width=1.5),
+        showscale=False,
+        name="p_t contours",
+        hoverinfo="skip",
+    )
     traces = [
         [density_heatmap(field.bg_grid, field.density)]
         + quiver_traces(field.grid.points, diff, scale, cap, PALETTE["error"], "learned − exact"),
-        [error_map],
+        [error_map, where_data],
     ]
     titles = [
         "learned − exact (same arrow scale)",
-        f"σ²‖s_θ − ∇log p_t‖²  (grid mean {field.mean_error:.3g})",
+        f"σ²‖s_θ − ∇log p_t‖²: {field.weighted_error:.3g} under p_t, "
+        f"{field.mean_error:.3g} over the square",
     ]
     title = f"Where the network is wrong at t = {field.t:.3f} (σ_t = {field.sigma:.3g})"
     return _panels(traces, titles, xy_range, title, height, scale, cap, gap=0.1)
@@ -212,7 +226,7 @@ def _panels(traces, titles, xy_range, title, height, scale, cap, gap) -> go.Figu
                 xanchor="center",
                 yanchor="bottom",
                 showarrow=False,
-                font=dict(size=15),
+                font=dict(size=14),
             )
         )
     fig = go.Figure(data=[tr for panel in traces for tr in panel], layout=layout)

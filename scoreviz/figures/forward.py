@@ -37,9 +37,9 @@ def samples_density_figure(
     """
     fig = go.Figure()
     fig.add_trace(density_heatmap(grid, density))
-    for pts, key, name, size, opacity in (
-        (x0, "data", "clean samples x₀", 3, 0.35),
-        (x_t, "noisy", "noised samples x_t", 5, 0.9),
+    for pts, key, name, size, opacity, edge in (
+        (x0, "data", "clean samples x₀", 3, 0.35, 0),
+        (x_t, "noisy", "noised samples x_t", 6, 0.8, 0.6),  # dark edge: visible on blue
     ):
         x, y = _points(pts)
         fig.add_trace(
@@ -48,7 +48,12 @@ def samples_density_figure(
                 y=y,
                 mode="markers",
                 name=name,
-                marker=dict(color=PALETTE[key], size=size, opacity=opacity),
+                marker=dict(
+                    color=PALETTE[key],
+                    size=size,
+                    opacity=opacity,
+                    line=dict(color="#2E3440", width=edge),
+                ),
                 hoverinfo="skip",
             )
         )
@@ -57,25 +62,31 @@ def samples_density_figure(
     fig = apply_style(fig, title=title, xy_range=xy_range, height=height)
     fig.update_xaxes(constrain="domain")
     fig.update_yaxes(constrain="domain")
+    fig.update_layout(margin=dict(t=90), legend=dict(y=1.02))
     return fig
 
 
-def schedule_figure(table: dict[str, np.ndarray], t_now: float, height: int = 340) -> go.Figure:
-    """alpha(t), sigma(t) (left) and SNR(t) on a log axis (right), a marker at the current t.
+def schedule_figure(table: dict[str, np.ndarray], t_now: float, height: int = 460) -> go.Figure:
+    """alpha(t), sigma(t) (top) and SNR(t) on a log axis (bottom), a marker at the current t.
 
     table: {"t", "alpha", "sigma", "snr"} arrays of one length (scoreviz.forward.schedule_table).
+    Stacked, so it reads well in a narrow column beside the samples.
     """
     t = np.asarray(table["t"], dtype=np.float64)
     fig = make_subplots(
-        rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=["α(t) and σ(t)", "SNR(t) = α²/σ²"]
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.1,
+        subplot_titles=["signal α(t) and noise σ(t)", "SNR(t) = α²/σ² (log scale)"],
     )
     now = {k: float(np.interp(t_now, t, np.asarray(table[k], dtype=np.float64))) for k in table}
     curves = [
-        ("alpha", "α(t): signal", PALETTE["data"], 1),
-        ("sigma", "σ(t): noise", PALETTE["noisy"], 1),
+        ("alpha", "α(t)", PALETTE["data"], 1),
+        ("sigma", "σ(t)", PALETTE["noisy"], 1),
         ("snr", "SNR(t)", PALETTE["prior"], 2),
     ]
-    for key, name, color, col in curves:
+    for key, name, color, row in curves:
         y = np.asarray(table[key], dtype=np.float64)
         fig.add_trace(
             go.Scatter(
@@ -84,9 +95,10 @@ def schedule_figure(table: dict[str, np.ndarray], t_now: float, height: int = 34
                 mode="lines",
                 name=name,
                 line=dict(color=color, width=2.5),
+                showlegend=row == 1,
             ),
-            row=1,
-            col=col,
+            row=row,
+            col=1,
         )
         fig.add_trace(
             go.Scatter(
@@ -94,20 +106,31 @@ def schedule_figure(table: dict[str, np.ndarray], t_now: float, height: int = 34
                 y=[now[key]],
                 mode="markers",
                 marker=dict(color=color, size=11, line=dict(color="black", width=1)),
-                name=f"{name.split(':')[0]} at t = {t_now:.3f}",
+                name=f"{name} at t = {t_now:.3f}",
                 showlegend=False,
                 hovertemplate=f"t=%{{x:.3f}}<br>{key}=%{{y:.4g}}<extra></extra>",
             ),
-            row=1,
-            col=col,
+            row=row,
+            col=1,
         )
-    for col in (1, 2):
-        fig.add_vline(x=t_now, line=dict(color="grey", dash="dot", width=1), row=1, col=col)
+    for row in (1, 2):
+        fig.add_vline(x=t_now, line=dict(color="grey", dash="dot", width=1), row=row, col=1)
     apply_style(fig, title=None, xy_range=None, equal_aspect=False, height=height)
-    fig.update_xaxes(title_text="t", range=[0, 1])
-    fig.update_yaxes(title_text="value", row=1, col=1)
-    fig.update_yaxes(type="log", title_text="SNR (log scale)", exponentformat="power", row=1, col=2)
-    fig.update_layout(margin=dict(t=50))
+    fig.update_xaxes(range=[0, 1])
+    fig.update_xaxes(title_text="t", row=2, col=1)
+    fig.update_yaxes(type="log", exponentformat="power", row=2, col=1)
+    fig.update_layout(
+        margin=dict(t=40, l=50, r=10),
+        # inside the top panel, where α ≈ 0 and σ ≈ 1 leave the middle empty
+        legend=dict(
+            orientation="v",
+            x=0.98,
+            xanchor="right",
+            y=0.8,
+            yanchor="middle",
+            bgcolor="rgba(255,255,255,0.8)",
+        ),
+    )
     return fig
 
 
@@ -163,6 +186,8 @@ def forward_animation(
         xy_range=tuple(ranges[0]),
         height=height,
     )
+    fig.update_xaxes(constrain="domain")  # equal aspect by narrowing the plot, not widening x
+    fig.update_yaxes(constrain="domain")
     _add_player(fig, [f.name for f in frames], times, frame_ms, redraw=moving_axes)
     return fig
 

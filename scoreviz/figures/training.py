@@ -60,11 +60,17 @@ def loss_curve_figure(
         )
     )
     if floor is not None and np.isfinite(floor) and floor > 0:
-        fig.add_hline(
-            y=floor,
-            line=dict(color=PALETTE["exact"], dash="dash", width=2),
-            annotation_text="exact minimum (irreducible)",
-            annotation_position="bottom right",
+        fig.add_hline(y=floor, line=dict(color=PALETTE["exact"], dash="dash", width=2))
+        fig.add_annotation(  # not add_hline's annotation: it ignores the log axis (y in log10)
+            x=1,
+            xref="paper",
+            xanchor="right",
+            y=float(np.log10(floor)),
+            yref="y",
+            yanchor="top",
+            text="exact minimum (irreducible)",
+            showarrow=False,
+            font=dict(color=PALETTE["exact"]),
         )
     apply_style(fig, title=title, xy_range=None, equal_aspect=False, height=height)
     x_max = total_steps if total_steps else (float(steps.max()) if len(steps) else 1.0)

@@ -1,0 +1,199 @@
+"""Small score networks for 2D points: a time-conditioned MLP, and the classical single-sigma DAE.
+
+The network F sees the scaled input c_in x_t with c_in = 1 / sqrt(alpha_t^2 + sigma_t^2) (the data
+have unit spread, so c_in x_t has roughly unit spread at every t, VE included), concatenated with
+Fourier features of log sigma_t (default) or of t. Its 2D output is read in one of three
+parameterisations, and converted to the others only through `scoreviz.conversions`:
+
+    "eps"    eps_hat = F                       score = -eps_hat / sigma_t
+    "score"  score   = F / sigma_t             (NCSNv2's output scaling: F's target sigma_t score
+                                                = -eps stays O(1); raw scores reach 1/sigma_t)
+    "x0"     x0_hat  = F                       score = (alpha_t x0_hat - x_t) / sigma_t^2
+
+A classical DAE (kind="dae", Vincent 2011) has no time input: it reconstructs x0 from
+x~ = alpha x0 + sigma eps at one noise level sigma = dae_sigma (t = process.t_from_sigma(sigma);
+under VE that is x~ = x + sigma eps). Its score is (alpha f(x~) - x~) / sigma^2 at its own sigma,
+whatever t it is asked about.
+
+Shapes: x_t (N, 2), t (N,) or a scalar; every output (N, 2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from scoreviz import conversions as conv
+from scoreviz.errors import ConfigError, unknown_key
+from scoreviz.processes import NoiseProcess
+
+KINDS = {"score": "Score model (all noise levels)", "dae": "Classical DAE (one noise level)"}
+PARAMETERIZATIONS = {"eps": "ε (noise)", "score": "score (÷ σ)", "x0": "x₀ (denoiser)"}
+ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
+EMBEDDINGS = {"log_sigma": "Fourier features of log σ_t", "t": "sinusoidal features of t"}
+
+# Frequency ranges (radians per unit) of the conditioning features. log sigma spans about
+# [-4.6, 2.3] over all processes, t spans [0, 1]: the top frequency resolves ~0.2 in log sigma.
+_FREQ_RANGE = {"log_sigma": (0.25, 16.0), "t": (1.0, 100.0)}
+
+
+def _check(key: str, registry: dict, kind: str) -> None:
+    if key not in registry:
+        raise unknown_key(kind, key, registry)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a score model (frozen, hashable: part of the model id)."""
+
+    kind: str = "score"  # "score" (time-conditioned MLP) | "dae" (single-sigma DAE)
+    parameterization: str = "eps"  # "eps" | "score" | "x0" (ignored for kind="dae": x0)
+    width: int = 64
+    depth: int = 3  # hidden layers
+    activation: str = "silu"
+    embedding: str = "log_sigma"  # "log_sigma" | "t"
+    n_freqs: int = 16
+    dae_sigma: float = 0.5  # kind="dae" only: its one noise level
+
+    def __post_init__(self) -> None:
+        _check(self.kind, KINDS, "model kind")
+        _check(self.parameterization, PARAMETERIZATIONS, "parameterisation")
+        _check(self.activation, ACTIVATIONS, "activation")
+        _check(self.embedding, EMBEDDINGS, "time embedding")
+        if not 1 <= self.width <= 4096:
+            raise ConfigError(f"The width must lie in [1, 4096], got {self.width}.")
+        if not 1 <= self.depth <= 32:
+            raise ConfigError(f"The depth must lie in [1, 32], got {self.depth}.")
+        if not 1 <= self.n_freqs <= 256:
+            raise ConfigError(f"n_freqs must lie in [1, 256], got {self.n_freqs}.")
+        if not (math.isfinite(self.dae_sigma) and self.dae_sigma > 0):
+            raise ConfigError(f"The DAE noise level must be a number > 0, got {self.dae_sigma}.")
+
+    @property
+    def output(self) -> str:
+        """What the network's output means: the parameterisation, or "x0" for a DAE."""
+        return "x0" if self.kind == "dae" else self.parameterization
+
+
+class ScoreMLP(nn.Module):
+    """F(x, c): an MLP on [x (N, 2), sin/cos(w_k c) (N, 2 n_freqs)] -> (N, 2).
+
+    c is the conditioning scalar per point (log sigma_t or t); a DAE has no conditioning input.
+    The last layer starts at zero, so every parameterisation starts from a harmless constant.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.conditioned = config.kind == "score"
+        lo, hi = _FREQ_RANGE[config.embedding]
+        freqs = torch.exp(torch.linspace(math.log(lo), math.log(hi), config.n_freqs))
+        self.register_buffer("freqs", freqs, persistent=False)
+        act = ACTIVATIONS[config.activation]
+        n_in = 2 + (2 * config.n_freqs if self.conditioned else 0)
+        layers: list[nn.Module] = []
+        for i in range(config.depth):
+            layers += [nn.Linear(n_in if i == 0 else config.width, config.width), act()]
+        self.hidden = nn.Sequential(*layers)
+        self.out = nn.Linear(config.width, 2)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if self.conditioned:
+            wc = c[:, None] * self.freqs[None, :]
+            x = torch.cat([x, torch.sin(wc), torch.cos(wc)], dim=1)
+        return self.out(self.hidden(x))
+
+
+class TrainedModel:
+    """A score network plus the process it was trained for; provides a ScoreFn.
+
+    `score`, `denoise`, `eps` run without autograd and return x_t's dtype; `outputs` is the
+    differentiable path training uses. The network runs in its own dtype (float32 by default).
+    """
+
+    def __init__(self, config: ModelConfig, process: NoiseProcess, net: nn.Module | None = None):
+        self.config = config
+        self.process = process
+        self.net = net if net is not None else ScoreMLP(config)
+        dae_t = float(process.t_from_sigma(torch.tensor(config.dae_sigma, dtype=torch.float64)))
+        self._dae_t = dae_t if config.kind == "dae" else None
+
+    @property
+    def dae_t(self) -> float | None:
+        """The t whose sigma_t is the DAE's noise level (None for kind="score")."""
+        return self._dae_t
+
+    def schedule(self, t, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(t, alpha_t, sigma_t) as float64 (n,) tensors; a DAE always uses its own t."""
+        if self._dae_t is not None:
+            t = torch.full((n,), self._dae_t, dtype=torch.float64)
+        else:
+            t = torch.as_tensor(t).to(torch.float64).reshape(-1).expand(n)
+        return t, self.process.alpha(t), self.process.sigma(t)
+
+    def outputs(self, x_t: torch.Tensor, t) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(F, alpha_t, sigma_t): the raw network output (N, 2), differentiable, x_t's dtype.
+
+        F is eps_hat, sigma_t * score or x0_hat according to `config.output`.
+        """
+        t64, alpha, sigma = self.schedule(t, x_t.shape[0])
+        c_in = torch.rsqrt(alpha**2 + sigma**2)
+        cond = torch.log(sigma) if self.config.embedding == "log_sigma" else t64
+        dtype = next(self.net.parameters()).dtype
+        raw = self.net((x_t * c_in[:, None].to(x_t.dtype)).to(dtype), cond.to(dtype))
+        return raw.to(x_t.dtype), alpha.to(x_t.dtype), sigma.to(x_t.dtype)
+
+    def score_with_grad(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        """The score (N, 2), differentiable in the network weights."""
+        raw, alpha, sigma = self.outputs(x_t, t)
+        kind = self.config.output
+        if kind == "eps":
+            return conv.eps_to_score(raw, sigma)
+        if kind == "score":
+            return raw / sigma[:, None]
+        return conv.x0_to_score(raw, x_t, alpha, sigma)
+
+    @torch.no_grad()
+    def score(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        """grad log p_t(x_t) as learned (a ScoreFn). DAE: (alpha f(x) - x)/sigma^2 at its sigma."""
+        return self.score_with_grad(x_t, t)
+
+    @torch.no_grad()
+    def denoise(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        """x0_hat = E[x_0 | x_t] as learned (Tweedie). DAE: f(x) at its own sigma."""
+        raw, alpha, sigma = self.outputs(x_t, t)
+        kind = self.config.output
+        if kind == "eps":
+            return conv.eps_to_x0(raw, x_t, alpha, sigma)
+        if kind == "score":
+            return conv.score_to_x0(raw / sigma[:, None], x_t, alpha, sigma)
+        return raw
+
+    @torch.no_grad()
+    def eps(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        """eps_hat = E[eps | x_t] as learned."""
+        raw, alpha, sigma = self.outputs(x_t, t)
+        kind = self.config.output
+        if kind == "eps":
+            return raw
+        if kind == "score":
+            return conv.score_to_eps(raw / sigma[:, None], sigma)
+        return conv.x0_to_eps(raw, x_t, alpha, sigma)
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+
+def build_model(config: ModelConfig, process: NoiseProcess, seed: int = 0) -> TrainedModel:
+    """A freshly initialised model; the initial weights depend only on (config, seed).
+
+    Seeds torch's global RNG inside `fork_rng`, so no other code's random stream is disturbed.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = ScoreMLP(config)
+    return TrainedModel(config, process, net)

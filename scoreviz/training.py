@@ -1,0 +1,249 @@
+"""Train a score model (or a classical DAE) by denoising score matching, in seconds on a CPU.
+
+A plain loop, never hidden behind a cache: every step draws x0 (fresh from the distribution, or
+from a fixed training set of n_train points drawn once), t stratified over [t_min, 1] (a DAE uses
+its own t), eps ~ N(0, I), and takes one Adam step on the mean of `losses.output_loss` (the DSM
+loss in its benign form). The learning rate follows a short warm-up and a cosine decay to 0; the
+result uses the EMA weights when `ema` is set. All randomness comes from one torch.Generator
+seeded by `config.seed`, so the same config gives the same loss history.
+
+    result = train(TrainConfig(), progress=lambda p: stop_button_pressed)
+    result.score_fn()            # a ScoreFn of the trained model
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import hashlib
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+
+from scoreviz.distributions import DISTRIBUTIONS, get_distribution
+from scoreviz.errors import ConfigError, TrainingDivergedError, unknown_key
+from scoreviz.losses import WEIGHTINGS, output_loss
+from scoreviz.mixture import GaussianMixture
+from scoreviz.models import ModelConfig, TrainedModel, build_model
+from scoreviz.processes import PROCESSES, get_process
+from scoreviz.score import ScoreFn
+
+# Threads torch may use while training. Measured on the 2-core target (default config): 2 threads
+# are ~30% faster on an idle machine (1.3 vs 1.9 ms/step at 128x3, batch 512), but as soon as
+# anything else keeps one core busy (another session training, a browser, a test run), OpenMP's
+# two-thread barriers make a step 10-50x slower (300 steps: 5-38 s instead of 0.7 s). One thread
+# is robust, and two sessions training at once then use one core each.
+TRAIN_THREADS = 1
+WARMUP_FRACTION = 0.02  # of the steps: linear warm-up, then cosine decay to 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a trained model (frozen, hashable; hashed into model_id)."""
+
+    distribution: str = "eight_gaussians"  # registry key, or "upload:<sha>" (then pass dist=)
+    process: str = "vp_linear"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    weighting: str = "sigma2"
+    steps: int = 2000
+    batch_size: int = 1024
+    lr: float = 1e-2
+    n_train: int | None = None  # None: fresh samples every step; N: a fixed training set
+    ema: float | None = None  # EMA decay of the weights the result uses, or None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.distribution not in DISTRIBUTIONS and not self.distribution.startswith("upload:"):
+            raise unknown_key("distribution", self.distribution, DISTRIBUTIONS)
+        if self.process not in PROCESSES:
+            raise unknown_key("noise process", self.process, PROCESSES)
+        if self.weighting not in WEIGHTINGS:
+            raise unknown_key("loss weighting", self.weighting, WEIGHTINGS)
+        if not isinstance(self.model, ModelConfig):
+            raise ConfigError("TrainConfig.model must be a ModelConfig.")
+        if not 1 <= self.steps <= 1_000_000:
+            raise ConfigError(f"The number of steps must lie in [1, 1000000], got {self.steps}.")
+        if not 1 <= self.batch_size <= 65_536:
+            raise ConfigError(f"The batch size must lie in [1, 65536], got {self.batch_size}.")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"The learning rate must be a number > 0, got {self.lr}.")
+        if self.n_train is not None and not 1 <= self.n_train <= 10_000_000:
+            raise ConfigError(f"The training set size must be at least 1, got {self.n_train}.")
+        if self.ema is not None and not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"The EMA decay must lie in [0, 1), got {self.ema}.")
+
+    @property
+    def model_id(self) -> str:
+        """Stable 12-hex-digit hash of every setting (seed included): sha1 of sorted JSON."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    step: int
+    steps: int
+    loss: float  # mean training loss since the previous report
+    elapsed: float  # seconds
+
+
+@dataclass
+class TrainResult:
+    config: TrainConfig
+    model: TrainedModel
+    history: pd.DataFrame  # columns step, loss, elapsed (one row per step)
+    model_id: str
+    elapsed: float
+    stopped: bool  # stopped early by the progress callback
+    train_points: torch.Tensor | None  # (n_train, 2) the fixed training set, or None
+
+    def score_fn(self) -> ScoreFn:
+        return self.model.score
+
+    def denoiser(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        return self.model.denoise
+
+
+def resolve_distribution(config: TrainConfig, dist: GaussianMixture | None) -> GaussianMixture:
+    """The training distribution: `dist` if given, else the built-in one named by the config."""
+    if dist is not None:
+        return dist
+    if config.distribution.startswith("upload:"):
+        raise ConfigError("This model was configured for uploaded data: pass the data as dist=.")
+    return get_distribution(config.distribution)
+
+
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_saved = 0
+
+
+@contextlib.contextmanager
+def _num_threads(n: int):
+    """torch.set_num_threads(n) while any training runs, then the previous value again.
+
+    The setting is process-wide and Streamlit sessions are threads of one process, so the first
+    training to start saves the old value and the last one to finish restores it.
+    """
+    global _threads_users, _threads_saved
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+            torch.set_num_threads(n)
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
+
+
+def lr_factor(step: int, steps: int) -> float:
+    """Learning-rate multiplier at 1-based `step`: linear warm-up, then cosine decay to 0."""
+    warm = max(1, round(WARMUP_FRACTION * steps))
+    if step <= warm:
+        return step / warm
+    return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
+
+
+def sample_times(n: int, t_min: float, gen: torch.Generator) -> torch.Tensor:
+    """n stratified times on [t_min, 1]: one uniform draw in each of n equal bins, (n,) float64."""
+    u = torch.arange(n, dtype=torch.float64) + torch.rand(n, generator=gen, dtype=torch.float64)
+    return t_min + (1 - t_min) * u / n
+
+
+class _Ema:
+    """Exponential moving average of a network's weights (the copy the result uses)."""
+
+    def __init__(self, net: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.net = copy.deepcopy(net)
+        self._src = list(net.parameters())
+        self._dst = list(self.net.parameters())
+
+    @torch.no_grad()
+    def update(self) -> None:
+        torch._foreach_lerp_(self._dst, self._src, 1.0 - self.decay)
+
+
+def _diverged(config: TrainConfig, step: int, loss: float) -> TrainingDivergedError:
+    hint = f"Lower the learning rate (now {config.lr:g}), e.g. to {config.lr / 10:g}"
+    if config.weighting in ("one", "x0") or config.model.parameterization == "x0":
+        hint += ", or use the λ = σ² weighting with the ε output, which is the most stable"
+    return TrainingDivergedError(
+        f"Training diverged at step {step}: the loss became {loss}. {hint}, and train again."
+    )
+
+
+def _batch(dist, points, n, gen) -> torch.Tensor:
+    if points is None:
+        return dist.sample(n, generator=gen)
+    return points[torch.randint(points.shape[0], (n,), generator=gen)]
+
+
+def train(
+    config: TrainConfig,
+    progress: Callable[[TrainProgress], bool | None] | None = None,
+    every: int = 25,
+    dist: GaussianMixture | None = None,
+) -> TrainResult:
+    """Train `config`; call progress(TrainProgress) every `every` steps (True stops early).
+
+    Raises TrainingDivergedError as soon as the loss is NaN or infinite.
+    """
+    dist = resolve_distribution(config, dist)
+    process = get_process(config.process)
+    model = build_model(config.model, process, seed=config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    points = dist.sample(config.n_train, generator=gen) if config.n_train else None
+    opt = torch.optim.Adam(model.net.parameters(), lr=config.lr)
+    ema = _Ema(model.net, config.ema) if config.ema is not None else None
+    losses, times, stopped, window = [], [], False, []
+    start = time.perf_counter()
+    with _num_threads(TRAIN_THREADS):
+        for step in range(1, config.steps + 1):
+            for group in opt.param_groups:
+                group["lr"] = config.lr * lr_factor(step, config.steps)
+            x0 = _batch(dist, points, config.batch_size, gen)
+            t = sample_times(config.batch_size, process.t_min, gen)
+            eps = torch.randn(x0.shape, generator=gen)
+            loss = output_loss(model, x0, t, eps, config.weighting).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if ema is not None:
+                ema.update()
+            value = loss.item()
+            if not math.isfinite(value):
+                raise _diverged(config, step, value)
+            losses.append(value)
+            times.append(time.perf_counter() - start)
+            window.append(value)
+            if progress is not None and (step % every == 0 or step == config.steps):
+                report = TrainProgress(step, config.steps, sum(window) / len(window), times[-1])
+                window = []
+                if progress(report) and step < config.steps:
+                    stopped = True
+                    break
+    if ema is not None:
+        model = TrainedModel(config.model, process, ema.net)
+    model.net.eval()
+    history = pd.DataFrame({"step": range(1, len(losses) + 1), "loss": losses, "elapsed": times})
+    return TrainResult(
+        config=config,
+        model=model,
+        history=history,
+        model_id=config.model_id,
+        elapsed=time.perf_counter() - start,
+        stopped=stopped,
+        train_points=points,
+    )

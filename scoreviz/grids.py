@@ -128,7 +128,7 @@ def score_field(
     learned_fn: ScoreFn | None,
     xy_range: tuple[float, float],
     n_arrows: int = 25,
-    n_bg: int = 64,
+    n_bg: int = 48,
 ) -> ScoreField:
     """Exact (and learned, if given) score on an arrow grid, exact density, and error heatmap.
 

@@ -242,3 +242,13 @@ def test_bad_model_file_shows_error_and_changes_nothing():
     assert at.error
     assert list(at.session_state["models"]) == ["good"]
     assert at.session_state["active_model"] == "good"
+
+
+def test_score_field_with_a_classical_dae_explains_its_single_sigma():
+    at = make_app()
+    inject_model(at, tiny_result(kind="dae"), "dae")
+    at.run()
+    open_page(at, "pages/score_field.py")
+    assert_no_exception(at)
+    assert any("classical DAE" in i.value for i in at.info)
+    assert len(chart_specs(at)) == 2

@@ -77,8 +77,8 @@ def quiver_traces(
         mode="markers",
         marker=dict(
             symbol="triangle-up",
-            angle=np.round(angle, 1).astype(np.float32),
-            size=np.round(head_size, 1).astype(np.float32),
+            angle=np.round(angle).astype(np.int16),  # whole degrees: 2 bytes, not 4
+            size=np.round(head_size).astype(np.uint8),
             color=color,
             line=dict(width=0),
         ),

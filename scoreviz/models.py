@@ -71,6 +71,7 @@ class ModelConfig:
             raise ConfigError(f"n_freqs must lie in [1, 256], got {self.n_freqs}.")
         if not (math.isfinite(self.dae_sigma) and self.dae_sigma > 0):
             raise ConfigError(f"The DAE noise level must be a number > 0, got {self.dae_sigma}.")
+        object.__setattr__(self, "dae_sigma", float(self.dae_sigma))  # 1 and 1.0: one model id
 
     @property
     def output(self) -> str:

@@ -42,6 +42,9 @@ from scoreviz.score import ScoreFn
 # is robust, and two sessions training at once then use one core each.
 TRAIN_THREADS = 1
 WARMUP_FRACTION = 0.02  # of the steps: linear warm-up, then cosine decay to 0
+# A loss this many times above the first step's (at least 1) has exploded: the weights are ruined
+# even if it stays finite (lr = 1e3 reaches 1e27 and stays there).
+EXPLODE_FACTOR = 1e4
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,10 @@ class TrainConfig:
             raise ConfigError(f"The training set size must be at least 1, got {self.n_train}.")
         if self.ema is not None and not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"The EMA decay must lie in [0, 1), got {self.ema}.")
+        # 1 and 1.0 are the same setting: store floats so that they hash to the same model id
+        object.__setattr__(self, "lr", float(self.lr))
+        if self.ema is not None:
+            object.__setattr__(self, "ema", float(self.ema))
 
     @property
     def model_id(self) -> str:
@@ -179,8 +186,9 @@ def _diverged(config: TrainConfig, step: int, loss: float) -> TrainingDivergedEr
     hint = f"Lower the learning rate (now {config.lr:g}), e.g. to {config.lr / 10:g}"
     if config.weighting in ("one", "x0") or config.model.parameterization == "x0":
         hint += ", or use the λ = σ² weighting with the ε output, which is the most stable"
+    what = f"became {loss}" if not math.isfinite(loss) else f"exploded to {loss:.3g}"
     return TrainingDivergedError(
-        f"Training diverged at step {step}: the loss became {loss}. {hint}, and train again."
+        f"Training diverged at step {step}: the loss {what}. {hint}, and train again."
     )
 
 
@@ -188,6 +196,17 @@ def _batch(dist, points, n, gen) -> torch.Tensor:
     if points is None:
         return dist.sample(n, generator=gen)
     return points[torch.randint(points.shape[0], (n,), generator=gen)]
+
+
+def _step(model: TrainedModel, opt, ema: _Ema | None, batch, weighting: str) -> float:
+    """One Adam step on the mean DSM loss of (x0, t, eps); returns the loss before the step."""
+    loss = output_loss(model, *batch, weighting).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if ema is not None:
+        ema.update()
+    return loss.item()
 
 
 def train(
@@ -198,8 +217,11 @@ def train(
 ) -> TrainResult:
     """Train `config`; call progress(TrainProgress) every `every` steps (True stops early).
 
-    Raises TrainingDivergedError as soon as the loss is NaN or infinite.
+    Raises TrainingDivergedError as soon as the loss is NaN, infinite or EXPLODE_FACTOR times
+    above its first value.
     """
+    if every < 1:
+        raise ConfigError(f"Progress must be reported every >= 1 steps, got {every}.")
     dist = resolve_distribution(config, dist)
     process = get_process(config.process)
     model = build_model(config.model, process, seed=config.seed)
@@ -216,14 +238,9 @@ def train(
             x0 = _batch(dist, points, config.batch_size, gen)
             t = sample_times(config.batch_size, process.t_min, gen)
             eps = torch.randn(x0.shape, generator=gen)
-            loss = output_loss(model, x0, t, eps, config.weighting).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if ema is not None:
-                ema.update()
-            value = loss.item()
-            if not math.isfinite(value):
+            value = _step(model, opt, ema, (x0, t, eps), config.weighting)
+            limit = EXPLODE_FACTOR * max(losses[0] if losses else value, 1.0)
+            if not math.isfinite(value) or value > limit:
                 raise _diverged(config, step, value)
             losses.append(value)
             times.append(time.perf_counter() - start)

@@ -121,6 +121,21 @@ def test_full_size_animation_is_fast_and_under_5_mb():
     assert elapsed < 5.0, elapsed
 
 
+def test_frames_are_capped_so_the_figure_stays_small():
+    """2 rows x 1000 particles allow 50 frames (POINT_BUDGET), first and last kept."""
+    rng = np.random.default_rng(1)
+    xs = rng.normal(size=(60, 1000, 2)).astype(np.float32)
+    times = np.linspace(1, 0.001, 60)
+    fr = analysis.light_frames(times, xs, xs)
+    field = np.zeros((60, 4, 2), np.float32)
+    panel = SamplingPanel("exact", "exact", fr, field, field, np.full(60, 3.0))
+    fig = sampling_animation([panel, panel])
+    assert len(fig.frames) == 50
+    steps = fig.layout.sliders[0].steps
+    assert float(steps[0].label) == 1.0 and float(steps[-1].label) == 0.001
+    assert len(sampling_animation([panel]).frames) == 60
+
+
 def test_report_table_and_mode_weights_figure():
     x = DIST.sample(500).numpy()
     rep = metrics.sample_report(x, DIST, seed=0)

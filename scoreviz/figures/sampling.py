@@ -22,6 +22,9 @@ from scoreviz.figures.style import PALETTE, apply_style
 
 HIGHLIGHT = ["#1B1F3B", "#E63946", "#2A9D8F", "#F4A261", "#6A4C93", "#1982C4", "#8AC926", "#FF595E"]
 FIELD_OPACITY = 0.5
+# Particle positions sent per figure (rows x frames x particles): 2 x 50 x 1000 is ~4.1 MB of
+# JSON (float32 base64, and plotly escapes "/" as \u002f); 2 x 60 x 1000 would be ~5.0 MB.
+POINT_BUDGET = 100_000
 
 
 @dataclass(frozen=True)
@@ -177,10 +180,13 @@ def sampling_animation(
     a frame slider (labelled by t). Frame k shows frames.xs[k] and frames.x0_hats[k] exactly.
 
     All panels must share the frame times (same sampler config). data: clean points drawn
-    faintly behind x0_hat. At most max_frames frames are kept (evenly, first and last).
+    faintly behind x0_hat. At most max_frames frames are kept (evenly, first and last), fewer
+    if rows x frames x particles would pass POINT_BUDGET (the figure JSON stays < 5 MB).
     """
     if not panels:
         raise ValueError("sampling_animation needs at least one panel")
+    n = max(1, max(p.frames.xs.shape[1] for p in panels))
+    max_frames = min(max_frames, max(2, POINT_BUDGET // (len(panels) * n)))
     keep = evenly_spaced(len(panels[0].frames.times), max_frames)
     panels = [_take_frames(p, keep) for p in panels]
     times = panels[0].frames.times

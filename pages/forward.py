@@ -2,7 +2,12 @@
 
 import streamlit as st
 
-from scoreviz.figures.forward import forward_animation, samples_density_figure, schedule_figure
+from scoreviz.figures.forward import (
+    data_figure,
+    forward_animation,
+    samples_density_figure,
+    schedule_figure,
+)
 from scoreviz.forward import KL_THRESHOLD, schedule_at, schedule_table, view_range
 from scoreviz.ui import cache
 from scoreviz.ui.errors import friendly_errors
@@ -11,6 +16,7 @@ from scoreviz.ui.widgets import schedule_metrics, t_slider
 
 N_POINTS = 600
 GRID = 120  # exact p_t on 120 x 120 points
+GRID_DATA = 80  # exact p_0 beside it (drawn smoothly)
 
 sel = current_selection()
 proc = sel.process
@@ -41,24 +47,25 @@ def noised_view() -> None:
     with friendly_errors("The noised samples"):
         tk = cache.tkey(t)
         x0, xt = cache.noised(sel.dist_key, sel.dist, sel.process_key, tk, N_POINTS, sel.seed)
+        g0, d0 = cache.density_grid(sel.dist_key, sel.dist, sel.process_key, 0.0, GRID_DATA)
         grid, dens = cache.density_grid(sel.dist_key, sel.dist, sel.process_key, tk, GRID)
         s = schedule_at(proc, t)
+        left, right = st.columns(2)
+        xy0 = view_range(proc, 0.0)
+        left.plotly_chart(data_figure(x0, g0, d0, xy0), width="stretch", key="forward_data")
         fig = samples_density_figure(
             x0, xt, grid, dens, t, s["alpha"], s["sigma"], view_range(proc, t)
         )
-        left, right = st.columns([3, 2])
-        left.plotly_chart(fig, width="stretch", key="forward_samples")
-        with right:
-            st.plotly_chart(
-                schedule_figure(schedule_table(proc), t),
-                width="stretch",
-                key="forward_schedule",
+        right.plotly_chart(fig, width="stretch", key="forward_samples")
+        st.plotly_chart(
+            schedule_figure(schedule_table(proc), t), width="stretch", key="forward_schedule"
+        )
+        if pm is not None:
+            st.caption(
+                f"Prior check: α₁ = {pm.alpha_1:.3g}, KL(p₁ ‖ N(0, {pm.sigma_1:.3g}²I)) ≈ "
+                f"{pm.kl:.2g} nats (Monte Carlo with the exact log p₁). Samplers start from "
+                "that prior, so it must match p₁."
             )
-            if pm is not None:
-                st.caption(
-                    f"Prior check: α₁ = {pm.alpha_1:.3g}, KL(p₁ ‖ N(0, {pm.sigma_1:.3g}²I)) ≈ "
-                    f"{pm.kl:.2g} nats (Monte Carlo, exact log p₁)."
-                )
 
 
 noised_view()

@@ -71,9 +71,9 @@ def test_home_button_trains_the_default_config_and_activates_it(monkeypatch):
 def test_forward_page_defaults():
     at = open_page(make_app(), "pages/forward.py")
     assert_no_exception(at)
-    assert len(chart_specs(at)) == 3  # samples over p_t, schedule, animation
+    assert len(chart_specs(at)) == 4  # data over p_0, noised over p_t, schedule, animation
     assert not at.warning  # the default VP schedule reaches the prior
-    anim = chart_specs(at)[2]
+    anim = chart_specs(at)[3]
     assert len(anim["frames"]) >= 20
     assert {m.label for m in at.metric} >= {"σ_t (noise)", "α_t (signal)"}
 
@@ -87,7 +87,7 @@ def test_forward_page_at_slider_extremes(proc):
     for t in (opts[0], opts[-1]):
         at.select_slider(key=f"forward_t_{proc}").set_value(t).run()
         assert_no_exception(at)
-        assert len(chart_specs(at)) == 3
+        assert len(chart_specs(at)) == 4
         assert at.metric[0].value == f"{t:.3g}"
 
 
@@ -251,4 +251,22 @@ def test_score_field_with_a_classical_dae_explains_its_single_sigma():
     open_page(at, "pages/score_field.py")
     assert_no_exception(at)
     assert any("classical DAE" in i.value for i in at.info)
+    assert len(chart_specs(at)) == 2
+
+
+def test_model_export_import_round_trip():
+    model_io = pytest.importorskip("scoreviz.model_io")
+    res = tiny_result()
+    at = make_app().run()
+    open_page(at, "pages/train.py")
+    data = model_io.export_model(res)
+    at.file_uploader(key="model_file").set_value(("tiny.safetensors", data, "x/y"))
+    at.run()
+    assert_no_exception(at)
+    name = at.session_state["active_model"]
+    assert name == "imported · tiny.safetensors"
+    assert at.session_state["models"][name].model_id == res.model_id
+    assert at.get("download_button"), "the active model can be exported again"
+    open_page(at, "pages/score_field.py")
+    assert_no_exception(at)
     assert len(chart_specs(at)) == 2

@@ -11,7 +11,13 @@ import pytest
 import torch
 
 from scoreviz import GaussianMixture, get_distribution, get_process
-from scoreviz.figures.forward import forward_animation, samples_density_figure, schedule_figure
+from scoreviz.figures.forward import (
+    data_figure,
+    forward_animation,
+    samples_density_figure,
+    schedule_figure,
+)
+from scoreviz.figures.style import PALETTE
 from scoreviz.figures.training import loss_curve_figure, smooth
 from scoreviz.forward import (
     KL_THRESHOLD,
@@ -102,6 +108,19 @@ def test_samples_figure_draws_exact_density_and_the_given_points():
     np.testing.assert_allclose(fig.data[2].y, traj[1][:, 1], atol=1e-3)
     assert fig.layout.yaxis.scaleanchor == "x"
     assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+
+
+def test_data_figure_draws_exact_p0_and_the_samples():
+    grid = make_grid(30, (-3.0, 3.0))
+    dens = np.exp(log_density_grid(DIST, get_process("vp_linear"), 0.0, grid))
+    x0 = DIST.sample(100, generator=torch.Generator().manual_seed(0)).numpy()
+    fig = data_figure(x0, grid, dens, (-3.0, 3.0))
+    xx, yy = np.meshgrid(grid.xs, grid.ys)
+    pts = torch.as_tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float64)
+    oracle = torch.exp(DIST.log_prob(pts)).numpy().reshape(30, 30)  # alpha = 1, sigma = 0
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), oracle, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(fig.data[1].x, x0[:, 0], atol=1e-3)
+    assert fig.data[1].marker.color == PALETTE["data"]
 
 
 @pytest.mark.parametrize("proc_key", ["vp_linear", "ve"])

@@ -29,7 +29,7 @@ def samples_density_figure(
     alpha: float,
     sigma: float,
     xy_range: tuple[float, float],
-    height: int = 560,
+    height: int = 520,
 ) -> go.Figure:
     """Noised samples x_t = alpha_t x_0 + sigma_t eps over the exact density p_t (heatmap).
 
@@ -58,7 +58,7 @@ def samples_density_figure(
             )
         )
     # Unicode, not LaTeX: Streamlit's Plotly does not load MathJax (streamlit#5251).
-    title = f"x_t = α_t·x₀ + σ_t·ε at t = {t:.3f}  (α_t = {alpha:.3f}, σ_t = {sigma:.3g})"
+    title = f"Noised: x_t at t = {t:.3f} (α_t = {alpha:.2f}, σ_t = {sigma:.3g}) over exact p_t"
     fig = apply_style(fig, title=title, xy_range=xy_range, height=height)
     fig.update_xaxes(constrain="domain")
     fig.update_yaxes(constrain="domain")
@@ -66,18 +66,41 @@ def samples_density_figure(
     return fig
 
 
-def schedule_figure(table: dict[str, np.ndarray], t_now: float, height: int = 460) -> go.Figure:
-    """alpha(t), sigma(t) (top) and SNR(t) on a log axis (bottom), a marker at the current t.
+def data_figure(
+    x0: np.ndarray, grid: Grid, density: np.ndarray, xy_range: tuple[float, float], height=520
+) -> go.Figure:
+    """Clean samples x_0 over the exact data density p_0 (heatmap; density (G, G), rows = y)."""
+    fig = go.Figure([density_heatmap(grid, density, name="exact p₀")])
+    x, y = _points(x0)
+    fig.add_trace(
+        go.Scattergl(
+            x=x,
+            y=y,
+            mode="markers",
+            name="samples x₀ ~ p₀",
+            marker=dict(color=PALETTE["data"], size=4, opacity=0.75),
+            hoverinfo="skip",
+        )
+    )
+    fig = apply_style(
+        fig, title="The data: samples x₀ over the exact p₀", xy_range=xy_range, height=height
+    )
+    fig.update_xaxes(constrain="domain")
+    fig.update_yaxes(constrain="domain")
+    fig.update_layout(margin=dict(t=90), legend=dict(y=1.02))
+    return fig
+
+
+def schedule_figure(table: dict[str, np.ndarray], t_now: float, height: int = 320) -> go.Figure:
+    """alpha(t), sigma(t) (left) and SNR(t) on a log axis (right), a marker at the current t.
 
     table: {"t", "alpha", "sigma", "snr"} arrays of one length (scoreviz.forward.schedule_table).
-    Stacked, so it reads well in a narrow column beside the samples.
     """
     t = np.asarray(table["t"], dtype=np.float64)
     fig = make_subplots(
-        rows=2,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.1,
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.1,
         subplot_titles=["signal α(t) and noise σ(t)", "SNR(t) = α²/σ² (log scale)"],
     )
     now = {k: float(np.interp(t_now, t, np.asarray(table[k], dtype=np.float64))) for k in table}
@@ -86,7 +109,7 @@ def schedule_figure(table: dict[str, np.ndarray], t_now: float, height: int = 46
         ("sigma", "σ(t)", PALETTE["noisy"], 1),
         ("snr", "SNR(t)", PALETTE["prior"], 2),
     ]
-    for key, name, color, row in curves:
+    for key, name, color, col in curves:
         y = np.asarray(table[key], dtype=np.float64)
         fig.add_trace(
             go.Scatter(
@@ -95,10 +118,10 @@ def schedule_figure(table: dict[str, np.ndarray], t_now: float, height: int = 46
                 mode="lines",
                 name=name,
                 line=dict(color=color, width=2.5),
-                showlegend=row == 1,
+                showlegend=col == 1,
             ),
-            row=row,
-            col=1,
+            row=1,
+            col=col,
         )
         fig.add_trace(
             go.Scatter(
@@ -110,23 +133,22 @@ def schedule_figure(table: dict[str, np.ndarray], t_now: float, height: int = 46
                 showlegend=False,
                 hovertemplate=f"t=%{{x:.3f}}<br>{key}=%{{y:.4g}}<extra></extra>",
             ),
-            row=row,
-            col=1,
+            row=1,
+            col=col,
         )
-    for row in (1, 2):
-        fig.add_vline(x=t_now, line=dict(color="grey", dash="dot", width=1), row=row, col=1)
+    for col in (1, 2):
+        fig.add_vline(x=t_now, line=dict(color="grey", dash="dot", width=1), row=1, col=col)
     apply_style(fig, title=None, xy_range=None, equal_aspect=False, height=height)
-    fig.update_xaxes(range=[0, 1])
-    fig.update_xaxes(title_text="t", row=2, col=1)
-    fig.update_yaxes(type="log", exponentformat="power", row=2, col=1)
+    fig.update_xaxes(range=[-0.02, 1.02], title_text="t")  # padding: the t = 1 marker shows
+    fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
     fig.update_layout(
         margin=dict(t=40, l=50, r=10),
-        # inside the top panel, where α ≈ 0 and σ ≈ 1 leave the middle empty
+        # inside the left panel, where α ≈ 0 and σ ≈ 1 leave the middle empty
         legend=dict(
             orientation="v",
-            x=0.98,
+            x=0.43,
             xanchor="right",
-            y=0.8,
+            y=0.5,
             yanchor="middle",
             bgcolor="rgba(255,255,255,0.8)",
         ),

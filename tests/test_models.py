@@ -1,0 +1,177 @@
+"""Score networks: parameterisations agree via Tweedie (float64), the DAE's score formula, init."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from scoreviz import conversions as conv
+from scoreviz.distributions import get_distribution
+from scoreviz.errors import ConfigError
+from scoreviz.models import ModelConfig, TrainedModel, build_model
+from scoreviz.processes import PROCESSES, get_process
+from scoreviz.training import TrainConfig, train
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Run on one thread: with two, a busy second core makes torch 10-50x slower (OpenMP)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def random_model(config: ModelConfig, process, seed: int = 0) -> TrainedModel:
+    """A float64 model whose output layer is random too (the real init starts it at zero)."""
+    model = build_model(config, process, seed=seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        model.net.out.weight.copy_(0.3 * torch.randn(model.net.out.weight.shape, generator=gen))
+        model.net.out.bias.copy_(0.3 * torch.randn(2, generator=gen))
+    model.net.double()
+    return model
+
+
+def points_and_times(process, n: int = 256, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    x = 2 * torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    t = process.t_min + (1 - process.t_min) * torch.rand(n, generator=gen, dtype=torch.float64)
+    return x, t
+
+
+def close(a, b, rtol=1e-10):
+    scale = b.abs().max().clamp_min(1.0)
+    return torch.allclose(a, b, rtol=0, atol=rtol * float(scale))
+
+
+@pytest.mark.parametrize("process_name", list(PROCESSES))
+@pytest.mark.parametrize("param", ["eps", "score", "x0"])
+def test_parameterisations_consistent_by_tweedie(param, process_name):
+    process = get_process(process_name)
+    model = random_model(ModelConfig(parameterization=param, width=32, depth=2), process)
+    x, t = points_and_times(process)
+    alpha, sigma = process.alpha(t), process.sigma(t)
+    score, x0_hat, eps_hat = model.score(x, t), model.denoise(x, t), model.eps(x, t)
+    assert score.dtype == torch.float64 and score.shape == (256, 2)
+    assert close(x0_hat, conv.score_to_x0(score, x, alpha, sigma))
+    assert close(score, conv.x0_to_score(x0_hat, x, alpha, sigma))
+    assert close(eps_hat, conv.score_to_eps(score, sigma))
+    assert close(x0_hat, conv.eps_to_x0(eps_hat, x, alpha, sigma))
+    # the outputs are not trivially zero, so the checks above compare real numbers
+    assert x0_hat.abs().mean() > 0.1 and eps_hat.abs().mean() > 0.1
+
+
+@pytest.mark.parametrize("param", ["eps", "score", "x0"])
+def test_raw_output_means_what_the_parameterisation_says(param):
+    process = get_process("vp_linear")
+    model = random_model(ModelConfig(parameterization=param, width=32, depth=2), process)
+    x, t = points_and_times(process, n=64)
+    raw, _, sigma = model.outputs(x, t)
+    expected = {
+        "eps": model.eps(x, t),
+        "score": sigma[:, None] * model.score(x, t),  # NCSNv2 scaling: F = sigma * score
+        "x0": model.denoise(x, t),
+    }[param]
+    assert close(raw.detach(), expected)
+
+
+def test_input_is_scaled_to_unit_spread_under_ve():
+    """c_in = 1/sqrt(alpha^2 + sigma^2): at sigma = 10 the net sees inputs of O(1), not O(10)."""
+    process = get_process("ve")
+    model = random_model(ModelConfig(width=16, depth=1), process)
+    seen = []
+    handle = model.net.hidden[0].register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    x = 10 * torch.randn(4096, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    model.score(x, torch.ones(4096, dtype=torch.float64))
+    handle.remove()
+    assert 0.8 < float(seen[0][:, :2].std()) < 1.2
+
+
+@pytest.mark.parametrize("process_name", ["ve", "vp_linear"])
+def test_dae_score_is_alpha_f_minus_x_over_sigma2_at_its_own_sigma(process_name):
+    process = get_process(process_name)
+    model = random_model(ModelConfig(kind="dae", dae_sigma=0.4, width=32, depth=2), process)
+    t_dae = model.dae_t
+    assert abs(float(process.sigma(torch.tensor(t_dae, dtype=torch.float64))) - 0.4) < 1e-9
+    x, t = points_and_times(process, n=128)
+    f = model.denoise(x, t)
+    alpha = process.alpha(torch.tensor(t_dae, dtype=torch.float64))
+    assert close(model.score(x, t), (alpha * f - x) / 0.4**2)
+    # t is ignored: the classical DAE knows one noise level only
+    assert close(model.score(x, torch.full((128,), 0.9, dtype=torch.float64)), model.score(x, t))
+    if process_name == "ve":  # x~ = x + sigma eps: Vincent's (f(x~) - x~) / sigma^2
+        assert close(model.score(x, t), conv.dae_score(f, x, 0.4))
+
+
+def test_score_model_has_no_dae_t():
+    assert TrainedModel(ModelConfig(), get_process("vp_linear")).dae_t is None
+
+
+@pytest.mark.slow
+def test_dae_denoises_best_near_its_own_sigma():
+    """A DAE trained at sigma = 0.3 denoises almost optimally at 0.3, far worse at 0.03 or 2.
+
+    Measured as efficiency: its MSE E||f(x~) - x0||^2 over the optimal (exact) denoiser's MSE.
+    """
+    dist = get_distribution("eight_gaussians")
+    cfg = TrainConfig(
+        process="ve", model=ModelConfig(kind="dae", dae_sigma=0.3), steps=800, batch_size=512
+    )
+    model = train(cfg).model
+    gen = torch.Generator().manual_seed(5)
+
+    def efficiency(sigma: float) -> float:
+        x0 = dist.sample(4096, generator=gen)
+        x = x0 + sigma * torch.randn(x0.shape, generator=gen)  # VE: x~ = x0 + sigma eps
+        optimal = ((dist.denoise(x, 1.0, sigma) - x0) ** 2).sum(1).mean()
+        return float(((model.denoise(x, 0.0) - x0) ** 2).sum(1).mean() / optimal)
+
+    near, tiny, huge = efficiency(0.3), efficiency(0.03), efficiency(2.0)
+    assert 0.95 < near < 1.15  # (measured ~1.04; the exact denoiser is optimal in expectation)
+    assert tiny > 3.0 and huge > 1.5  # (measured ~10 and ~2.1)
+
+
+def test_initial_weights_depend_on_seed_only_and_leave_global_rng_alone():
+    process = get_process("vp_linear")
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    a = build_model(ModelConfig(width=16), process, seed=7)
+    assert torch.equal(torch.rand(3), expected)
+    b = build_model(ModelConfig(width=16), process, seed=7)
+    c = build_model(ModelConfig(width=16), process, seed=8)
+    wa, wb, wc = (m.net.hidden[0].weight for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_untrained_model_starts_at_zero_output():
+    process = get_process("vp_linear")
+    model = build_model(ModelConfig(), process)
+    x, t = points_and_times(process, n=16)
+    assert torch.equal(model.eps(x.float(), t.float()), torch.zeros(16, 2))
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"kind": "vae"}, "'score'"),
+        ({"parameterization": "v"}, "'eps'"),
+        ({"activation": "swish"}, "'silu'"),
+        ({"embedding": "sigma"}, "'log_sigma'"),
+        ({"width": 0}, "width"),
+        ({"depth": 0}, "depth"),
+        ({"n_freqs": 0}, "n_freqs"),
+        ({"dae_sigma": 0.0}, "noise level"),
+        ({"dae_sigma": float("nan")}, "noise level"),
+    ],
+)
+def test_model_config_rejects_bad_settings(kwargs, word):
+    with pytest.raises(ConfigError, match=word):
+        ModelConfig(**kwargs)
+
+
+def test_model_config_is_hashable_and_normalises_floats():
+    assert hash(ModelConfig()) == hash(ModelConfig())
+    assert ModelConfig(dae_sigma=1) == ModelConfig(dae_sigma=1.0)
+    assert isinstance(ModelConfig(dae_sigma=1).dae_sigma, float)

@@ -316,12 +316,18 @@ def light_frames(
     )
 
 
-def view_ranges(xs: np.ndarray, least: float = 3.0, most: float = 40.0) -> np.ndarray:
-    """Half-width of a square view per frame (F,): 99% of the particles, at least `least`."""
+def view_ranges(xs: np.ndarray, least: float = 3.0, zoom_out: float = 3.0) -> np.ndarray:
+    """Half-width of one square view for all F frames, as an (F,) array.
+
+    It holds 99% of the final particles (at least `least`) and widens towards the early frames
+    by at most `zoom_out` times: under VE the start (+-30) would otherwise shrink the samples to
+    a dot; there, early particles come into view as they contract.
+    """
     if xs.shape[1] == 0:
         return np.full(xs.shape[0], least)
-    q = np.quantile(np.abs(xs).reshape(xs.shape[0], -1), 0.99, axis=1)
-    return np.clip(1.15 * q, least, most)
+    q = 1.15 * np.quantile(np.abs(xs).reshape(xs.shape[0], -1), 0.99, axis=1)
+    final = max(least, float(q[-1]))
+    return np.full(xs.shape[0], float(np.clip(q.max(), final, zoom_out * final)))
 
 
 def square_grid(half_width: float, n: int) -> np.ndarray:

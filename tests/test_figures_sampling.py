@@ -147,3 +147,15 @@ def test_report_table_and_mode_weights_figure():
                               {"exact score": "exact"})  # fmt: skip
     assert len(fig.data) == 2 and len(fig.data[1].y) == DIST.n_components
     assert fig.data[1].marker.color == PALETTE["exact"]
+
+
+def test_one_fixed_view_holds_the_final_samples_and_zooms_out_at_most_3x():
+    rng = np.random.default_rng(2)
+    scale = np.linspace(10, 1, 40)[:, None, None]  # VE-like: from +-30 down to +-3
+    xs = (rng.normal(size=(40, 500, 2)) * scale).astype(np.float32)
+    r = analysis.view_ranges(xs)
+    assert r.shape == (40,) and np.ptp(r) == 0
+    final = 1.15 * np.quantile(np.abs(xs[-1]), 0.99)
+    assert r[0] == pytest.approx(3 * final)
+    still = analysis.view_ranges(xs[-5:] * 0.1)  # tiny data: at least +-3
+    assert (still == 3.0).all()

@@ -32,7 +32,9 @@ class SamplingPanel:
     """One row of the animation: a trajectory and the score field at each of its frames.
 
     frames: `analysis.light_frames`; field_xy, field_score (F, M, 2): grid points and the score
-    there at frames.times (`analysis.field_frames`); ranges (F,): half-width of the x_t view.
+    there at frames.times (`analysis.field_frames`); ranges (F,): half-width of the x_t view
+    (the panel shows the largest; `analysis.view_ranges` makes them one fixed view, because
+    plotly.js does not apply axis ranges from animation frames without a slow full redraw).
     color: a PALETTE key ("learned" or "exact").
     """
 
@@ -139,13 +141,8 @@ def _row_traces(p: SamplingPanel, hl: np.ndarray, n_grid: int, first: bool) -> l
     return traces
 
 
-def _axis_names(row: int) -> tuple[str, str]:
-    """Layout keys of the x_t panel's axes in `row` (2 columns per row)."""
-    i = 2 * (row - 1) + 1
-    return ("xaxis", "yaxis") if i == 1 else (f"xaxis{i}", f"yaxis{i}")
-
-
 def _controls(names: list[str], times: np.ndarray, frame_ms: int) -> dict:
+    """Play/Pause buttons and a frame slider (frames only restyle the moving traces: fast)."""
     still = dict(
         frame=dict(duration=0, redraw=False), mode="immediate", transition=dict(duration=0)
     )
@@ -210,20 +207,15 @@ def sampling_animation(
         for t_ in tr[split:]:
             moving.append(len(fig.data))
             fig.add_trace(t_, r, 2)
-        _set_axes(fig, r, float(p.ranges[0]), _x0_range(data))
+        _set_axes(fig, r, float(np.max(p.ranges)), _x0_range(data))
     names = [str(k) for k in range(len(times))]
     frames = []
     for k, name in enumerate(names):
         fdata: list[dict] = []
-        layout: dict = {}
-        for r, p in enumerate(panels, start=1):
+        for p in panels:
             hl = np.arange(min(n_highlight, p.frames.xs.shape[1]))
             fdata += _frame_data(p, k, hl, n_grid)
-            xa, ya = _axis_names(r)
-            h = float(p.ranges[k])
-            layout[xa] = dict(range=[-h, h])
-            layout[ya] = dict(range=[-h, h])
-        frames.append(go.Frame(data=fdata, traces=moving, name=name, layout=layout))
+        frames.append(go.Frame(data=fdata, traces=moving, name=name))
     fig.frames = frames
     apply_style(fig, xy_range=None, equal_aspect=False, height=height_per_row * len(panels) + 90)
     fig.update_layout(**_controls(names, times, frame_ms), margin=dict(t=70, b=110))

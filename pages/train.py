@@ -113,8 +113,6 @@ with friendly_errors("The training settings"):
         outcome = start_training(config, st.session_state["_train_name"], dist=dist)
         if outcome == "busy":
             st.warning("A model is already training in this session: stop it or wait.")
-        elif outcome == "reused":
-            st.rerun()  # the sidebar shows the new active model
 
 live_status(show_chart=True, key="train")
 show_notice()

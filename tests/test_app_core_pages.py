@@ -270,3 +270,22 @@ def test_model_export_import_round_trip():
     open_page(at, "pages/score_field.py")
     assert_no_exception(at)
     assert len(chart_specs(at)) == 2
+
+
+def test_home_button_reuses_an_identical_model_and_the_sidebar_shows_it():
+    from scoreviz.training import TrainConfig
+    from scoreviz.ui.state import shared_models
+
+    res = tiny_result()
+    default_id = TrainConfig(distribution="eight_gaussians", process="vp_linear", seed=0).model_id
+    at = make_app()
+    inject_model(at, tiny_result(kind="dae"), "other")  # the sidebar already has a model box
+    at.run()
+    shared_models().put(default_id, res)  # as if another session had trained the default
+    next(b for b in at.button if b.label == "Train the default model").click().run()
+    assert_no_exception(at)
+    assert "training_job" not in at.session_state
+    name = at.session_state["active_model"]
+    assert name.startswith("default") and at.session_state["models"][name] is res
+    assert at.selectbox(key="active_model").value == name
+    assert any("already trained on this server" in s.value for s in at.success)

@@ -150,8 +150,9 @@ def is_training() -> bool:
 def start_training(config, name: str, dist: GaussianMixture | None = None) -> str:
     """Start (or reuse) training of `config` as model `name`; returns what happened.
 
-    "busy": this session is already training; "reused": an identical model was already
-    trained on this server and is now active; "started": a background job is running.
+    "busy": this session is already training; "started": a background job is running. If an
+    identical model was already trained on this server, it becomes active and the app reruns
+    (this call does not return).
     `dist` is given only for uploaded data (never shared across sessions).
     """
     from scoreviz.ui.state import add_model, shared_models
@@ -163,7 +164,7 @@ def start_training(config, name: str, dist: GaussianMixture | None = None) -> st
     if cached is not None:
         add_model(name, cached)
         _notice("success", f"“{name}” was already trained on this server: it is active now.")
-        return "reused"
+        st.rerun()  # the sidebar (drawn before the button) must show the new active model
     st.session_state.pop(NOTICE_KEY, None)
     job = TrainingJob(config=config, name=name, dist=dist, shareable=shareable)
     st.session_state[JOB_KEY] = job

@@ -1,0 +1,268 @@
+"""Training: determinism, Stop, divergence, fixed training sets, and the default model's quality."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import pytest
+import torch
+
+from scoreviz import training
+from scoreviz.distributions import get_distribution
+from scoreviz.errors import ConfigError, TrainingDivergedError
+from scoreviz.metrics import mean_score_error
+from scoreviz.mixture import empirical
+from scoreviz.models import ModelConfig
+from scoreviz.processes import PROCESSES, get_process
+from scoreviz.training import TrainConfig, TrainProgress, lr_factor, sample_times, train
+
+SMALL = ModelConfig(width=32, depth=2)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Run on one thread: with two, a busy second core makes torch 10-50x slower (OpenMP)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def small(**kw) -> TrainConfig:
+    return TrainConfig(**{"model": SMALL, "steps": 60, "batch_size": 128, **kw})
+
+
+def test_same_seed_same_history_and_weights():
+    a, b = train(small(seed=3)), train(small(seed=3))
+    assert a.history["loss"].tolist() == b.history["loss"].tolist()
+    x = torch.randn(50, 2)
+    assert torch.equal(a.model.score(x, torch.full((50,), 0.3)), b.model.score(x, 0.3))
+    c = train(small(seed=4))
+    assert a.history["loss"].tolist() != c.history["loss"].tolist()
+
+
+def test_training_does_not_touch_the_global_rng():
+    torch.manual_seed(0)
+    expected = torch.rand(2)
+    torch.manual_seed(0)
+    train(small(steps=5))
+    assert torch.equal(torch.rand(2), expected)
+
+
+def test_history_and_result_fields():
+    r = train(small(steps=30))
+    assert list(r.history.columns) == ["step", "loss", "elapsed"]
+    assert r.history["step"].tolist() == list(range(1, 31))
+    assert r.history["elapsed"].is_monotonic_increasing and r.elapsed >= r.history.elapsed.iloc[-1]
+    assert not r.stopped and r.train_points is None and r.model_id == r.config.model_id
+    x = torch.randn(7, 2)
+    assert torch.equal(r.score_fn()(x, torch.full((7,), 0.5)), r.model.score(x, 0.5))
+    assert torch.equal(r.denoiser()(x, torch.full((7,), 0.5)), r.model.denoise(x, 0.5))
+
+
+def test_progress_reports_and_stop():
+    seen: list[TrainProgress] = []
+
+    def progress(p: TrainProgress) -> bool:
+        seen.append(p)
+        return p.step >= 40
+
+    r = train(small(steps=1000), progress=progress, every=20)
+    assert [p.step for p in seen] == [20, 40]
+    assert all(p.steps == 1000 for p in seen)
+    assert r.stopped and len(r.history) == 40
+    assert abs(seen[1].loss - r.history["loss"].iloc[20:40].mean()) < 1e-6  # window mean
+    assert torch.isfinite(r.model.score(torch.randn(9, 2), 0.5)).all()  # usable after Stop
+
+
+def test_progress_at_the_last_step_and_none_return_does_not_stop():
+    steps = []
+    r = train(small(steps=50), progress=lambda p: steps.append(p.step), every=20)
+    assert steps == [20, 40, 50] and not r.stopped and len(r.history) == 50
+
+
+def test_nan_loss_raises_with_advice(monkeypatch):
+    real = training.output_loss
+    calls = {"n": 0}
+
+    def sometimes_nan(*args, **kw):
+        calls["n"] += 1
+        loss = real(*args, **kw)
+        return loss * float("nan") if calls["n"] == 5 else loss
+
+    monkeypatch.setattr(training, "output_loss", sometimes_nan)
+    with pytest.raises(TrainingDivergedError, match="step 5.*learning rate"):
+        train(small())
+
+
+@pytest.mark.parametrize("lr", [1e6, 1e3])
+def test_huge_learning_rate_diverges_loudly(lr):
+    """lr = 1e6 gives inf; lr = 1e3 stays finite at ~1e27: both count as diverged."""
+    with pytest.raises(TrainingDivergedError, match="Lower the learning rate"):
+        train(small(lr=lr, steps=300))
+
+
+def test_thread_setting_is_restored_even_after_an_error():
+    torch.set_num_threads(2)
+    train(small(steps=5))
+    assert torch.get_num_threads() == 2
+    with pytest.raises(TrainingDivergedError):
+        train(small(lr=1e6, steps=300))
+    assert torch.get_num_threads() == 2
+
+
+def test_fixed_training_set():
+    r = train(small(n_train=10, seed=2))
+    assert r.train_points.shape == (10, 2) and r.train_points.dtype == torch.float32
+    again = train(small(n_train=10, seed=2))
+    assert torch.equal(r.train_points, again.train_points)
+    assert r.history["loss"].tolist() == again.history["loss"].tolist()
+    # the training points are a sample of the chosen distribution (all near its 8 modes)
+    dist = get_distribution("eight_gaussians")
+    assert (torch.cdist(r.train_points.double(), dist.means).min(1).values < 0.8).all()
+
+
+def test_batches_come_only_from_the_training_set(monkeypatch):
+    seen = []
+    real = training.output_loss
+
+    def spy(model, x0, t, eps, weighting):
+        seen.append(x0.clone())
+        return real(model, x0, t, eps, weighting)
+
+    monkeypatch.setattr(training, "output_loss", spy)
+    r = train(small(n_train=5, steps=3))
+    used = torch.cat(seen)
+    assert torch.cdist(used, r.train_points).min(1).values.max() == 0
+
+
+def test_uploaded_data_needs_dist_and_then_trains():
+    cfg = small(distribution="upload:abc123", steps=20)
+    with pytest.raises(ConfigError, match="dist="):
+        train(cfg)
+    pts = torch.tensor([[0.0, 0.0], [1.0, 1.0], [-1.0, 0.5]])
+    r = train(cfg, dist=empirical(pts, bandwidth=0.1))
+    assert len(r.history) == 20
+
+
+def test_ema_result_uses_averaged_weights():
+    plain, averaged = train(small(steps=40)), train(small(steps=40, ema=0.9))
+    assert plain.history["loss"].tolist() == averaged.history["loss"].tolist()
+    x = torch.randn(20, 2)
+    assert not torch.equal(plain.model.score(x, 0.4), averaged.model.score(x, 0.4))
+
+
+def test_model_id_is_a_stable_hash_of_every_setting():
+    cfg = TrainConfig()
+    text = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+    assert cfg.model_id == hashlib.sha1(text.encode()).hexdigest()[:12]
+    assert len(cfg.model_id) == 12 and TrainConfig().model_id == cfg.model_id
+    assert TrainConfig(seed=1).model_id != cfg.model_id
+    assert TrainConfig(model=ModelConfig(width=65)).model_id != cfg.model_id
+    assert TrainConfig(lr=1).model_id == TrainConfig(lr=1.0).model_id
+    assert hash(cfg) == hash(TrainConfig())
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"distribution": "moons"}, "'two_moons'"),
+        ({"process": "vp"}, "'vp_linear'"),
+        ({"weighting": "snr"}, "'sigma2'"),
+        ({"steps": 0}, "steps"),
+        ({"batch_size": 0}, "batch"),
+        ({"lr": 0.0}, "learning rate"),
+        ({"lr": float("inf")}, "learning rate"),
+        ({"n_train": 0}, "training set"),
+        ({"ema": 1.0}, "EMA"),
+    ],
+)
+def test_train_config_rejects_bad_settings(kwargs, word):
+    with pytest.raises(ConfigError, match=word):
+        TrainConfig(**kwargs)
+
+
+def test_adam_matches_torch_adam():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.nn.Linear(3, 2).double()
+    b = torch.nn.Linear(3, 2).double()
+    b.load_state_dict(a.state_dict())
+    start = a.weight.detach().clone()
+    mine, ref = training.Adam(a.parameters()), torch.optim.Adam(b.parameters(), lr=0.05)
+    for k in range(20):
+        x = torch.randn(16, 3, generator=gen, dtype=torch.float64)
+        for net, opt in ((a, mine), (b, ref)):
+            opt.zero_grad()
+            (net(x) ** 2).sum().backward()
+        mine.step(0.05)
+        ref.step()
+    assert torch.allclose(a.weight, b.weight, rtol=1e-12, atol=1e-14)
+    assert torch.allclose(a.bias, b.bias, rtol=1e-12, atol=1e-14)
+    assert (a.weight - start).abs().min() > 0.1  # 20 steps of ~lr each really moved it
+
+
+def test_schedule_and_time_sampling():
+    steps = 1000
+    f = [lr_factor(s, steps) for s in range(1, steps + 1)]
+    assert f[0] < 0.1 and max(f) == 1.0 and f[-1] == 0.0
+    assert all(b <= a for a, b in zip(f[30:], f[31:]))  # decays after the warm-up
+    t = sample_times(1000, 0.001, torch.Generator().manual_seed(0))
+    assert t.min() >= 0.001 and t.max() <= 1.0
+    counts = torch.histc(t, bins=10, min=0.001, max=1.0)
+    assert (counts == 100).all()  # stratified: exactly one draw per 1/n bin
+
+
+@pytest.mark.parametrize("process", list(PROCESSES))
+def test_short_training_beats_the_untrained_model_for_every_process(process):
+    dist, proc = get_distribution("two_moons"), get_process(process)
+    untrained = train(small(process=process, distribution="two_moons", steps=1))
+    trained = train(small(process=process, distribution="two_moons", steps=300))
+    e0 = mean_score_error(untrained.score_fn(), dist, proc, n_t=16, n_per_t=256)
+    e1 = mean_score_error(trained.score_fn(), dist, proc, n_t=16, n_per_t=256)
+    assert e1 < 0.5 * e0
+
+
+@pytest.mark.slow
+def test_dae_trains_through_the_same_loop():
+    r = train(small(model=ModelConfig(kind="dae", dae_sigma=0.5, width=32), steps=200))
+    assert r.model.dae_t is not None and len(r.history) == 200
+    assert r.history["loss"].iloc[-20:].mean() < r.history["loss"].iloc[:20].mean()
+
+
+@pytest.mark.slow
+def test_default_config_learns_eight_gaussians():
+    """THE requirement: the default model's sigma^2-weighted score error vs exact is < 0.05.
+
+    (Tuned to ~0.005 in ~3 s on a 2-core CPU; 0.05 leaves room for other machines' numerics.)
+    """
+    result = train(TrainConfig())
+    dist, proc = get_distribution("eight_gaussians"), get_process("vp_linear")
+    err = mean_score_error(result.score_fn(), dist, proc)
+    assert err < 0.05
+    assert not result.stopped and len(result.history) == TrainConfig().steps
+
+
+@pytest.mark.slow
+def test_network_does_not_memorise_the_way_the_exact_empirical_optimum_does():
+    """The exact denoiser of 12 points maps noisy inputs onto the points; a default-trained net
+    on the same 12 points (n_train=12) lands ~10-100x farther from them."""
+    r = train(TrainConfig(n_train=12))
+    pts = r.train_points.double()
+    proc = r.model.process
+    sigma = 0.05
+    t = float(proc.t_from_sigma(torch.tensor(sigma, dtype=torch.float64)))
+    alpha = float(proc.alpha(torch.tensor(t, dtype=torch.float64)))
+    gen = torch.Generator().manual_seed(1)
+    x0 = pts.repeat(50, 1)
+    x_t = alpha * x0 + sigma * torch.randn(x0.shape, generator=gen, dtype=torch.float64)
+
+    def distance_to_training_set(y):
+        return torch.cdist(y.double(), pts).min(1).values.median()
+
+    exact = distance_to_training_set(empirical(pts).denoise(x_t, alpha, sigma))
+    learned = distance_to_training_set(r.model.denoise(x_t.float(), t))
+    assert exact < 2e-3  # (measured ~1e-6 .. 3e-4: the memorising optimum)
+    assert learned > 0.015  # (measured ~0.04: the network smooths between its points)
+    assert learned > 10 * exact

@@ -76,10 +76,18 @@ def _log10(x: float) -> float:
 
 def no_model_notice(what: str = "the learned quantities") -> None:
     """Tell the user what to do when a view needs a trained model (instead of failing)."""
+    from scoreviz.ui.training_runner import is_training
+
+    if is_training():
+        todo = "A model is training now (progress in the sidebar); it appears here when done."
+    else:
+        todo = (
+            "Train one on the **Train** page (a few seconds), or press **Train the default "
+            "model** on Home."
+        )
     st.info(
         f"No trained model yet, so {what} cannot be shown: below is the exact ground truth "
-        "only. Train one on the **Train** page (a few seconds), or press **Train the default "
-        "model** on Home.",
+        f"only. {todo}",
         icon="ℹ️",
     )
     st.page_link(TRAIN_PAGE, label="Go to Train", icon="🏋️")

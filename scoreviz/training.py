@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 import threading
 import time
 from collections.abc import Callable
@@ -55,6 +56,9 @@ class TrainConfig:
     process: str = "vp_linear"
     model: ModelConfig = field(default_factory=ModelConfig)
     weighting: str = "sigma2"
+    # Defaults tuned on eight_gaussians / vp_linear, 2-core CPU, 1 thread (with a 64x3 MLP):
+    # score error ~0.0045 in ~3.2 s (0.012 at 2.2 s, 0.06 at 1.1 s). A 128x3 MLP at batch 512
+    # gets 0.016 in the same time; the 64-wide net at batch 1024 is also best on the other sets.
     steps: int = 2000
     batch_size: int = 1024
     lr: float = 1e-2
@@ -71,6 +75,13 @@ class TrainConfig:
             raise unknown_key("loss weighting", self.weighting, WEIGHTINGS)
         if not isinstance(self.model, ModelConfig):
             raise ConfigError("TrainConfig.model must be a ModelConfig.")
+        for name in ("steps", "batch_size", "seed", "n_train"):
+            value = getattr(self, name)
+            if name == "n_train" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ConfigError(f"{name} must be a whole number, got {value!r}.")
+            object.__setattr__(self, name, int(value))  # numpy ints hash/serialise as ints
         if not 1 <= self.steps <= 1_000_000:
             raise ConfigError(f"The number of steps must lie in [1, 1000000], got {self.steps}.")
         if not 1 <= self.batch_size <= 65_536:
@@ -101,7 +112,7 @@ class TrainProgress:
     elapsed: float  # seconds
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: a DataFrame has no single truth value
 class TrainResult:
     config: TrainConfig
     model: TrainedModel

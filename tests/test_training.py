@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -162,6 +163,7 @@ def test_model_id_is_a_stable_hash_of_every_setting():
     assert TrainConfig(seed=1).model_id != cfg.model_id
     assert TrainConfig(model=ModelConfig(width=65)).model_id != cfg.model_id
     assert TrainConfig(lr=1).model_id == TrainConfig(lr=1.0).model_id
+    assert TrainConfig(seed=np.int64(3)).model_id == TrainConfig(seed=3).model_id
     assert hash(cfg) == hash(TrainConfig())
 
 
@@ -177,6 +179,9 @@ def test_model_id_is_a_stable_hash_of_every_setting():
         ({"lr": float("inf")}, "learning rate"),
         ({"n_train": 0}, "training set"),
         ({"ema": 1.0}, "EMA"),
+        ({"steps": 10.5}, "whole number"),
+        ({"seed": None}, "whole number"),
+        ({"n_train": True}, "whole number"),
     ],
 )
 def test_train_config_rejects_bad_settings(kwargs, word):

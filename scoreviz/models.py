@@ -10,6 +10,10 @@ parameterisations, and converted to the others only through `scoreviz.conversion
                                                 = -eps stays O(1); raw scores reach 1/sigma_t)
     "x0"     x0_hat  = F                       score = (alpha_t x0_hat - x_t) / sigma_t^2
 
+With this scaling "score" trains exactly like "eps" with the output's sign flipped (same loss
+history, mirrored last layer): the 1/sigma_t a raw score needs is supplied by hand, not learned.
+"x0" differs: its score error is amplified by alpha_t / sigma_t^2 at small sigma_t.
+
 A classical DAE (kind="dae", Vincent 2011) has no time input: it reconstructs x0 from
 x~ = alpha x0 + sigma eps at one noise level sigma = dae_sigma (t = process.t_from_sigma(sigma);
 under VE that is x~ = x + sigma eps). Its score is (alpha f(x~) - x~) / sigma^2 at its own sigma,

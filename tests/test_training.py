@@ -271,3 +271,15 @@ def test_network_does_not_memorise_the_way_the_exact_empirical_optimum_does():
     assert exact < 2e-3  # (measured ~1e-6 .. 3e-4: the memorising optimum)
     assert learned > 0.015  # (measured ~0.04: the network smooths between its points)
     assert learned > 10 * exact
+
+
+def test_score_output_trains_like_eps_with_the_sign_flipped():
+    """With the 1/sigma output scaling, "score" and "eps" are the same model up to sign."""
+    eps = train(small(model=ModelConfig(parameterization="eps", width=32, depth=2)))
+    score = train(small(model=ModelConfig(parameterization="score", width=32, depth=2)))
+    assert torch.allclose(
+        torch.tensor(eps.history["loss"].values), torch.tensor(score.history["loss"].values)
+    )
+    x, t = torch.randn(30, 2), torch.rand(30)
+    assert torch.allclose(eps.model.score(x, t), score.model.score(x, t), atol=1e-5)
+    assert torch.allclose(eps.model.outputs(x, t)[0], -score.model.outputs(x, t)[0], atol=1e-6)

@@ -3,7 +3,8 @@
 The file holds the network weights as tensors "net.<name>" (float32), the fixed training set as
 "train_points" (n_train, 2) when there is one, and one metadata entry "scoreviz" with a JSON header
 
-    {"format": "scoreviz-model", "version": 1, "config": <TrainConfig as a dict>,
+    {"format": "scoreviz-model", "version": 1, "checksum": <sha256 of the tensors>,
+     "config": <TrainConfig as a dict>,
      "history": {"step": [...], "loss": [...], "elapsed": [...]},
      "model_id": ..., "elapsed": ..., "stopped": ...}
 
@@ -17,6 +18,7 @@ decides what it can show without the data.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 
@@ -71,6 +73,7 @@ def export_model(result: TrainResult) -> bytes:
         tensors["train_points"] = result.train_points.detach().to("cpu", torch.float32)
     header = {
         "format": FORMAT,
+        "checksum": _checksum(tensors),
         "version": VERSION,
         "config": dataclasses.asdict(result.config),
         "history": {c: result.history[c].tolist() for c in ("step", "loss", "elapsed")},
@@ -95,6 +98,8 @@ def import_model(data: bytes) -> TrainResult:
             "This model file is damaged or was edited: its model id does not match its settings."
         )
     tensors = _read_tensors(data)
+    if header.get("checksum") != _checksum(tensors):
+        raise ModelFileError("This model file is damaged: its weights fail the integrity check.")
     model = _read_model(config, tensors)
     return TrainResult(
         config=config,
@@ -105,6 +110,16 @@ def import_model(data: bytes) -> TrainResult:
         stopped=_flag(header.get("stopped")),
         train_points=_read_points(config, tensors),
     )
+
+
+def _checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes (catches flipped bits in weights)."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def _read_header(data: bytes) -> dict:
@@ -210,6 +225,8 @@ def _read_history(d) -> pd.DataFrame:
     for c in cols:
         for v in d[c]:
             _number(v, "loss history")
+    if not all(isinstance(v, int) for v in d["step"]):
+        raise ModelFileError("This model file's loss history has steps that are not whole numbers.")
     return pd.DataFrame(
         {
             "step": pd.Series(d["step"], dtype="int64"),

@@ -14,38 +14,21 @@ reverse SDE 0.2 s on one thread, 11 s on two under load).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
 from scoreviz import analysis
 from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import get_process
-from scoreviz.ui.cache import model_key
+from scoreviz.ui.cache import model_key, one_thread
 
 EXACT = "exact E[x₀|x̃]"  # display name of the exact denoiser
 
 ModelKeys = tuple[tuple[str, str], ...]  # ((display name, model key), ...)
-
-
-def one_thread(fn):
-    """Run fn with torch on one intra-op thread (restored afterwards; per calling thread)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        old = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(old)
-
-    return wrapper
 
 
 def model_keys(models: Mapping[str, Any]) -> ModelKeys:

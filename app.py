@@ -6,10 +6,16 @@ Every run first collects a finished background training job (scoreviz.ui.trainin
 a model trained while the user looked at another page appears in the sidebar.
 """
 
-import streamlit as st
+import os
 
-from scoreviz.ui.state import sidebar
-from scoreviz.ui.training_runner import collect_finished, sidebar_status
+# OpenMP threads that spin while waiting make torch 10-50x slower whenever the other core of a
+# 2-core laptop is busy (another session, a training job). Must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import streamlit as st  # noqa: E402
+
+from scoreviz.ui.state import sidebar  # noqa: E402
+from scoreviz.ui.training_runner import collect_finished, sidebar_status  # noqa: E402
 
 st.set_page_config(page_title="scoreviz", page_icon="🌀", layout="wide")
 

@@ -21,6 +21,9 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# Spinning OpenMP waits make torch crawl when both cores are busy (see app.py).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python -m pytest "$@"

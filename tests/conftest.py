@@ -1,0 +1,106 @@
+"""Shared pytest setup: torch on one thread, and a check that figure JSON holds only finite numbers.
+
+One torch thread for the whole test process: the app computes on one thread too
+(`scoreviz.ui.cache.one_thread`), and on the loaded 2-core CI box two OpenMP threads per op mostly
+wait on each other (several test files also do this per module; this covers the rest).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tests.apptest_utils import decode
+
+ARRAY_KEYS = ("x", "y", "z", "u", "v")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def figure_spec(fig) -> dict:
+    """A go.Figure as the JSON st.plotly_chart sends (numpy arrays base64 `{"dtype", "bdata"}`)."""
+    import plotly.io as pio
+
+    return json.loads(pio.to_json(fig, validate=False))
+
+
+def _numeric(values) -> np.ndarray | None:
+    try:
+        arr = decode(values)
+    except (TypeError, ValueError):
+        return None  # categorical (strings) or ragged: nothing numeric to check
+    return arr.astype(float) if arr.dtype.kind in "fiub" else None
+
+
+def _draws_lines(trace: dict, base: dict) -> bool:
+    kind = trace.get("type", base.get("type", "scatter"))
+    mode = trace.get("mode", base.get("mode", "lines"))  # Plotly's scatter default has lines
+    return kind in ("scatter", "scattergl") and "lines" in mode
+
+
+def _trace_problems(trace: dict, base: dict, where: str) -> list[str]:
+    """Non-finite numbers in x/y/z/u/v. Allowed: NaN at the same index of x and y of a line trace
+    (Plotly's line break, e.g. between arrows; plain lists send NaN as null)."""
+    arrays = {k: _numeric(trace[k]) for k in ARRAY_KEYS if k in trace}
+    arrays = {k: a for k, a in arrays.items() if a is not None}
+    gaps = None
+    if _draws_lines(trace, base) and "x" in arrays and "y" in arrays:
+        x, y = arrays["x"].ravel(), arrays["y"].ravel()
+        if len(x) == len(y):
+            gaps = np.isnan(x) & np.isnan(y)
+    out = []
+    for key, arr in arrays.items():
+        flat = arr.ravel()
+        bad = ~np.isfinite(flat)
+        if gaps is not None and key in ("x", "y"):
+            bad &= ~gaps
+        if bad.any():
+            sample = flat[bad][:3].tolist()
+            out.append(f"{where}.{key} ({trace.get('name', '?')}): {bad.sum()} non-finite {sample}")
+    return out
+
+
+def _layout_problems(obj, where: str) -> list[str]:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return [f"{where} = {obj}"]
+    if isinstance(obj, dict):
+        return [p for k, v in obj.items() for p in _layout_problems(v, f"{where}.{k}")]
+    if isinstance(obj, list):
+        return [p for i, v in enumerate(obj) for p in _layout_problems(v, f"{where}[{i}]")]
+    return []
+
+
+def nonfinite_problems(spec: dict) -> list[str]:
+    """Every non-finite number in a figure JSON's data, frames and layout (empty list: clean)."""
+    data = spec.get("data") or []
+    out = [p for i, tr in enumerate(data) for p in _trace_problems(tr, tr, f"data[{i}]")]
+    for f, frame in enumerate(spec.get("frames") or []):
+        fdata = frame.get("data") or []
+        idx = frame.get("traces") or range(len(fdata))
+        for j, tr in zip(idx, fdata):
+            base = data[j] if j < len(data) else {}
+            out += _trace_problems(tr, base, f"frames[{f}].data[{j}]")
+    return out + _layout_problems(spec.get("layout") or {}, "layout")
+
+
+@pytest.fixture
+def assert_finite_figure():
+    """assert_finite_figure(fig_or_spec, what): no NaN/inf in the figure (line breaks allowed)."""
+
+    def check(fig, what: str = "figure") -> dict:
+        spec = fig if isinstance(fig, dict) else figure_spec(fig)
+        problems = nonfinite_problems(spec)
+        assert not problems, f"{what}: " + "; ".join(problems[:8])
+        return spec
+
+    return check

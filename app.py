@@ -1,7 +1,9 @@
 """scoreviz entry point: `streamlit run app.py`.
 
 Page config, the shared sidebar (distribution, process, seed, active model — persisted across
-pages), and navigation over the views in teaching order. Pages live in pages/ and stay thin.
+pages), and navigation over the views in teaching order. Pages live in views/ and stay thin (not
+in pages/: that folder name switches Streamlit into its legacy multipage mode, where a deep link
+runs the page file alone, without this script).
 Every run first collects a finished background training job (scoreviz.ui.training_runner), so
 a model trained while the user looked at another page appears in the sidebar.
 """
@@ -20,13 +22,13 @@ from scoreviz.ui.training_runner import collect_finished, sidebar_status  # noqa
 st.set_page_config(page_title="scoreviz", page_icon="🌀", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/forward.py", title="Data & forward process", icon="🌫️"),
-    st.Page("pages/train.py", title="Train", icon="🏋️"),
-    st.Page("pages/score_field.py", title="Score field", icon="🧭"),
-    st.Page("pages/dae.py", title="DAE reconstructions", icon="🧹"),
-    st.Page("pages/loss.py", title="Loss vs t", icon="📉"),
-    st.Page("pages/sampling.py", title="Sampling", icon="🎞️"),
+    st.Page("views/home.py", title="Home", icon="🏠", default=True),
+    st.Page("views/forward.py", title="Data & forward process", icon="🌫️"),
+    st.Page("views/train.py", title="Train", icon="🏋️"),
+    st.Page("views/score_field.py", title="Score field", icon="🧭"),
+    st.Page("views/dae.py", title="DAE reconstructions", icon="🧹"),
+    st.Page("views/loss.py", title="Loss vs t", icon="📉"),
+    st.Page("views/sampling.py", title="Sampling", icon="🎞️"),
 ]
 
 nav = st.navigation(PAGES)

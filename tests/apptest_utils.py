@@ -1,7 +1,7 @@
 """Shared AppTest helpers for the page tests (imported by every tests/test_app_*.py).
 
     at = make_app()                      # AppTest of app.py with a generous timeout
-    at.run(); open_page(at, "pages/score_field.py")
+    at.run(); open_page(at, "views/score_field.py")
     inject_model(at, tiny_result(), "tiny")  # a trained model, active, without the Train page
     specs = chart_specs(at)              # figure JSONs of every st.plotly_chart on the page
 
@@ -29,37 +29,13 @@ APP_PATH = ROOT / "app.py"
 TIMEOUT = 120  # seconds per run: torch import + first figure build on a 2-core CPU
 
 
-def _run_app_py_on_every_page() -> None:
-    """Make AppTest run app.py (and so st.navigation and the sidebar) on every page.
-
-    AppTest sets `PagesManager.uses_pages_directory = None` before every run, and PagesManager
-    then sets it True because a `pages/` folder sits next to app.py. The script runner then
-    takes the legacy MPA v1 path, which after `switch_page` executes pages/<file>.py ALONE:
-    no app.py, no sidebar, no collect_finished. `st.navigation` sets the flag to False, which
-    is what `streamlit run` keeps once app.py has run; we force the same here. Idempotent.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if getattr(PagesManager.__init__, "_scoreviz_v2", False):
-        return
-    original = PagesManager.__init__
-
-    def __init__(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    __init__._scoreviz_v2 = True
-    PagesManager.__init__ = __init__
-
-
 def make_app(timeout: float = TIMEOUT) -> AppTest:
     """An AppTest of the whole multipage app (not yet run); app.py runs on every page."""
-    _run_app_py_on_every_page()
     return AppTest.from_file(str(APP_PATH), default_timeout=timeout)
 
 
 def open_page(at: AppTest, page: str) -> AppTest:
-    """Run once if needed, then switch to `page` ("pages/<file>.py") and run it."""
+    """Run once if needed, then switch to `page` ("views/<file>.py") and run it."""
     if "distribution" not in at.session_state:
         at.run()
     return at.switch_page(page).run()

@@ -17,7 +17,7 @@ from tests.apptest_utils import (
     tiny_result,
 )
 
-DAE, LOSS, SAMPLING = "pages/dae.py", "pages/loss.py", "pages/sampling.py"
+DAE, LOSS, SAMPLING = "views/dae.py", "views/loss.py", "views/sampling.py"
 
 
 def _names(spec) -> set[str]:

@@ -33,7 +33,7 @@ def _collected(at) -> bool:
 
 
 def _train_via_form(at, steps: int = 100):
-    open_page(at, "pages/train.py")
+    open_page(at, "views/train.py")
     at.number_input(key="tf_steps").set_value(steps)
     at.select_slider(key="tf_width").set_value(32)
     at.slider(key="tf_depth").set_value(2)
@@ -69,7 +69,7 @@ def test_home_button_trains_the_default_config_and_activates_it(monkeypatch):
 
 # ----------------------------------------------------------------------------- Data & forward
 def test_forward_page_defaults():
-    at = open_page(make_app(), "pages/forward.py")
+    at = open_page(make_app(), "views/forward.py")
     assert_no_exception(at)
     assert len(chart_specs(at)) == 4  # data over p_0, noised over p_t, schedule, animation
     assert not at.warning  # the default VP schedule reaches the prior
@@ -82,7 +82,7 @@ def test_forward_page_defaults():
 def test_forward_page_at_slider_extremes(proc):
     at = make_app().run()
     at.selectbox(key="process").set_value(proc).run()
-    open_page(at, "pages/forward.py")
+    open_page(at, "views/forward.py")
     opts = t_options(get_process(proc))
     for t in (opts[0], opts[-1]):
         at.select_slider(key=f"forward_t_{proc}").set_value(t).run()
@@ -95,18 +95,18 @@ def test_sidebar_choice_persists_across_pages():
     at = make_app().run()
     at.selectbox(key="distribution").set_value("two_moons").run()
     at.selectbox(key="process").set_value("ve").run()
-    for page in ("pages/forward.py", "pages/score_field.py", "pages/train.py", "pages/home.py"):
+    for page in ("views/forward.py", "views/score_field.py", "views/train.py", "views/home.py"):
         open_page(at, page)
         assert_no_exception(at)
         assert at.selectbox(key="distribution").value == "two_moons", page
         assert at.selectbox(key="process").value == "ve", page
-    open_page(at, "pages/forward.py")
+    open_page(at, "views/forward.py")
     assert any("Two moons" in m.value for m in at.markdown)
 
 
 # ----------------------------------------------------------------------------- Score field
 def test_score_field_before_training_shows_exact_field_and_says_what_to_do():
-    at = open_page(make_app(), "pages/score_field.py")
+    at = open_page(make_app(), "views/score_field.py")
     assert_no_exception(at)
     assert any("No trained model yet" in i.value for i in at.info)
     assert len(chart_specs(at)) == 1  # the exact field only
@@ -120,7 +120,7 @@ def test_score_field_with_a_model_at_slider_extremes(proc):
     inject_model(at, res, "tiny")
     at.run()
     at.selectbox(key="process").set_value(proc).run()
-    open_page(at, "pages/score_field.py")
+    open_page(at, "views/score_field.py")
     assert not any("No trained model yet" in i.value for i in at.info)
     opts = t_options(get_process(proc))
     for t in (opts[0], opts[-1]):
@@ -139,7 +139,7 @@ def test_score_field_compares_with_the_models_own_setting():
     inject_model(at, tiny_result(), "tiny")  # trained on eight_gaussians / vp_linear
     at.run()
     at.selectbox(key="distribution").set_value("two_moons").run()
-    open_page(at, "pages/score_field.py")
+    open_page(at, "views/score_field.py")
     assert_no_exception(at)
     assert any("active model's own setting" in c.value for c in at.caption)
 
@@ -163,7 +163,7 @@ def test_identical_config_is_reused_from_the_server_store():
     _train_via_form(at, steps=150)
     first = at.session_state["models"][at.session_state["active_model"]]
     at2 = make_app().run()  # another session
-    open_page(at2, "pages/train.py")
+    open_page(at2, "views/train.py")
     at2.number_input(key="tf_steps").set_value(150)
     at2.select_slider(key="tf_width").set_value(32)
     at2.slider(key="tf_depth").set_value(2)
@@ -177,7 +177,7 @@ def test_diverging_learning_rate_shows_error_and_keeps_previous_model():
     at = make_app()
     inject_model(at, tiny_result(), "good")
     at.run()
-    open_page(at, "pages/train.py")
+    open_page(at, "views/train.py")
     at.select_slider(key="tf_lr").set_value(1e6)
     at.select_slider(key="tf_width").set_value(32)
     at.button(key="train_submit").click().run()
@@ -190,7 +190,7 @@ def test_diverging_learning_rate_shows_error_and_keeps_previous_model():
 
 def test_stop_button_stops_training_and_keeps_the_model():
     at = make_app().run()
-    open_page(at, "pages/train.py")
+    open_page(at, "views/train.py")
     at.number_input(key="tf_steps").set_value(20_000)
     at.select_slider(key="tf_width").set_value(32)
     at.button(key="train_submit").click().run()
@@ -206,7 +206,7 @@ def test_stop_button_stops_training_and_keeps_the_model():
 def test_bad_upload_shows_error_and_keeps_dataset():
     pytest.importorskip("scoreviz.data_io")
     at = make_app().run()
-    open_page(at, "pages/train.py")
+    open_page(at, "views/train.py")
     at.file_uploader(key="upload_file").set_value(("bad.csv", b"x,y\nfoo,bar\n", "text/csv"))
     at.run()
     assert_no_exception(at)
@@ -219,13 +219,13 @@ def test_good_upload_becomes_the_selected_distribution():
     pytest.importorskip("scoreviz.data_io")
     rows = "\n".join(f"{i % 7},{(i * 3) % 11}" for i in range(300))
     at = make_app().run()
-    open_page(at, "pages/train.py")
+    open_page(at, "views/train.py")
     at.file_uploader(key="upload_file").set_value(("cloud.csv", rows.encode(), "text/csv"))
     at.run()
     assert_no_exception(at)
     assert at.session_state["upload"] is not None
     assert at.selectbox(key="distribution").value == "upload"
-    open_page(at, "pages/forward.py")
+    open_page(at, "views/forward.py")
     assert_no_exception(at)
     assert any("cloud.csv" in m.value for m in at.markdown)
 
@@ -235,7 +235,7 @@ def test_bad_model_file_shows_error_and_changes_nothing():
     at = make_app()
     inject_model(at, tiny_result(), "good")
     at.run()
-    open_page(at, "pages/train.py")
+    open_page(at, "views/train.py")
     at.file_uploader(key="model_file").set_value(("m.safetensors", b"not a model", "x/y"))
     at.run()
     assert_no_exception(at)
@@ -248,7 +248,7 @@ def test_score_field_with_a_classical_dae_explains_its_single_sigma():
     at = make_app()
     inject_model(at, tiny_result(kind="dae"), "dae")
     at.run()
-    open_page(at, "pages/score_field.py")
+    open_page(at, "views/score_field.py")
     assert_no_exception(at)
     assert any("classical DAE" in i.value for i in at.info)
     assert len(chart_specs(at)) == 2
@@ -258,7 +258,7 @@ def test_model_export_import_round_trip():
     model_io = pytest.importorskip("scoreviz.model_io")
     res = tiny_result()
     at = make_app().run()
-    open_page(at, "pages/train.py")
+    open_page(at, "views/train.py")
     data = model_io.export_model(res)
     at.file_uploader(key="model_file").set_value(("tiny.safetensors", data, "x/y"))
     at.run()
@@ -267,7 +267,7 @@ def test_model_export_import_round_trip():
     assert name == "imported · tiny.safetensors"
     assert at.session_state["models"][name].model_id == res.model_id
     assert at.get("download_button"), "the active model can be exported again"
-    open_page(at, "pages/score_field.py")
+    open_page(at, "views/score_field.py")
     assert_no_exception(at)
     assert len(chart_specs(at)) == 2
 

@@ -13,28 +13,33 @@ from tests.browser_utils import CHROMIUM, CHROMIUM_ARGS, SHOTS, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-# (link text in the navigation, minimum number of Plotly charts the page renders once trained)
+# (link text in the navigation, URL path, minimum number of Plotly charts once trained)
 PAGES = [
-    ("Data & forward process", 3),
-    ("Train", 1),
-    ("Score field", 2),
-    ("DAE reconstructions", 2),
-    ("Loss vs t", 2),
-    ("Sampling", 1),
+    ("Data & forward process", "forward", 3),
+    ("Train", "train", 1),
+    ("Score field", "score_field", 2),
+    ("DAE reconstructions", "dae", 2),
+    ("Loss vs t", "loss", 2),
+    ("Sampling", "sampling", 1),
 ]
 CHART = '[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg'
 
 
 def _settle(page, min_charts: int, timeout: float = 60.0) -> None:
-    """Wait until the script finished running and at least `min_charts` charts have rendered."""
+    """Wait until the script finished running and at least `min_charts` charts have rendered.
+
+    The condition must hold on two checks 0.5 s apart: right after a navigation click the old
+    page's charts can still be in the DOM before the status widget shows the new run.
+    """
     deadline = time.monotonic() + timeout
+    stable = 0
     while time.monotonic() < deadline:
         running = page.locator('[data-testid="stStatusWidget"]').count() > 0
-        charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').count()
-        if not running and charts >= min_charts:
-            page.wait_for_timeout(500)
+        charts = page.locator(CHART).count()
+        stable = stable + 1 if (not running and charts >= min_charts) else 0
+        if stable >= 2:
             return
-        page.wait_for_timeout(250)
+        page.wait_for_timeout(500)
     raise AssertionError(f"page did not settle with {min_charts} charts within {timeout}s")
 
 
@@ -65,8 +70,9 @@ def test_every_page_in_chromium():
             _settle(page, 0)
             _assert_no_error(page, "Home after training")
 
-            for i, (title, min_charts) in enumerate(PAGES, start=1):
+            for i, (title, slug, min_charts) in enumerate(PAGES, start=1):
                 page.get_by_role("link", name=title).first.click()
+                page.wait_for_url(f"**/{slug}", timeout=30_000)
                 _settle(page, min_charts, timeout=90)
                 assert page.locator(CHART).count() >= min_charts, title
                 _assert_no_error(page, title)
@@ -86,5 +92,26 @@ def test_every_page_in_chromium():
             assert chart.screenshot() != before, "pressing Play did not animate the figure"
             page.screenshot(path=str(SHOTS / "7_sampling_played.png"), full_page=True)
             _assert_no_error(page, "Sampling after Play")
+        finally:
+            browser.close()
+
+
+def test_a_deep_link_to_a_fresh_server_runs_the_whole_app():
+    """The first request of a new server is /forward: app.py must run (sidebar, navigation,
+    page config), not views/forward.py alone (which is what Streamlit's legacy multipage mode
+    does when the page files sit in a `pages/` folder)."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with streamlit_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url.rstrip("/") + "/forward", wait_until="domcontentloaded")
+            _settle(page, 3, timeout=90)
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            assert sidebar.get_by_text("Distribution").count() >= 1, "sidebar missing"
+            assert page.get_by_role("link", name="Sampling").count() >= 1, "navigation missing"
+            _assert_no_error(page, "deep link /forward")
         finally:
             browser.close()

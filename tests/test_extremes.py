@@ -269,7 +269,7 @@ def test_the_sampling_page_shows_an_exploding_step_as_an_error(monkeypatch, name
     at = make_app()
     inject_model(at, _tiny("vp_linear"), "tiny")
     at.run()
-    open_page(at, "pages/sampling.py")
+    open_page(at, "views/sampling.py")
     at.selectbox(key="sampler").set_value(name).run()
     at.slider(key="sampler_step").set_value(2.0)
     at.slider(key="sampler_particles").set_value(100).run()
@@ -300,7 +300,7 @@ def test_after_a_diverged_run_the_train_page_trains_again():
     at = make_app()
     inject_model(at, _tiny("vp_linear"), "good")
     at.run()
-    open_page(at, "pages/train.py")
+    open_page(at, "views/train.py")
     at.select_slider(key="tf_lr").set_value(100.0)
     at.selectbox(key="tf_w").set_value("one")
     at.select_slider(key="tf_width").set_value(16)
@@ -341,7 +341,7 @@ def test_stop_from_home_ends_cleanly_and_is_never_shared(monkeypatch, assert_fin
     assert res.stopped and 25 <= len(res.history) < 20_000
     assert any("stopped at step" in s.value for s in at.success)
     assert not any(b.key == "home_stop" for b in at.button), "no Stop once it has stopped"
-    for page in ("pages/score_field.py", "pages/sampling.py"):  # the stopped model is usable
+    for page in ("views/score_field.py", "views/sampling.py"):  # the stopped model is usable
         open_page(at, page)
         assert_no_exception(at)
         for spec in chart_specs(at):
@@ -367,12 +367,12 @@ def test_config_hides_error_details_from_the_audience():
 
 # (page, a core function it calls, the friendly prefix that must show)
 BREAKABLE = [
-    ("pages/forward.py", "scoreviz.forward.forward_trajectory", "The noised samples"),
-    ("pages/score_field.py", "scoreviz.grids.score_field", "The score field"),
-    ("pages/dae.py", "scoreviz.analysis.reconstructions", "The reconstruction view"),
-    ("pages/loss.py", "scoreviz.analysis.floor_curve", "The weighting comparison"),
-    ("pages/sampling.py", "scoreviz.samplers.sample", "Sampling"),
-    ("pages/train.py", "scoreviz.losses.loss_floor", "The loss curve"),
+    ("views/forward.py", "scoreviz.forward.forward_trajectory", "The noised samples"),
+    ("views/score_field.py", "scoreviz.grids.score_field", "The score field"),
+    ("views/dae.py", "scoreviz.analysis.reconstructions", "The reconstruction view"),
+    ("views/loss.py", "scoreviz.analysis.floor_curve", "The weighting comparison"),
+    ("views/sampling.py", "scoreviz.samplers.sample", "Sampling"),
+    ("views/train.py", "scoreviz.losses.loss_floor", "The loss curve"),
 ]
 
 

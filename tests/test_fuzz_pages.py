@@ -44,13 +44,13 @@ pytestmark = pytest.mark.slow
 
 # page file -> examples per model setting (the whole file stays near a minute on 2 cores)
 PAGES = {
-    "pages/home.py": 4,
-    "pages/forward.py": 8,
-    "pages/train.py": 8,
-    "pages/score_field.py": 10,
-    "pages/dae.py": 8,
-    "pages/loss.py": 8,
-    "pages/sampling.py": 10,
+    "views/home.py": 4,
+    "views/forward.py": 8,
+    "views/train.py": 8,
+    "views/score_field.py": 10,
+    "views/dae.py": 8,
+    "views/loss.py": 8,
+    "views/sampling.py": 10,
 }
 TRACEBACK_MARKS = ("Traceback", 'File "')
 SAMPLING_BUDGET = 1.5e7  # particle-steps x (mixture components + 8): ~0.5 s on one core
@@ -209,7 +209,7 @@ def fuzz_round(data, at, page: str, submit: bool, r: int, finite) -> None:
         odds = 4 if w.id in shared else 2  # the page's own widgets change more often
         if data.draw(st.integers(0, odds - 1), label=f"change {w.key or w.label!r}") == 0:
             values[w.key or w.label] = draw_value(data, at, w)
-    if page == "pages/sampling.py":
+    if page == "views/sampling.py":
         _cap_sampling_cost(at, values)
     if submit:
         _cap_training(at, values)
@@ -242,7 +242,7 @@ def _fuzz(page: str, model: str | None, data, finite) -> None:
     check_page(at, f"{page} as opened", finite)
     rounds = data.draw(st.integers(1, 3), label="rounds")
     for r in range(rounds):
-        submit = page == "pages/train.py" and data.draw(st.booleans(), label="submit the form")
+        submit = page == "views/train.py" and data.draw(st.booleans(), label="submit the form")
         fuzz_round(data, at, page, submit, r, finite)
 
 

@@ -63,26 +63,8 @@ class Selection:
         return st.session_state.get("active_model")
 
 
-def _leave_legacy_pages_mode() -> None:
-    """Make sure app.py (navigation, sidebar) runs, even on a deep link to a fresh server.
-
-    Streamlit quirk: a `pages/` folder next to app.py makes a fresh server start in the legacy
-    multipage mode (PagesManager.uses_pages_directory = True) until some run calls
-    st.navigation. If the very first request is a deep link (/forward), Streamlit runs
-    pages/forward.py ALONE: no sidebar, no page config, a file-name menu. Every page calls this
-    (via init_state); in that case we switch the flag off, as st.navigation would, and rerun,
-    so app.py runs and routes to the same page. A no-op otherwise.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 def init_state() -> None:
     """Defaults for every key this app uses (idempotent)."""
-    _leave_legacy_pages_mode()
     ss = st.session_state
     ss.setdefault("distribution", "eight_gaussians")
     ss.setdefault("process", "vp_linear")

@@ -15,7 +15,7 @@ import streamlit as st
 from scoreviz.forward import schedule_at
 from scoreviz.processes import NoiseProcess
 
-TRAIN_PAGE = "pages/train.py"
+TRAIN_PAGE = "views/train.py"
 T_STEP = 0.01  # slider resolution in t (plus t_min itself as the first stop)
 
 

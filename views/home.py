@@ -59,12 +59,12 @@ with right:
 
 st.subheader("The views, in teaching order")
 VIEWS = [
-    ("pages/forward.py", "Data & forward process", "🌫️", "samples, noising over t, exact p_t"),
-    ("pages/train.py", "Train", "🏋️", "settings, live loss, several named models, upload"),
-    ("pages/score_field.py", "Score field", "🧭", "learned vs exact score arrows, the error"),
-    ("pages/dae.py", "DAE reconstructions", "🧹", "noisy points → denoised, vs optimal"),
-    ("pages/loss.py", "Loss vs t", "📉", "per-t loss against the exact floor, weightings"),
-    ("pages/sampling.py", "Sampling", "🎞️", "eight samplers, learned vs exact score, animated"),
+    ("views/forward.py", "Data & forward process", "🌫️", "samples, noising over t, exact p_t"),
+    ("views/train.py", "Train", "🏋️", "settings, live loss, several named models, upload"),
+    ("views/score_field.py", "Score field", "🧭", "learned vs exact score arrows, the error"),
+    ("views/dae.py", "DAE reconstructions", "🧹", "noisy points → denoised, vs optimal"),
+    ("views/loss.py", "Loss vs t", "📉", "per-t loss against the exact floor, weightings"),
+    ("views/sampling.py", "Sampling", "🎞️", "eight samplers, learned vs exact score, animated"),
 ]
 cols = st.columns(3)
 for i, (page, title, icon, what) in enumerate(VIEWS):

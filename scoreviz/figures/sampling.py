@@ -192,7 +192,7 @@ def sampling_animation(
         titles += [f"{p.label}: x_t", f"{p.label}: x̂₀ (Tweedie)"]
     fig = make_subplots(
         rows=len(panels), cols=2, subplot_titles=titles, horizontal_spacing=0.06,
-        vertical_spacing=0.08,
+        vertical_spacing=0.12,  # the top row's x label clear of the next row's titles
     )  # fmt: skip
     moving: list[int] = []
     for r, p in enumerate(panels, start=1):

@@ -25,6 +25,7 @@ Shapes: x_t (N, 2), t (N,) or a scalar; every output (N, 2).
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -193,12 +194,17 @@ class TrainedModel:
         return sum(p.numel() for p in self.net.parameters())
 
 
+_INIT_LOCK = threading.Lock()
+
+
 def build_model(config: ModelConfig, process: NoiseProcess, seed: int = 0) -> TrainedModel:
     """A freshly initialised model; the initial weights depend only on (config, seed).
 
-    Seeds torch's global RNG inside `fork_rng`, so no other code's random stream is disturbed.
+    Seeds torch's global RNG inside `fork_rng`, so no other code's random stream is disturbed,
+    under a lock: two sessions' training threads initialising at once would otherwise reseed
+    each other's global stream mid-initialisation (same config and seed, different weights).
     """
-    with torch.random.fork_rng(devices=[]):
+    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = ScoreMLP(config)
     return TrainedModel(config, process, net)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
@@ -143,6 +145,27 @@ def test_initial_weights_depend_on_seed_only_and_leave_global_rng_alone():
     c = build_model(ModelConfig(width=16), process, seed=8)
     wa, wb, wc = (m.net.hidden[0].weight for m in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_initial_weights_are_reproducible_when_sessions_initialise_at_once():
+    """The app trains in background threads, one per session: a model built while another
+    thread builds one must still get exactly the weights of its own seed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    process = get_process("vp_linear")
+    config = ModelConfig(width=64, depth=4)
+    seeds = list(range(8)) * 6
+    serial = {s: build_model(config, process, seed=s).net.state_dict() for s in range(8)}
+    sys_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: widen any race
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            built = list(pool.map(lambda s: build_model(config, process, seed=s), seeds))
+    finally:
+        sys.setswitchinterval(sys_interval)
+    for s, model in zip(seeds, built):
+        for key, value in model.net.state_dict().items():
+            assert torch.equal(value, serial[s][key]), f"seed {s}: {key} differs"
 
 
 def test_untrained_model_starts_at_zero_output():

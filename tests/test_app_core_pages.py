@@ -173,6 +173,31 @@ def test_identical_config_is_reused_from_the_server_store():
     assert any("already trained on this server" in s.value for s in at2.success)
 
 
+def test_two_sessions_pressing_train_together_train_once():
+    """The second session presses while the first one's identical job is still running: it
+    waits for that job (showing its progress) and gets the same model, no second training."""
+
+    def press(at):
+        at.number_input(key="seed").set_value(97).run()  # a config no other test trains
+        open_page(at, "views/train.py")
+        at.number_input(key="tf_steps").set_value(1500)
+        at.select_slider(key="tf_width").set_value(32)
+        at.slider(key="tf_depth").set_value(2)
+        return at.button(key="train_submit").click().run()
+
+    first, second = press(make_app().run()), press(make_app().run())
+    job1, job2 = first.session_state["training_job"], second.session_state["training_job"]
+    assert not job1.done, "the first job ended before the second press: nothing to share"
+    run_until(second, lambda at: at.session_state["training_job"].collected, timeout=120)
+    run_until(first, _collected, timeout=120)
+    assert job2.reused and not job1.reused
+    a = first.session_state["models"][first.session_state["active_model"]]
+    b = second.session_state["models"][second.session_state["active_model"]]
+    assert a is b and len(a.history) == 1500
+    assert any("already trained on this server" in s.value for s in second.success)
+    assert_no_exception(second)
+
+
 def test_diverging_learning_rate_shows_error_and_keeps_previous_model():
     at = make_app()
     inject_model(at, tiny_result(), "good")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -62,3 +63,77 @@ def test_queued_job_can_be_cancelled_before_it_starts():
             tr._SLOTS.release()
     assert job.wait(30)
     assert job.result is None and "stopped before it started" in str(job.error)
+
+
+def _counting_train(monkeypatch) -> list[str]:
+    """Record every real call of training.train (the job imports it at call time)."""
+    import scoreviz.training as training
+
+    calls: list[str] = []
+    real = training.train
+
+    def counted(config, **kw):
+        calls.append(config.model_id)
+        return real(config, **kw)
+
+    monkeypatch.setattr(training, "train", counted)
+    return calls
+
+
+def test_identical_jobs_pressed_together_train_once(monkeypatch):
+    """A hall of students pressing Train at the same moment: one training, one shared result."""
+    from scoreviz.ui.state import _SharedModels
+
+    calls = _counting_train(monkeypatch)
+    store = _SharedModels(8)
+    config = TrainConfig(steps=300, model=SMALL, seed=11)
+    jobs = [
+        tr.TrainingJob(config, name=f"student {i}", store=store, every=10).start() for i in range(6)
+    ]
+    _wait_for(lambda: any(j.leader() is not None for j in jobs))  # followers see the leader
+    assert all(j.wait(120) for j in jobs)
+    assert calls == [config.model_id], "identical configs must train exactly once"
+    results = {id(j.result) for j in jobs}
+    assert len(results) == 1 and all(j.error is None for j in jobs)
+    assert sum(not j.reused for j in jobs) == 1  # one leader, five followers
+    assert store.get(config.model_id) is jobs[0].result
+    # A different config is not deduplicated against it.
+    other = tr.TrainingJob(replace(config, seed=12), name="other", store=store)
+    other.run()
+    assert len(calls) == 2 and not other.reused
+
+
+def test_a_stopped_leader_is_not_shared_and_a_follower_trains_itself(monkeypatch):
+    from scoreviz.ui.state import _SharedModels
+
+    calls = _counting_train(monkeypatch)
+    store = _SharedModels(8)
+    config = TrainConfig(steps=20_000, model=SMALL, seed=21)
+    leader = tr.TrainingJob(config, name="leader", store=store, every=10).start()
+    _wait_for(lambda: leader.steps_done >= 20)
+    follower = tr.TrainingJob(replace(config), name="follower", store=store, every=10).start()
+    _wait_for(lambda: follower.leader() is leader)
+    assert follower.queued
+    leader.request_stop()
+    assert leader.wait(30) and leader.result.stopped
+    _wait_for(lambda: follower.steps_done >= 20)  # the follower now trains itself
+    follower.request_stop()
+    assert follower.wait(30)
+    assert calls == [config.model_id] * 2 and not follower.reused
+    assert store.get(config.model_id) is None  # partial models are never shared
+
+
+def test_a_follower_can_stop_waiting_without_stopping_the_leader():
+    from scoreviz.ui.state import _SharedModels
+
+    store = _SharedModels(8)
+    config = TrainConfig(steps=20_000, model=SMALL, seed=31)
+    leader = tr.TrainingJob(config, name="leader", store=store, every=10).start()
+    _wait_for(lambda: leader.steps_done >= 10)
+    follower = tr.TrainingJob(config, name="follower", store=store).start()
+    _wait_for(lambda: follower.leader() is leader)
+    follower.request_stop()
+    assert follower.wait(10) and "stopped before it started" in str(follower.error)
+    assert not leader.done and not leader.stop_event.is_set()
+    leader.request_stop()
+    assert leader.wait(30)

@@ -13,6 +13,10 @@ the script, it would freeze the session (no other page, no Stop) until it ends. 
   models, or turns the error into a notice. A diverged run leaves the active model unchanged.
 - At most `MAX_CONCURRENT` jobs train at once per server (the others wait in a queue), so a room
   of students pressing Train does not grind the CPU to a halt.
+- Identical shareable configs train once even when pressed at the same moment: a job first takes
+  a per-model-id lock; whoever gets it second finds the first one's result in the shared store
+  and takes it without training (a "follower", shown the leader's progress while it waits). If
+  the leader is stopped, its partial model is not shared and the next follower trains itself.
 
 Tests (AppTest) use the real thread and rerun the app until the job is collected
 (`tests/apptest_utils.run_until`); `TrainingJob` itself is tested without Streamlit.
@@ -37,6 +41,23 @@ NOTICE_KEY = "training_notice"
 MAX_CONCURRENT = 2  # training threads per server; more wait for a free slot
 POLL_SECONDS = 0.5  # how often the live status refreshes (2 updates/s: cheap, still fluid)
 _SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT)  # a lock, not per-user data
+# Server-wide, per model id: one lock (identical configs train one after the other, so the
+# second finds the first's result) and the job training it now (for followers' progress).
+_KEYS_GUARD = threading.Lock()
+_KEY_LOCKS: dict[str, threading.Lock] = {}
+_LEADERS: dict[str, TrainingJob] = {}
+MAX_KEY_LOCKS = 1024
+
+
+def _key_lock(model_id: str) -> threading.Lock:
+    with _KEYS_GUARD:
+        lock = _KEY_LOCKS.get(model_id)
+        if lock is None:
+            if len(_KEY_LOCKS) >= MAX_KEY_LOCKS:  # forget idle ones (bounded memory)
+                for key in [k for k, v in _KEY_LOCKS.items() if not v.locked()]:
+                    del _KEY_LOCKS[key]
+            lock = _KEY_LOCKS[model_id] = threading.Lock()
+        return lock
 
 
 @dataclass(eq=False)
@@ -50,6 +71,8 @@ class TrainingJob:
     name: str
     dist: GaussianMixture | None = None  # uploaded data (None: the built-in distribution)
     shareable: bool = True  # put the result in the server-wide store when it finishes
+    store: object | None = None  # the server-wide store (state._SharedModels): dedupe via it
+    reused: bool = False  # the result came from an identical job of another session
     every: int = 25  # steps between progress reports (and stop checks)
     stop_event: threading.Event = field(default_factory=threading.Event)
     result: object | None = None  # TrainResult once finished
@@ -71,25 +94,62 @@ class TrainingJob:
 
     def run(self) -> None:
         """The thread body: wait for a slot, train, record result or error (never raises)."""
+        try:
+            if self.store is None:
+                self._train()
+            else:
+                self._train_once_per_server()
+        except _Cancelled as exc:
+            self.error = exc
+        except ScorevizError as exc:
+            self.error = exc
+        except Exception as exc:  # noqa: BLE001 - reported to the user as a short message
+            log.exception("Training %s failed", self.name)
+            self.error = exc
+        finally:
+            self._done.set()
+
+    def _train(self) -> None:
         from scoreviz.training import train
 
         with _SLOTS:
             self._started.set()
+            if self.stop_event.is_set():
+                raise _Cancelled()
+            self.result = train(
+                self.config, progress=self._on_progress, every=self.every, dist=self.dist
+            )
+
+    def _train_once_per_server(self) -> None:
+        model_id = self.config.model_id
+        lock = _key_lock(model_id)
+        while not lock.acquire(timeout=0.1):  # an identical job is running: wait, stoppable
+            if self.stop_event.is_set():
+                raise _Cancelled()
+        try:
+            cached = self.store.get(model_id)
+            if cached is not None:
+                self.result, self.reused = cached, True
+                return
+            with _KEYS_GUARD:
+                _LEADERS[model_id] = self
             try:
-                if self.stop_event.is_set():
-                    raise _Cancelled()
-                self.result = train(
-                    self.config, progress=self._on_progress, every=self.every, dist=self.dist
-                )
-            except _Cancelled as exc:
-                self.error = exc
-            except ScorevizError as exc:
-                self.error = exc
-            except Exception as exc:  # noqa: BLE001 - reported to the user as a short message
-                log.exception("Training %s failed", self.name)
-                self.error = exc
+                self._train()
             finally:
-                self._done.set()
+                with _KEYS_GUARD:
+                    _LEADERS.pop(model_id, None)
+            if self.result is not None and not self.result.stopped:
+                self.store.put(model_id, self.result)
+        finally:
+            lock.release()
+
+    def leader(self) -> TrainingJob | None:
+        """The other session's job now training this identical config (None: no such job)."""
+        if self.store is None:
+            return None
+        with _KEYS_GUARD:
+            job = _LEADERS.get(self.config.model_id)
+        return None if job is self else job
 
     def _on_progress(self, p) -> bool:
         with self._lock:
@@ -166,7 +226,8 @@ def start_training(config, name: str, dist: GaussianMixture | None = None) -> st
         _notice("success", f"“{name}” was already trained on this server: it is active now.")
         st.rerun()  # the sidebar (drawn before the button) must show the new active model
     st.session_state.pop(NOTICE_KEY, None)
-    job = TrainingJob(config=config, name=name, dist=dist, shareable=shareable)
+    store = shared_models() if shareable else None
+    job = TrainingJob(config=config, name=name, dist=dist, shareable=shareable, store=store)
     st.session_state[JOB_KEY] = job
     job.start()
     return "started"
@@ -185,8 +246,13 @@ def collect_finished() -> None:
         if job.shareable and not res.stopped:
             shared_models().put(res.model_id, res)
         add_model(job.name, res)
-        how = f"stopped at step {len(res.history)}" if res.stopped else "finished"
-        _notice("success", f"“{job.name}” {how} in {res.elapsed:.1f} s and is now active.")
+        if job.reused:
+            how = f"was already trained on this server ({res.elapsed:.1f} s, for another session)"
+        elif res.stopped:
+            how = f"stopped at step {len(res.history)} in {res.elapsed:.1f} s"
+        else:
+            how = f"finished in {res.elapsed:.1f} s"
+        _notice("success", f"“{job.name}” {how} and is now active.")
     elif isinstance(job.error, ScorevizError):
         kind = "warning" if isinstance(job.error, _Cancelled) else "error"
         _notice(kind, f"{job.error} The previously active model stays active.")
@@ -235,14 +301,21 @@ def _draw(job: TrainingJob, show_chart: bool, key: str) -> None:
 
     steps = getattr(job.config, "steps", 0)
     hist = job.history()
-    if job.queued:
+    leader = job.leader() if job.queued else None
+    if leader is not None:
+        text = (
+            f"The same model is being trained for another session (step {leader.steps_done} / "
+            f"{steps}); it becomes yours when it finishes…"
+        )
+        hist = leader.history()
+    elif job.queued:
         text = "Waiting for a free training slot (other sessions are training)…"
     else:
         loss = f", loss {hist['loss'].iloc[-1]:.4g}" if len(hist) else ""
         secs = f", {hist['elapsed'].iloc[-1]:.1f} s" if len(hist) else ""
         text = f"Training “{job.name}”: step {job.steps_done} / {steps}{loss}{secs}"
     cols = st.columns([5, 1])
-    cols[0].progress(job.fraction, text=text)
+    cols[0].progress((leader or job).fraction, text=text)
     stopping = job.stop_event.is_set()
     cols[1].button(
         "Stopping…" if stopping else "⏹ Stop",
@@ -268,6 +341,7 @@ def sidebar_status() -> None:
             return
         if job.done:
             st.rerun()
-        st.progress(job.fraction, text=f"⏳ Training “{job.name}”…")
+        leader = job.leader() if job.queued else None
+        st.progress((leader or job).fraction, text=f"⏳ Training “{job.name}”…")
 
     _poll()

@@ -19,16 +19,16 @@ import streamlit as st  # noqa: E402
 from scoreviz.ui.state import sidebar  # noqa: E402
 from scoreviz.ui.training_runner import collect_finished, sidebar_status  # noqa: E402
 
-st.set_page_config(page_title="scoreviz", page_icon="🌀", layout="wide")
+st.set_page_config(page_title="scoreviz", page_icon=":material/blur_on:", layout="wide")
 
 PAGES = [
-    st.Page("views/home.py", title="Home", icon="🏠", default=True),
-    st.Page("views/forward.py", title="Data & forward process", icon="🌫️"),
-    st.Page("views/train.py", title="Train", icon="🏋️"),
-    st.Page("views/score_field.py", title="Score field", icon="🧭"),
-    st.Page("views/dae.py", title="DAE reconstructions", icon="🧹"),
-    st.Page("views/loss.py", title="Loss vs t", icon="📉"),
-    st.Page("views/sampling.py", title="Sampling", icon="🎞️"),
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/forward.py", title="Data & forward process", icon=":material/blur_on:"),
+    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("views/score_field.py", title="Score field", icon=":material/explore:"),
+    st.Page("views/dae.py", title="DAE reconstructions", icon=":material/cleaning_services:"),
+    st.Page("views/loss.py", title="Loss vs t", icon=":material/trending_down:"),
+    st.Page("views/sampling.py", title="Sampling", icon=":material/animation:"),
 ]
 
 nav = st.navigation(PAGES)

@@ -36,7 +36,7 @@ with friendly_errors("The prior check"):
             f"{pm.sigma_1:.3g}, and KL(p₁ ‖ prior) ≈ {pm.kl:.3f} nats (> {KL_THRESHOLD}). "
             "Samplers start from the prior N(0, σ₁²I), which is not p₁, so their samples "
             "start off and may end off. Use a larger σ_max / β_max.",
-            icon="⚠️",
+            icon=":material/warning:",
         )
 
 

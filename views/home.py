@@ -58,13 +58,43 @@ with right:
     )
 
 st.subheader("The views, in teaching order")
-VIEWS = [
-    ("views/forward.py", "Data & forward process", "🌫️", "samples, noising over t, exact p_t"),
-    ("views/train.py", "Train", "🏋️", "settings, live loss, several named models, upload"),
-    ("views/score_field.py", "Score field", "🧭", "learned vs exact score arrows, the error"),
-    ("views/dae.py", "DAE reconstructions", "🧹", "noisy points → denoised, vs optimal"),
-    ("views/loss.py", "Loss vs t", "📉", "per-t loss against the exact floor, weightings"),
-    ("views/sampling.py", "Sampling", "🎞️", "eight samplers, learned vs exact score, animated"),
+VIEWS = [  # (page, title, icon as in app.py, what it shows)
+    (
+        "views/forward.py",
+        "Data & forward process",
+        ":material/blur_on:",
+        "samples, noising over t, exact p_t",
+    ),
+    (
+        "views/train.py",
+        "Train",
+        ":material/model_training:",
+        "settings, live loss, several named models, upload",
+    ),
+    (
+        "views/score_field.py",
+        "Score field",
+        ":material/explore:",
+        "learned vs exact score arrows, the error",
+    ),
+    (
+        "views/dae.py",
+        "DAE reconstructions",
+        ":material/cleaning_services:",
+        "noisy points → denoised, vs optimal",
+    ),
+    (
+        "views/loss.py",
+        "Loss vs t",
+        ":material/trending_down:",
+        "per-t loss against the exact floor, weightings",
+    ),
+    (
+        "views/sampling.py",
+        "Sampling",
+        ":material/animation:",
+        "eight samplers, learned vs exact score, animated",
+    ),
 ]
 cols = st.columns(3)
 for i, (page, title, icon, what) in enumerate(VIEWS):

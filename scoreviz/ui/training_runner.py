@@ -27,12 +27,15 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 
 from scoreviz.errors import ScorevizError
 from scoreviz.mixture import GaussianMixture
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("scoreviz")
 
@@ -183,10 +186,12 @@ class TrainingJob:
         total = getattr(self.config, "steps", 1) or 1
         return 1.0 if self.done and self.error is None else min(1.0, self.steps_done / total)
 
-    def history(self) -> pd.DataFrame:
+    def history(self) -> pd.DataFrame:  # pandas imported here: Home's first render skips it
         """Reported (step, loss, elapsed) so far (loss = mean over the last `every` steps)."""
         with self._lock:
             rows = [r[:3] for r in self._rows]
+        import pandas as pd
+
         return pd.DataFrame(rows, columns=["step", "loss", "elapsed"])
 
 
@@ -318,7 +323,8 @@ def _draw(job: TrainingJob, show_chart: bool, key: str) -> None:
     cols[0].progress((leader or job).fraction, text=text)
     stopping = job.stop_event.is_set()
     cols[1].button(
-        "Stopping…" if stopping else "⏹ Stop",
+        "Stopping…" if stopping else "Stop",
+        icon=":material/stop_circle:",
         key=f"{key}_stop",
         on_click=job.request_stop,
         disabled=stopping,
@@ -342,6 +348,6 @@ def sidebar_status() -> None:
         if job.done:
             st.rerun()
         leader = job.leader() if job.queued else None
-        st.progress((leader or job).fraction, text=f"⏳ Training “{job.name}”…")
+        st.progress((leader or job).fraction, text=f"Training “{job.name}”…")
 
     _poll()

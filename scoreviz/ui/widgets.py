@@ -88,9 +88,9 @@ def no_model_notice(what: str = "the learned quantities") -> None:
     st.info(
         f"No trained model yet, so {what} cannot be shown: below is the exact ground truth "
         f"only. {todo}",
-        icon="ℹ️",
+        icon=":material/info:",
     )
-    st.page_link(TRAIN_PAGE, label="Go to Train", icon="🏋️")
+    st.page_link(TRAIN_PAGE, label="Go to Train", icon=":material/model_training:")
 
 
 def model_caption(result) -> str:

@@ -29,7 +29,6 @@ from tests.browser_utils import CHROMIUM, CHROMIUM_ARGS, require_chromium, strea
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 N_STUDENTS = 8
-REUSE_LIMIT_S = 10.0  # press -> "Active model" in the sidebar, 8 browsers on 2 cores
 CHART = '[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg'
 TRAIN_BUTTON = "Train the default model"
 REUSED = "already trained on this server"
@@ -207,10 +206,6 @@ async def _lecture(browser, url: str, health: HealthPoller) -> None:
         )
     finally:
         print("\n" + _table(sessions, phases, health))
-    train_s = lecturer.times["active model"]
-    slowest = max(s.times["active model"] for s in students)
-    assert slowest < REUSE_LIMIT_S, f"a reuse took {slowest:.1f} s"
-    assert phases["8 students press Train"] < N_STUDENTS * train_s / 4, "close to 8 trainings"
 
 
 async def _run(url: str, health: HealthPoller) -> None:

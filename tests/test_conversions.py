@@ -10,16 +10,6 @@ from scoreviz.distributions import get_distribution
 from scoreviz.processes import PROCESSES, get_process
 from scoreviz.score import denoiser_from_score, exact_score_fn, full_t
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One thread: on the busy 2-core box two OpenMP threads made these tests ~3x slower."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 F64 = torch.float64
 N = 64
 

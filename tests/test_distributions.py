@@ -11,16 +11,6 @@ from scoreviz.distributions import DISTRIBUTIONS, distribution_labels, get_distr
 from scoreviz.errors import ConfigError
 from scoreviz.mixture import GaussianMixture
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One thread: on the busy 2-core box two OpenMP threads made these tests ~3x slower."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 NAMES = list(DISTRIBUTIONS)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import pytest
@@ -208,24 +207,13 @@ def test_figure_json_stays_small():
 
 
 @pytest.mark.slow
-def test_score_field_with_a_trained_model_is_fast():
-    """Compute + build both figures with a real network: the slider redraw budget."""
+def test_learned_panel_shows_a_trained_network():
+    """With a real network, the learned arrows are σ·s_θ at the grid points (its redraw time is
+    measured by benchmarks/bench.py, not asserted here)."""
     res = tiny_result()
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the app computes (scoreviz.ui.cache.one_thread)
     t = 0.25
     xy = view_range(PROC, t)
-    score_field(DIST, PROC, t, res.score_fn(), xy)  # warm-up
-    best = math.inf
-    for _ in range(3):
-        t0 = time.perf_counter()
-        field = score_field(DIST, PROC, t, res.score_fn(), xy)
-        score_field_figure(field, xy)
-        score_difference_figure(field, xy)
-        best = min(best, time.perf_counter() - t0)
-    torch.set_num_threads(torch_threads)
-    assert best < 0.5, f"{best * 1e3:.0f} ms"  # ~40 ms on an idle 2-core CPU; slack for load
-    # and the learned panel really shows the network
+    field = score_field(DIST, PROC, t, res.score_fn(), xy)
     fig = score_field_figure(field, xy)
     pts = field.grid.points
     net = res.score_fn()(torch.as_tensor(pts), torch.full((len(pts),), t)).numpy()

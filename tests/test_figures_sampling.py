@@ -1,8 +1,6 @@
 """Sampling animation: frames in t order showing exactly the trajectory, x0_hat beside x_t,
 trails, a normalised score field, and a figure light enough to send (< 5 MB)."""
 
-import time
-
 import numpy as np
 import pytest
 
@@ -107,18 +105,16 @@ def test_field_arrows_point_along_the_score_and_stay_inside_a_cell():
     assert np.allclose(cos, 1, atol=1e-4)
 
 
-def test_full_size_animation_is_fast_and_under_5_mb():
-    """1000 particles, 50 frames, learned and exact rows (the page's default figure)."""
+def test_full_size_animation_is_under_5_mb():
+    """1000 particles, 50 frames, learned and exact rows (the page's default figure). Its build
+    time is measured by benchmarks/bench.py, not asserted here."""
     cfg = samplers.SamplerConfig("pf_ode_euler", n_steps=60, n_particles=1000, n_frames=50)
     traj = samplers.sample(exact_score_fn(DIST, PROC), PROC, cfg)
     panels = [_panel(traj, "learned", "learned"), _panel(traj)]
-    start = time.perf_counter()
     fig = sampling_animation(panels, data=DIST.sample(1000).numpy())
     size = len(fig.to_json())
-    elapsed = time.perf_counter() - start
     assert len(fig.frames) == 50
     assert size < 5_000_000, size
-    assert elapsed < 5.0, elapsed
 
 
 def test_frames_are_capped_so_the_figure_stays_small():

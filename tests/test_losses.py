@@ -15,15 +15,6 @@ from scoreviz.processes import get_process
 from scoreviz.score import exact_score_fn, full_t
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Run on one thread: with two, a busy second core makes torch 10-50x slower (OpenMP)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def draw(dist, n: int, seed: int):
     gen = torch.Generator().manual_seed(seed)
     x0 = dist.sample(n, generator=gen, dtype=torch.float64)

@@ -25,14 +25,6 @@ from scoreviz.processes import get_process
 from scoreviz.score import exact_score_fn
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 

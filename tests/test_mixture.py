@@ -16,16 +16,6 @@ from scoreviz.distributions import DISTRIBUTIONS, get_distribution
 from scoreviz.errors import DataError
 from scoreviz.mixture import GaussianMixture, empirical
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One thread: on the busy 2-core box two OpenMP threads made these tests ~3x slower."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 NAMES = list(DISTRIBUTIONS)
 # (alpha, sigma): clean data, slightly noised, mostly noise with alpha < 1, VE-like, near prior.
 LEVELS = [(1.0, 0.0), (1.0, 0.05), (0.8, 0.3), (0.3, 0.95), (1.0, 2.0), (0.02, 1.0)]

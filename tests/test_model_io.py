@@ -20,15 +20,6 @@ from scoreviz.training import TrainConfig, train
 SMALL = ModelConfig(width=32, depth=2)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Run on one thread: with two, a busy second core makes torch 10-50x slower (OpenMP)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def result():
     return train(TrainConfig(model=SMALL, steps=40, batch_size=128, n_train=16, ema=0.9))

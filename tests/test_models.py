@@ -15,15 +15,6 @@ from scoreviz.processes import PROCESSES, get_process
 from scoreviz.training import TrainConfig, train
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Run on one thread: with two, a busy second core makes torch 10-50x slower (OpenMP)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def random_model(config: ModelConfig, process, seed: int = 0) -> TrainedModel:
     """A float64 model whose output layer is random too (the real init starts it at zero)."""
     model = build_model(config, process, seed=seed)

@@ -13,16 +13,6 @@ from scoreviz.errors import ConfigError
 from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import PROCESSES, VE, SubVP, VPLinear, get_process, process_labels
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One thread: on the busy 2-core box two OpenMP threads made these tests ~3x slower."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 NAMES = list(PROCESSES)
 F64 = torch.float64
 

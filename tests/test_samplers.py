@@ -36,15 +36,6 @@ DIFFUSION = ["reverse_sde", "pf_ode_euler", "pf_ode_heun", "ddpm", "ddim", "pc"]
 VE_CHECKED = ["reverse_sde", "pf_ode_heun", "ddpm", "ddim", "pc", "annealed_langevin"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One thread: on the busy 2-core box two OpenMP threads are slower, not faster."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def ring():
     return get_distribution("eight_gaussians")

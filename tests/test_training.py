@@ -22,15 +22,6 @@ from scoreviz.training import TrainConfig, TrainProgress, lr_factor, sample_time
 SMALL = ModelConfig(width=32, depth=2)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Run on one thread: with two, a busy second core makes torch 10-50x slower (OpenMP)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def small(**kw) -> TrainConfig:
     return TrainConfig(**{"model": SMALL, "steps": 60, "batch_size": 128, **kw})
 
@@ -106,12 +97,16 @@ def test_huge_learning_rate_diverges_loudly(lr):
 
 
 def test_thread_setting_is_restored_even_after_an_error():
+    before = torch.get_num_threads()
     torch.set_num_threads(2)
-    train(small(steps=5))
-    assert torch.get_num_threads() == 2
-    with pytest.raises(TrainingDivergedError):
-        train(small(lr=1e6, steps=300))
-    assert torch.get_num_threads() == 2
+    try:
+        train(small(steps=5))
+        assert torch.get_num_threads() == 2
+        with pytest.raises(TrainingDivergedError):
+            train(small(lr=1e6, steps=300))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)  # the rest of the suite runs on one thread (conftest)
 
 
 def test_fixed_training_set():

@@ -356,6 +356,11 @@ REPORT_ROWS = {
     "energy_floor": "its noise floor (two exact samples)",
     "log_likelihood": "mean exact log p(x) (nats)",
     "mode_weight_error": "mode-weight error ½Σ|ŵₖ − wₖ|",
+    "train_distance": "median distance to the nearest training point",
+    "fresh_distance": "… of fresh exact samples (a model that generalises)",
+    "memorisation_ratio": "ratio (≈ 1: generalises, ≈ 0: memorises)",
+    "copied_share": "share of copies (nearest training point < ⅓ of the 2nd nearest)",
+    "fresh_copied_share": "… of fresh exact samples (chance level)",
     "n": "samples used",
     "n_nonfinite": "samples dropped (NaN/inf)",
 }

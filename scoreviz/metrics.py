@@ -155,3 +155,49 @@ def sample_report(samples, dist: GaussianMixture, seed: int = 0) -> dict:
         "n": n,
         "n_nonfinite": int((~finite).sum()),
     }
+
+
+def nearest_distances(samples, points, k: int = 1) -> np.ndarray:
+    """Distances from each sample (N, 2) to its k nearest points of `points` (M, 2): (N, k),
+    ascending, float64 ((N,) for k = 1). Chunked over samples: memory O(chunk x M) for any N."""
+    x, p = _points(samples).reshape(-1, 2), _points(points).reshape(-1, 2)
+    if len(p) < k:
+        raise DataError(f"Need at least {k} training point(s) to compare with, got {len(p)}.")
+    out = [torch.cdist(c, p).topk(k, dim=1, largest=False).values for c in torch.split(x, 4096)]
+    d = torch.cat(out).numpy() if out else np.zeros((0, k))
+    return d[:, 0] if k == 1 else d
+
+
+COPY_RATIO = 1 / 3  # d(nearest) < d(second nearest) / 3: a copy (Yoon et al. 2023's criterion)
+
+
+def memorisation_report(samples, train_points, dist: GaussianMixture, seed: int = 0) -> dict:
+    """How close samples land to the N training points, against fresh samples of the true `dist`.
+
+    Keys: train_distance (median distance of a sample to its nearest training point),
+    fresh_distance (the same for as many fresh exact samples of `dist`: what a model that
+    generalises gives), memorisation_ratio (train_distance / fresh_distance: about 1 when the
+    model generalises, well below 1 when it reproduces its training set), copied_share (share of
+    samples that are copies: nearer to one training point than a third of the distance to the
+    second nearest) and fresh_copied_share (the same for the fresh samples: the chance level).
+    """
+    x = _points(samples).reshape(-1, 2)
+    x = x[torch.isfinite(x).all(1)]
+    if len(x) == 0:
+        raise DataError("Every sample is NaN or infinite: the sampler diverged. Use more steps.")
+    k = 2 if len(_points(train_points).reshape(-1, 2)) >= 2 else 1
+    fresh = dist.sample(max(len(x), 500), torch.Generator().manual_seed(seed), dtype=torch.float64)
+    d_x = nearest_distances(x, train_points, k).reshape(len(x), k)
+    d_f = nearest_distances(fresh, train_points, k).reshape(len(fresh), k)
+    d_train, d_fresh = float(np.median(d_x[:, 0])), float(np.median(d_f[:, 0]))
+
+    def copies(d: np.ndarray) -> float:
+        return float(np.mean(d[:, 0] < COPY_RATIO * d[:, 1])) if k == 2 else float("nan")
+
+    return {
+        "train_distance": d_train,
+        "fresh_distance": d_fresh,
+        "memorisation_ratio": d_train / d_fresh if d_fresh > 0 else float("nan"),
+        "copied_share": copies(d_x),
+        "fresh_copied_share": copies(d_f),
+    }

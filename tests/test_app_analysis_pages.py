@@ -3,6 +3,7 @@ with a tiny trained model (defaults and sliders at their extremes), and failures
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,6 +12,7 @@ from scoreviz.processes import get_process
 from tests.apptest_utils import (
     assert_no_exception,
     chart_specs,
+    decode,
     inject_model,
     make_app,
     open_page,
@@ -112,6 +114,42 @@ def test_sampling_page_with_a_model_at_the_extremes(tiny):
     assert len(chart_specs(at)[0]["frames"]) == 2  # start and end
     at.radio(key="sampler_show").set_value("Exact only").run()
     assert_no_exception(at)
+
+
+def test_a_model_with_a_fixed_training_set_is_compared_with_the_memorising_optimum():
+    from scoreviz.models import ModelConfig
+    from scoreviz.training import TrainConfig, train
+
+    few = train(TrainConfig(n_train=20, steps=200, model=ModelConfig(width=32, depth=2), seed=5))
+    at = _app(SAMPLING, few, "few points")
+    at.slider(key="sampler_steps").set_value(60)
+    at.slider(key="sampler_particles").set_value(300).run()
+    assert_no_exception(at)
+    assert any("20 training points" in i.value for i in at.info)
+    anim = chart_specs(at)[0]
+    titles = [a["text"] for a in anim["layout"]["annotations"]]
+    assert any(t.startswith("memorising optimum") for t in titles)
+    assert sum(t.endswith("x_t") for t in titles) == 3  # learned, exact, memorising rows
+    crosses = [tr for tr in anim["data"] if tr.get("legendgroup") == "train"]
+    assert len(crosses) == 3 and all(len(decode(tr["x"])) == 20 for tr in crosses)
+    assert np.allclose(decode(crosses[0]["x"]), few.train_points[:, 0].numpy(), atol=6e-4)
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["learned score", "exact score", "memorising optimum"]
+    ratio = table.loc["ratio (≈ 1: generalises, ≈ 0: memorises)"]
+    assert ratio["memorising optimum"] < 0.5 * ratio["exact score"]  # it copies; exact does not
+    at.checkbox(key="sampler_memorised").uncheck().run()
+    assert_no_exception(at)
+    titles = [a["text"] for a in chart_specs(at)[0]["layout"]["annotations"]]
+    assert not any("memorising" in t for t in titles)
+
+
+def test_infinite_data_models_are_not_offered_the_memorising_optimum(tiny):
+    at = _app(SAMPLING, tiny)
+    assert tiny.train_points is None
+    assert not any("training points" in i.value for i in at.info)
+    assert "memorising optimum" not in " ".join(_names(chart_specs(at)[0]))
+    with pytest.raises(KeyError):
+        at.checkbox(key="sampler_memorised")
 
 
 @pytest.mark.parametrize(

@@ -155,3 +155,19 @@ def test_one_fixed_view_holds_the_final_samples_and_zooms_out_at_most_3x():
     assert r[0] == pytest.approx(3 * final)
     still = analysis.view_ranges(xs[-5:] * 0.1)  # tiny data: at least +-3
     assert (still == 3.0).all()
+
+
+def test_training_points_are_drawn_over_every_x0_panel():
+    cfg = samplers.SamplerConfig("ddim", n_steps=10, n_particles=50, n_frames=5)
+    traj = samplers.sample(exact_score_fn(DIST, PROC), PROC, cfg)
+    train = DIST.sample(17).numpy()
+    fig = sampling_animation([_panel(traj, "learned", "learned"), _panel(traj)], train_points=train)
+    crosses = [tr for tr in fig.data if tr.legendgroup == "train"]
+    assert len(crosses) == 2  # one per row, on the x0_hat axes (right column)
+    assert {tr.xaxis for tr in crosses} == {"x2", "x4"}
+    for tr in crosses:
+        assert np.allclose(np.c_[tr.x, tr.y], train, atol=6e-4)  # sent rounded to 3 decimals
+    assert sum(tr.showlegend is not False for tr in crosses) == 1
+    assert "17 training points" in crosses[0].name
+    moving = {i for f in fig.frames for i in f.traces}
+    assert not moving & {i for i, tr in enumerate(fig.data) if tr.legendgroup == "train"}

@@ -58,17 +58,31 @@ def sampler_settings() -> SamplerConfig:
     return SamplerConfig(kind, steps, particles, N_FRAMES, sel.seed, **extra)
 
 
-def run(label: str, config: SamplerConfig, learned: bool) -> tuple[SamplingPanel, dict]:
-    key = cache.model_key(model) if learned else None
+TRAIN = None if model is None else model.train_points  # a fixed training set, or None
+TRAIN_KEY = None if TRAIN is None else cache.model_key(model) + ":train"
+ROW_LABELS = {"learned": "learned score", "exact": "exact score", "memorised": "memorising optimum"}
+
+
+def run(row: str, config: SamplerConfig) -> tuple[SamplingPanel, dict]:
+    """One row: row is "learned", "exact" (the true distribution's score) or "memorised" (the
+    exact score of the model's training points)."""
+    label, learned = ROW_LABELS[row], row == "learned"
     out = compute.sampling_run(
-        key, model if learned else None, sel.dist_key, sel.dist, sel.process_key, config
+        cache.model_key(model) if learned else None,
+        model if learned else None,
+        sel.dist_key,
+        sel.dist,
+        sel.process_key,
+        config,
+        train_key=TRAIN_KEY,
+        _train_points=None if TRAIN is None else TRAIN.numpy(),
+        memorised=row == "memorised",
     )
     fr = out["frames"]
     if fr.n_dropped:
         st.warning(f"{label}: {fr.n_dropped} of {fr.n_total} particles left the finite numbers "
                    "and are not drawn.")  # fmt: skip
-    color = "learned" if learned else "exact"
-    panel = SamplingPanel(label, color, fr, out["field_xy"], out["field_score"], out["ranges"])
+    panel = SamplingPanel(label, row, fr, out["field_xy"], out["field_score"], out["ranges"])
     return panel, out["report"]
 
 
@@ -84,11 +98,25 @@ def sampling_view() -> None:
             key="sampler_show",
         )
         rows = {"Learned only": ["learned"], "Exact only": ["exact"]}.get(pick, rows)
+    if TRAIN is not None:
+        n = len(TRAIN)
+        st.info(
+            f"This model saw only **{n} training points**. The best it could possibly do is "
+            f"the exact score of those {n} points: sampling with it reproduces them "
+            "(memorisation). The extra row samples with that score; crosses mark the training "
+            "points; the table measures how close each sampler lands to them."
+        )
+        if st.checkbox("Add the memorising optimum", value=True, key="sampler_memorised"):
+            rows = [*rows, "memorised"]
     with friendly_errors("Sampling"):
         with st.spinner("Sampling…"):
-            runs = {r: run(f"{r} score", config, r == "learned") for r in rows}
+            runs = {r: run(r, config) for r in rows}
         data = cache.samples(sel.dist_key, sel.dist, 1000, sel.seed)
-        fig = sampling_animation([p for p, _ in runs.values()], data=data)
+        fig = sampling_animation(
+            [p for p, _ in runs.values()],
+            data=data,
+            train_points=None if TRAIN is None else TRAIN.numpy(),
+        )
         st.plotly_chart(fig, width="stretch")
         st.caption(
             "Press ▶ Play or drag the slider (t runs from 1 down to t_min). Light arrows: the "
@@ -97,14 +125,14 @@ def sampling_view() -> None:
             "noise in every row. Grey dots on the right: exact samples of the data. Near t = 1, "
             "α_t ≈ 0 and x̂₀ divides by it, so small score errors look large there."
         )
-        reports = {f"{r} score": rep for r, (_, rep) in runs.items()}
+        reports = {ROW_LABELS[r]: rep for r, (_, rep) in runs.items()}
         st.markdown("**Final samples against the exact distribution**")
         st.dataframe(analysis.report_table(reports), width="stretch")
         weights = {k: r["mode_weights"] for k, r in reports.items() if "mode_weights" in r}
         k = sel.dist.n_components
         if weights and k <= 25:
             true_w = sel.dist.weights.numpy()
-            colors = {f"{r} score": r for r in rows}
+            colors = {ROW_LABELS[r]: r for r in rows}
             st.plotly_chart(mode_weights_figure(true_w, weights, colors), width="stretch")
         elif k > 25:
             st.caption(f"Mode weights are shown for mixtures of ≤ 25 components (this has {k}).")

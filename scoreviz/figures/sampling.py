@@ -172,13 +172,16 @@ def sampling_animation(
     max_frames: int = 60,
     frame_ms: int = 90,
     height_per_row: int = 460,
+    train_points: np.ndarray | None = None,
 ) -> go.Figure:
     """Animated sampling: per panel one row, x_t (left) and x0_hat (right), with Play/Pause and
     a frame slider (labelled by t). Frame k shows frames.xs[k] and frames.x0_hats[k] exactly.
 
     All panels must share the frame times (same sampler config). data: clean points drawn
-    faintly behind x0_hat. At most max_frames frames are kept (evenly, first and last), fewer
-    if rows x frames x particles would pass POINT_BUDGET (the figure JSON stays < 5 MB).
+    faintly behind x0_hat; train_points: a model's finite training set, drawn as crosses over
+    x0_hat (where memorised samples pile up). At most max_frames frames are kept (evenly, first
+    and last), fewer if rows x frames x particles would pass POINT_BUDGET (the figure JSON stays
+    < 5 MB).
     """
     if not panels:
         raise ValueError("sampling_animation needs at least one panel")
@@ -207,6 +210,8 @@ def sampling_animation(
         for t_ in tr[split:]:
             moving.append(len(fig.data))
             fig.add_trace(t_, r, 2)
+        if train_points is not None:
+            fig.add_trace(_train_trace(train_points, r == 1), r, 2)
         _set_axes(fig, r, float(np.max(p.ranges)), _x0_range(data))
     names = [str(k) for k in range(len(times))]
     frames = []
@@ -217,9 +222,11 @@ def sampling_animation(
             fdata += _frame_data(p, k, hl, n_grid)
         frames.append(go.Frame(data=fdata, traces=moving, name=name))
     fig.frames = frames
-    apply_style(fig, xy_range=None, equal_aspect=False, height=height_per_row * len(panels) + 90)
-    fig.update_layout(**_controls(names, times, frame_ms), margin=dict(t=70, b=110))
-    fig.update_layout(legend=dict(y=1.02 + 0.03 * (2 - len(panels))))
+    height = height_per_row * len(panels) + 130
+    top, bottom = 120, 110  # room above the plots: two legend lines, then the subplot titles
+    apply_style(fig, xy_range=None, equal_aspect=False, height=height)
+    fig.update_layout(**_controls(names, times, frame_ms), margin=dict(t=top, b=bottom))
+    fig.update_layout(legend=dict(y=1 + 32 / (height - top - bottom)))  # 32 px above the plots
     return fig
 
 
@@ -250,6 +257,20 @@ def _data_trace(data: np.ndarray, show: bool) -> go.Scatter:
         legendgroup="data",
         showlegend=show,
         marker=dict(color=PALETTE["data"], size=3, opacity=0.25),
+        hoverinfo="skip",
+    )
+
+
+def _train_trace(points: np.ndarray, show: bool) -> go.Scatter:
+    d = _f32(points[np.isfinite(points).all(1)])
+    return go.Scatter(
+        x=d[:, 0],
+        y=d[:, 1],
+        mode="markers",
+        name=f"the model's {len(d)} training points",
+        legendgroup="train",
+        showlegend=show,
+        marker=dict(color=PALETTE["train"], size=7, symbol="x-thin", line=dict(width=1.5)),
         hoverinfo="skip",
     )
 

@@ -14,6 +14,8 @@ PALETTE = {
     "learned": "#D08770",  # orange: the trained network
     "exact": "#2E7D32",  # green: exact ground truth
     "dae": "#8E44AD",  # purple: classical single-sigma DAE
+    "memorised": "#5E81AC",  # steel blue: exact score of a finite training set (memorising)
+    "train": "#111111",  # near-black: the training points themselves
     "error": "#BF616A",  # red: errors / differences
     "prior": "#B48EAD",
 }

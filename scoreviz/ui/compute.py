@@ -225,23 +225,37 @@ def sampling_run(
     config,
     max_particles: int = 1000,
     n_grid: int = 15,
+    train_key: str | None = None,
+    _train_points=None,
+    memorised: bool = False,
 ) -> dict:
-    """Sample with the model's score (or the exact one when key is None) and prepare the view.
+    """Sample with the model's score (or an exact one when key is None) and prepare the view.
 
+    The exact score is that of `_dist`, or with `memorised` that of the empirical distribution
+    of `_train_points` (the memorising optimum). train_key identifies the training points.
     Returns frames (analysis.SamplingFrames), field_xy / field_score / ranges for the animation,
-    final (the finite final samples, (N, 2)) and report (metrics.sample_report of them).
+    final (the finite final samples, (N, 2)) and report (metrics.sample_report of them against
+    `_dist`, plus metrics.memorisation_report when `_train_points` is given).
     """
     from scoreviz import metrics, samplers
+    from scoreviz.mixture import empirical
     from scoreviz.score import exact_score_fn
 
     process = get_process(process_key)
-    score_fn = exact_score_fn(_dist, process) if _model is None else _model.score_fn()
+    if _model is not None:
+        score_fn = _model.score_fn()
+    elif memorised:
+        score_fn = exact_score_fn(empirical(_train_points), process)
+    else:
+        score_fn = exact_score_fn(_dist, process)
     traj = samplers.sample(score_fn, process, config)
     frames = analysis.light_frames(traj.times, traj.xs, traj.x0_hats, 60, max_particles)
     ranges = analysis.view_ranges(frames.xs)
     field_xy, field_score = analysis.field_frames(score_fn, frames.times, ranges, n_grid)
     final = traj.final[analysis.finite_particles(traj.xs[-1:], traj.x0_hats[-1:])]
     report = metrics.sample_report(final, _dist, seed=config.seed) if len(final) else {}
+    if _train_points is not None and len(final):
+        report.update(metrics.memorisation_report(final, _train_points, _dist, config.seed))
     return dict(
         frames=frames,
         field_xy=field_xy,

@@ -9,7 +9,7 @@ from scoreviz.figures.dae import dae_reconstruction_figure, reconstruction_error
 from scoreviz.ui import compute
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import add_model, current_selection
-from scoreviz.ui.widgets import model_caption, no_model_notice
+from scoreviz.ui.widgets import active_model_header
 
 sel = current_selection()
 st.title("DAE reconstructions: one noise level or all of them")
@@ -46,16 +46,10 @@ with st.expander("Train a classical DAE at one σ (a few seconds)"):
             add_model(label, result, activate=False)
             bar.progress(1.0, text=f"DAE at σ = {dae_sigma:.3g} trained.")
 
-name, model = compute.active_score_model(sel)
+name, model = active_model_header(sel, "the learned denoiser", prefix="Multi-scale model")
 daes = dict(list(compute.matching_models(sel, "dae").items())[-3:])
 models = ({name: model} if model is not None else {}) | daes
 kinds = {name: "learned"} | {d: "dae" for d in daes} | {compute.EXACT: "exact"}
-if compute.mismatch_note(sel) and model is None:
-    st.warning(compute.mismatch_note(sel))
-if model is None:
-    no_model_notice("the learned denoiser")
-else:
-    st.caption(f"Multi-scale model “{name}”: {model_caption(model)}.")
 if not daes:
     st.caption("No classical DAE for this distribution and process yet: train one above.")
 keys = compute.model_keys(models)

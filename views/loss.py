@@ -8,7 +8,7 @@ from scoreviz.losses import WEIGHTINGS
 from scoreviz.ui import cache, compute
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
-from scoreviz.ui.widgets import model_caption, no_model_notice
+from scoreviz.ui.widgets import active_model_header
 
 sel = current_selection()
 st.title("Loss vs t: read a loss against its floor")
@@ -23,13 +23,7 @@ st.latex(
     r"\mathbb{E}\,\mathrm{tr}\,\mathrm{Cov}[x_0 \mid x_t], \qquad "
     r"L(t) - L^*(t) = \lambda(t)\,\mathbb{E}\lVert s_\theta(x_t,t) - \nabla\log p_t(x_t)\rVert^2 ."
 )
-name, model = compute.active_score_model(sel)
-if compute.mismatch_note(sel) and model is None:
-    st.warning(compute.mismatch_note(sel))
-if model is None:
-    no_model_notice("the model's loss per t")
-else:
-    st.caption(f"Model “{name}”: {model_caption(model)}.")
+name, model = active_model_header(sel, "the model's loss per t")
 
 
 @st.fragment

@@ -136,3 +136,20 @@ def model_ground_truth(sel) -> tuple[str, object, str]:
             "not the sidebar's: a model is compared with the truth it was trained for."
         )
     return dist_key, dist, cfg.process
+
+
+def active_model_header(sel, needed_for: str, prefix: str = "Model"):
+    """(name, TrainResult) of the model an analysis page compares with (`active_score_model`),
+    announced: its caption, or the "no model" notice (after a warning when the active model
+    was trained on other data or another process). (None, None) when there is none."""
+    from scoreviz.ui import compute
+
+    name, model = compute.active_score_model(sel)
+    if model is None:
+        note = compute.mismatch_note(sel)
+        if note:
+            st.warning(note)
+        no_model_notice(needed_for)
+    else:
+        st.caption(f"{prefix} “{name}”: {model_caption(model)}.")
+    return name, model

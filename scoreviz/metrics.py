@@ -185,10 +185,11 @@ def memorisation_report(samples, train_points, dist: GaussianMixture, seed: int 
     x = x[torch.isfinite(x).all(1)]
     if len(x) == 0:
         raise DataError("Every sample is NaN or infinite: the sampler diverged. Use more steps.")
-    k = 2 if len(_points(train_points).reshape(-1, 2)) >= 2 else 1
+    train = _points(train_points).reshape(-1, 2)
+    k = 2 if len(train) >= 2 else 1
     fresh = dist.sample(max(len(x), 500), torch.Generator().manual_seed(seed), dtype=torch.float64)
-    d_x = nearest_distances(x, train_points, k).reshape(len(x), k)
-    d_f = nearest_distances(fresh, train_points, k).reshape(len(fresh), k)
+    d_x = nearest_distances(x, train, k).reshape(len(x), k)
+    d_f = nearest_distances(fresh, train, k).reshape(len(fresh), k)
     d_train, d_fresh = float(np.median(d_x[:, 0])), float(np.median(d_f[:, 0]))
 
     def copies(d: np.ndarray) -> float:

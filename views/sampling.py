@@ -9,7 +9,7 @@ from scoreviz.samplers import SamplerConfig, sampler_labels
 from scoreviz.ui import cache, compute
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
-from scoreviz.ui.widgets import model_caption, no_model_notice
+from scoreviz.ui.widgets import active_model_header
 
 N_FRAMES = 50  # two rows x 50 frames x 1000 particles stays < 5 MB of figure JSON
 LABELS = sampler_labels()
@@ -22,13 +22,7 @@ st.markdown(
     "difference below is the model's. Beside each $x_t$ is its denoised preview "
     "$\\hat x_0 = (x_t + \\sigma_t^2 s)/\\alpha_t$ (Tweedie)."
 )
-name, model = compute.active_score_model(sel)
-if compute.mismatch_note(sel) and model is None:
-    st.warning(compute.mismatch_note(sel))
-if model is None:
-    no_model_notice("sampling with the learned score")
-else:
-    st.caption(f"Model “{name}”: {model_caption(model)}.")
+name, model = active_model_header(sel, "sampling with the learned score")
 
 
 def sampler_settings() -> SamplerConfig:
@@ -58,7 +52,8 @@ def sampler_settings() -> SamplerConfig:
     return SamplerConfig(kind, steps, particles, N_FRAMES, sel.seed, **extra)
 
 
-TRAIN = None if model is None else model.train_points  # a fixed training set, or None
+# The model's fixed training set as (N, 2) numpy, or None (infinite data / no model).
+TRAIN = None if model is None or model.train_points is None else model.train_points.numpy()
 TRAIN_KEY = None if TRAIN is None else cache.model_key(model) + ":train"
 ROW_LABELS = {"learned": "learned score", "exact": "exact score", "memorised": "memorising optimum"}
 
@@ -75,7 +70,7 @@ def run(row: str, config: SamplerConfig) -> tuple[SamplingPanel, dict]:
         sel.process_key,
         config,
         train_key=TRAIN_KEY,
-        _train_points=None if TRAIN is None else TRAIN.numpy(),
+        _train_points=TRAIN,
         memorised=row == "memorised",
     )
     fr = out["frames"]
@@ -115,7 +110,7 @@ def sampling_view() -> None:
         fig = sampling_animation(
             [p for p, _ in runs.values()],
             data=data,
-            train_points=None if TRAIN is None else TRAIN.numpy(),
+            train_points=TRAIN,
         )
         st.plotly_chart(fig, width="stretch")
         st.caption(

@@ -146,6 +146,12 @@ class TrainingJob:
         finally:
             lock.release()
 
+    def shown(self) -> TrainingJob:
+        """The job whose progress to show for this one: while it waits behind an identical
+        job of another session, that job; otherwise itself."""
+        leader = self.leader() if self.queued else None
+        return leader or self
+
     def leader(self) -> TrainingJob | None:
         """The other session's job now training this identical config (None: no such job)."""
         if self.store is None:
@@ -305,14 +311,13 @@ def _draw(job: TrainingJob, show_chart: bool, key: str) -> None:
     from scoreviz.figures.training import loss_curve_figure
 
     steps = getattr(job.config, "steps", 0)
-    hist = job.history()
-    leader = job.leader() if job.queued else None
-    if leader is not None:
+    shown = job.shown()
+    hist = shown.history()
+    if shown is not job:
         text = (
-            f"The same model is being trained for another session (step {leader.steps_done} / "
+            f"The same model is being trained for another session (step {shown.steps_done} / "
             f"{steps}); it becomes yours when it finishes…"
         )
-        hist = leader.history()
     elif job.queued:
         text = "Waiting for a free training slot (other sessions are training)…"
     else:
@@ -320,7 +325,7 @@ def _draw(job: TrainingJob, show_chart: bool, key: str) -> None:
         secs = f", {hist['elapsed'].iloc[-1]:.1f} s" if len(hist) else ""
         text = f"Training “{job.name}”: step {job.steps_done} / {steps}{loss}{secs}"
     cols = st.columns([5, 1])
-    cols[0].progress((leader or job).fraction, text=text)
+    cols[0].progress(shown.fraction, text=text)
     stopping = job.stop_event.is_set()
     cols[1].button(
         "Stopping…" if stopping else "Stop",
@@ -347,7 +352,6 @@ def sidebar_status() -> None:
             return
         if job.done:
             st.rerun()
-        leader = job.leader() if job.queued else None
-        st.progress((leader or job).fraction, text=f"Training “{job.name}”…")
+        st.progress(job.shown().fraction, text=f"Training “{job.name}”…")
 
     _poll()

@@ -12,7 +12,15 @@ not against 0. Weightings (key -> label in `WEIGHTINGS`):
     "sigma2"   lambda = sigma^2                 = eps-MSE  ||eps_hat - eps||^2 (balanced in t)
     "one"      lambda = 1                       raw score MSE (dominated by small sigma)
     "x0"       lambda = sigma^4 / alpha^2       = x0-MSE ||x0_hat - x0||^2 (= sigma^2 / SNR)
-    "min_snr"  lambda = sigma^2 min(SNR, 5)     Min-SNR-5 (Hang et al. 2023)
+    "min_snr"  lambda = sigma^2 min(SNR, 5)/SNR = min(sigma^2, 5 sigma^4/alpha^2)   Min-SNR-5
+
+Min-SNR-gamma (Hang et al. 2023) weights the *x0*-MSE by min(SNR, gamma), SNR = alpha^2/sigma^2.
+By Tweedie x0_hat = (x_t + sigma^2 s)/alpha, so x0_hat - x0 = (sigma^2/alpha)(s + eps/sigma) and
+||x0_hat - x0||^2 = (sigma^4/alpha^2) ||s + eps/sigma||^2 = (sigma^2/SNR) ||s + eps/sigma||^2.
+Hence lambda = min(SNR, gamma) sigma^2 / SNR: the eps-MSE (lambda = sigma^2) weighted by
+min(SNR, gamma)/SNR, as in their code (`mse_loss_weight = min(snr, k) / snr`). It is sigma^2 where
+SNR <= gamma (high noise) and the x0-MSE times gamma where SNR > gamma (low noise). Under VE
+(alpha = 1, SNR = 1/sigma^2) that is min(sigma^2, gamma sigma^4).
 
 Shapes: x0, eps (N, 2); t (N,); every loss is per sample (N,), unreduced.
 """
@@ -30,7 +38,7 @@ WEIGHTINGS: dict[str, str] = {
     "sigma2": "λ = σ² (ε-MSE, balanced)",
     "one": "λ = 1 (raw score MSE)",
     "x0": "λ = σ⁴/α² (x₀-MSE)",
-    "min_snr": "λ = σ²·min(SNR, 5) (Min-SNR)",
+    "min_snr": "λ = σ²·min(SNR, 5)/SNR (Min-SNR-5)",
 }
 MIN_SNR_GAMMA = 5.0
 
@@ -45,7 +53,8 @@ def _weight64(weighting: str, process: NoiseProcess, t: torch.Tensor) -> torch.T
     if weighting == "x0":
         return sigma**4 / alpha**2
     if weighting == "min_snr":
-        return sigma**2 * torch.clamp(alpha**2 / sigma**2, max=MIN_SNR_GAMMA)
+        # sigma^2 min(SNR, gamma) / SNR, written without dividing by SNR (finite at alpha -> 0)
+        return torch.minimum(sigma**2, MIN_SNR_GAMMA * sigma**4 / alpha**2)
     raise unknown_key("loss weighting", weighting, WEIGHTINGS)
 
 

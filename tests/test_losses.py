@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -98,16 +99,39 @@ def test_training_form_equals_dsm_loss(kind, param, weighting):
     assert got.requires_grad
 
 
-def test_weight_formulas():
-    process = get_process("vp_linear")
-    t = torch.tensor([0.01, 0.3, 0.9], dtype=torch.float64)
-    a2, s2 = process.alpha(t) ** 2, process.sigma(t) ** 2
-    snr = a2 / s2
-    assert torch.allclose(weight("sigma2", process, t), s2)
-    assert torch.equal(weight("one", process, t), torch.ones(3, dtype=torch.float64))
-    assert torch.allclose(weight("x0", process, t), s2 / snr)
-    assert torch.allclose(weight("min_snr", process, t), s2 * snr.clamp(max=5))
-    assert snr[0] > 5 > snr[2]  # both branches of min(SNR, 5) are exercised
+def _schedule_np(name: str, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, sigma) of the default processes, written out in numpy (independent of scoreviz)."""
+    if name == "ve":
+        return np.ones_like(t), 0.01 * 1000.0**t
+    if name == "vp_cosine":
+        phi = lambda u: (0.9937 * u + 0.008) / 1.008 * np.pi / 2  # noqa: E731
+        a2 = np.cos(phi(t)) ** 2 / np.cos(phi(0.0)) ** 2
+        return np.sqrt(a2), np.sqrt(1 - a2)
+    a2 = np.exp(-(0.1 * t + 0.5 * 19.9 * t**2))  # vp_linear and sub_vp share alpha
+    return np.sqrt(a2), (1 - a2) if name == "sub_vp" else np.sqrt(1 - a2)
+
+
+@pytest.mark.parametrize("process_name", ["vp_linear", "vp_cosine", "ve", "sub_vp"])
+def test_weight_formulas(process_name):
+    """Every weighting against its definition in numpy; Min-SNR-5 as Hang et al. define it: the
+    x0-MSE (lambda_x0 = sigma^4/alpha^2) weighted by min(SNR, 5)."""
+    process = get_process(process_name)
+    t_np = np.array([0.001, 0.01, 0.036, 0.1, 0.3, 0.6, 0.823, 0.95])
+    t = torch.tensor(t_np, dtype=torch.float64)
+    a, s = _schedule_np(process_name, t_np)
+    snr = a**2 / s**2
+    lam_x0 = s**4 / a**2  # ||x0_hat - x0||^2 = (sigma^4/alpha^2) ||s + eps/sigma||^2
+    expected = {"sigma2": s**2, "one": np.ones_like(s), "x0": lam_x0}
+    expected["min_snr"] = np.minimum(snr, 5.0) * lam_x0
+    for w in WEIGHTINGS:
+        np.testing.assert_allclose(weight(w, process, t).numpy(), expected[w], rtol=1e-9)
+    assert snr.max() > 5 > snr.min()  # both branches of min(SNR, 5) are exercised
+    # the issue's two measured points: the high-noise branch is sigma^2 (eps-MSE), not ~0
+    if process_name == "sub_vp":
+        assert float(weight("min_snr", process, t)[6]) == pytest.approx(s[6] ** 2, rel=1e-9)
+        assert s[6] ** 2 > 0.99
+    if process_name == "ve":
+        assert float(weight("min_snr", process, t)[2]) == pytest.approx(1.35e-7, rel=0.01)
     assert weight("sigma2", process, torch.tensor([0.5])).dtype == torch.float32
 
 

@@ -77,7 +77,12 @@ st.caption(
     "dominated by the few smallest noise levels, where nothing more can be learned. With "
     "λ = σ² the loss is the ε-prediction error $\\lVert\\hat\\varepsilon - \\varepsilon\\rVert^2$, "
     "bounded by $\\mathbb{E}\\lVert\\varepsilon\\rVert^2 = 2$ at every t: all noise levels count "
-    "alike."
+    "alike. λ = σ⁴/α² is the x₀-MSE $\\lVert\\hat x_0 - x_0\\rVert^2$ (Tweedie: "
+    "$\\hat x_0 - x_0 = \\tfrac{\\sigma^2}{\\alpha}(s + \\varepsilon/\\sigma)$). Min-SNR-5 "
+    "(Hang et al. 2023) weights that x₀-MSE by min(SNR, 5): "
+    "$\\lambda = \\tfrac{\\sigma^4}{\\alpha^2}\\min(\\mathrm{SNR}, 5) = "
+    "\\min(\\sigma^2, 5\\sigma^4/\\alpha^2)$, the ε-MSE at high noise (SNR ≤ 5) and 5× the x₀-MSE "
+    "at low noise."
 )
 
 if model is not None:

@@ -7,7 +7,7 @@ from scoreviz.distributions import get_distribution
 from scoreviz.figures.training import loss_curve_figure
 from scoreviz.losses import WEIGHTINGS
 from scoreviz.models import ACTIVATIONS, KINDS, PARAMETERIZATIONS, ModelConfig
-from scoreviz.training import TrainConfig
+from scoreviz.training import MAX_N_TRAIN, TrainConfig
 from scoreviz.ui import cache
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import MAX_MODELS, current_selection
@@ -64,7 +64,7 @@ def _form() -> TrainConfig | None:
             n_train = st.number_input(
                 "Training points (0 = infinite data: fresh samples every step)",
                 0,
-                100_000,
+                MAX_N_TRAIN,
                 0 if D.n_train is None else D.n_train,
                 50,
                 key="tf_n",

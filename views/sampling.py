@@ -5,6 +5,7 @@ import streamlit as st
 
 from scoreviz import analysis
 from scoreviz.figures.sampling import SamplingPanel, mode_weights_figure, sampling_animation
+from scoreviz.mixture import MAX_MEMORISED
 from scoreviz.samplers import SamplerConfig, sampler_labels
 from scoreviz.ui import cache, compute
 from scoreviz.ui.errors import friendly_errors
@@ -100,6 +101,12 @@ def sampling_view() -> None:
             f"the exact score of those {n} points: sampling with it reproduces them "
             "(memorisation). The extra row samples with that score; crosses mark the training "
             "points; the table measures how close each sampler lands to them."
+            + (
+                f" Its cost grows with the points, so the optimum shown is that of "
+                f"{MAX_MEMORISED:,} of them (a fixed random subset)."
+                if n > MAX_MEMORISED
+                else ""
+            )
         )
         if st.checkbox("Add the memorising optimum", value=True, key="sampler_memorised"):
             rows = [*rows, "memorised"]

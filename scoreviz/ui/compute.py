@@ -232,20 +232,21 @@ def sampling_run(
     """Sample with the model's score (or an exact one when key is None) and prepare the view.
 
     The exact score is that of `_dist`, or with `memorised` that of the empirical distribution
-    of `_train_points` (the memorising optimum). train_key identifies the training points.
+    of `_train_points` (the memorising optimum; of a fixed subset of `mixture.MAX_MEMORISED`
+    points beyond that many, to bound its cost). train_key identifies the training points.
     Returns frames (analysis.SamplingFrames), field_xy / field_score / ranges for the animation,
     final (the finite final samples, (N, 2)) and report (metrics.sample_report of them against
     `_dist`, plus metrics.memorisation_report when `_train_points` is given).
     """
     from scoreviz import metrics, samplers
-    from scoreviz.mixture import empirical
+    from scoreviz.mixture import memorising_optimum
     from scoreviz.score import exact_score_fn
 
     process = get_process(process_key)
     if _model is not None:
         score_fn = _model.score_fn()
     elif memorised:
-        score_fn = exact_score_fn(empirical(_train_points), process)
+        score_fn = exact_score_fn(memorising_optimum(_train_points), process)
     else:
         score_fn = exact_score_fn(_dist, process)
     traj = samplers.sample(score_fn, process, config)

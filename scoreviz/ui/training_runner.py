@@ -11,8 +11,15 @@ the script, it would freeze the session (no other page, no Stop) until it ends. 
   Streamlit; pages poll the job inside an `@st.fragment(run_every=0.5)` (`live_status`), and
   `collect_finished` (called by app.py on every run) moves a finished result into the session's
   models, or turns the error into a notice. A diverged run leaves the active model unchanged.
-- At most `MAX_CONCURRENT` jobs train at once per server (the others wait in a queue), so a room
-  of students pressing Train does not grind the CPU to a halt.
+- At most `MAX_CONCURRENT` jobs train at once per server (the others wait in a FIFO queue,
+  `limits.Slots`, and are shown their place and an estimated wait), so a room of students pressing
+  Train does not grind the CPU to a halt.
+- Every job has a budget: `start_training` refuses a config whose estimated time
+  (`costs.train_seconds`) exceeds `MAX_JOB_SECONDS`, and a job that trains longer than
+  `TIME_LIMIT_SECONDS` by the wall clock is stopped like Stop does (its model so far is kept).
+- A job whose session has gone (tab closed: the runtime no longer lists it as connected) for
+  `GRACE_SECONDS` stops, while it trains or while it waits for a slot: no abandoned job holds a
+  slot for half an hour.
 - Identical shareable configs train once even when pressed at the same moment: a job first takes
   a per-model-id lock; whoever gets it second finds the first one's result in the shared store
   and takes it without training (a "follower", shown the leader's progress while it waits). If
@@ -24,15 +31,20 @@ Tests (AppTest) use the real thread and rerun the app until the job is collected
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from scoreviz import costs
 from scoreviz.errors import ScorevizError
 from scoreviz.mixture import GaussianMixture
+from scoreviz.ui.limits import Slots, SlotWaitAbandoned, current_session_id, session_alive
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +55,13 @@ JOB_KEY = "training_job"
 NOTICE_KEY = "training_notice"
 MAX_CONCURRENT = 2  # training threads per server; more wait for a free slot
 POLL_SECONDS = 0.5  # how often the live status refreshes (2 updates/s: cheap, still fluid)
-_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT)  # a lock, not per-user data
+# Budget per job: an estimate above MAX_JOB_SECONDS is refused before it starts (the form's
+# largest settings, 256x6 at batch 2,048 for 20,000 steps, would take ~35 min); a job that
+# trains longer than TIME_LIMIT_SECONDS anyway (a busy server, an estimate off by 1.5x) is stopped.
+MAX_JOB_SECONDS = 300.0
+TIME_LIMIT_SECONDS = 1.5 * MAX_JOB_SECONDS
+GRACE_SECONDS = 30.0  # a job stops once its session has been gone this long (reconnects are fine)
+_SLOTS = Slots(MAX_CONCURRENT)  # FIFO slots (a lock and a queue of jobs, not per-user data)
 # Server-wide, per model id: one lock (identical configs train one after the other, so the
 # second finds the first's result) and the job training it now (for followers' progress).
 _KEYS_GUARD = threading.Lock()
@@ -77,6 +95,10 @@ class TrainingJob:
     store: object | None = None  # the server-wide store (state._SharedModels): dedupe via it
     reused: bool = False  # the result came from an identical job of another session
     every: int = 25  # steps between progress reports (and stop checks)
+    alive: Callable[[], bool] | None = None  # is the session still there? (None: always)
+    grace: float = GRACE_SECONDS  # stop once `alive` has said False for this long
+    time_limit: float | None = None  # seconds of training before it is stopped (None: none)
+    end_reason: str | None = None  # why it stopped by itself: "time limit" | "session gone"
     stop_event: threading.Event = field(default_factory=threading.Event)
     result: object | None = None  # TrainResult once finished
     error: BaseException | None = None
@@ -86,6 +108,7 @@ class TrainingJob:
     _done: threading.Event = field(default_factory=threading.Event)
     _started: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    _gone_since: float | None = None
 
     # --- running
     def start(self) -> TrainingJob:
@@ -104,6 +127,8 @@ class TrainingJob:
                 self._train_once_per_server()
         except _Cancelled as exc:
             self.error = exc
+        except SlotWaitAbandoned:
+            self.error = _Cancelled()
         except ScorevizError as exc:
             self.error = exc
         except Exception as exc:  # noqa: BLE001 - reported to the user as a short message
@@ -115,19 +140,22 @@ class TrainingJob:
     def _train(self) -> None:
         from scoreviz.training import train
 
-        with _SLOTS:
+        _SLOTS.acquire(self, on_wait=lambda ahead: self._should_stop())
+        try:
             self._started.set()
             if self.stop_event.is_set():
                 raise _Cancelled()
             self.result = train(
                 self.config, progress=self._on_progress, every=self.every, dist=self.dist
             )
+        finally:
+            _SLOTS.release(self)
 
     def _train_once_per_server(self) -> None:
         model_id = self.config.model_id
         lock = _key_lock(model_id)
         while not lock.acquire(timeout=0.1):  # an identical job is running: wait, stoppable
-            if self.stop_event.is_set():
+            if self._should_stop():
                 raise _Cancelled()
         try:
             cached = self.store.get(model_id)
@@ -163,7 +191,24 @@ class TrainingJob:
     def _on_progress(self, p) -> bool:
         with self._lock:
             self._rows.append((p.step, p.loss, p.elapsed, p.steps))
-        return self.stop_event.is_set()
+        if self.time_limit is not None and p.elapsed >= self.time_limit:
+            self.end_reason = "time limit"
+            return True
+        return self._should_stop()
+
+    def _should_stop(self) -> bool:
+        """Stop pressed, or the session gone for longer than the grace period."""
+        if self.stop_event.is_set():
+            return True
+        if self.alive is None or self.alive():
+            self._gone_since = None
+            return False
+        now = time.monotonic()
+        self._gone_since = self._gone_since or now
+        if now - self._gone_since < self.grace:
+            return False
+        self.end_reason = "session gone"
+        return True
 
     def request_stop(self) -> None:
         """Ask the loop to stop at its next progress report (the model so far is kept)."""
@@ -188,6 +233,29 @@ class TrainingJob:
             return self._rows[-1][0] if self._rows else 0
 
     @property
+    def estimate(self) -> float:
+        """Estimated seconds of the whole training (`costs.train_seconds`)."""
+        return costs.train_seconds(self.config)
+
+    def remaining(self) -> float:
+        """Estimated seconds left: from the measured pace once it trains, else the estimate."""
+        with self._lock:
+            last = self._rows[-1] if self._rows else None
+        if last is None:
+            return self.estimate
+        step, _, elapsed, steps = last
+        return max(0.0, (steps - step) * elapsed / max(step, 1))
+
+    def queue_place(self) -> tuple[int, float] | None:
+        """(place in the queue for a training slot, 1 = next; estimated seconds until it starts),
+        or None when not waiting for a slot."""
+        holders, queue = _SLOTS.snapshot()
+        if self not in queue:
+            return None
+        ahead = queue[: queue.index(self)]
+        return len(ahead) + 1, expected_wait(holders, ahead, _SLOTS.capacity)
+
+    @property
     def fraction(self) -> float:
         total = getattr(self.config, "steps", 1) or 1
         return 1.0 if self.done and self.error is None else min(1.0, self.steps_done / total)
@@ -199,6 +267,17 @@ class TrainingJob:
         import pandas as pd
 
         return pd.DataFrame(rows, columns=["step", "loss", "elapsed"])
+
+
+def expected_wait(holders: list, ahead: list, capacity: int) -> float:
+    """Seconds until a slot frees for the next waiter after `ahead`: the running jobs finish in
+    their `remaining()` s, each job ahead then takes a slot for its `estimate` s."""
+    free = [getattr(h, "remaining", lambda: 0.0)() for h in holders]
+    free += [0.0] * max(0, capacity - len(holders))
+    heapq.heapify(free)
+    for job in ahead:
+        heapq.heappush(free, heapq.heappop(free) + getattr(job, "estimate", 0.0))
+    return free[0]
 
 
 class _Cancelled(ScorevizError):
@@ -223,13 +302,15 @@ def start_training(config, name: str, dist: GaussianMixture | None = None) -> st
 
     "busy": this session is already training; "started": a background job is running. If an
     identical model was already trained on this server, it becomes active and the app reruns
-    (this call does not return).
+    (this call does not return). A config estimated to train longer than MAX_JOB_SECONDS raises
+    ConfigError (its message says what to change), before anything starts.
     `dist` is given only for uploaded data (never shared across sessions).
     """
     from scoreviz.ui.state import add_model, shared_models
 
     if is_training():
         return "busy"
+    costs.check_budget(config, MAX_JOB_SECONDS)
     shareable = dist is None
     cached = shared_models().get(config.model_id) if shareable else None
     if cached is not None:
@@ -238,7 +319,16 @@ def start_training(config, name: str, dist: GaussianMixture | None = None) -> st
         st.rerun()  # the sidebar (drawn before the button) must show the new active model
     st.session_state.pop(NOTICE_KEY, None)
     store = shared_models() if shareable else None
-    job = TrainingJob(config=config, name=name, dist=dist, shareable=shareable, store=store)
+    sid = current_session_id()
+    job = TrainingJob(
+        config=config,
+        name=name,
+        dist=dist,
+        shareable=shareable,
+        store=store,
+        alive=lambda: session_alive(sid),
+        time_limit=TIME_LIMIT_SECONDS,
+    )
     st.session_state[JOB_KEY] = job
     job.start()
     return "started"
@@ -259,6 +349,13 @@ def collect_finished() -> None:
         add_model(job.name, res)
         if job.reused:
             how = f"was already trained on this server ({res.elapsed:.1f} s, for another session)"
+        elif res.stopped and job.end_reason == "time limit":
+            how = (
+                f"reached the time limit of {costs.minutes(job.time_limit)} per training at step "
+                f"{len(res.history)}: it was stopped, as with Stop,"
+            )
+        elif res.stopped and job.end_reason == "session gone":
+            how = f"was stopped at step {len(res.history)} while this tab was away,"
         elif res.stopped:
             how = f"stopped at step {len(res.history)} in {res.elapsed:.1f} s"
         else:
@@ -307,6 +404,18 @@ def live_status(show_chart: bool = True, key: str = "live") -> None:
     _poll()
 
 
+def queue_text(place: tuple[int, float] | None) -> str:
+    """'Waiting for a free training slot: 2nd in line, about 40 s…' (place: job.queue_place())."""
+    if place is None:
+        return "Waiting for a free training slot…"
+    n, wait = place
+    nth = {1: "1st", 2: "2nd", 3: "3rd"}.get(n, f"{n}th")
+    return (
+        f"Waiting for a free training slot: {nth} in line, about {costs.minutes(wait)} "
+        f"({MAX_CONCURRENT} trainings run at once on this server)…"
+    )
+
+
 def _draw(job: TrainingJob, show_chart: bool, key: str) -> None:
     from scoreviz.figures.training import loss_curve_figure
 
@@ -319,7 +428,7 @@ def _draw(job: TrainingJob, show_chart: bool, key: str) -> None:
             f"{steps}); it becomes yours when it finishes…"
         )
     elif job.queued:
-        text = "Waiting for a free training slot (other sessions are training)…"
+        text = queue_text(job.queue_place())
     else:
         loss = f", loss {hist['loss'].iloc[-1]:.4g}" if len(hist) else ""
         secs = f", {hist['elapsed'].iloc[-1]:.1f} s" if len(hist) else ""

@@ -228,6 +228,68 @@ def test_stop_button_stops_training_and_keeps_the_model():
     assert any("stopped at step" in s.value for s in at.success)
 
 
+def test_over_budget_settings_are_refused_before_training():
+    at = make_app().run()
+    open_page(at, "views/train.py")
+    at.number_input(key="tf_steps").set_value(20_000)
+    at.select_slider(key="tf_width").set_value(256)
+    at.slider(key="tf_depth").set_value(6)
+    at.select_slider(key="tf_batch").set_value(2048)
+    at.button(key="train_submit").click().run()
+    assert_no_exception(at)
+    refused = [e.value for e in at.error if "one training may take at most 5 min" in e.value]
+    assert refused and "Use fewer steps" in refused[0], [e.value for e in at.error]
+    assert "at most 2,800 at these settings" in refused[0]
+    assert "training_job" not in at.session_state  # nothing started
+
+
+def test_an_overrunning_training_is_stopped_and_its_model_kept(monkeypatch):
+    from scoreviz.ui import training_runner as tr
+
+    monkeypatch.setattr(tr, "TIME_LIMIT_SECONDS", 0.5)
+    at = make_app().run()
+    open_page(at, "views/train.py")
+    at.number_input(key="tf_steps").set_value(20_000)
+    at.select_slider(key="tf_width").set_value(32)
+    at.button(key="train_submit").click().run()
+    run_until(at, _collected, timeout=60)
+    assert_no_exception(at)
+    res = at.session_state["models"][at.session_state["active_model"]]
+    assert res.stopped and len(res.history) < 20_000
+    assert any("reached the time limit" in s.value for s in at.success)
+
+
+class _Running:
+    """A stand-in for a job holding a training slot, 40 s from its end."""
+
+    estimate = 40.0
+
+    def remaining(self) -> float:
+        return 40.0
+
+
+def test_a_queued_training_shows_its_place_and_wait():
+    from scoreviz.ui import training_runner as tr
+
+    holders = [_Running() for _ in range(tr.MAX_CONCURRENT)]
+    for h in holders:
+        tr._SLOTS.acquire(h)
+    try:
+        at = make_app().run()
+        open_page(at, "views/train.py")
+        at.select_slider(key="tf_width").set_value(32)
+        at.button(key="train_submit").click().run()
+        job = at.session_state["training_job"]
+        run_until(at, lambda a: job.queue_place() is not None, timeout=30)
+        texts = [p.proto.text for p in at.get("progress")]
+        assert any("1st in line, about 40 s" in t for t in texts), texts
+    finally:
+        job.request_stop()
+        for h in holders:
+            tr._SLOTS.release(h)
+    assert job.wait(30)
+
+
 def test_bad_upload_shows_error_and_keeps_dataset():
     pytest.importorskip("scoreviz.data_io")
     at = make_app().run()

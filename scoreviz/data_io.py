@@ -8,11 +8,13 @@ when that changed the picture (original spread outside [0.2, 5] or centre far fr
 `to_distribution(parsed)` turns the result into the empirical `GaussianMixture`, smoothed by a
 default bandwidth > 0 so that densities and scores exist at noise level 0.
 
-Encoding policy: UTF-8 with or without a byte-order mark, and UTF-16 *with* a BOM (Excel's
-"Unicode text"). Anything else is refused with a message that asks for UTF-8. We do not guess a
-legacy encoding: Latin-1 decodes any byte string, so guessing would turn a binary or mangled
-file into silently misread numbers; and since numbers are ASCII, the only text this refuses is a
-header with non-ASCII letters saved in a legacy encoding, which one "Save as CSV UTF-8" fixes.
+Encoding policy: UTF-8 with or without a byte-order mark; UTF-16 and UTF-32 with a BOM (Excel's
+"Unicode text" is UTF-16) or without one, recognised by their NUL bytes (ASCII digits in UTF-16
+have a NUL in every other byte, in UTF-32 three NULs in every four). Anything else is refused
+with a message that asks for UTF-8. We do not guess a legacy encoding: Latin-1 decodes any byte
+string, so guessing would turn a binary or mangled file into silently misread numbers; and since
+numbers are ASCII, the only text this refuses is a header with non-ASCII letters saved in a
+legacy encoding, which one "Save as CSV UTF-8" fixes.
 With `;` as separator (or tabs/spaces), a decimal comma ("1,5") is read as a decimal point.
 
 Every failure raises `DataError` with a message for the person who uploaded the file: what is
@@ -35,6 +37,8 @@ from scoreviz.mixture import GaussianMixture, empirical
 
 MAX_BYTES = 5_000_000  # 5 MB
 MAX_POINTS = 20_000
+# A row of two numbers is short; the csv module refuses fields over 131,072 characters (_csv.Error).
+MAX_LINE_CHARS = 1_000
 SPREAD_NOTE_RANGE = (0.2, 5.0)  # original spread outside this -> the note says "standardised"
 
 _MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
@@ -134,11 +138,13 @@ def _decode(data: bytes, label: str) -> str:
     for magic, kind in _MAGIC.items():
         if data.startswith(magic):
             raise DataError(f"The file {label} looks like {kind}, not a text file. {_HOW_TO_SAVE}")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with BOM: NUL bytes are expected
+    wide = _wide_encoding(data)
+    if wide is not None:  # UTF-16/32: NUL bytes are expected
         try:
-            return data.decode("utf-16")
+            return data.decode(wide).removeprefix("\ufeff")
         except UnicodeDecodeError:
-            raise DataError(_not_utf8(label, "it starts like UTF-16 but does not decode")) from None
+            name = wide.upper().replace("-LE", "").replace("-BE", "")
+            raise DataError(_not_utf8(label, f"it looks like {name} but does not decode")) from None
     if b"\x00" in data or _control_share(data) > 0.05:
         raise DataError(f"The file {label} looks like a binary file, not text. {_HOW_TO_SAVE}")
     try:
@@ -147,6 +153,31 @@ def _decode(data: bytes, label: str) -> str:
         line = data[: err.start].count(b"\n") + 1
         where = f"byte 0x{data[err.start]:02X} on line {line} is not valid UTF-8"
         raise DataError(_not_utf8(label, where)) from None
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """ "utf-32"/"utf-16" for a BOM (UTF-32's first: UTF-32-LE's BOM starts like UTF-16-LE's),
+    "utf-32-le"/"-be", "utf-16-le"/"-be" for BOM-less text whose NUL bytes sit where ASCII
+    characters put them; else None."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    head = data[: 4096 - 4096 % 4]
+    if len(head) < 4 or len(data) % 2:
+        return None
+    zero = [head[i::4].count(0) / len(head[i::4]) for i in range(4)]
+    if len(data) % 4 == 0:
+        if min(zero[1:]) > 0.95 and zero[0] < 0.05:
+            return "utf-32-le"
+        if min(zero[:3]) > 0.95 and zero[3] < 0.05:
+            return "utf-32-be"
+    even, odd = (zero[0] + zero[2]) / 2, (zero[1] + zero[3]) / 2
+    if odd > 0.95 and even < 0.05:
+        return "utf-16-le"
+    if even > 0.95 and odd < 0.05:
+        return "utf-16-be"
+    return None
 
 
 def _control_share(data: bytes) -> float:
@@ -175,7 +206,10 @@ def _split(line: str, delim: str | None) -> list[str]:
     if delim is None:
         cells = line.split()
     else:
-        cells = next(csv.reader([line], delimiter=delim, skipinitialspace=True))
+        try:  # lines are cut to MAX_LINE_CHARS first, below the csv module's field limit
+            cells = next(csv.reader([line], delimiter=delim, skipinitialspace=True))
+        except csv.Error:
+            cells = line.split(delim)
     cells = [c.strip().strip("\"'").strip() for c in cells]
     while len(cells) > 2 and cells[-1] == "":  # tolerate a trailing separator: "1,2,"
         cells.pop()
@@ -210,6 +244,12 @@ def _number(cell: str, decimal_comma: bool) -> float | None:
 def _parse_text(text: str, label: str) -> tuple[np.ndarray, int, str | None]:
     """Rows -> (finite (N, 2) array, number of dropped rows, header line or None)."""
     lines = _content_lines(text)
+    for line_no, line in lines:
+        if len(line) > MAX_LINE_CHARS:
+            raise DataError(
+                f"Line {line_no} of {label} is {len(line):,} characters long; a row holds two "
+                f"numbers (at most {MAX_LINE_CHARS:,} characters). {_HOW_TO_SAVE}"
+            )
     if not lines:
         raise DataError(
             f"The file {label} has no data: only blank or comment lines. {_HOW_TO_SAVE}"

@@ -9,6 +9,7 @@ from scoreviz.figures.forward import (
     schedule_figure,
 )
 from scoreviz.forward import KL_THRESHOLD, schedule_at, schedule_table, view_range
+from scoreviz.text import escape
 from scoreviz.ui import cache
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
@@ -22,7 +23,7 @@ sel = current_selection()
 proc = sel.process
 st.title("Data & forward process")
 st.markdown(
-    f"**{sel.dist_label}** noised by **{proc.label}**: "
+    f"**{escape(sel.dist_label)}** noised by **{proc.label}**: "
     r"$x_t = \alpha_t x_0 + \sigma_t \varepsilon$, $\varepsilon \sim \mathcal N(0, I)$. "
     "The background is the *exact* density $p_t$ of $x_t$ (a Gaussian mixture at every t)."
 )

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from scoreviz.text import escape
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
 from scoreviz.ui.training_runner import is_training, live_status, show_notice, start_training
@@ -34,8 +35,8 @@ left, right = st.columns([3, 2], gap="large")
 with left:
     st.markdown(
         f"**Train the default model** for the sidebar's choice "
-        f"(*{sel.dist_label}*, {sel.process.label}, seed {sel.seed}); it becomes the active "
-        "model on every page."
+        f"(*{escape(sel.dist_label)}*, {sel.process.label}, seed {sel.seed}); it becomes the "
+        "active model on every page."
     )
     if st.button("Train the default model", type="primary", disabled=is_training()):
         from scoreviz.training import TrainConfig

@@ -7,6 +7,7 @@ from scoreviz.distributions import get_distribution
 from scoreviz.figures.training import loss_curve_figure
 from scoreviz.losses import WEIGHTINGS
 from scoreviz.models import ACTIVATIONS, KINDS, PARAMETERIZATIONS, ModelConfig
+from scoreviz.text import escape
 from scoreviz.training import MAX_N_TRAIN, TrainConfig
 from scoreviz.ui import cache
 from scoreviz.ui.errors import friendly_errors
@@ -24,7 +25,7 @@ EMAS = {"off": None, "0.99": 0.99, "0.995": 0.995, "0.999": 0.999}
 sel = current_selection()
 st.title("Train a score model")
 st.markdown(
-    f"Data: **{sel.dist_label}**, process: **{sel.process.label}**, seed {sel.seed} "
+    f"Data: **{escape(sel.dist_label)}**, process: **{sel.process.label}**, seed {sel.seed} "
     "(change them in the sidebar). Training runs in the background: the other pages keep "
     "working, and **Stop** keeps the model as it is."
 )
@@ -145,7 +146,7 @@ if sel.model is not None and not is_training():
                 key, get_distribution(key), res.config.process, res.config.weighting, dae_t
             )
         fig = loss_curve_figure(
-            res.history, floor=floor, title=f"Training loss of “{sel.model_name}”"
+            res.history, floor=floor, title=f"Training loss of “{escape(sel.model_name)}”"
         )
         st.plotly_chart(fig, width="stretch", key="train_loss")
         st.caption(model_caption(res))

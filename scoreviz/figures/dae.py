@@ -15,6 +15,7 @@ from plotly.subplots import make_subplots
 
 from scoreviz.analysis import Reconstruction
 from scoreviz.figures.style import PALETTE, apply_style
+from scoreviz.text import escape
 
 ARROW_HEAD = 9  # px ("arrow-wide": plain "arrow" is a hairline at this size)
 
@@ -76,7 +77,8 @@ def dae_reconstruction_figure(
     """Small multiples, one per noise level: clean x0, noisy x_t, arrows x_t -> D(x_t).
 
     panels: from `analysis.reconstructions`; kinds: denoiser name -> PALETTE key (default
-    "exact" for a name containing "exact", else "learned").
+    "exact" for a name containing "exact", else "learned"). Denoiser names are users' model
+    names: escaped (`scoreviz.text.escape`) before they become legend text.
     """
     kinds = dict(kinds or {})
     titles = [f"σ = {p.sigma:.3g}  (t = {p.t:.3f})" for p in panels]
@@ -87,7 +89,9 @@ def dae_reconstruction_figure(
         fig.add_trace(_points(p.x_t, "noisy x̃ = x_t", PALETTE["noisy"], 5, first, 0.8), 1, i)
         for name, rec in p.recon.items():
             kind = kinds.get(name, "exact" if "exact" in name.lower() else "learned")
-            tr = arrow_trace(p.x_t, rec, PALETTE[kind], name=f"x̃ → {name}", legendgroup=name)
+            tr = arrow_trace(
+                p.x_t, rec, PALETTE[kind], name=f"x̃ → {escape(name)}", legendgroup=name
+            )
             tr.showlegend = first
             fig.add_trace(tr, 1, i)
         r = _panel_range(p.x_t)
@@ -136,14 +140,29 @@ def reconstruction_error_figure(
             y = df[name].to_numpy()
             ok = np.isfinite(y)
             fig.add_trace(
-                _line(s[ok], y[ok], name, PALETTE[kind], mode="lines+markers", marker=dict(size=5))
+                _line(
+                    s[ok],
+                    y[ok],
+                    escape(name),
+                    PALETTE[kind],
+                    mode="lines+markers",
+                    marker=dict(size=5),
+                )
             )
     lo = max(float(np.nanmin(mmse[mmse > 0])) / 3, 1e-6) if (mmse > 0).any() else 1e-4
     hi = 10 * float(np.nanmax(mmse))
     for label, sig in (marks or {}).items():
         kind = kinds.get(label, "dae")
         fig.add_trace(
-            _line([sig, sig], [lo, hi], f"{label}: its σ", PALETTE[kind], "dot", 1.5, opacity=0.8)
+            _line(
+                [sig, sig],
+                [lo, hi],
+                f"{escape(label)}: its σ",
+                PALETTE[kind],
+                "dot",
+                1.5,
+                opacity=0.8,
+            )
         )
     apply_style(fig, xy_range=None, equal_aspect=False, height=height)
     fig.update_xaxes(type="log", title_text="noise level σ", dtick="D2")

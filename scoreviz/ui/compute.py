@@ -25,6 +25,7 @@ import streamlit as st
 from scoreviz import analysis
 from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import get_process
+from scoreviz.text import escape
 from scoreviz.ui.cache import model_key, one_thread
 from scoreviz.ui.limits import heavy
 
@@ -67,7 +68,9 @@ def active_score_model(sel):
 
 
 def mismatch_note(sel) -> str | None:
-    """Why the active model is not shown (trained on other data or process), or None."""
+    """Why the active model is not shown (trained on other data or process), or None.
+
+    Markdown with the user's text escaped (no code spans: a backtick in a name escaped them)."""
     res = sel.model
     if res is None:
         return None
@@ -75,8 +78,9 @@ def mismatch_note(sel) -> str | None:
     if cfg.distribution == sel.dist_key and cfg.process == sel.process_key:
         return None
     return (
-        f"The active model “{sel.model_name}” was trained on `{cfg.distribution}` with the "
-        f"`{cfg.process}` process, but the sidebar shows `{sel.dist_key}` / `{sel.process_key}`. "
+        f"The active model “{escape(sel.model_name)}” was trained on {escape(cfg.distribution)} "
+        f"with the {escape(cfg.process)} process, but the sidebar shows {escape(sel.dist_key)} / "
+        f"{escape(sel.process_key)}. "
         "Select those in the sidebar to compare it with the exact answer."
     )
 

@@ -3,7 +3,8 @@
     with friendly_errors("Sampling"):
         traj = run_sampler(...)
 
-A `ScorevizError` (the core's typed errors, written for students) is shown as-is with st.error;
+A `ScorevizError` (the core's typed errors, written for students) is shown with st.error, its
+text escaped (`scoreviz.text.escape`: messages quote file names and CSV cells);
 anything else is logged server-side and shown as a short generic message.
 """
 
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 import streamlit as st
 
 from scoreviz.errors import ScorevizError
+from scoreviz.text import escape
 
 log = logging.getLogger("scoreviz")
 
@@ -25,7 +27,7 @@ def friendly_errors(what: str = "This view"):
     try:
         yield
     except ScorevizError as exc:
-        st.error(str(exc))
+        st.error(escape(str(exc), limit=600))
     except Exception as exc:  # noqa: BLE001 - last line of defence in front of an audience
         log.exception("Unexpected error in %s", what)
         st.error(

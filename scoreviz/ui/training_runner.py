@@ -44,6 +44,7 @@ import streamlit as st
 from scoreviz import costs
 from scoreviz.errors import ScorevizError
 from scoreviz.mixture import GaussianMixture
+from scoreviz.text import escape
 from scoreviz.ui.limits import Slots, SlotWaitAbandoned, current_session_id, session_alive
 
 if TYPE_CHECKING:
@@ -315,7 +316,9 @@ def start_training(config, name: str, dist: GaussianMixture | None = None) -> st
     cached = shared_models().get(config.model_id) if shareable else None
     if cached is not None:
         add_model(name, cached)
-        _notice("success", f"“{name}” was already trained on this server: it is active now.")
+        _notice(
+            "success", f"“{escape(name)}” was already trained on this server: it is active now."
+        )
         st.rerun()  # the sidebar (drawn before the button) must show the new active model
     st.session_state.pop(NOTICE_KEY, None)
     store = shared_models() if shareable else None
@@ -360,7 +363,7 @@ def collect_finished() -> None:
             how = f"stopped at step {len(res.history)} in {res.elapsed:.1f} s"
         else:
             how = f"finished in {res.elapsed:.1f} s"
-        _notice("success", f"“{job.name}” {how} and is now active.")
+        _notice("success", f"“{escape(job.name)}” {how} and is now active.")
     elif isinstance(job.error, ScorevizError):
         kind = "warning" if isinstance(job.error, _Cancelled) else "error"
         _notice(kind, f"{job.error} The previously active model stays active.")
@@ -432,7 +435,7 @@ def _draw(job: TrainingJob, show_chart: bool, key: str) -> None:
     else:
         loss = f", loss {hist['loss'].iloc[-1]:.4g}" if len(hist) else ""
         secs = f", {hist['elapsed'].iloc[-1]:.1f} s" if len(hist) else ""
-        text = f"Training “{job.name}”: step {job.steps_done} / {steps}{loss}{secs}"
+        text = f"Training “{escape(job.name)}”: step {job.steps_done} / {steps}{loss}{secs}"
     cols = st.columns([5, 1])
     cols[0].progress(shown.fraction, text=text)
     stopping = job.stop_event.is_set()
@@ -461,6 +464,6 @@ def sidebar_status() -> None:
             return
         if job.done:
             st.rerun()
-        st.progress(job.shown().fraction, text=f"Training “{job.name}”…")
+        st.progress(job.shown().fraction, text=f"Training “{escape(job.name)}”…")
 
     _poll()

@@ -13,6 +13,7 @@ import importlib.util
 import streamlit as st
 
 from scoreviz.errors import ScorevizError
+from scoreviz.text import escape
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import (
     UploadedData,
@@ -58,10 +59,10 @@ def upload_block() -> None:
             st.session_state["_upload_error"] = (file.file_id, str(exc))
     err = st.session_state.get("_upload_error")
     if file is not None and err and err[0] == file.file_id:
-        st.error(f"{err[1]} The previous dataset stays selected.")
+        st.error(f"{escape(err[1], limit=600)} The previous dataset stays selected.")
     up = st.session_state.get("upload")
     if up is not None:
-        st.success(f"Loaded **{up.name}**: {up.n_points:,} points. {up.note}")
+        st.success(f"Loaded **{escape(up.name)}**: {up.n_points:,} points. {escape(up.note)}")
 
 
 def _accept_upload(data: bytes, name: str) -> None:
@@ -92,7 +93,7 @@ def model_transfer_block() -> None:
     if sel.model is not None:
         with friendly_errors("Exporting the model"):
             st.download_button(
-                f"⬇ Download “{sel.model_name}”",
+                f"⬇ Download “{escape(sel.model_name)}”",
                 data=_export(sel.model_name, sel.model),
                 file_name=f"scoreviz-{sel.model.model_id}.safetensors",
                 mime="application/octet-stream",
@@ -106,13 +107,18 @@ def model_transfer_block() -> None:
         st.session_state.pop("_import_error", None)
         try:
             result = model_io.import_model(file.getvalue())
-            add_model(f"imported · {file.name}", result)
+            add_model(f"imported · {_short(file.name)}", result)
             st.rerun()
         except ScorevizError as exc:
             st.session_state["_import_error"] = (file.file_id, str(exc))
     err = st.session_state.get("_import_error")
     if file is not None and err and err[0] == file.file_id:
-        st.error(f"{err[1]} Your models are unchanged.")
+        st.error(f"{escape(err[1], limit=600)} Your models are unchanged.")
+
+
+def _short(name: str, limit: int = 60) -> str:
+    """A file name cut to the Train form's name length (model names are shown in many places)."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def _export(name: str, result) -> bytes:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from scoreviz.forward import schedule_at
 from scoreviz.processes import NoiseProcess
+from scoreviz.text import escape
 
 TRAIN_PAGE = "views/train.py"
 T_STEP = 0.01  # slider resolution in t (plus t_min itself as the first stop)
@@ -94,7 +95,7 @@ def no_model_notice(what: str = "the learned quantities") -> None:
 
 
 def model_caption(result) -> str:
-    """One line describing a TrainResult (for captions under the charts)."""
+    """One line describing a TrainResult (markdown, user text escaped: for captions)."""
     cfg = result.config
     m = cfg.model
     kind = (
@@ -104,7 +105,7 @@ def model_caption(result) -> str:
     stopped = ", stopped early" if result.stopped else ""
     return (
         f"{kind}, {m.width}×{m.depth} {m.activation}, {len(result.history)} steps{stopped}, "
-        f"{data}, trained on {cfg.distribution} / {cfg.process}"
+        f"{data}, trained on {escape(cfg.distribution)} / {escape(cfg.process)}"
     )
 
 
@@ -132,7 +133,7 @@ def model_ground_truth(sel) -> tuple[str, object, str]:
             )
     if (dist_key, cfg.process) != (sel.dist_key, sel.process_key):
         st.caption(
-            f"Showing the active model's own setting ({dist_key} / {cfg.process}), "
+            f"Showing the active model's own setting ({escape(dist_key)} / {escape(cfg.process)}), "
             "not the sidebar's: a model is compared with the truth it was trained for."
         )
     return dist_key, dist, cfg.process
@@ -151,5 +152,5 @@ def active_model_header(sel, needed_for: str, prefix: str = "Model"):
             st.warning(note)
         no_model_notice(needed_for)
     else:
-        st.caption(f"{prefix} “{name}”: {model_caption(model)}.")
+        st.caption(f"{prefix} “{escape(name)}”: {model_caption(model)}.")
     return name, model

@@ -1,0 +1,52 @@
+"""User text shown safely: the one escaping helper for markdown, HTML and Plotly text.
+
+File names, model names, a model file's distribution and CSV cells quoted in error messages are
+typed by users, or arrive inside a file another student shared. Streamlit renders st.markdown,
+st.caption, st.error/warning/success/info, progress texts and button labels as GitHub markdown
+(links, images that the browser fetches, backticks, $LaTeX$, :material/icon: and :red[...]
+directives, raw HTML shown or dropped); Plotly renders <a href>, <b>, <br> in titles, legends
+and hover labels. Every such string goes through `escape` first:
+
+    st.caption(f"Model “{escape(name)}”")          # markdown
+    loss_curve_figure(hist, title=f"Loss of “{escape(name)}”")   # Plotly text
+
+`escape` replaces every ASCII punctuation character that can start markup by its numeric
+character reference (`<` -> `&#60;`, `[` -> `&#91;`, `.` -> `&#46;` against "www." autolinks and
+"1." lists) and keeps the inert ones (`, ; ? ' " % = /`: within one line they start nothing in
+markdown, HTML text or Plotly text, and error messages stay readable). Line breaks and other
+control characters become spaces; bidirectional overrides are dropped. Both renderers decode a
+reference only into literal text, after the markup has been recognised (CommonMark: a character
+reference never starts markup; Plotly decodes entities in the text between tags), so the reader
+sees exactly the characters typed and nothing else happens: no element, no link, no request.
+Two places need no escaping and must not get it (they would show `&#60;`): plain-text widgets
+(select box options, dataframe cells, download file names) and code spans (backticks); nor HTML
+attributes, where quotes matter (the app writes none).
+"""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+
+_INERT = ",;?'\"%=/"
+_PUNCTUATION = {ord(c): f"&#{ord(c)};" for c in string.punctuation if c not in _INERT}
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def escape(text: object, limit: int | None = 200) -> str:
+    """`text` as a string that markdown, HTML and Plotly all show literally.
+
+    Longer than `limit` characters (None: no limit): cut, with "…" at the end.
+    """
+    s = str(text)
+    if limit is not None and len(s) > limit:
+        s = s[: max(limit - 1, 0)] + "…"
+    s = "".join(_clean(ch) for ch in s)
+    return s.translate(_PUNCTUATION)
+
+
+def _clean(ch: str) -> str:
+    if ch in _BIDI:
+        return ""
+    cat = unicodedata.category(ch)
+    return " " if cat == "Cc" or cat in ("Zl", "Zp") else ch

@@ -244,6 +244,53 @@ def latency_section(repeats: int) -> str:
     return "\n".join(out)
 
 
+# ----------------------------------------------------------------------------- 2b. memorisation
+def memorisation_section() -> str:
+    """Sampling page (reverse SDE, 1000 particles x 200 steps: learned, exact and memorising-optimum
+    rows) for a model trained on the largest allowed training set, before and after the memorising
+    optimum was bounded to mixture.MAX_MEMORISED points (before: the exact score of all of them).
+    One run each (the 'before' column alone takes about a minute)."""
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    import scoreviz.mixture as mixture
+    from scoreviz.samplers import SamplerConfig
+    from scoreviz.training import MAX_N_TRAIN
+    from scoreviz.ui import cache, compute
+
+    dist = get_distribution(DIST)
+    small = ModelConfig(width=64, depth=2)
+    res = train(TrainConfig(distribution=DIST, process=PROCESS, model=small, steps=200,
+                            n_train=MAX_N_TRAIN))  # fmt: skip
+    pts = res.train_points.numpy()
+    key, cfg = cache.model_key(res), SamplerConfig("reverse_sde", 200, 1000, 50)
+    bounded = mixture.memorising_optimum
+
+    def page(limit: int) -> dict[str, float]:
+        mixture.memorising_optimum = lambda p: bounded(p, max_points=limit)
+        out = {}
+        try:
+            for row in ("learned", "exact", "memorised"):
+                compute.sampling_run.clear()
+                learned = row == "learned"
+                t0 = time.perf_counter()
+                compute.sampling_run(
+                    key if learned else None, res if learned else None, DIST, dist, PROCESS, cfg,
+                    train_key=key + ":train", _train_points=pts, memorised=row == "memorised",
+                )  # fmt: skip
+                out[row] = time.perf_counter() - t0
+        finally:
+            mixture.memorising_optimum = bounded
+        return out
+
+    before, after = page(MAX_N_TRAIN), page(mixture.MAX_MEMORISED)
+    rows = [[r, f"{before[r]:.1f}", f"{after[r]:.1f}"] for r in before]
+    rows.append(["**page total**", f"{sum(before.values()):.1f}", f"{sum(after.values()):.1f}"])
+    out = [f"### 2b. Sampling with a model trained on n_train = {MAX_N_TRAIN:,} points", ""]
+    head = f"memorising optimum of {MAX_N_TRAIN:,} → {mixture.MAX_MEMORISED:,} points"
+    out.append(table(["row (reverse SDE, 1000 × 200)", "before: s", "after: s"], rows))
+    out.append(f"\n{head}; n_train = 100,000 (allowed before, refused now): 318 s in issue 13.")
+    return "\n".join(out)
+
+
 # ----------------------------------------------------------------------------- 3. cold start
 def cold_start_section(repeats: int) -> str:
     py = sys.executable
@@ -316,7 +363,9 @@ def _ms(t0: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats and budgets")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["training", "latency", "cold"])
+    ap.add_argument(
+        "--skip", nargs="*", default=[], choices=["training", "latency", "memorised", "cold"]
+    )
     args = ap.parse_args()
     repeats = 3 if args.quick else 7
     budgets = [1.0, 2.0, 4.0] if args.quick else [1.0, 2.0, 4.0, 8.0]
@@ -327,6 +376,7 @@ def main() -> None:
     sections = [
         ("training", lambda: training_section(budgets, tiny_extra)),
         ("latency", lambda: latency_section(repeats)),
+        ("memorised", memorisation_section),
         ("cold", lambda: cold_start_section(repeats)),
     ]
     for name, fn in sections:

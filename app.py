@@ -9,6 +9,7 @@ a model trained while the user looked at another page appears in the sidebar.
 """
 
 import os
+from pathlib import Path
 
 # OpenMP threads that spin while waiting make torch 10-50x slower whenever the other core of a
 # 2-core laptop is busy (another session, a training job). Must be set before torch is imported.
@@ -16,10 +17,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st  # noqa: E402
 
+from scoreviz.ui.errors import friendly_errors  # noqa: E402
 from scoreviz.ui.state import sidebar  # noqa: E402
 from scoreviz.ui.training_runner import collect_finished, sidebar_status  # noqa: E402
 
-st.set_page_config(page_title="scoreviz", page_icon=":material/blur_on:", layout="wide")
+# A local image: a ":material/...:" page icon makes the browser fetch the favicon from a font CDN
+# (fails in a lecture hall without internet). Material icons in st.Page use the bundled font.
+ICON = str(Path(__file__).resolve().parent / "assets" / "icon.png")
+st.set_page_config(page_title="scoreviz", page_icon=ICON, layout="wide")
 
 PAGES = [
     st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
@@ -36,4 +41,8 @@ collect_finished()
 sidebar()
 with st.sidebar:
     sidebar_status()
-nav.run()
+# Last line of defence: an error no page caught is a short st.error, never Streamlit's error box
+# (which offers "Ask Google / Ask ChatGPT" links even when redacted). st.rerun/st.stop raise
+# BaseExceptions, which pass through.
+with friendly_errors("This page"):
+    nav.run()

@@ -9,6 +9,7 @@ per upload (keyed by Streamlit's file id), not on every rerun.
 from __future__ import annotations
 
 import importlib.util
+import logging
 
 import streamlit as st
 
@@ -21,6 +22,8 @@ from scoreviz.ui.state import (
     current_selection,
     request_distribution,
 )
+
+log = logging.getLogger("scoreviz")
 
 MAX_UPLOAD_MB = 5  # also .streamlit/config.toml server.maxUploadSize
 MAX_POINTS = 20_000
@@ -57,6 +60,9 @@ def upload_block() -> None:
             _accept_upload(file.getvalue(), file.name)
         except ScorevizError as exc:
             st.session_state["_upload_error"] = (file.file_id, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a short message, never a traceback
+            log.exception("Unexpected error reading an upload")
+            st.session_state["_upload_error"] = (file.file_id, _unexpected("file", exc))
     err = st.session_state.get("_upload_error")
     if file is not None and err and err[0] == file.file_id:
         st.error(f"{escape(err[1], limit=600)} The previous dataset stays selected.")
@@ -111,9 +117,16 @@ def model_transfer_block() -> None:
             st.rerun()
         except ScorevizError as exc:
             st.session_state["_import_error"] = (file.file_id, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a short message, never a traceback
+            log.exception("Unexpected error importing a model file")
+            st.session_state["_import_error"] = (file.file_id, _unexpected("model file", exc))
     err = st.session_state.get("_import_error")
     if file is not None and err and err[0] == file.file_id:
         st.error(f"{escape(err[1], limit=600)} Your models are unchanged.")
+
+
+def _unexpected(what: str, exc: Exception) -> str:
+    return f"This {what} could not be read ({type(exc).__name__})."
 
 
 def _short(name: str, limit: int = 60) -> str:

@@ -162,3 +162,27 @@ def test_memorising_optimum_keeps_at_most_max_points_of_the_training_set():
     assert len({tuple(p) for p in sub.tolist()}) == 20  # without replacement
     assert {tuple(p) for p in sub.tolist()} <= {tuple(p) for p in pts.tolist()}
     assert torch.equal(sub, memorising_optimum(pts, max_points=20, seed=3).means)
+
+
+# ----------------------------------------------------------------------------- in the app
+@pytest.mark.slow
+def test_a_page_waits_for_a_compute_slot_then_draws_and_clears_the_notice(monkeypatch):
+    from scoreviz.ui import compute
+    from tests.apptest_utils import assert_no_exception, chart_specs, make_app, open_page
+
+    slots = limits.Slots(1)
+    monkeypatch.setattr(limits, "_HEAVY", slots)
+    at = make_app().run()
+    compute.weighting_floors.clear()
+    compute.loss_floors.clear()
+    held = slots.acquire()  # another session's computation holds the only slot
+    page = threading.Thread(target=lambda: open_page(at, "views/loss.py"))
+    page.start()
+    _wait_for(lambda: slots.snapshot()[1], timeout=60)  # the page waits in the queue
+    slots.release(held)
+    page.join(120)
+    assert not page.is_alive()
+    assert_no_exception(at)
+    assert chart_specs(at), "the page drew nothing after its wait"
+    assert not any("compute slot" in i.value for i in at.info)
+    assert slots.snapshot() == ([], [])

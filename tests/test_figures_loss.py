@@ -21,8 +21,7 @@ WS = ("sigma2", "one")
 @pytest.fixture(scope="module")
 def floors():
     edges = analysis.t_bins(PROC, 20)
-    fine = analysis.floor_curve(DIST, PROC, WS, analysis.fine_t(edges, 3), n_mc=512)
-    return edges, fine, analysis.bin_floor(fine, edges)
+    return (edges, *analysis.floor_by_bin(DIST, PROC, WS, edges, n_mc=512))
 
 
 def test_floor_trace_equals_losses_loss_floor(floors):
@@ -71,8 +70,8 @@ def test_excess_is_the_weighted_score_error():
     expected = (losses.weight("sigma2", PROC, t) * (shift**2).sum()).numpy()
     np.testing.assert_allclose(df["score_err"], expected, rtol=0.2)
     edges = analysis.t_bins(PROC, 20)
-    fine = analysis.floor_curve(DIST, PROC, ["sigma2"], analysis.fine_t(edges, 4), n_mc=512)
-    excess = df["loss"].to_numpy() - analysis.bin_floor(fine, edges)["floor"].to_numpy()
+    _, by_bin = analysis.floor_by_bin(DIST, PROC, ["sigma2"], edges, n_mc=512)
+    excess = df["loss"].to_numpy() - by_bin["floor"].to_numpy()
     assert abs(excess.mean() - df["score_err"].mean()) < 0.15 * df["score_err"].mean()
 
 

@@ -128,22 +128,10 @@ def mean_loss_floor(
     process_key: str,
     weighting: str,
     dae_t: float | None,
-    n_t: int = 24,
+    n_mc: int = 1024,
 ) -> float | None:
-    """The exact minimum of the training loss: the floor averaged over the training times.
+    """The exact minimum of the training loss (`losses.training_floor`), None if not finite."""
+    from scoreviz import losses
 
-    Training draws t uniformly on [t_min, 1] (a DAE: only its own t), so the lowest expected
-    loss is the t-average of `losses.loss_floor`. None if it cannot be computed.
-    """
-    try:
-        from scoreviz.losses import loss_floor
-    except ImportError:  # pragma: no cover - losses.py is part of the package
-        return None
-    process = get_process(process_key)
-    if dae_t is not None:
-        t = torch.tensor([dae_t], dtype=torch.float64)
-    else:
-        u = (torch.arange(n_t, dtype=torch.float64) + 0.5) / n_t
-        t = process.t_min + (1 - process.t_min) * u
-    value = float(loss_floor(_dist, process, t, weighting, n_mc=1024).mean())
+    value = losses.training_floor(_dist, get_process(process_key), weighting, dae_t, n_mc=n_mc)
     return value if np.isfinite(value) else None

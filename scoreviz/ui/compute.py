@@ -199,14 +199,13 @@ def loss_floors(
     process_key: str,
     weightings: tuple[str, ...],
     n_bins: int,
-    sub: int = 4,
+    nodes: int = 3,
     n_mc: int = 1024,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(floor on a fine t grid, floor averaged per t bin) for each weighting."""
+    """(floor at the quadrature nodes, floor averaged per t bin) for each weighting."""
     process = get_process(process_key)
     edges = analysis.t_bins(process, n_bins)
-    fine = analysis.floor_curve(_dist, process, weightings, analysis.fine_t(edges, sub), n_mc)
-    return fine, analysis.bin_floor(fine, edges)
+    return analysis.floor_by_bin(_dist, process, weightings, edges, n_mc=n_mc, nodes=nodes)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -1,19 +1,21 @@
 """scoreviz.text.escape: user text shows literally in markdown, HTML and Plotly text.
 
-Oracles: html.unescape gives the text back (what a reader sees), and the escaped text holds none
-of the characters that start markup. Figure builders that take users' names are fed payloads and
+Oracles: `readable` (html.unescape, joiners dropped) gives the text back (what a reader sees),
+the escaped text holds none of the characters that start markup, and the decoded text matches
+none of remark-gfm's autolink regexes. Figure builders that take users' names are fed payloads and
 their titles / legend texts must hold no raw tag.
 """
 
 from __future__ import annotations
 
 import html
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from scoreviz.text import escape
+from scoreviz.text import escape, readable
 
 PAYLOADS = [
     '<a href="http://example.com/x">click</a>',
@@ -29,7 +31,21 @@ MARKUP = set("<>[]()!`*_~:$#&|\\{}@.+-^")
 def test_escaped_text_has_no_markup_and_reads_back(text):
     out = escape(text)
     assert not MARKUP & set(out.replace("&#", "").replace(";", "").replace("&", ""))
-    assert html.unescape(out) == text
+    assert readable(out) == text
+
+
+# remark-gfm's autolink literals (mdast-util-gfm-autolink-literal, as bundled by Streamlit 1.67)
+# run on the *decoded* text of each text node, so character references do not stop them.
+GFM_URL = re.compile(r"(https?://|www(?=\.))([-.\w]+)([^ \t\r\n]*)", re.I | re.A)
+GFM_EMAIL = re.compile(r"([-.\w+]+)@([-\w]+(?:\.[-\w]+)+)", re.A)
+SHORTCODE = re.compile(r":[\w+-]+:", re.A)  # emoji short codes, also on decoded text
+
+
+@pytest.mark.parametrize("text", [*PAYLOADS, "WWW.example.org x:smile: https://a.b/c"])
+def test_decoded_text_forms_no_autolink_literal_or_shortcode(text):
+    shown = html.unescape(escape(text))  # what remark-gfm's text transform sees
+    for pattern in (GFM_URL, GFM_EMAIL, SHORTCODE):
+        assert not pattern.search(shown), (pattern.pattern, shown)
 
 
 def test_controls_newlines_and_bidi_overrides():
@@ -47,7 +63,7 @@ def test_loss_curve_title_with_a_payload_name_has_no_raw_tag():
         fig = loss_curve_figure(hist, title=f"Training loss of “{escape(name)}”")
         title = fig.layout.title.text
         assert "<" not in title and "[" not in title
-        assert html.unescape(title) == f"Training loss of “{name}”"
+        assert readable(title) == f"Training loss of “{name}”"
 
 
 def test_dae_figures_escape_model_names_in_legends():

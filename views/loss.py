@@ -89,7 +89,14 @@ if model is not None:
     st.subheader("Training history")
     with friendly_errors("The training history"):
         w = model.config.weighting
-        floor = cache.mean_loss_floor(sel.dist_key, sel.dist, sel.process_key, w, model.model.dae_t)
+        floor = cache.mean_loss_floor(
+            sel.dist_key,
+            sel.dist,
+            sel.process_key,
+            w,
+            model.model.dae_t,
+            model.config.time_sampling,
+        )
         st.plotly_chart(loss_history_figure(model.history, floor), width="stretch")
     st.caption(
         f"Training loss per step under {WEIGHTINGS[model.config.weighting]}, and its exact "

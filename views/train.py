@@ -142,8 +142,9 @@ if sel.model is not None and not is_training():
         floor = None
         if not res.config.distribution.startswith("upload:"):
             key = res.config.distribution
+            cfg = res.config
             floor = cache.mean_loss_floor(
-                key, get_distribution(key), res.config.process, res.config.weighting, dae_t
+                key, get_distribution(key), cfg.process, cfg.weighting, dae_t, cfg.time_sampling
             )
         fig = loss_curve_figure(
             res.history, floor=floor, title=f"Training loss of “{escape(sel.model_name)}”"

@@ -128,10 +128,16 @@ def mean_loss_floor(
     process_key: str,
     weighting: str,
     dae_t: float | None,
+    time_sampling: str = "uniform",
     n_mc: int = 1024,
 ) -> float | None:
-    """The exact minimum of the training loss (`losses.training_floor`), None if not finite."""
-    from scoreviz import losses
+    """The exact minimum of the training loss (`losses.training_floor`) for a model trained with
+    `time_sampling` (TrainConfig.time_sampling), None if not finite."""
+    from scoreviz import losses, training
 
-    value = losses.training_floor(_dist, get_process(process_key), weighting, dae_t, n_mc=n_mc)
+    process = get_process(process_key)
+    density = None
+    if time_sampling != "uniform":
+        density = functools.partial(training.time_density, process, scheme=time_sampling)
+    value = losses.training_floor(_dist, process, weighting, dae_t, density, n_mc=n_mc)
     return value if np.isfinite(value) else None

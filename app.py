@@ -6,6 +6,8 @@ in pages/: that folder name switches Streamlit into its legacy multipage mode, w
 runs the page file alone, without this script).
 Every run first collects a finished background training job (scoreviz.ui.training_runner), so
 a model trained while the user looked at another page appears in the sidebar.
+A session is tracked so that it is shut down (state and upload freed) soon after its tab
+closes (scoreviz.ui.sessions).
 """
 
 import os
@@ -18,6 +20,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import streamlit as st  # noqa: E402
 
 from scoreviz.ui.errors import friendly_errors  # noqa: E402
+from scoreviz.ui.sessions import track_session  # noqa: E402
 from scoreviz.ui.state import sidebar  # noqa: E402
 from scoreviz.ui.training_runner import collect_finished, sidebar_status  # noqa: E402
 
@@ -37,6 +40,7 @@ PAGES = [
 ]
 
 nav = st.navigation(PAGES)
+track_session()  # closed once gone for server.disconnectedSessionTTL
 collect_finished()
 sidebar()
 with st.sidebar:

@@ -43,8 +43,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(timeout: float = 60.0):
-    """Yield the base URL of a fresh `streamlit run app.py`; terminate it afterwards."""
+def streamlit_server(timeout: float = 60.0, with_pid: bool = False):
+    """Yield the base URL of a fresh `streamlit run app.py` (with `with_pid`: the URL and the
+    server's process id); terminate it afterwards."""
     port = free_port()
     (ROOT / "artifacts").mkdir(exist_ok=True)
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
@@ -61,7 +62,7 @@ def streamlit_server(timeout: float = 60.0):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"streamlit did not come up (see {log.name})")
             time.sleep(0.2)
-        yield url
+        yield (url, proc.pid) if with_pid else url
     finally:
         proc.terminate()
         try:

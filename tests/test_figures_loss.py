@@ -103,3 +103,19 @@ def test_loss_history_figure_decimates_and_draws_the_floor():
     assert len(raw.x) <= 600 and np.isfinite(raw.y).all()
     assert list(floor.y) == [0.9, 0.9] and floor.line.color == PALETTE["exact"]
     assert fig.layout.yaxis.type == "log"
+
+
+def test_exact_score_sits_on_the_lambda_one_floor_and_is_drawn(floors):
+    """lambda = 1, where the floor is ~2/sigma^2 and steep near t_min: the exact score's binned
+    loss equals the bin-averaged floor in every bin, the first included (it was 0.63x the loss
+    there before the floor was integrated by quadrature), and the figure draws it."""
+    edges, fine, by_bin = floors
+    df = analysis.binned_loss(exact_score_fn(DIST, PROC), DIST, PROC, WS, 20, 512, seed=6)
+    one = df[df["weighting"] == "one"]
+    floor = by_bin[by_bin["weighting"] == "one"]["floor"].to_numpy()
+    excess = one["loss"].to_numpy() - floor
+    assert (np.abs(excess) < 4 * one["loss_se"].to_numpy() + 0.02 * floor).all()
+    fig = loss_vs_t_figure(df, fine, by_bin, losses.WEIGHTINGS, WS, exact_binned=df)
+    exact = [t for t in fig.data if t.name.startswith("exact score's loss")]
+    assert len(exact) == 2 * len(WS)  # the loss (top) and its excess (bottom) per weighting
+    assert all(t.marker.line.color == PALETTE["exact"] for t in exact)

@@ -51,14 +51,19 @@ def loss_view() -> None:
         binned = compute.loss_bins(
             key, model, sel.dist_key, sel.dist, sel.process_key, ws, n_bins, per_bin, sel.seed
         )
+        exact = compute.exact_loss_bins(
+            sel.dist_key, sel.dist, sel.process_key, ws, n_bins, per_bin, sel.seed
+        )
         fine, by_bin = compute.loss_floors(sel.dist_key, sel.dist, sel.process_key, ws, n_bins)
-        fig = loss_vs_t_figure(binned, fine, by_bin, WEIGHTINGS, ws)
+        fig = loss_vs_t_figure(binned, fine, by_bin, WEIGHTINGS, ws, exact_binned=exact)
         st.plotly_chart(fig, width="stretch")
     st.caption(
         "Top: the model's loss on fresh samples, per t bin (± one standard error), and the exact "
+        "floor; open circles: the exact score's own loss on the same samples, which sits on the "
         "floor. Bottom: the excess over the floor, beside the same quantity computed directly "
-        "against the exact score (they agree up to Monte Carlo noise). Only the excess can be "
-        "learned; a loss curve that flattens on its floor is done."
+        "against the exact score (they agree up to Monte Carlo noise); the exact score's excess "
+        "is 0 up to that noise. Only the excess can be learned; a loss curve that flattens on "
+        "its floor is done."
     )
 
 

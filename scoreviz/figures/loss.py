@@ -37,12 +37,15 @@ def loss_vs_t_figure(
     labels: Mapping[str, str] | None = None,
     weightings: Sequence[str] | None = None,
     height: int = 620,
+    exact_binned: pd.DataFrame | None = None,
 ) -> go.Figure:
     """Per weighting (one column each): top, loss per t bin and the exact floor (log y);
     bottom, the excess loss - floor beside the score error lambda E||s - grad log p_t||^2.
 
-    binned: `analysis.binned_loss`; floor: `analysis.floor_curve` on a fine t grid (drawn as is);
-    binned_floor: `analysis.bin_floor` of it (subtracted from the binned loss).
+    binned: `analysis.binned_loss`; floor, binned_floor: `analysis.floor_by_bin` (the curve drawn
+    as is, the bin averages subtracted from the binned loss). exact_binned: optionally the exact
+    score's `analysis.binned_loss`, drawn as open circles: it must sit on the floor (a check of
+    the floor, and the scale of Monte Carlo noise in the model's points).
     """
     labels = dict(labels or {})
     ws = list(weightings or dict.fromkeys(binned["weighting"]))
@@ -62,6 +65,9 @@ def loss_vs_t_figure(
         bf = binned_floor[binned_floor["weighting"] == w].set_index("bin")["floor"]
         _loss_panel(fig, b, f, j, first)
         _excess_panel(fig, b, bf.reindex(b["bin"]).to_numpy(), j, first)
+        if exact_binned is not None:
+            e = exact_binned[exact_binned["weighting"] == w].sort_values("bin")
+            _exact_points(fig, e, bf.reindex(e["bin"]).to_numpy(), j, first)
         fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=1, col=j)
         fig.update_xaxes(title_text="t", range=[0, 1], row=2, col=j)
     fig.update_yaxes(title_text="loss per t (log)", row=1, col=1)
@@ -113,6 +119,25 @@ def _loss_panel(fig: go.Figure, b: pd.DataFrame, f: pd.DataFrame, col: int, firs
         1,
         col,
     )
+
+
+def _exact_points(fig: go.Figure, e: pd.DataFrame, bf: np.ndarray, col: int, first: bool) -> None:
+    """The exact score's binned loss (top) and its excess over the floor (bottom, ~ 0)."""
+    t, loss, se = e["t"].to_numpy(), e["loss"].to_numpy(), e["loss_se"].to_numpy()
+    style = dict(mode="markers", legendgroup="exact", marker=_OPEN_EXACT)
+    ok = _finite(t, loss, se) & (loss > 0)
+    name = "exact score's loss (Monte Carlo, per t bin)"
+    fig.add_trace(go.Scatter(x=t[ok], y=loss[ok], name=name, showlegend=first, **style), 1, col)
+    ok = _finite(t, loss - bf, se)
+    err = dict(type="data", array=se[ok], thickness=1, width=0, color=PALETTE["exact"])
+    fig.add_trace(
+        go.Scatter(x=t[ok], y=(loss - bf)[ok], error_y=err, name=name, showlegend=False, **style),
+        2,
+        col,
+    )
+
+
+_OPEN_EXACT = dict(color="rgba(0,0,0,0)", size=8, line=dict(color=PALETTE["exact"], width=1.5))
 
 
 def _excess_panel(fig: go.Figure, b: pd.DataFrame, bf: np.ndarray, col: int, first: bool) -> None:

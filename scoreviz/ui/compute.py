@@ -193,6 +193,27 @@ def loss_bins(
 @st.cache_data(max_entries=16, show_spinner=False)
 @heavy
 @one_thread
+def exact_loss_bins(
+    dist_key: str,
+    _dist: GaussianMixture,
+    process_key: str,
+    weightings: tuple[str, ...],
+    n_bins: int,
+    per_bin: int,
+    seed: int,
+) -> pd.DataFrame:
+    """The exact score's DSM loss per t bin (what a perfect model would show: the floor)."""
+    from scoreviz.score import exact_score_fn
+
+    process = get_process(process_key)
+    return analysis.binned_loss(
+        exact_score_fn(_dist, process), _dist, process, weightings, n_bins, per_bin, seed
+    )
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+@heavy
+@one_thread
 def loss_floors(
     dist_key: str,
     _dist: GaussianMixture,

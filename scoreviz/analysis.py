@@ -381,6 +381,7 @@ REPORT_ROWS = {
     "energy_floor": "its noise floor (two exact samples)",
     "log_likelihood": "mean exact log p(x) (nats)",
     "mode_weight_error": "mode-weight error ½Σ|ŵₖ − wₖ|",
+    "spread_ratio": "within-mode variance ÷ that of exact samples (1 = right)",
     "train_distance": "median distance to the nearest training point",
     "fresh_distance": "… of fresh exact samples (a model that generalises)",
     "memorisation_ratio": "ratio (≈ 1: generalises, ≈ 0: memorises)",

@@ -131,13 +131,45 @@ def mode_weights(samples, dist: GaussianMixture) -> np.ndarray:
     return np.bincount(k.numpy(), minlength=dist.n_components) / max(1, len(x))
 
 
+def nearest_component(x: torch.Tensor, dist: GaussianMixture, chunk: int = 1024) -> torch.Tensor:
+    """Index (N,) of the component mean nearest to each point x (N, 2) (chunked over rows)."""
+    means = dist.means.to(x.dtype)
+    parts = [torch.cdist(x[i : i + chunk], means).argmin(1) for i in range(0, len(x), chunk)]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
+
+
+def within_mode_variance(x: torch.Tensor, dist: GaussianMixture) -> float:
+    """(1/N) sum_i ||x_i - xbar_k(i)||^2: spread around the mean of the points assigned (by
+    `nearest_component`) to the same component, pooled over components."""
+    k = nearest_component(x, dist)
+    counts = torch.bincount(k, minlength=dist.n_components).to(x.dtype)
+    sums = torch.zeros(dist.n_components, 2, dtype=x.dtype).index_add_(0, k, x)
+    centre = sums / counts.clamp_min(1)[:, None]
+    return float(((x - centre[k]) ** 2).sum(1).mean())
+
+
+def spread_ratio(samples, dist: GaussianMixture, seed: int = 0, n_ref: int = 8192) -> float:
+    """Within-mode variance of the samples / that of n_ref fresh exact samples (1 = right).
+
+    Each point goes to its nearest component mean; the variance is pooled within those groups.
+    A sampler that leaves every mode c times too wide (x = mu_k + c (x0 - mu_k)) gets c^2: it
+    isolates the discretisation error that blurs (> 1) or over-sharpens (< 1) the modes, which
+    the exact score's row on the Sampling page still carries.
+    """
+    x = _points(samples).reshape(-1, 2)
+    ref = dist.sample(n_ref, torch.Generator().manual_seed(seed), dtype=torch.float64)
+    ref_var = within_mode_variance(ref, dist)
+    return within_mode_variance(x, dist) / ref_var if ref_var > 0 else float("nan")
+
+
 def sample_report(samples, dist: GaussianMixture, seed: int = 0) -> dict:
     """Everything the Sampling page shows about a set of samples (N, 2), against the exact dist.
 
     Keys: energy_distance (to n fresh exact samples drawn with `seed`), energy_floor (the same
     for two exact samples, `energy_noise_floor(dist, n, seed + 1)`), log_likelihood,
-    mode_weights and true_weights (np arrays (K,)), n (finite samples used) and n_nonfinite
-    (samples with a NaN/inf coordinate, dropped before everything else).
+    mode_weights and true_weights (np arrays (K,)), spread_ratio (`spread_ratio`), n (finite
+    samples used) and n_nonfinite (samples with a NaN/inf coordinate, dropped before everything
+    else).
     """
     x = _points(samples).reshape(-1, 2)
     finite = torch.isfinite(x).all(1)
@@ -152,6 +184,7 @@ def sample_report(samples, dist: GaussianMixture, seed: int = 0) -> dict:
         "log_likelihood": mean_log_likelihood(x, dist),
         "mode_weights": mode_weights(x, dist),
         "true_weights": dist.weights.numpy().copy(),
+        "spread_ratio": spread_ratio(x, dist, seed=seed + 2),
         "n": n,
         "n_nonfinite": int((~finite).sum()),
     }

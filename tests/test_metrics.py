@@ -174,3 +174,28 @@ def test_memorisation_report_tells_copying_from_generalising():
     # one training point: no second nearest, so no copy criterion, but distances still work
     one = metrics.memorisation_report(fresh[:10], train[:1], dist)
     assert np.isnan(one["copied_share"]) and one["train_distance"] > 0
+
+
+# ----------------------------------------------------------------------------- spread ratio
+@pytest.mark.parametrize("c", [0.8, 1.0, 1.3])
+def test_spread_ratio_of_modes_scaled_by_c_is_c_squared(c):
+    """Four modes of width 0.1, 4 apart: x = mu_k + c (x0 - mu_k) has within-mode variance
+    c^2 * 2 * 0.1^2 (nearest means assign every point right), fresh samples 2 * 0.1^2."""
+    from scoreviz.mixture import GaussianMixture
+
+    means = torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [4.0, 4.0]])
+    dist = GaussianMixture(means, torch.full((4,), 0.1), torch.tensor([0.1, 0.2, 0.3, 0.4]))
+    gen = _gen(3)
+    k = torch.multinomial(dist.weights, 20000, replacement=True, generator=gen)
+    x0 = dist.means[k] + 0.1 * torch.randn(20000, 2, generator=gen, dtype=torch.float64)
+    x = dist.means[k] + c * (x0 - dist.means[k])
+    assert metrics.within_mode_variance(x0, dist) == pytest.approx(2 * 0.1**2, rel=0.03)
+    assert metrics.spread_ratio(x.numpy(), dist, seed=1) == pytest.approx(c**2, rel=0.04)
+
+
+def test_sample_report_has_the_spread_ratio(ring):
+    fresh = ring.sample(4000, _gen(5))
+    r = sample_report(fresh, ring, seed=2)
+    assert r["spread_ratio"] == pytest.approx(1.0, abs=0.06)
+    wide = sample_report(1.1 * fresh, ring, seed=2)  # radius 2.2, modes stretched too
+    assert wide["spread_ratio"] > r["spread_ratio"] * 1.15

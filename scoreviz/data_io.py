@@ -39,7 +39,18 @@ MAX_BYTES = 5_000_000  # 5 MB
 MAX_POINTS = 20_000
 # A row of two numbers is short; the csv module refuses fields over 131,072 characters (_csv.Error).
 MAX_LINE_CHARS = 1_000
-SPREAD_NOTE_RANGE = (0.2, 5.0)  # original spread outside this -> the note says "standardised"
+SPREAD_NOTE_RANGE = (0.2, 5.0)
+# The exact mixture of an upload has at most this many components (`reduce_components`): every
+# page's exact density, score and sampler cost is proportional to it (~1 s a page at 2,000).
+MAX_COMPONENTS = 2_000
+KMEANS_STEPS = 2
+# Bandwidth selection: widths tried (at unit spread), query points, distance bins, pairs a chunk
+MIN_CV_POINTS = 20
+BANDWIDTH_GRID = tuple(float(h) for h in np.geomspace(0.003, 1.0, 40))
+CV_QUERIES = 600
+_CV_BINS = 2_400
+_CV_LOG_D2 = (math.log(1e-10), math.log(1e2))  # range of log squared distances binned
+_CV_PAIRS = 2_000_000  # original spread outside this -> the note says "standardised"
 
 _MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
 _DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
@@ -101,20 +112,120 @@ def parse_point_cloud(data: bytes, name: str = "upload") -> ParsedPoints:
 def default_bandwidth(n_points: int) -> float:
     """Half the normal-reference (Scott/Silverman) rule in 2D at unit spread: 0.5 n^(-1/6).
 
-    The full rule is optimal for one Gaussian and blurs the separate modes of toy shapes
-    together; half of it gives 0.16 at n = 1000 and 0.10 at n = 20,000, the widths of the
-    built-in distributions.
+    Only a fallback now (fewer than MIN_CV_POINTS points): it ignores the data's shape, and a
+    thin outline of a few thousand points became a blob under it (0.11 at 8,000 points against
+    structure of ~0.01). `select_bandwidth` looks at the points.
     """
     return 0.5 * max(int(n_points), 1) ** (-1 / 6)
 
 
-def to_distribution(parsed: ParsedPoints, bandwidth: float | None = None) -> GaussianMixture:
-    """The empirical distribution of the parsed points, each smoothed by N(0, bandwidth^2 I).
+def _distance_histogram(x: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    """Counts (m, _CV_BINS) of the squared distances from each query point (indices into x) to
+    every other point of x, in bins of equal width in log d^2 from _CV_LOG_D2[0] (smaller ones go
+    to the first bin, larger to the last). Exact duplicates are left out."""
+    m, n = len(query), len(x)
+    lo, hi = _CV_LOG_D2
+    scale = _CV_BINS / (hi - lo)
+    counts = torch.zeros(m * _CV_BINS, dtype=torch.float64)
+    chunk = max(1, _CV_PAIRS // n)
+    for i in range(0, m, chunk):
+        rows = query[i : i + chunk]
+        d2 = torch.cdist(x[rows], x).square_()
+        d2[torch.arange(len(rows)), rows] = 0.0  # the point itself
+        keep = d2 > 1e-12
+        b = d2.log_().sub_(lo).mul_(scale).clamp_(0, _CV_BINS - 1).long()
+        flat = (b + _CV_BINS * torch.arange(i, i + len(rows))[:, None])[keep]
+        counts += torch.bincount(flat, minlength=m * _CV_BINS).to(torch.float64)
+    return counts.reshape(m, _CV_BINS)
 
-    bandwidth None -> `default_bandwidth(N)` (> 0, so log-density and score exist at sigma = 0).
+
+def select_bandwidth(points: np.ndarray, seed: int = 0) -> float:
+    """The smoothing width h that best predicts each point from the others: leave-one-out
+    likelihood cross-validation over BANDWIDTH_GRID (Duin 1976; Silverman 1986, 3.4.4).
+
+        LOO(h) = mean_i log( 1/(n-1) sum_{j != i} N(x_i; x_j, h^2 I) )
+
+    averaged over up to CV_QUERIES points i (a fixed random subset), against all n points j.
+    The distances are binned once (log-spaced, 1.5 % wide in d), so every h of the grid costs
+    only a matrix product; the best grid value is refined by a parabola in log h. A thin outline
+    gets about its own thickness, one Gaussian blob about the normal-reference width.
+    Vectorised and chunked: ~0.3 s at 20,000 points on one core. Points at unit spread.
     """
-    h = default_bandwidth(parsed.n_points) if bandwidth is None else float(bandwidth)
-    return empirical(torch.as_tensor(np.array(parsed.points)), h)
+    x = torch.tensor(np.asarray(points), dtype=torch.float32).reshape(-1, 2)
+    n = len(x)
+    if n < MIN_CV_POINTS:
+        return default_bandwidth(n)
+    gen = torch.Generator().manual_seed(seed)
+    query = torch.randperm(n, generator=gen)[: min(n, CV_QUERIES)]
+    counts = _distance_histogram(x, query)
+    lo, hi = _CV_LOG_D2
+    d2 = torch.exp(lo + (torch.arange(_CV_BINS, dtype=torch.float64) + 0.5) * (hi - lo) / _CV_BINS)
+    h = torch.as_tensor(BANDWIDTH_GRID, dtype=torch.float64)
+    kernel = torch.exp(-d2[:, None] / (2 * h**2)) / (2 * math.pi * h**2)  # (B, H)
+    dens = counts @ kernel / (n - 1)
+    loo = torch.log(dens.clamp_min(1e-300)).mean(0)  # (H,)
+    k = int(loo.argmax())
+    log_h = math.log(BANDWIDTH_GRID[k])
+    if 0 < k < len(BANDWIDTH_GRID) - 1:  # vertex of the parabola through the three values
+        a, b, c = (float(v) for v in loo[k - 1 : k + 2])
+        step = math.log(BANDWIDTH_GRID[k + 1] / BANDWIDTH_GRID[k])
+        denom = a - 2 * b + c
+        if denom < 0:
+            log_h += 0.5 * step * (a - c) / denom
+    return float(math.exp(log_h))
+
+
+def reduce_components(
+    points: np.ndarray, bandwidth: float, max_components: int = MAX_COMPONENTS, seed: int = 0
+) -> GaussianMixture:
+    """The smoothed empirical distribution with at most `max_components` Gaussians.
+
+    Up to the bound: one Gaussian of width h per point. Beyond it: k-means (a few Lloyd steps
+    from a random subset) merges the points into clusters, each one Gaussian at the cluster mean
+    with weight = its size and width sqrt(h^2 + its mean squared spread per coordinate), so the
+    mixture keeps the cloud's mean, shape and mass. Why: every exact density, score and sampler
+    step costs O(points x components); 20,000 components made every page take 17-57 s.
+    """
+    x = torch.tensor(np.asarray(points), dtype=torch.float64).reshape(-1, 2)
+    if len(x) <= max_components:
+        return empirical(x, bandwidth)
+    gen = torch.Generator().manual_seed(seed)
+    centres = x[torch.randperm(len(x), generator=gen)[:max_components]].clone()
+    for _ in range(KMEANS_STEPS):  # Lloyd: assign, then move each centre to its points' mean
+        label = _nearest(x, centres)
+        size = torch.bincount(label, minlength=max_components).to(torch.float64)
+        sums = torch.zeros_like(centres).index_add_(0, label, x)
+        filled = size > 0
+        centres[filled] = sums[filled] / size[filled, None]
+    # the last assignment's clusters: their means are the centres, so the mixture's mean and
+    # covariance equal the smoothed cloud's exactly
+    spread = torch.zeros(max_components, dtype=torch.float64).index_add_(
+        0, label, (x - centres[label]).square().sum(1) / 2
+    )
+    var = spread[filled] / size[filled]
+    return GaussianMixture(centres[filled], (bandwidth**2 + var).sqrt(), size[filled])
+
+
+def _nearest(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest centre for each point (N,), chunked."""
+    chunk = max(1, _CV_PAIRS // len(centres))
+    c32 = centres.float()
+    return torch.cat(
+        [torch.cdist(x[i : i + chunk].float(), c32).argmin(1) for i in range(0, len(x), chunk)]
+    )
+
+
+def to_distribution(parsed: ParsedPoints, bandwidth: float | None = None) -> GaussianMixture:
+    """The empirical distribution of the parsed points, each smoothed by N(0, bandwidth^2 I),
+    merged to at most MAX_COMPONENTS Gaussians (`reduce_components`).
+
+    bandwidth None -> `select_bandwidth(points)` (> 0, so log-density and score exist at sigma 0).
+    """
+    if bandwidth is None:
+        bandwidth = select_bandwidth(parsed.points)
+    if not (math.isfinite(bandwidth) and bandwidth > 0):
+        raise DataError(f"The smoothing bandwidth must be a number > 0, got {bandwidth}.")
+    return reduce_components(parsed.points, float(bandwidth))
 
 
 # --------------------------------------------------------------------------- bytes -> text

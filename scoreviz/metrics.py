@@ -235,3 +235,20 @@ def memorisation_report(samples, train_points, dist: GaussianMixture, seed: int 
         "copied_share": copies(d_x),
         "fresh_copied_share": copies(d_f),
     }
+
+
+def wasserstein2(x, y) -> float:
+    """Exact Wasserstein-2 distance between two equal-size point clouds (N, 2): the root mean
+    squared distance of the optimal one-to-one matching (scipy's linear_sum_assignment).
+
+    O(N^3): meant for N up to a few thousand, in tests and the benchmark (scipy is a dev
+    dependency). Compare with the two-sample floor (two samples of one law), not with 0.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    a, b = _points(x).numpy(), _points(y).numpy()
+    if a.shape != b.shape or len(a) == 0:
+        raise DataError("W2 here needs two non-empty point clouds of the same size.")
+    cost = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    rows, cols = linear_sum_assignment(cost)
+    return float(np.sqrt(cost[rows, cols].mean()))

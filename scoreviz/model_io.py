@@ -42,7 +42,7 @@ import torch
 
 from scoreviz.distributions import DISTRIBUTIONS
 from scoreviz.errors import ModelFileError, ScorevizError
-from scoreviz.models import ModelConfig, TrainedModel, build_model
+from scoreviz.models import TrainedModel, build_model
 from scoreviz.processes import get_process
 from scoreviz.training import MAX_N_TRAIN, TrainConfig, TrainResult
 
@@ -55,6 +55,7 @@ LIMITS = {
     "width": 256,
     "depth": 6,
     "n_freqs": 64,
+    "x_freqs": 64,
     "steps": 20_000,
     "batch_size": 2048,
     "n_train": MAX_N_TRAIN,
@@ -84,6 +85,10 @@ _TRAIN_TYPES = {
     "ema": (*_NUM, type(None)),
     "seed": (int,),
 }
+# Settings added later: a file may lack them (then they take their legacy values, see
+# TrainConfig.from_dict), and a file that has them is checked like the others.
+_TRAIN_OPTIONAL = {"time_sampling": (str,), "parent": (str, type(None))}
+_MODEL_OPTIONAL = {"x_freqs": (int,), "residual": (bool,)}
 _MODEL_TYPES = {
     "kind": (str,),
     "parameterization": (str,),
@@ -218,16 +223,17 @@ def json_depth(raw: bytes) -> int:
     return int(np.cumsum(np.where((steps == 91) | (steps == 123), 1, -1)).max(initial=0))
 
 
-def _check_fields(d, types: dict, what: str) -> None:
+def _check_fields(d, types: dict, what: str, optional: dict | None = None) -> None:
     if not isinstance(d, dict):
         raise ModelFileError(f"This model file has no valid {what}; it may be damaged.")
-    missing, extra = set(types) - set(d), set(d) - set(types)
+    optional = optional or {}
+    missing, extra = set(types) - set(d), set(d) - set(types) - set(optional)
     if missing or extra:
         detail = f"missing {sorted(missing)}" if missing else f"unknown {sorted(extra)}"
         raise ModelFileError(f"This model file's {what} are not valid ({detail}).")
-    for k, allowed in types.items():
+    for k, allowed in {**types, **{k: v for k, v in optional.items() if k in d}}.items():
         v = d[k]
-        if isinstance(v, bool) or not isinstance(v, allowed):
+        if isinstance(v, bool) != (bool in allowed) or not isinstance(v, allowed):
             raise ModelFileError(f"This model file's {what} are not valid ({k!r} = {_short(v)}).")
         if isinstance(v, str) and len(v) > MAX_STRING:
             raise ModelFileError(f"This model file's {what} are not valid ({k!r} is too long).")
@@ -245,8 +251,8 @@ def _short(v) -> str:
 
 
 def _read_config(d) -> TrainConfig:
-    _check_fields(d, _TRAIN_TYPES, "training settings")
-    _check_fields(d["model"], _MODEL_TYPES, "model settings")
+    _check_fields(d, _TRAIN_TYPES, "training settings", _TRAIN_OPTIONAL)
+    _check_fields(d["model"], _MODEL_TYPES, "model settings", _MODEL_OPTIONAL)
     dist = d["distribution"]
     if dist not in DISTRIBUTIONS and not _UPLOAD_KEY.fullmatch(dist):
         raise ModelFileError(
@@ -256,7 +262,7 @@ def _read_config(d) -> TrainConfig:
     if not 0 < d["lr"] <= MAX_LR or not 0 < d["model"]["dae_sigma"] <= MAX_DAE_SIGMA:
         raise ModelFileError("This model file's learning rate or DAE noise level is out of range.")
     try:
-        return TrainConfig(**{**d, "model": ModelConfig(**d["model"])})
+        return TrainConfig.from_dict(d)
     except (ScorevizError, TypeError, ValueError) as exc:
         raise ModelFileError(f"This model file has invalid settings: {exc}") from exc
 

@@ -1,9 +1,14 @@
 """Small score networks for 2D points: a time-conditioned MLP, and the classical single-sigma DAE.
 
-The network F sees the scaled input c_in x_t with c_in = 1 / sqrt(alpha_t^2 + sigma_t^2) (the data
-have unit spread, so c_in x_t has roughly unit spread at every t, VE included), concatenated with
-Fourier features of log sigma_t (default) or of t. Its 2D output is read in one of three
-parameterisations, and converted to the others only through `scoreviz.conversions`:
+The network F sees the scaled input u = c_in x_t with c_in = 1 / sqrt(alpha_t^2 + sigma_t^2) (the
+data have unit spread, so u has roughly unit spread at every t, VE included), sinusoidal features
+sin/cos(w_j u_k) of each coordinate at `x_freqs` log-spaced frequencies w_j in [0.5, 32] radians
+per unit, and Fourier features of log sigma_t (default) or of t. The input features are what let
+a small network draw thin shapes (letters, spirals: widths ~0.06 at unit spread): a plain MLP on
+raw coordinates learns them only slowly (tanelp/tiny-diffusion embeds x the same way). The body
+is a residual MLP, h <- h + W act(LayerNorm(h)), which trains at a higher learning rate than a
+plain stack. Its 2D output is read in one of three parameterisations, and converted to the others
+only through `scoreviz.conversions`:
 
     "eps"    eps_hat = F                       score = -eps_hat / sigma_t
     "score"  score   = F / sigma_t             (NCSNv2's output scaling: F's target sigma_t score
@@ -43,6 +48,11 @@ EMBEDDINGS = {"log_sigma": "Fourier features of log σ_t", "t": "sinusoidal feat
 # Frequency ranges (radians per unit) of the conditioning features. log sigma spans about
 # [-4.6, 2.3] over all processes, t spans [0, 1]: the top frequency resolves ~0.2 in log sigma.
 _FREQ_RANGE = {"log_sigma": (0.25, 16.0), "t": (1.0, 100.0)}
+# Frequencies (radians per unit) of the input features of x at unit spread: 0.5 sees the whole
+# cloud, 32 resolves details of ~0.05 (a tenth of a period), the width of the thinnest built-ins.
+X_FREQ_RANGE = (0.5, 32.0)
+# What a model file without the newer architecture fields was: raw coordinates into a plain MLP.
+LEGACY_FIELDS = {"x_freqs": 0, "residual": False}
 
 
 def _check(key: str, registry: dict, kind: str) -> None:
@@ -62,6 +72,8 @@ class ModelConfig:
     embedding: str = "log_sigma"  # "log_sigma" | "t"
     n_freqs: int = 16
     dae_sigma: float = 0.5  # kind="dae" only: its one noise level
+    x_freqs: int = 16  # sinusoidal features of each input coordinate (0: raw coordinates only)
+    residual: bool = True  # residual blocks with LayerNorm (False: a plain MLP)
 
     def __post_init__(self) -> None:
         _check(self.kind, KINDS, "model kind")
@@ -74,9 +86,19 @@ class ModelConfig:
             raise ConfigError(f"The depth must lie in [1, 32], got {self.depth}.")
         if not 1 <= self.n_freqs <= 256:
             raise ConfigError(f"n_freqs must lie in [1, 256], got {self.n_freqs}.")
+        if not 0 <= self.x_freqs <= 256:
+            raise ConfigError(f"x_freqs must lie in [0, 256], got {self.x_freqs}.")
+        if not isinstance(self.residual, bool):
+            raise ConfigError(f"residual must be True or False, got {self.residual!r}.")
         if not (math.isfinite(self.dae_sigma) and self.dae_sigma > 0):
             raise ConfigError(f"The DAE noise level must be a number > 0, got {self.dae_sigma}.")
         object.__setattr__(self, "dae_sigma", float(self.dae_sigma))  # 1 and 1.0: one model id
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        """A ModelConfig from `dataclasses.asdict` output; fields a file predates take their
+        legacy values (`LEGACY_FIELDS`), so older model files keep their architecture."""
+        return cls(**{**LEGACY_FIELDS, **d})
 
     @property
     def output(self) -> str:
@@ -84,34 +106,65 @@ class ModelConfig:
         return "x0" if self.kind == "dae" else self.parameterization
 
 
-class ScoreMLP(nn.Module):
-    """F(x, c): an MLP on [x (N, 2), sin/cos(w_k c) (N, 2 n_freqs)] -> (N, 2).
+def _log_spaced(lo: float, hi: float, n: int) -> torch.Tensor:
+    return torch.exp(torch.linspace(math.log(lo), math.log(hi), n))
 
-    c is the conditioning scalar per point (log sigma_t or t); a DAE has no conditioning input.
-    The last layer starts at zero, so every parameterisation starts from a harmless constant.
+
+class ScoreMLP(nn.Module):
+    """F(u, c) -> (N, 2) on [u, sin/cos(w_j u_k), sin/cos(v_k c)] (see the module docstring).
+
+    u (N, 2) is the scaled input, c (N,) the conditioning scalar (log sigma_t or t; a DAE has
+    none). residual: h = Linear(features); h <- h + Linear(act(LayerNorm(h))) `depth` times;
+    F = Linear(act(LayerNorm(h))). Plain: `depth` Linear+act layers, then Linear. The last layer
+    starts at zero, so every parameterisation starts from a harmless constant.
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.conditioned = config.kind == "score"
+        self.residual = config.residual
         lo, hi = _FREQ_RANGE[config.embedding]
-        freqs = torch.exp(torch.linspace(math.log(lo), math.log(hi), config.n_freqs))
-        self.register_buffer("freqs", freqs, persistent=False)
-        act = ACTIVATIONS[config.activation]
-        n_in = 2 + (2 * config.n_freqs if self.conditioned else 0)
-        layers: list[nn.Module] = []
-        for i in range(config.depth):
-            layers += [nn.Linear(n_in if i == 0 else config.width, config.width), act()]
-        self.hidden = nn.Sequential(*layers)
-        self.out = nn.Linear(config.width, 2)
+        self.register_buffer("freqs", _log_spaced(lo, hi, config.n_freqs), persistent=False)
+        self.register_buffer(
+            "x_freqs", _log_spaced(*X_FREQ_RANGE, config.x_freqs), persistent=False
+        )
+        act, width = ACTIVATIONS[config.activation], config.width
+        n_in = 2 + 4 * config.x_freqs + (2 * config.n_freqs if self.conditioned else 0)
+        if self.residual:
+            self.inp = nn.Linear(n_in, width)
+            self.blocks = nn.ModuleList(
+                nn.Sequential(nn.LayerNorm(width), act(), nn.Linear(width, width))
+                for _ in range(config.depth)
+            )
+            self.head = nn.Sequential(nn.LayerNorm(width), act())
+        else:
+            layers: list[nn.Module] = []
+            for i in range(config.depth):
+                layers += [nn.Linear(n_in if i == 0 else width, width), act()]
+            self.hidden = nn.Sequential(*layers)
+        self.out = nn.Linear(width, 2)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    def features(self, u: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """[u, sin(w u), cos(w u), sin(v c), cos(v c)] (N, n_in)."""
+        parts = [u]
+        if self.x_freqs.numel():
+            wu = (u[:, :, None] * self.x_freqs).flatten(1)  # (N, 2 x_freqs)
+            parts += [torch.sin(wu), torch.cos(wu)]
         if self.conditioned:
-            wc = c[:, None] * self.freqs[None, :]
-            x = torch.cat([x, torch.sin(wc), torch.cos(wc)], dim=1)
-        return self.out(self.hidden(x))
+            vc = c[:, None] * self.freqs[None, :]
+            parts += [torch.sin(vc), torch.cos(vc)]
+        return torch.cat(parts, dim=1)
+
+    def forward(self, u: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        z = self.features(u, c)
+        if not self.residual:
+            return self.out(self.hidden(z))
+        h = self.inp(z)
+        for block in self.blocks:
+            h = h + block(h)
+        return self.out(self.head(h))
 
 
 class TrainedModel:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
+import numpy as np
 import pytest
 import torch
 
 from scoreviz import conversions as conv
 from scoreviz.distributions import get_distribution
 from scoreviz.errors import ConfigError
-from scoreviz.models import ModelConfig, TrainedModel, build_model
+from scoreviz.models import LEGACY_FIELDS, ModelConfig, ScoreMLP, TrainedModel, build_model
 from scoreviz.processes import PROCESSES, get_process
 from scoreviz.training import TrainConfig, train
 
@@ -74,11 +76,42 @@ def test_input_is_scaled_to_unit_spread_under_ve():
     process = get_process("ve")
     model = random_model(ModelConfig(width=16, depth=1), process)
     seen = []
-    handle = model.net.hidden[0].register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    handle = model.net.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
     x = 10 * torch.randn(4096, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     model.score(x, torch.ones(4096, dtype=torch.float64))
     handle.remove()
     assert 0.8 < float(seen[0][:, :2].std()) < 1.2
+
+
+def test_input_features_are_sinusoids_of_each_scaled_coordinate():
+    """features(u, c) = [u, sin(w_j u_k), cos(w_j u_k), sin(v c), cos(v c)] with w_j log-spaced
+    over X_FREQ_RANGE; with x_freqs=0 the net sees the raw coordinates (the legacy input)."""
+    from scoreviz.models import X_FREQ_RANGE
+
+    net = ScoreMLP(ModelConfig(x_freqs=5, n_freqs=3))
+    u = torch.tensor([[0.3, -1.2]])
+    c = torch.tensor([0.7])
+    w = np.geomspace(*X_FREQ_RANGE, 5)
+    v = np.geomspace(0.25, 16.0, 3)
+    wu = np.concatenate([w * 0.3, w * -1.2])  # coordinate-major: (u_0 w_1..w_5, u_1 w_1..w_5)
+    want = np.concatenate([[0.3, -1.2], np.sin(wu), np.cos(wu), np.sin(v * 0.7), np.cos(v * 0.7)])
+    np.testing.assert_allclose(net.features(u, c)[0].numpy(), want, rtol=1e-5, atol=1e-6)
+    plain = ScoreMLP(ModelConfig(x_freqs=0, residual=False, n_freqs=3))
+    assert plain.features(u, c).shape == (1, 2 + 6)
+    assert isinstance(plain.hidden, torch.nn.Sequential) and not hasattr(plain, "blocks")
+
+
+def test_legacy_model_config_reads_back_as_the_plain_mlp():
+    legacy = {k: v for k, v in dataclasses.asdict(ModelConfig()).items() if k not in LEGACY_FIELDS}
+    cfg = ModelConfig.from_dict(legacy)
+    assert cfg.x_freqs == 0 and cfg.residual is False
+    names = {n for n, _ in ScoreMLP(cfg).named_parameters()}
+    assert names == {"hidden.0.weight", "hidden.0.bias", "hidden.2.weight", "hidden.2.bias"} | {
+        "hidden.4.weight",
+        "hidden.4.bias",
+        "out.weight",
+        "out.bias",
+    }
 
 
 @pytest.mark.parametrize("process_name", ["ve", "vp_linear"])
@@ -134,7 +167,7 @@ def test_initial_weights_depend_on_seed_only_and_leave_global_rng_alone():
     assert torch.equal(torch.rand(3), expected)
     b = build_model(ModelConfig(width=16), process, seed=7)
     c = build_model(ModelConfig(width=16), process, seed=8)
-    wa, wb, wc = (m.net.hidden[0].weight for m in (a, b, c))
+    wa, wb, wc = (m.net.inp.weight for m in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
 
 

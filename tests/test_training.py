@@ -17,7 +17,15 @@ from scoreviz.metrics import mean_score_error
 from scoreviz.mixture import empirical
 from scoreviz.models import ModelConfig
 from scoreviz.processes import PROCESSES, get_process
-from scoreviz.training import TrainConfig, TrainProgress, lr_factor, sample_times, train
+from scoreviz.training import (
+    TrainConfig,
+    TrainProgress,
+    continuation,
+    lr_factor,
+    sample_times,
+    time_density,
+    train,
+)
 
 SMALL = ModelConfig(width=32, depth=2)
 
@@ -152,8 +160,12 @@ def test_ema_result_uses_averaged_weights():
 
 def test_model_id_is_a_stable_hash_of_every_setting():
     cfg = TrainConfig()
-    text = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+    d = dataclasses.asdict(cfg)
+    del d["parent"]  # None, as before the setting existed: not hashed (older ids stay valid)
+    text = json.dumps(d, sort_keys=True)
     assert cfg.model_id == hashlib.sha1(text.encode()).hexdigest()[:12]
+    assert TrainConfig(time_sampling="uniform").model_id != cfg.model_id
+    assert TrainConfig(parent="0123456789ab").model_id != cfg.model_id
     assert len(cfg.model_id) == 12 and TrainConfig().model_id == cfg.model_id
     assert TrainConfig(seed=1).model_id != cfg.model_id
     assert TrainConfig(model=ModelConfig(width=65)).model_id != cfg.model_id
@@ -162,10 +174,26 @@ def test_model_id_is_a_stable_hash_of_every_setting():
     assert hash(cfg) == hash(TrainConfig())
 
 
+def test_settings_added_later_keep_older_model_ids():
+    """A config written before time_sampling, parent, x_freqs and residual existed (a model file)
+    reads back with the behaviour it had, and its id is the hash of exactly its old fields."""
+    old = dataclasses.asdict(TrainConfig())
+    for key in ("time_sampling", "parent"):
+        del old[key]
+    for key in ("x_freqs", "residual"):
+        del old["model"][key]
+    cfg = TrainConfig.from_dict(old)
+    assert cfg.time_sampling == "uniform" and cfg.parent is None
+    assert cfg.model.x_freqs == 0 and cfg.model.residual is False
+    text = json.dumps(old, sort_keys=True)
+    assert cfg.model_id == hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
 @pytest.mark.parametrize(
     "kwargs, word",
     [
         ({"distribution": "moons"}, "'two_moons'"),
+        ({"time_sampling": "log"}, "'mixed'"),
         ({"process": "vp"}, "'vp_linear'"),
         ({"weighting": "snr"}, "'sigma2'"),
         ({"steps": 0}, "steps"),
@@ -208,10 +236,33 @@ def test_schedule_and_time_sampling():
     f = [lr_factor(s, steps) for s in range(1, steps + 1)]
     assert f[0] < 0.1 and max(f) == 1.0 and f[-1] == 0.0
     assert all(b <= a for a, b in zip(f[30:], f[31:]))  # decays after the warm-up
-    t = sample_times(1000, 0.001, torch.Generator().manual_seed(0))
+    t = sample_times(1000, get_process("vp_linear"), torch.Generator().manual_seed(0), "uniform")
     assert t.min() >= 0.001 and t.max() <= 1.0
     counts = torch.histc(t, bins=10, min=0.001, max=1.0)
     assert (counts == 100).all()  # stratified: exactly one draw per 1/n bin
+
+
+@pytest.mark.parametrize("process", list(PROCESSES))
+def test_mixed_time_sampling_has_its_stated_density(process):
+    """Half the times uniform in t, half uniform in log sigma_t: the histogram of many draws
+    matches the integral of time_density over each bin, and the density integrates to 1."""
+    proc = get_process(process)
+    t = sample_times(200_000, proc, torch.Generator().manual_seed(1))
+    assert t.min() >= proc.t_min and t.max() <= 1.0
+    edges = torch.linspace(proc.t_min, 1.0, 21, dtype=torch.float64)
+    fine = torch.linspace(proc.t_min, 1.0, 200_001, dtype=torch.float64)
+    q = time_density(proc, fine)
+    cdf = torch.cat([torch.zeros(1), torch.cumulative_trapezoid(q, fine)])
+    assert abs(float(cdf[-1]) - 1.0) < 1e-3
+    expected = torch.diff(torch.tensor(np.interp(edges, fine, cdf)))
+    observed = torch.histc(t, bins=20, min=proc.t_min, max=1.0) / len(t)
+    assert torch.allclose(observed, expected, atol=3e-3), (observed, expected)
+    # the log sigma half: sigma_t < 0.1 gets far more draws than uniform t gives it (except on
+    # VE, whose log sigma_t is already linear in t)
+    small = float((proc.sigma(t) < 0.1).double().mean())
+    t_uniform = sample_times(200_000, proc, torch.Generator().manual_seed(1), "uniform")
+    gain = 1.0 if process == "ve" else 2.0
+    assert small >= gain * float((proc.sigma(t_uniform) < 0.1).double().mean()) - 1e-3
 
 
 @pytest.mark.parametrize("process", list(PROCESSES))
@@ -244,10 +295,74 @@ def test_default_config_learns_eight_gaussians():
     assert not result.stopped and len(result.history) == TrainConfig().steps
 
 
+def _weights(result) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in result.model.net.parameters()]
+
+
+def test_train_longer_starts_from_the_weights_and_adam_state_it_had(monkeypatch):
+    first = train(small(steps=40))
+    before = _weights(first)
+    seen = {}
+    original = training.Adam.load
+
+    def spy(self, state):
+        seen["k"] = state["k"]
+        original(self, state)
+
+    monkeypatch.setattr(training.Adam, "load", spy)
+    cfg = continuation(first, steps=1)
+    assert cfg.parent == first.model_id and cfg.model_id != first.model_id
+    assert cfg.lr == pytest.approx(first.config.lr * training.CONTINUE_LR_FACTOR)
+    more = train(cfg, init=first)
+    assert seen["k"] == 40  # Adam resumed with the parent's 40 steps of moments
+    # one small step from the parent's weights: close to them, far from a fresh initialisation
+    fresh = [p.detach() for p in training.build_model(SMALL, first.model.process).net.parameters()]
+    after = _weights(more)
+    moved = max(float((a - b).abs().max()) for a, b in zip(after, before))
+    from_fresh = max(float((a - b).abs().max()) for a, b in zip(after, fresh))
+    assert 0 < moved < 0.1 * from_fresh
+    assert all((a == b).all() for a, b in zip(_weights(first), before))  # parent untouched
+
+
+def test_train_longer_history_runs_on_without_a_break():
+    first = train(small(steps=30))
+    more = train(continuation(first, steps=20), init=first)
+    h = more.history
+    assert h["step"].tolist() == list(range(1, 51))
+    assert h["loss"].iloc[:30].tolist() == first.history["loss"].tolist()
+    assert (np.diff(h["elapsed"].to_numpy()) >= 0).all()
+    assert len(first.history) == 30  # the parent's history is not extended in place
+
+
+def test_train_longer_keeps_the_training_set_and_refuses_other_data():
+    first = train(small(steps=10, n_train=50))
+    more = train(continuation(first, steps=5), init=first)
+    assert torch.equal(more.train_points, first.train_points)
+    with pytest.raises(ConfigError, match="its own data"):
+        other = dataclasses.replace(continuation(first), distribution="grid")
+        train(other, init=first)
+    with pytest.raises(ConfigError, match="parent"):
+        train(small(steps=5, n_train=50), init=first)
+
+
 @pytest.mark.slow
-def test_network_does_not_memorise_the_way_the_exact_empirical_optimum_does():
-    """The exact denoiser of 12 points maps noisy inputs onto the points; a default-trained net
-    on the same 12 points (n_train=12) lands ~10-100x farther from them."""
+def test_train_longer_does_not_make_the_score_worse():
+    """The lecturer's button: continuing a half-trained default model lowers its score error
+    against the exact score (checked on the word, where 1,000 steps leave it half-learned)."""
+    dist, proc = get_distribution("word"), get_process("vp_linear")
+    first = train(TrainConfig(distribution="word", steps=1000))
+    more = train(continuation(first, steps=1000), init=first)
+    err_first = mean_score_error(first.score_fn(), dist, proc)
+    err_more = mean_score_error(more.score_fn(), dist, proc)
+    assert err_more < err_first
+
+
+@pytest.mark.slow
+def test_a_default_network_memorises_a_dozen_points_as_the_exact_optimum_does():
+    """Memorisation is what a flexible enough denoiser does with a small training set (Kadkhodaie
+    et al. 2024): the exact denoiser of 12 points maps noisy inputs onto the points, and the
+    default network (input features, mixed times) trained on the same 12 points does too. The
+    plain 64x3 MLP the app used before could not: it smoothed between them (~0.04 away)."""
     r = train(TrainConfig(n_train=12))
     pts = r.train_points.double()
     proc = r.model.process
@@ -261,11 +376,12 @@ def test_network_does_not_memorise_the_way_the_exact_empirical_optimum_does():
     def distance_to_training_set(y):
         return torch.cdist(y.double(), pts).min(1).values.median()
 
+    noisy = distance_to_training_set(x_t)
     exact = distance_to_training_set(empirical(pts).denoise(x_t, alpha, sigma))
     learned = distance_to_training_set(r.model.denoise(x_t.float(), t))
+    assert noisy > 0.04  # (measured 0.062)
     assert exact < 2e-3  # (measured ~1e-6 .. 3e-4: the memorising optimum)
-    assert learned > 0.015  # (measured ~0.04: the network smooths between its points)
-    assert learned > 10 * exact
+    assert learned < 0.01  # (measured 0.002: onto the points, 30x closer than the inputs)
 
 
 def test_score_output_trains_like_eps_with_the_sign_flipped():

@@ -265,7 +265,7 @@ def floor_by_bin(
 
     The curve is `floor_curve` at the Gauss-Legendre nodes of `losses.t_quadrature` (dense
     where the floor is steep, near t_min), with their weights in a column dt; the bin averages
-    are (1/width) int_bin L*(t) dt from those nodes (`bin_floor`), accurate to < 0.1 % even in the
+    are (1/width) int_bin L*(t) dt from those nodes (`bin_floor`), accurate to < 0.3 % even in the
     first bin under lambda = 1, where L* ~ 2/sigma_t^2 changes 40x across the bin.
     """
     from scoreviz import losses

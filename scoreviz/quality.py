@@ -130,3 +130,14 @@ def assess(
         missing_at=at,
         n=len(learned),
     )
+
+
+def assess_result(result, dist: GaussianMixture | None = None) -> Quality | None:
+    """`assess` a TrainResult on the data it was trained on (`dist` for an upload); None for a
+    classical DAE, which has a score at one noise level only and cannot drive a sampler."""
+    from scoreviz.training import resolve_distribution
+
+    if result.config.model.kind != "score":
+        return None
+    dist = resolve_distribution(result.config, dist)
+    return assess(result.score_fn(), dist, result.model.process, seed=result.config.seed)

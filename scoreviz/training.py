@@ -164,6 +164,7 @@ class TrainResult:
     stopped: bool  # stopped early by the progress callback
     train_points: torch.Tensor | None  # (n_train, 2) the fixed training set, or None
     optimizer: dict | None = None  # Adam's state at the end (`Adam.state`), to train longer
+    quality: object | None = None  # scoreviz.quality.Quality, once assessed (None: not yet)
 
     def score_fn(self) -> ScoreFn:
         return self.model.score

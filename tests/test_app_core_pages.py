@@ -159,6 +159,31 @@ def test_train_form_trains_a_model_in_the_background():
     assert at.selectbox(key="active_model").value == name  # the sidebar offers it
 
 
+def test_a_trained_model_gets_a_verdict_against_the_exact_answer_and_trains_longer():
+    """After training, the Train page and the sidebar show the verdict with its number (nats
+    lost vs the exact score); "Train longer" continues the same model: its history runs on
+    from the parent's, and the continued model becomes active with its own verdict."""
+    at = make_app().run()
+    _train_via_form(at, steps=100)
+    assert_no_exception(at)
+    parent_name = at.session_state["active_model"]
+    parent = at.session_state["models"][parent_name]
+    assert parent.quality is not None and parent.quality.nats_lost > 0.3  # 100 steps: unlearned
+    verdicts = [w.value for w in at.warning if "nats lost" in w.value]
+    assert verdicts and "Keep training" in verdicts[0]
+    assert any("nats lost" in c.value for c in at.sidebar.caption)
+    at.button(key="train_more").click().run()
+    run_until(at, _collected, timeout=90)
+    assert_no_exception(at)
+    name = at.session_state["active_model"]
+    assert name == f"{parent_name} +100"
+    more = at.session_state["models"][name]
+    assert more.config.parent == parent.model_id
+    assert more.history["step"].tolist() == list(range(1, 201))
+    assert more.history["loss"].iloc[:100].tolist() == parent.history["loss"].tolist()
+    assert more.quality is not None and more.quality.nats_lost < parent.quality.nats_lost
+
+
 def test_identical_config_is_reused_from_the_server_store():
     at = make_app().run()
     _train_via_form(at, steps=150)

@@ -8,7 +8,7 @@ from scoreviz.figures.training import loss_curve_figure
 from scoreviz.losses import WEIGHTINGS
 from scoreviz.models import ACTIVATIONS, KINDS, PARAMETERIZATIONS, ModelConfig
 from scoreviz.text import escape
-from scoreviz.training import MAX_N_TRAIN, TrainConfig
+from scoreviz.training import MAX_N_TRAIN, TIME_SAMPLINGS, TrainConfig, continuation
 from scoreviz.ui import cache
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import MAX_MODELS, current_selection
@@ -17,6 +17,7 @@ from scoreviz.ui.transfer import model_transfer_block, upload_block
 from scoreviz.ui.widgets import model_caption
 
 D, DM = TrainConfig(), ModelConfig()
+MAX_TOTAL_STEPS = 20_000  # a model file holds at most this many history rows (model_io.LIMITS)
 LRS = sorted({1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0, 100.0, 1e6, D.lr})
 WIDTHS = sorted({16, 32, 64, 128, 256, DM.width})
 BATCHES = sorted({64, 128, 256, 512, 1024, 2048, D.batch_size})
@@ -55,6 +56,22 @@ def _form() -> TrainConfig | None:
             weighting = st.selectbox(
                 "Loss weighting λ(t)", list(WEIGHTINGS), format_func=WEIGHTINGS.get, key="tf_w"
             )
+            times = st.selectbox(
+                "Training times t",
+                list(TIME_SAMPLINGS),
+                format_func=TIME_SAMPLINGS.get,
+                key="tf_times",
+                help="Uniform t gives the small noise levels, where thin shapes (letters, "
+                "spirals) are drawn, only a few % of the samples; the mixed default gives them "
+                "half.",
+            )
+            features = st.toggle(
+                "Sinusoidal input features",
+                value=DM.x_freqs > 0,
+                key="tf_xfeat",
+                help="sin/cos of each coordinate at 16 frequencies: how a small network draws "
+                "thin shapes. Off: the raw coordinates, as a plain MLP sees them.",
+            )
         with c3:
             st.markdown("**Training**")
             steps = st.number_input("Steps", 50, 20_000, D.steps, 50, key="tf_steps")
@@ -83,12 +100,14 @@ def _form() -> TrainConfig | None:
         depth=int(depth),
         activation=act,
         dae_sigma=float(dae_sigma),
+        x_freqs=DM.x_freqs if features else 0,
     )
     config = TrainConfig(
         distribution=sel.dist_key,
         process=sel.process_key,
         model=model,
         weighting=weighting,
+        time_sampling=times,
         steps=int(steps),
         batch_size=int(batch),
         lr=float(lr),
@@ -117,6 +136,42 @@ with friendly_errors("The training settings"):
 
 live_status(show_chart=True, key="train")
 show_notice()
+
+
+def _verdict_and_more(res) -> None:
+    """How well the active model learned, and a button that trains it longer."""
+    q = res.quality
+    if q is not None:
+        show = {"learned well": st.success, "close": st.info}.get(q.verdict, st.warning)
+        summary = q.summary()
+        show(
+            f"**{summary[:1].upper()}{summary[1:]}.** Nats lost: how much less likely "
+            "(exact log-density) its samples are than those of the exact score with the same "
+            "sampler and seed; 0 is perfect."
+        )
+    if res.config.model.kind != "score":
+        return
+    more = res.config.steps
+    if len(res.history) + more > MAX_TOTAL_STEPS:
+        st.caption(f"Trained for {len(res.history):,} steps: the most one model can have.")
+        return
+    if st.button(
+        f"Train longer (+{more:,} steps)",
+        key="train_more",
+        help="Continues from these weights and optimiser state, at a lower learning rate "
+        "(a warm restart): the shape sharpens, nothing already learned is thrown away.",
+    ):
+        name = f"{sel.model_name} +{more:,}"
+        upload = res.config.distribution.startswith("upload:")
+        if upload and res.config.distribution != sel.dist_key:
+            st.warning("Select the uploaded data this model was trained on to train it longer.")
+            return
+        dist = sel.dist if upload else None
+        if start_training(continuation(res, more), name, dist=dist, init=res) == "busy":
+            st.warning("A model is already training in this session: stop it or wait.")
+        else:
+            st.rerun()  # the progress bar replaces this model's chart
+
 
 # ----------------------------------------------------------------------------- models
 st.subheader(f"Your models (up to {MAX_MODELS} kept; the active one is used everywhere)")
@@ -151,6 +206,7 @@ if sel.model is not None and not is_training():
         )
         st.plotly_chart(fig, width="stretch", key="train_loss")
         st.caption(model_caption(res))
+    _verdict_and_more(res)
 
 st.divider()
 left, right = st.columns(2, gap="large")

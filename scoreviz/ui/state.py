@@ -103,6 +103,9 @@ def sidebar() -> Selection:
             if ss["active_model"] not in names:
                 ss["active_model"] = names[-1]
             st.selectbox("Active model", names, key="active_model")
+            quality = getattr(ss["models"][ss["active_model"]], "quality", None)
+            if quality is not None:
+                st.caption(quality.summary())
         else:
             st.caption("No trained model yet: open **Train** (or press the button on Home).")
     return current_selection()

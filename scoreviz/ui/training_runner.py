@@ -44,6 +44,7 @@ import streamlit as st
 from scoreviz import costs
 from scoreviz.errors import ScorevizError
 from scoreviz.mixture import GaussianMixture
+from scoreviz.quality import assess_result
 from scoreviz.text import escape
 from scoreviz.ui.limits import Slots, SlotWaitAbandoned, current_session_id, session_alive
 
@@ -92,6 +93,7 @@ class TrainingJob:
     config: object  # scoreviz.training.TrainConfig
     name: str
     dist: GaussianMixture | None = None  # uploaded data (None: the built-in distribution)
+    init: object | None = None  # the TrainResult this job trains longer (None: from scratch)
     shareable: bool = True  # put the result in the server-wide store when it finishes
     store: object | None = None  # the server-wide store (state._SharedModels): dedupe via it
     reused: bool = False  # the result came from an identical job of another session
@@ -109,6 +111,7 @@ class TrainingJob:
     _done: threading.Event = field(default_factory=threading.Event)
     _started: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    checking: bool = False  # trained; now sampling to compare with the exact answer
     _gone_since: float | None = None
 
     # --- running
@@ -146,9 +149,16 @@ class TrainingJob:
             self._started.set()
             if self.stop_event.is_set():
                 raise _Cancelled()
-            self.result = train(
-                self.config, progress=self._on_progress, every=self.every, dist=self.dist
+            result = train(
+                self.config,
+                progress=self._on_progress,
+                every=self.every,
+                dist=self.dist,
+                init=self.init,
             )
+            self.checking = True  # the progress text says so while the samplers run
+            result.quality = assess_result(result, self.dist)
+            self.result = result
         finally:
             _SLOTS.release(self)
 
@@ -298,14 +308,17 @@ def is_training() -> bool:
     return job is not None and not job.collected
 
 
-def start_training(config, name: str, dist: GaussianMixture | None = None) -> str:
+def start_training(
+    config, name: str, dist: GaussianMixture | None = None, init: object | None = None
+) -> str:
     """Start (or reuse) training of `config` as model `name`; returns what happened.
 
     "busy": this session is already training; "started": a background job is running. If an
     identical model was already trained on this server, it becomes active and the app reruns
     (this call does not return). A config estimated to train longer than MAX_JOB_SECONDS raises
     ConfigError (its message says what to change), before anything starts.
-    `dist` is given only for uploaded data (never shared across sessions).
+    `dist` is given only for uploaded data (never shared across sessions); `init` is the
+    TrainResult to train longer (config from `training.continuation`).
     """
     from scoreviz.ui.state import add_model, shared_models
 
@@ -327,6 +340,7 @@ def start_training(config, name: str, dist: GaussianMixture | None = None) -> st
         config=config,
         name=name,
         dist=dist,
+        init=init,
         shareable=shareable,
         store=store,
         alive=lambda: session_alive(sid),
@@ -436,6 +450,8 @@ def _draw(job: TrainingJob, show_chart: bool, key: str) -> None:
         loss = f", loss {hist['loss'].iloc[-1]:.4g}" if len(hist) else ""
         secs = f", {hist['elapsed'].iloc[-1]:.1f} s" if len(hist) else ""
         text = f"Training “{escape(job.name)}”: step {job.steps_done} / {steps}{loss}{secs}"
+        if job.checking:
+            text = f"“{escape(job.name)}” trained: sampling it beside the exact score to judge it…"
     cols = st.columns([5, 1])
     cols[0].progress(shown.fraction, text=text)
     stopping = job.stop_event.is_set()

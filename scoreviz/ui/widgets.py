@@ -103,10 +103,12 @@ def model_caption(result) -> str:
     )
     data = "infinite data" if cfg.n_train is None else f"{cfg.n_train} training points"
     stopped = ", stopped early" if result.stopped else ""
-    return (
+    text = (
         f"{kind}, {m.width}×{m.depth} {m.activation}, {len(result.history)} steps{stopped}, "
         f"{data}, trained on {escape(cfg.distribution)} / {escape(cfg.process)}"
     )
+    quality = getattr(result, "quality", None)
+    return f"{text}. **{quality.summary()}**" if quality is not None else text
 
 
 def model_ground_truth(sel) -> tuple[str, object, str]:

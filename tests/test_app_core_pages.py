@@ -343,6 +343,39 @@ def test_good_upload_becomes_the_selected_distribution():
     assert any("cloud.csv" in html.unescape(m.value) for m in at.markdown)  # escaped: cloud&#46;csv
 
 
+def test_upload_smoothing_is_chosen_from_the_data_and_can_be_changed():
+    """A thin outline gets a small width chosen from the data; the slider shows the points over
+    the smoothed density, and another width makes another distribution (its own key)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    u = rng.uniform(0, 2 * np.pi, 3000)
+    r = 1 + 0.3 * np.sin(5 * u)
+    pts = np.stack([r * np.cos(u), r * np.sin(u)], 1) + 0.026 * rng.normal(size=(3000, 2))
+    rows = "\n".join(f"{x:.5f},{y:.5f}" for x, y in pts)
+    at = make_app().run()
+    open_page(at, "views/train.py")
+    at.file_uploader(key="upload_file").set_value(("star.csv", rows.encode(), "text/csv"))
+    at.run()
+    assert_no_exception(at)
+    up = at.session_state["upload"]
+    assert 0.005 < up.bandwidth == up.auto_bandwidth < 0.06
+    assert float(up.dist.stds.min()) == pytest.approx(
+        up.bandwidth, rel=1e-3
+    )  # 3,000 -> 2,000 merged
+    assert at.select_slider(key="upload_h").value == up.bandwidth
+    key_auto = f"upload:{up.sha}"
+    assert any(s["layout"]["title"]["text"].startswith("Your points") for s in chart_specs(at))
+    wider = round(up.auto_bandwidth * 16, 6)  # the widest option (the slider offers h x 2^k)
+    at.select_slider(key="upload_h").set_value(wider).run()
+    assert_no_exception(at)
+    up2 = at.session_state["upload"]
+    assert up2.bandwidth == pytest.approx(wider) and up2.bandwidth > 8 * up.bandwidth
+    assert float(up2.dist.stds.min()) == pytest.approx(up2.bandwidth)
+    assert f"upload:{up2.sha}" != key_auto and len(up2.sha) == 16
+    assert up2.raw_sha == up.sha  # the file is the same
+
+
 def test_bad_model_file_shows_error_and_changes_nothing():
     pytest.importorskip("scoreviz.model_io")
     at = make_app()

@@ -67,7 +67,13 @@ def samples_density_figure(
 
 
 def data_figure(
-    x0: np.ndarray, grid: Grid, density: np.ndarray, xy_range: tuple[float, float], height=520
+    x0: np.ndarray,
+    grid: Grid,
+    density: np.ndarray,
+    xy_range: tuple[float, float],
+    height=520,
+    title: str = "The data: samples x₀ over the exact p₀",
+    points_name: str = "samples x₀ ~ p₀",
 ) -> go.Figure:
     """Clean samples x_0 over the exact data density p_0 (heatmap; density (G, G), rows = y)."""
     fig = go.Figure([density_heatmap(grid, density, name="exact p₀")])
@@ -77,14 +83,12 @@ def data_figure(
             x=x,
             y=y,
             mode="markers",
-            name="samples x₀ ~ p₀",
+            name=points_name,
             marker=dict(color=PALETTE["data"], size=4, opacity=0.75),
             hoverinfo="skip",
         )
     )
-    fig = apply_style(
-        fig, title="The data: samples x₀ over the exact p₀", xy_range=xy_range, height=height
-    )
+    fig = apply_style(fig, title=title, xy_range=xy_range, height=height)
     fig.update_xaxes(constrain="domain")
     fig.update_yaxes(constrain="domain")
     fig.update_layout(margin=dict(t=90), legend=dict(y=1.02))

@@ -40,10 +40,14 @@ class UploadedData:
     """An uploaded point cloud used as the empirical distribution (this session only)."""
 
     name: str  # file name, for display
-    sha: str  # content hash: part of model ids trained on it
+    sha: str  # hash of the content and the smoothing: part of model ids trained on it
     dist: GaussianMixture
     n_points: int
     note: str  # what was done to the data (dropped rows, standardised, ...)
+    points: Any = None  # (N, 2) the standardised points (numpy), for the smoothing view
+    bandwidth: float = 0.0  # the smoothing width h of `dist`
+    auto_bandwidth: float = 0.0  # the width chosen from the data (select_bandwidth)
+    raw_sha: str = ""  # hash of the file's bytes alone
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,12 @@ per upload (keyed by Streamlit's file id), not on every rerun.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib.util
 import logging
 
+import numpy as np
 import streamlit as st
 
 from scoreviz.errors import ScorevizError
@@ -68,23 +71,88 @@ def upload_block() -> None:
         st.error(f"{escape(err[1], limit=600)} The previous dataset stays selected.")
     up = st.session_state.get("upload")
     if up is not None:
-        st.success(f"Loaded **{escape(up.name)}**: {up.n_points:,} points. {escape(up.note)}")
+        st.success(f"Loaded **{escape(up.name)}**: {escape(up.note)}")
+        smoothing_block()
 
 
 def _accept_upload(data: bytes, name: str) -> None:
-    from scoreviz.data_io import parse_point_cloud, to_distribution
+    from scoreviz.data_io import parse_point_cloud, reduce_components, select_bandwidth
 
     parsed = parse_point_cloud(data, name)
-    dist = to_distribution(parsed)
+    h = select_bandwidth(parsed.points)
     st.session_state["upload"] = UploadedData(
         name=name,
         sha=parsed.sha,
-        dist=dist,
+        dist=reduce_components(parsed.points, h),
         n_points=int(len(parsed.points)),
         note=parsed.note,
+        points=parsed.points,
+        bandwidth=h,
+        auto_bandwidth=h,
+        raw_sha=parsed.sha,
     )
+    st.session_state["upload_h"] = h
     if not request_distribution("upload"):
         st.rerun()  # the sidebar (already drawn) now offers and selects "Uploaded: ..."
+
+
+def _smoothing_key(raw_sha: str, h: float, auto: float) -> str:
+    """The upload's distribution hash: the file's own for the chosen-from-data width, else a
+    hash of (file, width), so caches and model ids tell the smoothings apart (16 hex digits)."""
+    if h == auto:
+        return raw_sha
+    return hashlib.sha256(f"{raw_sha}:{h:.6g}".encode()).hexdigest()[:16]
+
+
+def smoothing_block() -> None:
+    """Choose the smoothing width h of the uploaded data's exact density, seeing the points
+    over it: "exact" means exact for the points blurred by N(0, h^2 I)."""
+    from scoreviz.data_io import MAX_COMPONENTS, reduce_components
+    from scoreviz.figures.forward import data_figure
+    from scoreviz.ui import cache
+
+    up = st.session_state.get("upload")
+    if up is None or up.points is None:
+        return
+    auto = up.auto_bandwidth
+    options = sorted({round(auto * 2.0**k, 6) for k in range(-3, 5)} | {auto})
+    h = st.select_slider(
+        "Smoothing width h of the exact density",
+        options,
+        key="upload_h",
+        format_func=lambda v: f"{v:.3g}" + (" (chosen from the data)" if v == auto else ""),
+        help="Each uploaded point becomes a Gaussian of width h; the exact score, denoiser and "
+        "samplers are exact for that density. The default maximises the leave-one-out "
+        "likelihood of the points: wide enough to fill gaps, thin enough to keep lines thin.",
+    )
+    if h != up.bandwidth:
+        sha = _smoothing_key(up.raw_sha, h, auto)
+        with friendly_errors("Smoothing the uploaded data"):
+            dist = reduce_components(up.points, h)
+            up = dataclasses.replace(up, sha=sha, dist=dist, bandwidth=h)
+            st.session_state["upload"] = up
+    merged = (
+        f" Merged to {up.dist.n_components:,} Gaussians (at most {MAX_COMPONENTS:,}: every exact "
+        "computation costs time in proportion)."
+        if up.n_points > MAX_COMPONENTS
+        else ""
+    )
+    st.caption(f"Your points over the exact density at h = {h:.3g}.{merged}")
+    with friendly_errors("Drawing the uploaded data"):
+        key = f"upload:{up.sha}"
+        grid, density = cache.density_grid(key, up.dist, "vp_linear", 0.0, 100)
+        pts = np.asarray(up.points)[:: max(1, len(up.points) // 3000)]
+        half = float(np.abs(np.asarray(up.points)).max()) * 1.1
+        fig = data_figure(
+            pts,
+            grid,
+            density,
+            (-half, half),
+            height=380,
+            title="Your points over the smoothed exact p₀",
+            points_name="your points",
+        )
+        st.plotly_chart(fig, width="stretch", key="upload_smoothing")
 
 
 def model_transfer_block() -> None:

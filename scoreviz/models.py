@@ -6,8 +6,9 @@ sin/cos(w_j u_k) of each coordinate at `x_freqs` log-spaced frequencies w_j in [
 per unit, and Fourier features of log sigma_t (default) or of t. The input features are what let
 a small network draw thin shapes (letters, spirals: widths ~0.06 at unit spread): a plain MLP on
 raw coordinates learns them only slowly (tanelp/tiny-diffusion embeds x the same way). The body
-is a residual MLP, h <- h + W act(LayerNorm(h)), which trains at a higher learning rate than a
-plain stack. Its 2D output is read in one of three parameterisations, and converted to the others
+is a plain MLP by default; `residual=True` makes it h <- h + W act(LayerNorm(h)), which measured
+no better here (4,000 steps: spirals 0.11 vs 0.08 nats lost, word 0.04 vs 0.03) at ~1.5x the
+cost per step. Its 2D output is read in one of three parameterisations, and converted to the others
 only through `scoreviz.conversions`:
 
     "eps"    eps_hat = F                       score = -eps_hat / sigma_t
@@ -73,7 +74,7 @@ class ModelConfig:
     n_freqs: int = 16
     dae_sigma: float = 0.5  # kind="dae" only: its one noise level
     x_freqs: int = 16  # sinusoidal features of each input coordinate (0: raw coordinates only)
-    residual: bool = True  # residual blocks with LayerNorm (False: a plain MLP)
+    residual: bool = False  # residual blocks with LayerNorm (False: a plain MLP)
 
     def __post_init__(self) -> None:
         _check(self.kind, KINDS, "model kind")

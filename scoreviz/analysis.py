@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from scoreviz.grids import make_grid
 from scoreviz.mixture import GaussianMixture
-from scoreviz.processes import NoiseProcess
+from scoreviz.processes import NoiseProcess, stratified_u
 from scoreviz.score import ScoreFn, exact_score_fn, full_t
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t (N,2), t (N,)) -> x0_hat
@@ -77,9 +78,9 @@ def _clean_and_noise(dist: GaussianMixture, n: int, seed: int):
 
 def noisy_at_sigma(process: NoiseProcess, x0, eps, sigma: float) -> NoisyBatch:
     """Noise x0 at the time whose sigma_t is `sigma` (clipped to the process' range)."""
-    t = process.t_from_sigma(torch.tensor(float(sigma), dtype=torch.float64))
-    a, s = float(process.alpha(t)), float(process.sigma(t))
-    return NoisyBatch(sigma=s, t=float(t), alpha=a, x0=x0, x_t=a * x0 + s * eps)
+    t = float(process.t_from_sigma(torch.tensor(float(sigma), dtype=torch.float64)))
+    a, s, _ = process.at(t)
+    return NoisyBatch(sigma=s, t=t, alpha=a, x0=x0, x_t=a * x0 + s * eps)
 
 
 # ---------------------------------------------------------------------------- DAE
@@ -157,13 +158,6 @@ def t_bins(process: NoiseProcess, n_bins: int) -> np.ndarray:
     return np.linspace(process.t_min, 1.0, n_bins + 1)
 
 
-def _stratified_t(edges: np.ndarray, per_bin: int, gen: torch.Generator) -> torch.Tensor:
-    lo = torch.as_tensor(edges[:-1]).repeat_interleave(per_bin)
-    width = torch.as_tensor(np.diff(edges)).repeat_interleave(per_bin)
-    u = torch.rand(lo.shape[0], generator=gen, dtype=torch.float64)
-    return (lo + width * u).float()
-
-
 def _bin_stats(values: torch.Tensor, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
     v = values.double().reshape(n_bins, -1)
     return v.mean(1).numpy(), (v.std(1) / np.sqrt(v.shape[1])).numpy()
@@ -190,7 +184,7 @@ def binned_loss(
 
     gen = torch.Generator().manual_seed(seed)
     edges = t_bins(process, n_bins)
-    t = _stratified_t(edges, per_bin, gen)
+    t = process.t_uniform(stratified_u(n_bins, gen, per_bin)).float()  # per_bin in each bin
     x0 = dist.sample(t.shape[0], generator=gen)
     eps = torch.randn(x0.shape, generator=gen)
     x_t = process.marginal(x0, t, eps)
@@ -355,20 +349,12 @@ def view_ranges(xs: np.ndarray, least: float = 3.0, zoom_out: float = 3.0) -> np
     return np.full(xs.shape[0], float(np.clip(q.max(), final, zoom_out * final)))
 
 
-def square_grid(half_width: float, n: int) -> np.ndarray:
-    """n x n grid points covering [-h, h]^2 (inset by half a cell), shape (n*n, 2)."""
-    h = half_width * (1 - 1 / n)
-    g = np.linspace(-h, h, n)
-    xx, yy = np.meshgrid(g, g)
-    return np.stack([xx.ravel(), yy.ravel()], 1)
-
-
 @torch.no_grad()
 def field_frames(
     score_fn: ScoreFn, times: np.ndarray, ranges: np.ndarray, n_grid: int = 15
 ) -> tuple[np.ndarray, np.ndarray]:
     """The score at each frame's t on that frame's grid: (grid (F, G*G, 2), score (F, G*G, 2))."""
-    grids = np.stack([square_grid(r, n_grid) for r in ranges])  # (F, M, 2)
+    grids = np.stack([make_grid(n_grid, (-r, r)).points for r in ranges])  # (F, M, 2)
     f, m, _ = grids.shape
     x = torch.as_tensor(grids.reshape(-1, 2), dtype=torch.float32)
     t = torch.as_tensor(np.repeat(times, m), dtype=torch.float32)

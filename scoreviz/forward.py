@@ -55,8 +55,7 @@ def prior_mismatch(
     dist: GaussianMixture, process: NoiseProcess, n: int = 8192, seed: int = 0
 ) -> PriorMismatch:
     """alpha_1, sigma_1 and KL(p_1 || N(0, prior_std^2 I)) by Monte Carlo with exact log p_1."""
-    t1 = torch.tensor(1.0, dtype=torch.float64)
-    alpha, sigma = float(process.alpha(t1)), float(process.sigma(t1))
+    alpha, sigma, _ = process.at(1.0)
     gen = torch.Generator().manual_seed(seed)
     x = dist.sample(n, generator=gen, alpha=alpha, sigma=sigma, dtype=torch.float64)
     ratio = dist.log_prob(x, alpha, sigma) - _log_prior(x, process.prior_std)
@@ -71,8 +70,8 @@ def view_range(process: NoiseProcess, t: float) -> tuple[float, float]:
 
     VP processes keep alpha^2 + sigma^2 = 1 (range fixed); VE grows with sigma_t.
     """
-    tt = torch.tensor(float(t), dtype=torch.float64)
-    spread = math.sqrt(float(process.alpha(tt)) ** 2 + float(process.sigma(tt)) ** 2)
+    alpha, sigma, _ = process.at(t)
+    spread = math.sqrt(alpha**2 + sigma**2)
     half = round(VIEW_HALF_WIDTH * max(1.0, spread), 1)  # 0.1 steps: no jitter near 1
     return (-half, half)
 
@@ -80,23 +79,12 @@ def view_range(process: NoiseProcess, t: float) -> tuple[float, float]:
 def schedule_table(process: NoiseProcess, n: int = 200) -> dict[str, np.ndarray]:
     """alpha(t), sigma(t), SNR(t) on n times from t_min to 1 (for the schedule plot)."""
     t = torch.linspace(process.t_min, 1.0, n, dtype=torch.float64)
-    return {
-        "t": t.numpy(),
-        "alpha": process.alpha(t).numpy(),
-        "sigma": process.sigma(t).numpy(),
-        "snr": process.snr(t).numpy(),
-    }
+    return {"t": t.numpy(), **{k: v.numpy() for k, v in process.at(t)._asdict().items()}}
 
 
 def schedule_at(process: NoiseProcess, t: float) -> dict[str, float]:
     """alpha_t, sigma_t and SNR_t at one time t."""
-    tt = torch.tensor(float(t), dtype=torch.float64)
-    return {
-        "t": float(t),
-        "alpha": float(process.alpha(tt)),
-        "sigma": float(process.sigma(tt)),
-        "snr": float(process.snr(tt)),
-    }
+    return {"t": float(t), **process.at(t)._asdict()}
 
 
 @torch.no_grad()

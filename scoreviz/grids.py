@@ -60,9 +60,9 @@ def log_density_grid(
     dist: GaussianMixture, process: NoiseProcess, t: float, grid: Grid
 ) -> np.ndarray:
     """Exact log p_t on the grid, shape (G, G) (rows = y), float32; -inf clipped to -1e6."""
-    tt = torch.tensor(float(t), dtype=torch.float64)
+    alpha, sigma, _ = process.at(t)
     x = torch.as_tensor(grid.points, dtype=torch.float64)
-    lp = dist.log_prob(x, float(process.alpha(tt)), float(process.sigma(tt)))
+    lp = dist.log_prob(x, alpha, sigma)
     return finite(lp.numpy()).reshape(grid.size, grid.size)
 
 
@@ -71,10 +71,6 @@ def score_on_points(score_fn: ScoreFn, t: float, points: np.ndarray) -> np.ndarr
     """score_fn(x, t) at (N, 2) points, float32 numpy with non-finite values made finite."""
     x = torch.as_tensor(points, dtype=torch.float32)
     return finite(score_fn(x, full_t(t, x.shape[0])).float().numpy())
-
-
-def sigma_at(process: NoiseProcess, t: float) -> float:
-    return float(process.sigma(torch.tensor(float(t), dtype=torch.float64)))
 
 
 def score_error_grid(learned: np.ndarray, exact: np.ndarray, sigma: float, size: int):
@@ -136,8 +132,7 @@ def score_field(
     the error).
     """
     exact_fn = exact_score_fn(dist, process)
-    tt = torch.tensor(float(t), dtype=torch.float64)
-    sigma, alpha = float(process.sigma(tt)), float(process.alpha(tt))
+    alpha, sigma, _ = process.at(t)
     grid, bg = make_grid(n_arrows, xy_range), make_grid(n_bg, xy_range)
     exact = score_on_points(exact_fn, t, grid.points)
     density = np.exp(log_density_grid(dist, process, t, bg).astype(np.float64))

@@ -17,7 +17,7 @@ import torch
 
 from scoreviz.errors import DataError
 from scoreviz.mixture import GaussianMixture
-from scoreviz.processes import NoiseProcess
+from scoreviz.processes import NoiseProcess, stratified_u
 from scoreviz.score import ScoreFn
 
 
@@ -36,7 +36,7 @@ def score_error(
     t-uniform average. The same seed gives the same points, so two models are compared fairly.
     """
     gen = torch.Generator().manual_seed(seed)
-    t = process.t_min + (1 - process.t_min) * (torch.arange(n_t, dtype=torch.float64) + 0.5) / n_t
+    t = process.t_uniform(stratified_u(n_t))  # the strata's midpoints
     tt = t.repeat_interleave(n_per_t)
     alpha, sigma = process.alpha(tt), process.sigma(tt)
     x0 = dist.sample(n_t * n_per_t, generator=gen, dtype=torch.float64)

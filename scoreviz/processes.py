@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -30,6 +31,26 @@ def _f64(t) -> torch.Tensor:
 def _out(v: torch.Tensor, like) -> torch.Tensor:
     like = torch.as_tensor(like)
     return v.to(like.dtype if like.is_floating_point() else torch.float32)
+
+
+def stratified_u(n: int, gen: torch.Generator | None = None, per_stratum: int = 1) -> torch.Tensor:
+    """`per_stratum` points in each of n equal strata of [0, 1): u = (i + U) / n, float64.
+
+    Shape (n * per_stratum,), sorted by stratum i. U ~ U[0, 1) from `gen`; without a generator
+    U = 1/2 (the strata's midpoints). The one stratified sampler: training times, t bins, metrics.
+    """
+    i = torch.arange(n, dtype=torch.float64).repeat_interleave(per_stratum)
+    if gen is None:
+        return (i + 0.5) / n
+    return (i + torch.rand(i.shape[0], generator=gen, dtype=torch.float64)) / n
+
+
+class Schedule(NamedTuple):
+    """alpha_t, sigma_t and SNR_t = alpha_t^2 / sigma_t^2 at one t (floats) or many (tensors)."""
+
+    alpha: float | torch.Tensor
+    sigma: float | torch.Tensor
+    snr: float | torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -70,6 +91,17 @@ class NoiseProcess:
         """Signal-to-noise ratio alpha_t^2 / sigma_t^2."""
         t64 = _f64(t)
         return _out(torch.exp(2 * self._log_alpha(t64)) / self._sigma2(t64), t)
+
+    def at(self, t) -> Schedule:
+        """alpha_t, sigma_t, SNR_t: floats for a number t, tensors (dtype of t) for a tensor t."""
+        if isinstance(t, torch.Tensor):
+            return Schedule(self.alpha(t), self.sigma(t), self.snr(t))
+        t64 = _f64(float(t))
+        return Schedule(float(self.alpha(t64)), float(self.sigma(t64)), float(self.snr(t64)))
+
+    def t_uniform(self, u) -> torch.Tensor:
+        """The t a fraction u of the way from t_min to 1 (u in [0, 1]), float64."""
+        return self.t_min + (1 - self.t_min) * _f64(u)
 
     def f(self, x: torch.Tensor, t) -> torch.Tensor:
         """Drift f(x, t) = (d log alpha/dt) x, shape like x (N, 2)."""
@@ -119,7 +151,21 @@ def _beta_integral(t, b0, b1):
 
 
 @dataclass(frozen=True)
-class VPLinear(NoiseProcess):
+class VariancePreserving(NoiseProcess):
+    """Base of the VP schedules: sigma_t^2 = 1 - alpha_t^2, so d sigma^2/dt = -2 f alpha^2.
+
+    A subclass states only alpha (`_log_alpha`, `_dlog_alpha`); then g^2 = -2 f = beta(t).
+    """
+
+    def _sigma2(self, t):
+        return (-torch.expm1(2 * self._log_alpha(t))).clamp_min(0)
+
+    def _dsigma2(self, t):
+        return -2 * self._dlog_alpha(t) * torch.exp(2 * self._log_alpha(t))
+
+
+@dataclass(frozen=True)
+class VPLinear(VariancePreserving):
     """Variance preserving, linear beta(t) = b0 + (b1 - b0) t (DDPM in continuous time).
 
     alpha_t = exp(-1/2 int_0^t beta), sigma_t^2 = 1 - alpha_t^2, f = -beta/2, g^2 = beta.
@@ -141,15 +187,9 @@ class VPLinear(NoiseProcess):
     def _dlog_alpha(self, t):
         return -0.5 * (self.beta_min + (self.beta_max - self.beta_min) * t)
 
-    def _sigma2(self, t):
-        return (-torch.expm1(2 * self._log_alpha(t))).clamp_min(0)
-
-    def _dsigma2(self, t):
-        return -2 * self._dlog_alpha(t) * torch.exp(2 * self._log_alpha(t))
-
 
 @dataclass(frozen=True)
-class VPCosine(NoiseProcess):
+class VPCosine(VariancePreserving):
     """Variance preserving, cosine schedule (Nichol & Dhariwal 2021) in continuous time.
 
     alpha_bar(t) = cos^2(phi(t)) / cos^2(phi(0)), phi(t) = (u t + s)/(1 + s) pi/2; u < 1 stops
@@ -169,12 +209,6 @@ class VPCosine(NoiseProcess):
 
     def _dlog_alpha(self, t):
         return -torch.tan(self._phi(t)) * self.u / (1 + self.s) * math.pi / 2
-
-    def _sigma2(self, t):
-        return (-torch.expm1(2 * self._log_alpha(t))).clamp_min(0)
-
-    def _dsigma2(self, t):
-        return -2 * self._dlog_alpha(t) * torch.exp(2 * self._log_alpha(t))
 
 
 @dataclass(frozen=True)

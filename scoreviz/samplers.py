@@ -225,7 +225,7 @@ def _em_step(process, x, s, t, g2: float, dt: float, gen) -> Tensor:
 def _langevin(score_fn, process, config, gen) -> _Plan:
     """Plain Langevin on p_t at t = t_langevin from a uniform box: mode weights stay wrong."""
     t = config.t_langevin
-    e = config.step_size * float(process.sigma(torch.tensor(t, dtype=torch.float64))) ** 2
+    e = config.step_size * process.at(t).sigma ** 2
     half = 3 * process.prior_std
     x = (2 * torch.rand(config.n_particles, 2, generator=gen) - 1) * half
     ts = torch.full((config.n_steps + 1,), t, dtype=torch.float64)
@@ -293,15 +293,11 @@ def _posterior(process, t, s):
     mean = c_x x_t + c_0 x_0, c_x = alpha_{t|s} sigma_s^2 / sigma_t^2,
     c_0 = alpha_s sigma_{t|s}^2 / sigma_t^2; variance sigma_{t|s}^2 sigma_s^2 / sigma_t^2.
     """
-    a_t, s_t, a_s, s_s = (float(v) for v in (*_alpha_sigma(process, t), *_alpha_sigma(process, s)))
+    (a_t, s_t, _), (a_s, s_s, _) = process.at(float(t)), process.at(float(s))
     a_ts = a_t / a_s
     var_ts = max(s_t**2 - a_ts**2 * s_s**2, 0.0)
     c_x, c_0 = a_ts * s_s**2 / s_t**2, a_s * var_ts / s_t**2
     return a_t, s_t, a_s, s_s, c_x, c_0, math.sqrt(var_ts * s_s**2 / s_t**2)
-
-
-def _alpha_sigma(process, t):
-    return process.alpha(t), process.sigma(t)
 
 
 def _ddpm(score_fn, process, config, gen) -> _Plan:

@@ -42,7 +42,7 @@ from scoreviz.losses import WEIGHTINGS, output_loss
 from scoreviz.mixture import GaussianMixture
 from scoreviz.models import LEGACY_FIELDS as MODEL_LEGACY_FIELDS
 from scoreviz.models import ModelConfig, TrainedModel, build_model
-from scoreviz.processes import PROCESSES, NoiseProcess, get_process
+from scoreviz.processes import PROCESSES, NoiseProcess, get_process, stratified_u
 from scoreviz.score import ScoreFn
 
 # Settings added later, with the behaviour the code had before they existed.
@@ -244,11 +244,10 @@ def sample_times(
     """
     if scheme not in TIME_SAMPLINGS:
         raise unknown_key("time sampling", scheme, TIME_SAMPLINGS)
-    i = torch.arange(n, dtype=torch.float64)
-    u = (i + torch.rand(n, generator=gen, dtype=torch.float64)) / n
-    t = process.t_min + (1 - process.t_min) * u
+    u = stratified_u(n, gen)
+    t = process.t_uniform(u)
     if scheme == "mixed":
-        t = torch.where(i % 2 == 1, _t_uniform_log_sigma(u, process), t)
+        t = torch.where(torch.arange(n) % 2 == 1, _t_uniform_log_sigma(u, process), t)
     return t
 
 

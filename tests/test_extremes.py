@@ -32,7 +32,7 @@ from scoreviz.errors import TrainingDivergedError
 from scoreviz.figures.dae import dae_reconstruction_figure, reconstruction_error_figure
 from scoreviz.figures.fields import score_difference_figure, score_field_figure
 from scoreviz.figures.forward import forward_animation, samples_density_figure, schedule_figure
-from scoreviz.figures.loss import loss_history_figure, loss_vs_t_figure, weighting_floor_figure
+from scoreviz.figures.loss import loss_vs_t_figure, weighting_floor_figure
 from scoreviz.figures.sampling import SamplingPanel, mode_weights_figure, sampling_animation
 from scoreviz.figures.training import loss_curve_figure
 from scoreviz.forward import schedule_at, schedule_table, view_range
@@ -178,7 +178,7 @@ def test_loss_figures_at_the_ends_of_their_sliders(proc_key, assert_finite_figur
     w, dae_t = model.config.weighting, model.model.dae_t
     floor = cache.mean_loss_floor(dist_key, dist, proc_key, w, dae_t)
     assert floor is not None and np.isfinite(floor)
-    assert_finite_figure(loss_history_figure(model.history, floor), "training history")
+    assert_finite_figure(loss_curve_figure(model.history, floor=floor, title=None), "history")
     assert_finite_figure(loss_curve_figure(model.history, floor=floor), "Train page loss curve")
 
 

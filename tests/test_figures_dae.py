@@ -7,12 +7,8 @@ import torch
 
 from scoreviz import analysis
 from scoreviz.distributions import get_distribution
-from scoreviz.figures.dae import (
-    ARROW_HEAD,
-    arrow_xy,
-    dae_reconstruction_figure,
-    reconstruction_error_figure,
-)
+from scoreviz.figures.arrows import ARROW_HEAD, arrow_xy
+from scoreviz.figures.dae import dae_reconstruction_figure, reconstruction_error_figure
 from scoreviz.figures.style import PALETTE
 from scoreviz.processes import get_process
 

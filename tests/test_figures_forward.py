@@ -165,7 +165,7 @@ def test_loss_curve_figure_data_and_floor():
     fig = loss_curve_figure(hist, total_steps=10, floor=0.3)
     assert list(fig.data[0].x) == [1, 2, 4] and list(fig.data[0].y) == [2.0, 1.0, 0.5]
     np.testing.assert_allclose(fig.data[1].y, smooth(np.array([2.0, 1.0, 0.5])), rtol=1e-6)
-    assert fig.layout.shapes[0].y0 == 0.3
+    assert list(fig.data[2].y) == [0.3, 0.3]  # the floor, drawn across the whole x range
     assert fig.layout.yaxis.type == "log" and list(fig.layout.xaxis.range) == [0, 10]
     empty = loss_curve_figure(pd.DataFrame({"step": [], "loss": []}))
     json.loads(empty.to_json())

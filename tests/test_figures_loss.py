@@ -8,8 +8,9 @@ import torch
 
 from scoreviz import analysis, losses
 from scoreviz.distributions import get_distribution
-from scoreviz.figures.loss import loss_history_figure, loss_vs_t_figure, weighting_floor_figure
+from scoreviz.figures.loss import loss_vs_t_figure, weighting_floor_figure
 from scoreviz.figures.style import PALETTE
+from scoreviz.figures.training import loss_curve_figure
 from scoreviz.processes import get_process
 from scoreviz.score import exact_score_fn
 
@@ -98,7 +99,7 @@ def test_loss_history_figure_decimates_and_draws_the_floor():
         {"step": np.arange(1, 3001), "loss": np.linspace(2, 1, 3000), "elapsed": np.zeros(3000)}
     )
     hist.loc[10, "loss"] = np.nan
-    fig = loss_history_figure(hist, floor_mean=0.9)
+    fig = loss_curve_figure(hist, floor=0.9)
     raw, smooth, floor = fig.data
     assert len(raw.x) <= 600 and np.isfinite(raw.y).all()
     assert list(floor.y) == [0.9, 0.9] and floor.line.color == PALETTE["exact"]

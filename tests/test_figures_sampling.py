@@ -13,6 +13,7 @@ from scoreviz.figures.sampling import (
     sampling_animation,
 )
 from scoreviz.figures.style import PALETTE
+from scoreviz.grids import make_grid
 from scoreviz.processes import get_process
 from scoreviz.score import exact_score_fn
 
@@ -87,7 +88,7 @@ def test_light_frames_drop_non_finite_and_decimate():
 
 
 def test_field_arrows_point_along_the_score_and_stay_inside_a_cell():
-    xy = analysis.square_grid(3.0, 15)
+    xy = make_grid(15, (-3.0, 3.0)).points
     score = -xy * np.linspace(0.1, 50, len(xy))[:, None]  # wildly varying lengths
     score[5] = np.nan
     x, y, _ = _field_arrows(xy, score, 3.0, 15)

@@ -3,7 +3,8 @@ lambda(t) = sigma_t^2 balances the noise levels, and the training loss history."
 
 import streamlit as st
 
-from scoreviz.figures.loss import loss_history_figure, loss_vs_t_figure, weighting_floor_figure
+from scoreviz.figures.loss import loss_vs_t_figure, weighting_floor_figure
+from scoreviz.figures.training import loss_curve_figure
 from scoreviz.losses import WEIGHTINGS
 from scoreviz.ui import cache, compute
 from scoreviz.ui.errors import friendly_errors
@@ -102,7 +103,7 @@ if model is not None:
             model.model.dae_t,
             model.config.time_sampling,
         )
-        st.plotly_chart(loss_history_figure(model.history, floor), width="stretch")
+        st.plotly_chart(loss_curve_figure(model.history, floor=floor, title=None), width="stretch")
     st.caption(
         f"Training loss per step under {WEIGHTINGS[model.config.weighting]}, and its exact "
         "floor averaged over the training times: the loss can approach it, never pass it."

@@ -14,39 +14,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from scoreviz.analysis import Reconstruction
+from scoreviz.figures.arrows import arrow_trace, arrow_xy
 from scoreviz.figures.style import PALETTE, apply_style
 from scoreviz.text import escape
-
-ARROW_HEAD = 9  # px ("arrow-wide": plain "arrow" is a hairline at this size)
-
-
-def arrow_xy(start: np.ndarray, end: np.ndarray, head: float = ARROW_HEAD):
-    """Arrows start -> end (both (N, 2)) as one line trace: x, y with NaN gaps, marker sizes.
-
-    Point 3i is the tail, 3i+1 the tip (it carries an "arrow-wide" marker that `angleref="previous"`
-    turns along the segment), 3i+2 a gap. Arrows with a non-finite end are left out.
-    """
-    ok = np.isfinite(start).all(1) & np.isfinite(end).all(1)
-    start, end = start[ok], end[ok]
-    n = start.shape[0]
-    pts = np.full((n, 3, 2), np.nan, dtype=np.result_type(start, end, np.float32))
-    pts[:, 0], pts[:, 1] = start, end
-    sizes = np.tile(np.array([0.0, head, 0.0], dtype=np.float32), n)
-    return pts[..., 0].ravel(), pts[..., 1].ravel(), sizes
-
-
-def arrow_trace(start: np.ndarray, end: np.ndarray, color: str, **kw) -> go.Scatter:
-    """A Scatter of arrows start -> end in one colour."""
-    x, y, sizes = arrow_xy(start, end, kw.pop("head", ARROW_HEAD))
-    return go.Scatter(
-        x=x,
-        y=y,
-        mode="lines+markers",
-        line=dict(color=color, width=kw.pop("width", 1.2)),
-        marker=dict(symbol="arrow-wide", angleref="previous", size=sizes, color=color),
-        hoverinfo="skip",
-        **kw,
-    )
 
 
 def _panel_range(x_t: np.ndarray, least: float = 3.0) -> float:
@@ -77,8 +47,9 @@ def dae_reconstruction_figure(
     """Small multiples, one per noise level: clean x0, noisy x_t, arrows x_t -> D(x_t).
 
     panels: from `analysis.reconstructions`; kinds: denoiser name -> PALETTE key (default
-    "exact" for a name containing "exact", else "learned"). Denoiser names are users' model
-    names: escaped (`scoreviz.text.escape`) before they become legend text.
+    "exact" for a name containing "exact", else "learned"). Denoiser names other than the
+    exact one's (a fixed label) are users' model names: escaped (`scoreviz.text.escape`)
+    before they become legend text.
     """
     kinds = dict(kinds or {})
     titles = [f"σ = {p.sigma:.3g}  (t = {p.t:.3f})" for p in panels]
@@ -89,9 +60,9 @@ def dae_reconstruction_figure(
         fig.add_trace(_points(p.x_t, "noisy x̃ = x_t", PALETTE["noisy"], 5, first, 0.8), 1, i)
         for name, rec in p.recon.items():
             kind = kinds.get(name, "exact" if "exact" in name.lower() else "learned")
-            tr = arrow_trace(
-                p.x_t, rec, PALETTE[kind], name=f"x̃ → {escape(name)}", legendgroup=name
-            )
+            label = name if kind == "exact" else escape(name)
+            xy = arrow_xy(p.x_t, rec)
+            tr = arrow_trace(*xy, PALETTE[kind], name=f"x̃ → {label}", legendgroup=name)
             tr.showlegend = first
             fig.add_trace(tr, 1, i)
         r = _panel_range(p.x_t)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from scoreviz.figures.arrows import arrow_xy, capped
 from scoreviz.figures.style import ERROR_COLORSCALE, PALETTE, apply_style
 from scoreviz.grids import Grid, ScoreField, finite
 
@@ -48,17 +49,11 @@ def quiver_traces(
     showlegend: bool = True,
 ) -> list[go.Scatter]:
     """Arrows from `points` (N, 2) along scale * `vectors` (N, 2), lengths capped at `cap`."""
-    d = finite(vectors).astype(np.float64) * scale
-    length = np.linalg.norm(d, axis=1)
-    shrink = np.where(length > cap, cap / np.maximum(length, 1e-300), 1.0)
-    d, length = d * shrink[:, None], np.minimum(length, cap)
-    tail, head = points.astype(np.float64), points + d
-    # tail, head, gap per arrow; NaN is Plotly's line break (never drawn), float32 keeps the
-    # JSON small and avoids validating thousands of Python objects (a None list is 10x slower)
-    xs = np.full(3 * len(points), np.nan, dtype=np.float32)
-    ys = np.full(3 * len(points), np.nan, dtype=np.float32)
-    xs[0::3], xs[1::3] = np.round(tail[:, 0], DECIMALS), np.round(head[:, 0], DECIMALS)
-    ys[0::3], ys[1::3] = np.round(tail[:, 1], DECIMALS), np.round(head[:, 1], DECIMALS)
+    d, length = capped(finite(vectors), scale, cap)
+    head = points + d
+    # float32 keeps the JSON small and avoids validating thousands of Python objects (a None
+    # list is 10x slower)
+    xs, ys, _ = (np.round(a, DECIMALS).astype(np.float32) for a in arrow_xy(points, head))
     angle = np.degrees(np.arctan2(d[:, 0], d[:, 1]))  # clockwise from "up", as Plotly wants
     head_size = np.clip(14 * length / max(cap, 1e-12), 0, 9)  # px: a zero vector has no head
     shafts = go.Scatter(

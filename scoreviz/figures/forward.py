@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from scoreviz.figures.fields import density_heatmap
-from scoreviz.figures.style import PALETTE, apply_style
+from scoreviz.figures.style import PALETTE, apply_style, player_controls
 from scoreviz.grids import Grid, finite
 
 
@@ -214,48 +214,8 @@ def forward_animation(
     )
     fig.update_xaxes(constrain="domain")  # equal aspect by narrowing the plot, not widening x
     fig.update_yaxes(constrain="domain")
-    _add_player(fig, [f.name for f in frames], times, frame_ms, redraw=moving_axes)
+    names = [f.name for f in frames]
+    fig.update_layout(**player_controls(names, times, frame_ms, redraw=moving_axes, y=-0.08))
+    legend = dict(orientation="h", yanchor="bottom", y=1.0, x=0)
+    fig.update_layout(margin=dict(b=120), legend=legend)
     return fig
-
-
-def _add_player(fig: go.Figure, names: list[str], times: np.ndarray, frame_ms: int, redraw: bool):
-    """Play/Pause buttons and a frame slider labelled by t."""
-    play = dict(
-        frame=dict(duration=frame_ms, redraw=redraw), fromcurrent=True, transition=dict(duration=0)
-    )
-    pause = dict(
-        mode="immediate", frame=dict(duration=0, redraw=redraw), transition=dict(duration=0)
-    )
-    fig.update_layout(
-        updatemenus=[
-            dict(
-                type="buttons",
-                direction="left",
-                x=0.0,
-                y=-0.12,
-                xanchor="left",
-                yanchor="top",
-                showactive=False,
-                buttons=[
-                    dict(label="Play", method="animate", args=[None, play]),
-                    dict(label="Pause", method="animate", args=[[None], pause]),
-                ],
-            )
-        ],
-        sliders=[
-            dict(
-                active=0,
-                x=0.18,
-                len=0.82,
-                y=-0.06,
-                yanchor="top",
-                currentvalue=dict(prefix="t = ", font=dict(size=13)),
-                steps=[
-                    dict(label=f"{t:.2f}", method="animate", args=[[n], pause])
-                    for n, t in zip(names, times, strict=True)
-                ],
-            )
-        ],
-        margin=dict(b=120),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
-    )

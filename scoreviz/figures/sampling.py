@@ -17,8 +17,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from scoreviz.analysis import SamplingFrames, evenly_spaced
-from scoreviz.figures.dae import arrow_xy
-from scoreviz.figures.style import PALETTE, apply_style
+from scoreviz.figures.arrows import arrow_trace, arrow_xy, capped
+from scoreviz.figures.style import PALETTE, apply_style, player_controls
 
 HIGHLIGHT = ["#1B1F3B", "#E63946", "#2A9D8F", "#F4A261", "#6A4C93", "#1982C4", "#8AC926", "#FF595E"]
 FIELD_OPACITY = 0.5
@@ -53,11 +53,8 @@ def _field_arrows(xy: np.ndarray, score: np.ndarray, half_width: float, n_grid: 
     length = np.linalg.norm(np.where(ok[:, None], score, 0.0), axis=1)
     ref = np.quantile(length[ok], 0.9) if ok.any() else 0.0
     scale = 0.8 * cell / ref if ref > 0 else 0.0
-    vec = score * scale
-    too_long = np.linalg.norm(np.where(ok[:, None], vec, 0.0), axis=1) > cell
-    vec[too_long] *= (cell / np.linalg.norm(vec[too_long], axis=1))[:, None]
-    end = np.where(ok[:, None], xy + vec, np.nan)
-    return arrow_xy(xy, end, head=7)
+    vec, _ = capped(np.where(ok[:, None], score, np.nan), scale, cell)
+    return arrow_xy(xy, xy + vec, head=7)
 
 
 def _f32(a) -> np.ndarray:
@@ -89,16 +86,16 @@ def _row_traces(p: SamplingPanel, hl: np.ndarray, n_grid: int, first: bool) -> l
     d = _frame_data(p, 0, hl, n_grid)
     _, _, sizes = _field_arrows(p.field_xy[0], p.field_score[0], float(p.ranges[0]), n_grid)
     traces = [
-        go.Scatter(
-            **d[0],
-            mode="lines+markers",
+        arrow_trace(
+            d[0]["x"],
+            d[0]["y"],
+            sizes,
+            color,
+            width=1,
             name="score field at t (length normalised)",
             legendgroup="field",
             showlegend=first,
-            line=dict(color=color, width=1),
-            marker=dict(symbol="arrow-wide", angleref="previous", size=sizes, color=color),
             opacity=FIELD_OPACITY,
-            hoverinfo="skip",
         ),
         go.Scatter(
             **d[1],
@@ -139,29 +136,6 @@ def _row_traces(p: SamplingPanel, hl: np.ndarray, n_grid: int, first: bool) -> l
     )
     traces.append(go.Scatter(**d[4 + len(hl)], mode="markers", marker=hl_marker, showlegend=False))
     return traces
-
-
-def _controls(names: list[str], times: np.ndarray, frame_ms: int) -> dict:
-    """Play/Pause buttons and a frame slider (frames only restyle the moving traces: fast)."""
-    still = dict(
-        frame=dict(duration=0, redraw=False), mode="immediate", transition=dict(duration=0)
-    )
-    play = dict(frame=dict(duration=frame_ms, redraw=False), fromcurrent=True)
-    play["transition"] = dict(duration=0)
-    buttons = [
-        dict(label="▶ Play", method="animate", args=[None, play]),
-        dict(label="❚❚ Pause", method="animate", args=[[None], still]),
-    ]
-    steps = [
-        dict(method="animate", label=f"{t:.3f}", args=[[name], still])
-        for name, t in zip(names, times, strict=True)
-    ]
-    menu = dict(type="buttons", direction="left", x=0, y=-0.04, xanchor="left", yanchor="top")
-    menu.update(buttons=buttons, showactive=False, pad=dict(t=10, r=10))
-    slider = dict(active=0, steps=steps, x=0.16, len=0.84, y=-0.02, yanchor="top")
-    slider.update(currentvalue=dict(prefix="t = ", xanchor="right", font=dict(size=14)))
-    slider.update(pad=dict(t=30))
-    return dict(updatemenus=[menu], sliders=[slider])
 
 
 def sampling_animation(
@@ -225,7 +199,7 @@ def sampling_animation(
     height = height_per_row * len(panels) + 130
     top, bottom = 120, 110  # room above the plots: two legend lines, then the subplot titles
     apply_style(fig, xy_range=None, equal_aspect=False, height=height)
-    fig.update_layout(**_controls(names, times, frame_ms), margin=dict(t=top, b=bottom))
+    fig.update_layout(**player_controls(names, times, frame_ms), margin=dict(t=top, b=bottom))
     fig.update_layout(legend=dict(y=1 + 32 / (height - top - bottom)))  # 32 px above the plots
     return fig
 

@@ -6,6 +6,8 @@ exact = the exact mixture ground truth, noisy = noised samples x_t, dae = the cl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import plotly.graph_objects as go
 
 PALETTE = {
@@ -19,7 +21,6 @@ PALETTE = {
     "error": "#BF616A",  # red: errors / differences
     "prior": "#B48EAD",
 }
-DENSITY_COLORSCALE = "Blues"
 ERROR_COLORSCALE = "Reds"
 DEFAULT_RANGE = (-3.0, 3.0)
 FONT = dict(family="Inter, DejaVu Sans, sans-serif", size=14)
@@ -47,3 +48,31 @@ def apply_style(
     if equal_aspect:
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig
+
+
+def player_controls(
+    names: Sequence[str], times: Sequence[float], frame_ms: int, redraw: bool = False, y=-0.04
+) -> dict:
+    """Play/Pause buttons and a frame slider labelled t = ... (layout keys for update_layout).
+
+    names: the frames' names, times: their t. Without `redraw` a frame only restyles the
+    traces it names (fast); with it, frame layouts (moving axis ranges) are applied too.
+    """
+    still = dict(frame=dict(duration=0, redraw=redraw), mode="immediate")
+    still["transition"] = dict(duration=0)
+    play = dict(frame=dict(duration=frame_ms, redraw=redraw), fromcurrent=True)
+    play["transition"] = dict(duration=0)
+    buttons = [
+        dict(label="Play", method="animate", args=[None, play]),
+        dict(label="Pause", method="animate", args=[[None], still]),
+    ]
+    steps = [
+        dict(method="animate", label=f"{t:.3f}", args=[[name], still])
+        for name, t in zip(names, times, strict=True)
+    ]
+    menu = dict(type="buttons", direction="left", x=0, y=y, xanchor="left", yanchor="top")
+    menu.update(buttons=buttons, showactive=False, pad=dict(t=10, r=10))
+    slider = dict(active=0, steps=steps, x=0.16, len=0.84, y=y + 0.02, yanchor="top")
+    slider.update(currentvalue=dict(prefix="t = ", xanchor="right", font=dict(size=14)))
+    slider.update(pad=dict(t=30))
+    return dict(updatemenus=[menu], sliders=[slider])

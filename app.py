@@ -10,19 +10,14 @@ A session is tracked so that it is shut down (state and upload freed) soon after
 closes (scoreviz.ui.sessions).
 """
 
-import os
 from pathlib import Path
 
-# OpenMP threads that spin while waiting make torch 10-50x slower whenever the other core of a
-# 2-core laptop is busy (another session, a training job). Must be set before torch is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-
-from scoreviz.ui.errors import friendly_errors  # noqa: E402
-from scoreviz.ui.sessions import track_session  # noqa: E402
-from scoreviz.ui.state import sidebar  # noqa: E402
-from scoreviz.ui.training_runner import collect_finished, sidebar_status  # noqa: E402
+from scoreviz.ui.errors import friendly_errors  # importing scoreviz sets the thread policy
+from scoreviz.ui.sessions import track_session
+from scoreviz.ui.state import sidebar
+from scoreviz.ui.training_runner import collect_finished, sidebar_status
 
 # A local image: a ":material/...:" page icon makes the browser fetch the favicon from a font CDN
 # (fails in a lecture hall without internet). Material icons in st.Page use the bundled font.

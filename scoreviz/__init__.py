@@ -8,6 +8,7 @@
 Importing does no training or heavy work; it only defines the registries.
 """
 
+from scoreviz import threads  # noqa: F401  (first: its policy must precede torch's import)
 from scoreviz.distributions import DISTRIBUTIONS, distribution_labels, get_distribution
 from scoreviz.errors import (
     ConfigError,

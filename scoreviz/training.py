@@ -20,7 +20,6 @@ seeded by `config.seed`, so the same config gives the same loss history.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import functools
@@ -28,7 +27,6 @@ import hashlib
 import json
 import math
 import numbers
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,12 +49,6 @@ TIME_SAMPLINGS = {
     "mixed": "½ uniform in t, ½ uniform in log σ_t",
     "uniform": "uniform in t",
 }
-# Threads torch may use while training. Measured on the 2-core target (default config): 2 threads
-# are ~30% faster on an idle machine (1.3 vs 1.9 ms/step at 128x3, batch 512), but as soon as
-# anything else keeps one core busy (another session training, a browser, a test run), OpenMP's
-# two-thread barriers make a step 10-50x slower (300 steps: 5-38 s instead of 0.7 s). One thread
-# is robust, and two sessions training at once then use one core each.
-TRAIN_THREADS = 1
 WARMUP_FRACTION = 0.02  # of the steps: linear warm-up, then cosine decay to 0
 # A loss this many times above the first step's (at least 1) has exploded: the weights are ruined
 # even if it stays finite (lr = 1e3 reaches 1e27 and stays there).
@@ -180,33 +172,6 @@ def resolve_distribution(config: TrainConfig, dist: GaussianMixture | None) -> G
     if config.distribution.startswith("upload:"):
         raise ConfigError("This model was configured for uploaded data: pass the data as dist=.")
     return get_distribution(config.distribution)
-
-
-_threads_lock = threading.Lock()
-_threads_users = 0
-_threads_saved = 0
-
-
-@contextlib.contextmanager
-def _num_threads(n: int):
-    """torch.set_num_threads(n) while any training runs, then the previous value again.
-
-    The setting is process-wide and Streamlit sessions are threads of one process, so the first
-    training to start saves the old value and the last one to finish restores it.
-    """
-    global _threads_users, _threads_saved
-    with _threads_lock:
-        if _threads_users == 0:
-            _threads_saved = torch.get_num_threads()
-            torch.set_num_threads(n)
-        _threads_users += 1
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _threads_users -= 1
-            if _threads_users == 0:
-                torch.set_num_threads(_threads_saved)
 
 
 def lr_factor(step: int, steps: int) -> float:
@@ -435,25 +400,24 @@ def train(
     ema = _Ema(model.net, config.ema) if config.ema is not None else None
     losses, times, stopped, window = [], [], False, []
     start = time.perf_counter()
-    with _num_threads(TRAIN_THREADS):
-        for step in range(1, config.steps + 1):
-            x0 = _batch(dist, points, config.batch_size, gen)
-            t = sample_times(config.batch_size, process, gen, config.time_sampling)
-            eps = torch.randn(x0.shape, generator=gen)
-            lr = config.lr * lr_factor(step, config.steps)
-            value = _step(model, opt, lr, ema, (x0, t, eps), config.weighting)
-            limit = EXPLODE_FACTOR * max(losses[0] if losses else value, 1.0)
-            if not math.isfinite(value) or value > limit:
-                raise _diverged(config, step, value)
-            losses.append(value)
-            times.append(time.perf_counter() - start)
-            window.append(value)
-            if progress is not None and (step % every == 0 or step == config.steps):
-                report = TrainProgress(step, config.steps, sum(window) / len(window), times[-1])
-                window = []
-                if progress(report) and step < config.steps:
-                    stopped = True
-                    break
+    for step in range(1, config.steps + 1):
+        x0 = _batch(dist, points, config.batch_size, gen)
+        t = sample_times(config.batch_size, process, gen, config.time_sampling)
+        eps = torch.randn(x0.shape, generator=gen)
+        lr = config.lr * lr_factor(step, config.steps)
+        value = _step(model, opt, lr, ema, (x0, t, eps), config.weighting)
+        limit = EXPLODE_FACTOR * max(losses[0] if losses else value, 1.0)
+        if not math.isfinite(value) or value > limit:
+            raise _diverged(config, step, value)
+        losses.append(value)
+        times.append(time.perf_counter() - start)
+        window.append(value)
+        if progress is not None and (step % every == 0 or step == config.steps):
+            report = TrainProgress(step, config.steps, sum(window) / len(window), times[-1])
+            window = []
+            if progress(report) and step < config.steps:
+                stopped = True
+                break
     optimizer = opt.state()
     if ema is not None:
         model = TrainedModel(config.model, process, ema.net)

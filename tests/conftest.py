@@ -1,8 +1,6 @@
-"""Shared pytest setup: torch on one thread, and a check that figure JSON holds only finite numbers.
+"""Shared pytest setup: a check that figure JSON holds only finite numbers.
 
-One torch thread for the whole test process: the app computes on one thread too
-(`scoreviz.ui.cache.one_thread`), and on the loaded 2-core CI box two OpenMP threads per op mostly
-wait on each other (several test files also do this per module; this covers the rest).
+Torch runs on one thread, as in the app: importing scoreviz sets that policy (`scoreviz.threads`).
 """
 
 from __future__ import annotations
@@ -12,19 +10,11 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
+import scoreviz  # noqa: F401  (first of the package: its thread policy precedes torch's import)
 from tests.apptest_utils import decode
 
 ARRAY_KEYS = ("x", "y", "z", "u", "v")
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_torch_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def figure_spec(fig) -> dict:

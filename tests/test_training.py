@@ -115,7 +115,7 @@ def test_thread_setting_is_restored_even_after_an_error():
             train(small(lr=1e6, steps=300))
         assert torch.get_num_threads() == 2
     finally:
-        torch.set_num_threads(before)  # the rest of the suite runs on one thread (conftest)
+        torch.set_num_threads(before)  # the rest of the suite runs on one thread (scoreviz.threads)
 
 
 def test_fixed_training_set():

@@ -6,10 +6,7 @@ are passed as leading-underscore arguments (`_dist`, `_model`), which Streamlit 
 the key string beside each one must identify it. Times are rounded to 4 decimals first, so
 slider positions map to stable keys. Values are small numpy arrays / dataclasses.
 
-Every computation runs torch on one intra-op thread (`one_thread`): these are small ops, and on a
-2-core server shared with sessions and training threads, two OpenMP threads per op mostly wait
-on each other (score field of a trained model: ~30 ms on one thread, several 100 ms on two under
-load).
+Torch runs on one intra-op thread here as everywhere (`scoreviz.threads`).
 
 Training is never cached here (a cache would replay, not show, a progress bar); finished models
 are shared through `scoreviz.ui.state.shared_models`.
@@ -28,21 +25,6 @@ from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import get_process
 
 
-def one_thread(fn):
-    """Run fn with torch on one intra-op thread (restored afterwards; per calling thread)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        old = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(old)
-
-    return wrapper
-
-
 def model_key(result) -> str | None:
     """Cache key of a TrainResult: its model id plus how many steps it really ran (Stop)."""
     if result is None:
@@ -56,7 +38,6 @@ def tkey(t: float) -> float:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-@one_thread
 def samples(dist_key: str, _dist: GaussianMixture, n: int, seed: int) -> np.ndarray:
     """n clean samples x_0 (n, 2) float32 for `seed`."""
     gen = torch.Generator().manual_seed(int(seed))
@@ -64,7 +45,6 @@ def samples(dist_key: str, _dist: GaussianMixture, n: int, seed: int) -> np.ndar
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-@one_thread
 def noised(dist_key: str, _dist: GaussianMixture, process_key: str, t: float, n: int, seed: int):
     """(x_0, x_t) of n particles at time t; the same x_0 and eps at every t (float32 numpy)."""
     traj = forward.forward_trajectory(_dist, get_process(process_key), [0.0, t], n=n, seed=seed)
@@ -72,7 +52,6 @@ def noised(dist_key: str, _dist: GaussianMixture, process_key: str, t: float, n:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-@one_thread
 def density_grid(dist_key: str, _dist: GaussianMixture, process_key: str, t: float, n: int):
     """(Grid, exact p_t on it (n, n)) over the view range of time t."""
     process = get_process(process_key)
@@ -82,13 +61,11 @@ def density_grid(dist_key: str, _dist: GaussianMixture, process_key: str, t: flo
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-@one_thread
 def prior_check(dist_key: str, _dist: GaussianMixture, process_key: str) -> forward.PriorMismatch:
     return forward.prior_mismatch(_dist, get_process(process_key))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-@one_thread
 def animation_data(
     dist_key: str, _dist: GaussianMixture, process_key: str, n_frames: int, n: int, seed: int
 ):
@@ -102,7 +79,6 @@ def animation_data(
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-@one_thread
 def score_field(
     model_id: str | None,
     _model,
@@ -121,7 +97,6 @@ def score_field(
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-@one_thread
 def mean_loss_floor(
     dist_key: str,
     _dist: GaussianMixture,

@@ -6,11 +6,8 @@ objects travel as leading-underscore arguments (`_dist`, `_model`, `_models`), w
 does not hash; the key argument beside each one identifies it. Values are numpy arrays, small
 DataFrames and dataclasses of arrays. Nothing here trains (see `train_dae`, which is not cached).
 
-Every computation runs torch on one thread (`one_thread`): these are many small ops (1000 x 128
-matmuls, mixture scores), and on a 2-core server shared by several sessions and a training job,
-two OpenMP threads per op wait on each other (measured: 1000 particles x 200 steps of the
-reverse SDE 0.2 s on one thread, 11 s on two under load). And each takes one of the server's
-few heavy-computation slots on a cache miss (`limits.heavy`), waiting visibly for one.
+Torch runs on one thread (`scoreviz.threads`). Each computation takes one of the server's few
+heavy-computation slots on a cache miss (`limits.heavy`), waiting visibly for one.
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ from scoreviz import analysis
 from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import get_process
 from scoreviz.text import escape
-from scoreviz.ui.cache import model_key, one_thread
+from scoreviz.ui.cache import model_key
 from scoreviz.ui.limits import heavy
 
 EXACT = "exact E[x₀|x̃]"  # display name of the exact denoiser
@@ -94,7 +91,6 @@ def _denoisers(_models: Mapping[str, Any], _dist, process) -> dict[str, Callable
 
 @st.cache_data(max_entries=16, show_spinner=False)
 @heavy
-@one_thread
 def dae_panels(
     dist_key: str,
     _dist: GaussianMixture,
@@ -114,7 +110,6 @@ def dae_panels(
 
 @st.cache_data(max_entries=16, show_spinner=False)
 @heavy
-@one_thread
 def dae_error(
     dist_key: str,
     _dist: GaussianMixture,
@@ -166,7 +161,6 @@ def train_dae(sel, sigma: float, steps: int, on_progress: Callable[[float], None
 # ---------------------------------------------------------------------------- loss vs t
 @st.cache_data(max_entries=16, show_spinner=False)
 @heavy
-@one_thread
 def loss_bins(
     key: str,
     _model,
@@ -192,7 +186,6 @@ def loss_bins(
 
 @st.cache_data(max_entries=16, show_spinner=False)
 @heavy
-@one_thread
 def exact_loss_bins(
     dist_key: str,
     _dist: GaussianMixture,
@@ -213,7 +206,6 @@ def exact_loss_bins(
 
 @st.cache_data(max_entries=16, show_spinner=False)
 @heavy
-@one_thread
 def loss_floors(
     dist_key: str,
     _dist: GaussianMixture,
@@ -231,7 +223,6 @@ def loss_floors(
 
 @st.cache_data(max_entries=16, show_spinner=False)
 @heavy
-@one_thread
 def weighting_floors(
     dist_key: str, _dist: GaussianMixture, process_key: str, n: int = 40, n_mc: int = 1024
 ) -> pd.DataFrame:
@@ -247,7 +238,6 @@ def weighting_floors(
 # ---------------------------------------------------------------------------- sampling
 @st.cache_data(max_entries=16, show_spinner=False)
 @heavy
-@one_thread
 def sampling_run(
     key: str | None,
     _model,

@@ -1,13 +1,21 @@
 """scoreviz benchmark: "trained in seconds, redrawn at once" — measured, printed, never asserted.
 
-    .venv/bin/python benchmarks/bench.py            # full run, ~3-4 minutes on 2 cores
-    .venv/bin/python benchmarks/bench.py --quick    # fewer repeats and budgets, ~1 minute
+    .venv/bin/python benchmarks/bench.py            # full run, ~25 minutes on 2 cores
+    .venv/bin/python benchmarks/bench.py --quick    # fewer repeats and budgets, ~12 minutes
 
-Three tables (Markdown, so they paste into the README):
-1. Training quality vs time: sigma^2-weighted score error against the exact score (t uniform on
-   [t_min, 1], `metrics.mean_score_error`) after 1, 2, 4, 8 s of training, for our default
-   config and a tiny-diffusion-style config trained by the same loop on the same distribution,
-   interleaved in one process; and the ratio of their times to reach a fixed error.
+    .venv/bin/python benchmarks/bench.py --only quality [--dists word outline]
+
+Sections (Markdown tables, so they paste into the README):
+0. Quality vs training time on every built-in distribution and a thin-outline upload (read back
+   through the app's upload path): nats lost and energy ratio (`quality.assess`), W2 / two-sample
+   floor against held-out points for the upload, for the default TrainConfig stopped at 1/4, 1/2
+   and all of its steps (separate runs) and for tanelp/tiny-diffusion's network and settings
+   trained by our loop for 10 s and 30 s; the time to reach 0.3 / 0.1 nats; and the picture grid
+   docs/learned_vs_exact.png (exact-score vs learned-score samples, same sampler and seed).
+1. Training quality vs time on eight Gaussians: sigma^2-weighted score error against the exact
+   score (t uniform on [t_min, 1], `metrics.mean_score_error`) after 1, 2, 4, 8 s of training,
+   for our default config and a config with tiny-diffusion's sizes on raw coordinates, trained
+   by the same loop, interleaved in one process; the ratio of their times to reach an error.
 2. Interaction latency: what one slider move costs on each page with a trained model (cache miss:
    the page's cached computation is cleared first) plus the figure build, medians of repeats,
    and the size of the figure JSON sent to the browser.
@@ -23,12 +31,13 @@ import argparse
 import contextlib
 import io
 import logging
+import math
 import os
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,18 +45,23 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
-from scoreviz import get_distribution, get_process  # noqa: E402
-from scoreviz.metrics import mean_score_error  # noqa: E402
-from scoreviz.models import ModelConfig  # noqa: E402
+from scoreviz import get_distribution, get_process, quality, training  # noqa: E402
+from scoreviz.data_io import parse_point_cloud, to_distribution  # noqa: E402
+from scoreviz.distributions import DISTRIBUTIONS  # noqa: E402
+from scoreviz.metrics import mean_score_error, wasserstein2  # noqa: E402
+from scoreviz.models import ModelConfig, TrainedModel  # noqa: E402
+from scoreviz.samplers import SamplerConfig, sample  # noqa: E402
+from scoreviz.score import exact_score_fn  # noqa: E402
 from scoreviz.training import TrainConfig, train  # noqa: E402
 
 DIST, PROCESS = "eight_gaussians", "vp_linear"
 
-# tanelp/tiny-diffusion's ddpm.py: MLP of width 128 with 3 hidden blocks, GELU, a 128-wide
-# sinusoidal embedding of the time step, AdamW at lr 1e-3; the issue quotes batch 32. Trained
-# here by our loop (same distribution, same process, same loss) so only the settings differ.
-# Not reproduced: its residual blocks and its sinusoidal embedding of x (scale 25).
+# Section 1's comparison config: tiny-diffusion's *sizes* (width 128, 3 layers, GELU, a 128-wide
+# sinusoidal embedding of t, batch 32, lr 1e-3) on raw coordinates: a plain MLP without its
+# residual blocks and without its sinusoidal embedding of x (scale 25), the part that draws thin
+# shapes. Labelled "tiny-style, raw x" in the tables; the real recipe is in section 0.
 TINY = TrainConfig(
     distribution=DIST,
     process=PROCESS,
@@ -73,6 +87,312 @@ def table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- 0. quality
+# What a student sees: for every built-in distribution and a thin-outline upload, nats lost
+# (quality.assess: reverse SDE, 200 steps, 2,000 particles, learned vs exact score from one seed)
+# after training for a given time, for the default config and for tiny-diffusion's recipe.
+FRACTIONS = (0.25, 0.5, 1.0)  # of the default steps: separate runs (each with its own schedule)
+TINY_BUDGETS = (10.0, 30.0)  # seconds of training for the tiny-diffusion recipe
+NATS_TARGETS = (0.3, 0.1)
+OUTLINE = "outline (upload)"
+OUTLINE_N, OUTLINE_HELD, W2_N, W2_DRAWS = 6000, 1000, 1000, 5
+PICTURE = ROOT / "docs" / "learned_vs_exact.png"
+
+
+class TinyDiffusionMLP(torch.nn.Module):
+    """tanelp/tiny-diffusion's `ddpm.MLP`: sinusoidal embeddings (size 128) of each coordinate
+    (scale 25) and of the integer timestep, concatenated (384), Linear(384, 128) + GELU, three
+    blocks h <- h + GELU(Linear(h)) of width 128, Linear(128, 2). Here it receives our (u, c):
+    u = c_in x_t (unit spread) and c = t in [0, 1], which becomes the timestep 1000 t."""
+
+    def __init__(self, size: int = 128, width: int = 128, blocks: int = 3, scale: float = 25.0):
+        super().__init__()
+        half = size // 2
+        freqs = torch.exp(-math.log(10000.0) / (half - 1) * torch.arange(half))
+        self.register_buffer("freqs", freqs, persistent=False)
+        self.scale = scale
+        self.inp = torch.nn.Linear(3 * size, width)
+        self.blocks = torch.nn.ModuleList(torch.nn.Linear(width, width) for _ in range(blocks))
+        self.out = torch.nn.Linear(width, 2)
+
+    def _embed(self, v: torch.Tensor) -> torch.Tensor:
+        """[sin(v f), cos(v f)] (N, size) of a (N,) tensor."""
+        arg = v[:, None] * self.freqs[None, :]
+        return torch.cat([torch.sin(arg), torch.cos(arg)], dim=1)
+
+    def forward(self, u: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        emb = [self._embed(self.scale * u[:, 0]), self._embed(self.scale * u[:, 1])]
+        h = F.gelu(self.inp(torch.cat([*emb, self._embed(1000.0 * c)], dim=1)))
+        for block in self.blocks:
+            h = h + F.gelu(block(h))
+        return self.out(h)
+
+
+def tiny_config(distribution: str) -> TrainConfig:
+    """The recipe's settings in our loop (its loss is our eps MSE = lambda sigma^2 weighting).
+
+    Not reproduced: AdamW's weight decay and gradient clipping (our Adam, warm-up and cosine
+    decay), its 50-step DDPM schedule (our vp_linear, t uniform on [t_min, 1])."""
+    model = ModelConfig(width=128, depth=3, activation="gelu", embedding="t", x_freqs=0)
+    return TrainConfig(distribution=distribution, process=PROCESS, model=model, batch_size=32,
+                       lr=1e-3, time_sampling="uniform")  # fmt: skip
+
+
+@contextlib.contextmanager
+def tiny_network():
+    """While active, `train` builds the tiny-diffusion network (seeded like build_model)."""
+    original = training.build_model
+
+    def build(config: ModelConfig, process, seed: int = 0) -> TrainedModel:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return TrainedModel(config, process, TinyDiffusionMLP())
+
+    training.build_model = build
+    try:
+        yield
+    finally:
+        training.build_model = original
+
+
+class _ExactScore:
+    """quality's exact score, tagged with its distribution so its samples can be reused."""
+
+    def __init__(self, dist, process) -> None:
+        self.key = (id(dist), id(process))
+        self.fn = exact_score_fn(dist, process)
+
+    def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        return self.fn(x_t, t)
+
+
+class Assessor:
+    """quality.assess with the exact-score run (the same for every model of a distribution: same
+    sampler, same seed) done once per distribution, and the last samples kept for the picture."""
+
+    def __init__(self) -> None:
+        self.exact_runs: dict = {}
+        self.last: dict[str, np.ndarray] = {}
+
+    def _sample(self, score_fn, process, config):
+        if not isinstance(score_fn, _ExactScore):
+            out = sample(score_fn, process, config)
+            self.last["learned"] = out.xs[-1]
+            return out
+        key = (score_fn.key, config)
+        if key not in self.exact_runs:
+            self.exact_runs[key] = sample(score_fn, process, config)
+        self.last["exact"] = self.exact_runs[key].xs[-1]
+        return self.exact_runs[key]
+
+    def __call__(self, score_fn, dist, process) -> quality.Quality:
+        saved = quality.sample, quality.exact_score_fn
+        quality.sample, quality.exact_score_fn = self._sample, _ExactScore
+        try:
+            return quality.assess(score_fn, dist, process, seed=0)
+        finally:
+            quality.sample, quality.exact_score_fn = saved
+
+
+def outline_points(n: int, seed: int = 0, noise: float = 0.01) -> np.ndarray:
+    """A five-pointed star-like closed curve of size ~2.6 with noise ~1 % of its size (the
+    thin-outline pattern of tests/test_data_io.py)."""
+    rng = np.random.default_rng(seed)
+    u = rng.uniform(0, 2 * np.pi, n)
+    r = 1 + 0.3 * np.sin(5 * u)
+    p = np.stack([r * np.cos(u), r * np.sin(u)], 1)
+    return p + noise * 2.6 * rng.normal(size=p.shape)
+
+
+@dataclass
+class Problem:
+    """One distribution to learn: its name in the tables, its mixture, its TrainConfig key and,
+    for the upload, the uploaded points and held-out points of the same outline (standardised)."""
+
+    name: str
+    dist: object
+    key: str
+    points: np.ndarray | None = None
+    held_out: np.ndarray | None = None
+
+
+def outline_problem() -> Problem:
+    """OUTLINE_N points of the outline as CSV bytes through the app's upload path
+    (parse_point_cloud + to_distribution), and OUTLINE_HELD more points held out."""
+    raw = outline_points(OUTLINE_N + OUTLINE_HELD, seed=3)
+    data = "\n".join(f"{x:.6f},{y:.6f}" for x, y in raw[:OUTLINE_N]).encode()
+    parsed = parse_point_cloud(data, "outline.csv")
+    held = (raw[OUTLINE_N:] - np.array(parsed.centre)) / parsed.scale
+    dist = to_distribution(parsed)
+    return Problem(OUTLINE, dist, "upload:" + parsed.sha, np.array(parsed.points), held)
+
+
+def problems(only: list[str] | None = None) -> list[Problem]:
+    """Every built-in distribution and the outline upload ("outline"), or those in `only`."""
+    keep = [k for k in [*DISTRIBUTIONS, "outline"] if only is None or k in only]
+    return [
+        outline_problem() if k == "outline" else Problem(k, get_distribution(k), k) for k in keep
+    ]
+
+
+def w2_ratio(samples: np.ndarray, problem: Problem) -> float:
+    """Mean W2 of W2_DRAWS draws of W2_N samples vs the held-out points, / the two-sample floor
+    (the same for draws of the uploaded points). W2 along a curve varies +-30 % between draws."""
+
+    def mean_w2(x: np.ndarray) -> float:
+        chunks = [x[i * W2_N : (i + 1) * W2_N] for i in range(W2_DRAWS)]
+        return float(np.mean([wasserstein2(c, problem.held_out) for c in chunks]))
+
+    return mean_w2(samples) / mean_w2(problem.points)
+
+
+def learned_w2(result, problem: Problem) -> float:
+    """w2_ratio of the reverse SDE's samples with the learned score (a seed assess does not use)."""
+    cfg = SamplerConfig(name="reverse_sde", n_steps=quality.N_STEPS, n_frames=2, seed=1,
+                        n_particles=W2_N * W2_DRAWS)  # fmt: skip
+    x = np.asarray(sample(result.score_fn(), result.model.process, cfg).xs[-1])
+    return w2_ratio(x[np.isfinite(x).all(1)], problem)
+
+
+def exact_w2(problem: Problem) -> float:
+    """w2_ratio of samples of the exact (smoothed) mixture itself: the exact panel's fidelity."""
+    gen = torch.Generator().manual_seed(11)
+    x = problem.dist.sample(W2_N * W2_DRAWS, gen, dtype=torch.float64).numpy()
+    return w2_ratio(x, problem)
+
+
+@dataclass
+class Run:
+    problem: str
+    config: str
+    steps: int
+    seconds: float
+    quality: quality.Quality
+    w2: float | None = None
+
+
+def run_one(problem: Problem, config: TrainConfig, label: str, assessor: Assessor) -> Run:
+    res = train(config, dist=problem.dist)
+    q = assessor(res.score_fn(), problem.dist, res.model.process)
+    w2 = learned_w2(res, problem) if problem.held_out is not None else None
+    return Run(problem.name, label, config.steps, res.elapsed, q, w2)
+
+
+def _rate(config: TrainConfig, dist) -> float:
+    """Training steps per second of `config` (after a short warm-up run)."""
+    train(replace(config, steps=30), dist=dist)
+    return 300 / train(replace(config, steps=300), dist=dist).elapsed
+
+
+def quality_runs(fractions, budgets, assessor: Assessor, pictures: dict, only=None):
+    """Every problem: the default at each fraction of its steps, the tiny recipe per budget;
+    (runs, steps/s of each config)."""
+    probs = problems(only)
+    first = probs[0]
+    rates = {"default": _rate(TrainConfig(distribution=first.key), first.dist)}
+    with tiny_network():
+        rates["tiny"] = _rate(tiny_config(first.key), first.dist)
+    runs = []
+    for p in probs:
+        base = TrainConfig(distribution=p.key)
+        for f in fractions:
+            cfg = replace(base, steps=max(10, round(f * base.steps)))
+            runs.append(run_one(p, cfg, "default" if f == 1 else f"default × {f:g}", assessor))
+        pictures[p.name] = tuple(np.asarray(assessor.last[k]) for k in ("exact", "learned"))
+        for b in budgets:
+            with tiny_network():
+                cfg = replace(tiny_config(p.key), steps=round(rates["tiny"] * b))
+                runs.append(run_one(p, cfg, f"tiny-diffusion, {b:g} s budget", assessor))
+        if p.held_out is not None:
+            runs.append(Run(p.name, "exact mixture (the exact panel)", 0, 0.0, None, exact_w2(p)))
+        print(f"  {p.name}: done", file=sys.__stderr__, flush=True)
+    return runs, rates
+
+
+def _run_row(r: Run) -> list:
+    q = r.quality
+    nats = "–" if q is None else f"{q.nats_lost:.2f}"
+    energy = "–" if q is None else f"{q.energy_ratio:.1f}"
+    w2 = "–" if r.w2 is None else f"{r.w2:.2f}"
+    steps = f"{r.steps:,}" if r.steps else "–"
+    secs = f"{r.seconds:.1f}" if r.steps else "–"
+    return [r.problem, r.config, steps, secs, nats, energy, w2]
+
+
+def _reach(runs: list[Run], target: float) -> str:
+    """Seconds of the shortest measured run at or below `target` nats ('≤': the runs are a few
+    points of a curve, the target may be met sooner); else the best measured."""
+    ok = [r for r in runs if r.quality.nats_lost <= target]
+    if ok:
+        r = min(ok, key=lambda r: r.seconds)
+        return f"≤ {r.seconds:.1f} s ({r.steps:,} steps)"
+    best = min(runs, key=lambda r: r.quality.nats_lost)
+    return f"not reached (best {best.quality.nats_lost:.2f} at {best.seconds:.1f} s)"
+
+
+def reach_table(runs: list[Run]) -> str:
+    rows = []
+    for name in dict.fromkeys(r.problem for r in runs):
+        trained = [r for r in runs if r.problem == name and r.quality is not None]
+        default = [r for r in trained if r.config.startswith("default")]
+        tiny = [r for r in trained if r.config.startswith("tiny")]
+        rows.append([name, *(_reach(default, t) for t in NATS_TARGETS),
+                     *(_reach(tiny, t) if tiny else "–" for t in NATS_TARGETS)])  # fmt: skip
+    heads = [f"{who} ≤ {t} nats" for who in ("default", "tiny-diffusion") for t in NATS_TARGETS]
+    return table(["distribution", *heads], rows)
+
+
+def picture_grid(pictures: dict, path: Path) -> str:
+    """Exact-score samples (top) and learned-score samples (bottom), one column per problem."""
+    from plotly.subplots import make_subplots
+
+    from scoreviz.figures.style import PALETTE
+
+    names = list(pictures)
+    fig = make_subplots(rows=2, cols=len(names), column_titles=names,
+                        row_titles=["exact score", "learned (default)"],
+                        horizontal_spacing=0.01, vertical_spacing=0.02)  # fmt: skip
+    for j, name in enumerate(names, start=1):
+        panels = zip(("exact", "learned"), pictures[name], strict=True)
+        for i, (kind, x) in enumerate(panels, start=1):
+            fig.add_scatter(x=x[:, 0], y=x[:, 1], mode="markers", row=i, col=j,
+                            marker=dict(size=2, color=PALETTE[kind]), showlegend=False)  # fmt: skip
+    fig.update_xaxes(range=[-2.6, 2.6], showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(range=[-2.6, 2.6], showticklabels=False, showgrid=False, zeroline=False)
+    for k in range(1, 2 * len(names) + 1):  # each panel square
+        fig.update_yaxes(scaleanchor=f"x{k if k > 1 else ''}", row=(k - 1) // len(names) + 1,
+                         col=(k - 1) % len(names) + 1)  # fmt: skip
+    fig.update_annotations(font_size=13)
+    width, height = 150 * len(names) + 60, 340
+    fig.update_layout(width=width, height=height, plot_bgcolor="white",
+                      margin=dict(l=10, r=40, t=40, b=10))  # fmt: skip
+    import kaleido  # dev dependency; 1.x drives /usr/bin/chromium. No MathJax: no CDN request
+
+    opts = dict(format="png", width=width, height=height, scale=2)
+    kaleido.write_fig_sync(fig, path=str(path), opts=opts, kopts=dict(mathjax=False))
+    return str(path.relative_to(ROOT))
+
+
+def quality_section(fractions, budgets, only: list[str] | None = None) -> str:
+    assessor, pictures = Assessor(), {}
+    runs, rates = quality_runs(fractions, budgets, assessor, pictures, only)
+    picture = picture_grid(pictures, PICTURE)
+    d, tiny = TrainConfig(), tiny_config(DIST)
+    out = ["### 0. What the student sees: quality vs training time, every distribution", ""]
+    out.append(table(["distribution", "config", "steps", "train s", "nats lost", "energy ratio",
+                      "W2 / floor"], [_run_row(r) for r in runs]))  # fmt: skip
+    out += ["", "Time to reach the nats-lost targets (among the runs above):", ""]
+    out.append(reach_table(runs))
+    out.append(
+        f"\nThroughput (one torch thread): default {rates['default']:.0f} steps/s (batch "
+        f"{d.batch_size}, {d.model.width}×{d.model.depth}, x_freqs {d.model.x_freqs}, residual "
+        f"{d.model.residual}), tiny-diffusion recipe {rates['tiny']:.0f} steps/s (batch "
+        f"{tiny.batch_size}). Load average at the end: {os.getloadavg()[0]:.2f}. "
+        f"Picture: {picture}."
+    )
+    return "\n".join(out)
 
 
 # ----------------------------------------------------------------------------- 1. training
@@ -119,12 +439,14 @@ def training_section(budgets: list[float], tiny_extra: list[float]) -> str:
         for (sec, err), b in zip(pts, budgets + tiny_extra, strict=False):
             rows.append([name, f"{b:g}", f"{sec:.2f}", round(rates[name] * b), f"{err:.4f}"])
     out = ["### 1. Training quality vs time (eight Gaussians, VP linear)", ""]
+    for row in rows:
+        row[0] = row[0].replace("tiny-diffusion", "tiny-style, raw x")
     out.append(table(["config", "budget s", "trained s", "steps", "σ²-score error"], rows))
-    out += ["", table(["target error", "default s", "tiny-diffusion s", "speed-up"], [
+    out += ["", table(["target error", "default s", "tiny-style, raw x s", "speed-up"], [
         _reach_row(curves, target) for target in (0.05, 0.03)
     ])]  # fmt: skip
     out.append(f"\nThroughput: default {rates['default']:.0f} steps/s "
-               f"(batch {configs['default'].batch_size}), tiny-diffusion style "
+               f"(batch {configs['default'].batch_size}), tiny-style, raw x "
                f"{rates['tiny-diffusion']:.0f} steps/s (batch {TINY.batch_size}).")  # fmt: skip
     return "\n".join(out)
 
@@ -363,24 +685,30 @@ def _ms(t0: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats and budgets")
-    ap.add_argument(
-        "--skip", nargs="*", default=[], choices=["training", "latency", "memorised", "cold"]
-    )
+    names = ["quality", "training", "latency", "memorised", "cold"]
+    ap.add_argument("--skip", nargs="*", default=[], choices=names)
+    ap.add_argument("--only", nargs="*", default=None, choices=names, help="run just these")
+    ap.add_argument("--dists", nargs="*", default=None, choices=[*DISTRIBUTIONS, "outline"],
+                    help="quality section: just these distributions (default: all)")  # fmt: skip
     args = ap.parse_args()
     repeats = 3 if args.quick else 7
     budgets = [1.0, 2.0, 4.0] if args.quick else [1.0, 2.0, 4.0, 8.0]
     tiny_extra = [] if args.quick else [16.0, 32.0]
+    fractions = (0.5, 1.0) if args.quick else FRACTIONS
+    tiny_budgets = TINY_BUDGETS[:1] if args.quick else TINY_BUDGETS
     torch.set_num_threads(1)  # what training and the app's computations use (measured best)
     print(f"# scoreviz benchmark — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)\n")  # fmt: skip
+          f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s), "
+          f"load average {os.getloadavg()[0]:.2f} at the start\n")  # fmt: skip
     sections = [
+        ("quality", lambda: quality_section(fractions, tiny_budgets, args.dists)),
         ("training", lambda: training_section(budgets, tiny_extra)),
         ("latency", lambda: latency_section(repeats)),
         ("memorised", memorisation_section),
         ("cold", lambda: cold_start_section(repeats)),
     ]
     for name, fn in sections:
-        if name in args.skip:
+        if name in args.skip or (args.only is not None and name not in args.only):
             continue
         with contextlib.redirect_stderr(io.StringIO()):
             text = fn()

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from scoreviz import losses
 from scoreviz.grids import make_grid
 from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import NoiseProcess, stratified_u
@@ -180,8 +181,6 @@ def binned_loss(
     is what the loss exceeds its floor by, in expectation. Long format: columns weighting, bin,
     t (bin centre), t_lo, t_hi, sigma (at the centre), loss, loss_se, score_err, score_err_se.
     """
-    from scoreviz import losses  # the training module's losses (kept lazy: import order)
-
     gen = torch.Generator().manual_seed(seed)
     edges = t_bins(process, n_bins)
     t = process.t_uniform(stratified_u(n_bins, gen, per_bin)).float()  # per_bin in each bin
@@ -227,8 +226,6 @@ def floor_curve(
     weighting multiplies it by its lambda(t): the same numbers as loss_floor(..., weighting).
     Columns: weighting, t, sigma, floor.
     """
-    from scoreviz import losses
-
     tt = torch.as_tensor(np.asarray(t), dtype=torch.float64)
     base = losses.loss_floor(dist, process, tt, "one", n_mc=n_mc, seed=seed)
     sig = process.sigma(tt).numpy()
@@ -262,8 +259,6 @@ def floor_by_bin(
     are (1/width) int_bin L*(t) dt from those nodes (`bin_floor`), accurate to < 0.3 % even in the
     first bin under lambda = 1, where L* ~ 2/sigma_t^2 changes 40x across the bin.
     """
-    from scoreviz import losses
-
     t, dt = losses.t_quadrature(process.t_min, edges, nodes, losses.floor_kinks(process))
     curve = floor_curve(dist, process, weightings, t, n_mc=n_mc, seed=seed)
     curve["dt"] = np.tile(dt, len(weightings))

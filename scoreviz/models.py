@@ -244,9 +244,6 @@ class TrainedModel:
             return conv.score_to_eps(raw / sigma[:, None], sigma)
         return conv.x0_to_eps(raw, x_t, alpha, sigma)
 
-    def n_parameters(self) -> int:
-        return sum(p.numel() for p in self.net.parameters())
-
 
 _INIT_LOCK = threading.Lock()
 

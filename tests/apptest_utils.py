@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,8 +63,8 @@ def tiny_result(
     seed: int = 0,
 ):
     """A quickly trained model (cached for the whole test session; a few hundred steps)."""
-    training = pytest.importorskip("scoreviz.training")
-    models = pytest.importorskip("scoreviz.models")
+    from scoreviz import models, training
+
     cfg = training.TrainConfig(
         distribution=distribution,
         process=process,

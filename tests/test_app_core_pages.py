@@ -317,7 +317,6 @@ def test_a_queued_training_shows_its_place_and_wait():
 
 
 def test_bad_upload_shows_error_and_keeps_dataset():
-    pytest.importorskip("scoreviz.data_io")
     at = make_app().run()
     open_page(at, "views/train.py")
     at.file_uploader(key="upload_file").set_value(("bad.csv", b"x,y\nfoo,bar\n", "text/csv"))
@@ -329,7 +328,6 @@ def test_bad_upload_shows_error_and_keeps_dataset():
 
 
 def test_good_upload_becomes_the_selected_distribution():
-    pytest.importorskip("scoreviz.data_io")
     rows = "\n".join(f"{i % 7},{(i * 3) % 11}" for i in range(300))
     at = make_app().run()
     open_page(at, "views/train.py")
@@ -377,7 +375,6 @@ def test_upload_smoothing_is_chosen_from_the_data_and_can_be_changed():
 
 
 def test_bad_model_file_shows_error_and_changes_nothing():
-    pytest.importorskip("scoreviz.model_io")
     at = make_app()
     inject_model(at, tiny_result(), "good")
     at.run()
@@ -401,7 +398,8 @@ def test_score_field_with_a_classical_dae_explains_its_single_sigma():
 
 
 def test_model_export_import_round_trip():
-    model_io = pytest.importorskip("scoreviz.model_io")
+    from scoreviz import model_io
+
     res = tiny_result()
     at = make_app().run()
     open_page(at, "views/train.py")

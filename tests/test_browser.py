@@ -43,6 +43,16 @@ def _settle(page, min_charts: int, timeout: float = 60.0) -> None:
     raise AssertionError(f"page did not settle with {min_charts} charts within {timeout}s")
 
 
+def _wait_until(condition, seconds: float) -> bool:
+    """Poll `condition` (every 0.2 s) until it holds or `seconds` pass: True if it held."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return bool(condition())
+
+
 def _assert_no_error(page, where: str) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, f"traceback on {where}"
     body = page.locator("body").inner_text()
@@ -88,8 +98,8 @@ def test_every_page_in_chromium():
             )
             before = chart.screenshot()
             chart.locator(".updatemenu-button").filter(has_text="Play").first.click()
-            page.wait_for_timeout(2500)
-            assert chart.screenshot() != before, "pressing Play did not animate the figure"
+            moved = _wait_until(lambda: chart.screenshot() != before, seconds=10)
+            assert moved, "pressing Play did not animate the figure"
             page.screenshot(path=str(SHOTS / "7_sampling_played.png"), full_page=True)
             _assert_no_error(page, "Sampling after Play")
         finally:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import logging
 
 import numpy as np
@@ -32,10 +31,6 @@ MAX_UPLOAD_MB = 5  # also .streamlit/config.toml server.maxUploadSize
 MAX_POINTS = 20_000
 
 
-def _available(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 def _once(key: str, file) -> bool:
     """True the first time this uploaded file is seen under `key` (then remembers it)."""
     seen_key = f"_{key}_seen"
@@ -53,9 +48,6 @@ def upload_block() -> None:
         f"{MAX_POINTS:,} points. It is centred and scaled like the built-in data and used as "
         "the empirical distribution; it stays in this session only."
     )
-    if not _available("scoreviz.data_io"):
-        st.caption("(Upload support is not installed in this build.)")
-        return
     file = st.file_uploader("Point cloud", type=["csv", "txt"], key="upload_file")
     if file is not None and _once("upload", file):
         st.session_state.pop("_upload_error", None)
@@ -158,9 +150,6 @@ def smoothing_block() -> None:
 def model_transfer_block() -> None:
     """Download the active model; upload a model file to add it to this session's models."""
     st.subheader("Export / import a model")
-    if not _available("scoreviz.model_io"):
-        st.caption("(Model files are not supported in this build.)")
-        return
     from scoreviz import model_io
 
     sel = current_selection()

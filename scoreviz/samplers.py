@@ -26,13 +26,19 @@ Every sampler returns a `Trajectory`: F = min(n_frames, steps + 1) frames evenly
 steps (first and last state included), each with its time, x_t and the Tweedie denoiser preview
 x0_hat = (x_t + sigma_t^2 s) / alpha_t. The final state is x at t_min (no extra denoising step:
 `x0_hats[-1]` is that). Randomness comes only from a `torch.Generator` seeded by `config.seed`.
+
+`SAMPLERS` maps each name to a `SamplerSpec(label, run, knobs)`: the UI draws one slider per `Knob`
+(range, default, step, help) and `SamplerConfig` checks every knob with the knob's own rule, so a
+new sampler with a new setting is one entry here (its value lives in `SamplerConfig.extra`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -72,6 +78,11 @@ class SamplerConfig:
         sigma_t^2 is then too small to converge in 200 steps: there pick the t of a sigma near
         0.05, e.g. float(process.t_from_sigma(0.05)).
     eta: DDIM stochasticity (0 = deterministic DDIM, 1 = exactly DDPM's posterior noise).
+    extra: values of knobs that have no field here, as sorted (name, value) pairs (a new
+        sampler's knob needs only its registry entry); read every knob with `config.knob(name)`
+        and build from knob values with `config_from_knobs`.
+
+    The knobs' own checks (`Knob.valid`) validate every knob value, whatever the sampler.
     """
 
     name: str = "reverse_sde"
@@ -84,6 +95,7 @@ class SamplerConfig:
     snr: float = 0.16
     t_langevin: float = 0.01
     eta: float = 0.0
+    extra: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.name not in SAMPLERS:
@@ -92,11 +104,39 @@ class SamplerConfig:
         _check(_is_int(self.n_particles) and self.n_particles >= 1, "Need at least 1 particle.")
         _check(_is_int(self.n_frames) and self.n_frames >= 2, "Need at least 2 frames.")
         _check(_is_int(self.seed), "The seed must be a whole number.")
-        _check(_is_int(self.n_corrector) and self.n_corrector >= 0, "Corrector steps must be >= 0.")
-        _check(_positive(self.step_size), "The Langevin step size must be a number > 0.")
-        _check(_positive(self.snr), "The corrector snr must be a number > 0.")
-        _check(_positive(self.t_langevin) and self.t_langevin <= 1, "t_langevin must be in (0, 1].")
-        _check(0 <= self.eta <= 1, "DDIM's eta must lie in [0, 1].")
+        knobs = all_knobs()
+        for key, _ in self.extra:
+            if key not in knobs or key in _FIELDS:
+                raise unknown_key("extra sampler setting", key, set(knobs) - _FIELDS)
+        for knob in knobs.values():
+            _check(knob.valid(self.knob(knob.name)), knob.error)
+
+    def knob(self, name: str) -> Any:
+        """Knob `name`'s value: its own field, else its `extra` entry, else the knob's default."""
+        if name in _FIELDS:
+            return getattr(self, name)
+        return dict(self.extra).get(name, all_knobs()[name].default)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One sampler setting: its SamplerConfig value, its slider and its check.
+
+    lo, hi, default, step: the slider (all ints give an integer slider); key: the widget's key.
+    valid(value) -> bool with the message `error`: the check SamplerConfig applies to any value,
+    wider than the slider (a notebook may go beyond it).
+    """
+
+    name: str
+    label: str
+    lo: float
+    hi: float
+    default: float
+    step: float
+    help: str
+    valid: Callable[[Any], bool]
+    error: str
+    key: str
 
 
 def _check(ok: bool, message: str) -> None:
@@ -172,7 +212,7 @@ def _sane(x: Tensor, limit: float) -> bool:
 
 
 def _diverged(config: SamplerConfig, k: int, t: float) -> SamplerDivergedError:
-    label = SAMPLERS[config.name][0]
+    label = SAMPLERS[config.name].label
     return SamplerDivergedError(
         f"Sampling with “{label}” blew up: the particles ran off to infinity at step {k + 1} "
         f"of {config.n_steps} (t = {t:.3g}). Lower the step size or use more steps; with a "
@@ -362,16 +402,69 @@ def _sampler(plan: Callable[..., _Plan]) -> Callable[..., Trajectory]:
     return run
 
 
-SAMPLERS: dict[str, tuple[str, Callable[..., Trajectory]]] = {
-    "reverse_sde": ("Reverse SDE (Euler–Maruyama)", _sampler(_reverse_sde)),
-    "pf_ode_euler": ("Probability-flow ODE (Euler)", _sampler(_pf_ode_euler)),
-    "pf_ode_heun": ("Probability-flow ODE (Heun)", _sampler(_pf_ode_heun)),
-    "ddpm": ("DDPM (ancestral)", _sampler(_ddpm)),
-    "ddim": ("DDIM", _sampler(_ddim)),
-    "pc": ("Predictor–corrector", _sampler(_pc)),
-    "annealed_langevin": ("Annealed Langevin (NCSN)", _sampler(_annealed_langevin)),
-    "langevin": ("Langevin at one noise level", _sampler(_langevin)),
+class SamplerSpec(NamedTuple):
+    """A registry entry: the display label, the sampler, and the knobs it reads from its config."""
+
+    label: str
+    run: Callable[..., Trajectory]
+    knobs: tuple[Knob, ...] = ()
+
+
+STEP_SIZE = Knob(
+    "step_size", "Step size (× σ_t²)", 0.01, 2.0, 0.5, 0.01,
+    "Langevin step e = step_size · σ_t²; stable below 2 with the exact score.",
+    _positive, "The Langevin step size must be a number > 0.", "sampler_step",
+)  # fmt: skip
+N_CORRECTOR = Knob(
+    "n_corrector", "Langevin steps per level", 1, 10, 1, 1,
+    "Langevin corrector steps after each predictor step (per noise level for annealed Langevin).",
+    lambda v: _is_int(v) and v >= 0, "Corrector steps must be >= 0.", "sampler_inner",
+)  # fmt: skip
+SNR = Knob(
+    "snr", "Corrector snr", 0.01, 1.0, 0.16, 0.01,
+    "The corrector's signal-to-noise ratio r: e = 2 (r mean‖z‖ / mean‖s‖)² (0.16 in Song et al.).",
+    _positive, "The corrector snr must be a number > 0.", "sampler_snr",
+)  # fmt: skip
+T_LANGEVIN = Knob(
+    "t_langevin", "Fixed t of the score", 0.01, 1.0, 0.01, 0.01,
+    "Plain Langevin samples p_t at this one t, from a uniform box.",
+    lambda v: _positive(v) and v <= 1, "t_langevin must be in (0, 1].", "sampler_t",
+)  # fmt: skip
+ETA = Knob(
+    "eta", "η (0 = deterministic)", 0.0, 1.0, 0.0, 0.05,
+    "DDIM's stochasticity: 0 = deterministic DDIM, 1 = DDPM's posterior noise.",
+    lambda v: 0 <= v <= 1, "DDIM's eta must lie in [0, 1].", "sampler_eta",
+)  # fmt: skip
+
+SAMPLERS: dict[str, SamplerSpec] = {
+    "reverse_sde": SamplerSpec("Reverse SDE (Euler–Maruyama)", _sampler(_reverse_sde)),
+    "pf_ode_euler": SamplerSpec("Probability-flow ODE (Euler)", _sampler(_pf_ode_euler)),
+    "pf_ode_heun": SamplerSpec("Probability-flow ODE (Heun)", _sampler(_pf_ode_heun)),
+    "ddpm": SamplerSpec("DDPM (ancestral)", _sampler(_ddpm)),
+    "ddim": SamplerSpec("DDIM", _sampler(_ddim), (ETA,)),
+    "pc": SamplerSpec("Predictor–corrector", _sampler(_pc), (N_CORRECTOR, SNR)),
+    "annealed_langevin": SamplerSpec(
+        "Annealed Langevin (NCSN)", _sampler(_annealed_langevin), (STEP_SIZE, N_CORRECTOR)
+    ),
+    "langevin": SamplerSpec(
+        "Langevin at one noise level", _sampler(_langevin), (STEP_SIZE, T_LANGEVIN)
+    ),
 }
+_FIELDS = frozenset(f.name for f in dataclasses.fields(SamplerConfig)) - {"extra"}
+
+
+def config_from_knobs(
+    name: str, n_steps: int, n_particles: int, n_frames: int, seed: int, **knobs
+) -> SamplerConfig:
+    """A SamplerConfig from knob values by name: fields of its own directly, the rest in extra."""
+    own = {k: v for k, v in knobs.items() if k in _FIELDS}
+    extra = tuple(sorted((k, v) for k, v in knobs.items() if k not in _FIELDS))
+    return SamplerConfig(name, n_steps, n_particles, n_frames, seed, **own, extra=extra)
+
+
+def all_knobs() -> dict[str, Knob]:
+    """Every registered knob by name (a knob shared by two samplers appears once)."""
+    return {k.name: k for spec in SAMPLERS.values() for k in spec.knobs}
 
 
 def sample(score_fn: ScoreFn, process: NoiseProcess, config: SamplerConfig) -> Trajectory:
@@ -379,9 +472,9 @@ def sample(score_fn: ScoreFn, process: NoiseProcess, config: SamplerConfig) -> T
 
     Raises SamplerDivergedError if the particles become NaN/inf or exceed 1e4 prior_std.
     """
-    return SAMPLERS[config.name][1](score_fn, process, config)
+    return SAMPLERS[config.name].run(score_fn, process, config)
 
 
 def sampler_labels() -> dict[str, str]:
     """Registry name -> display label (feeds the select boxes)."""
-    return {k: v[0] for k, v in SAMPLERS.items()}
+    return {k: v.label for k, v in SAMPLERS.items()}

@@ -6,11 +6,11 @@ import streamlit as st
 from scoreviz import analysis
 from scoreviz.figures.sampling import SamplingPanel, mode_weights_figure, sampling_animation
 from scoreviz.mixture import MAX_MEMORISED
-from scoreviz.samplers import SamplerConfig, sampler_labels
+from scoreviz.samplers import SAMPLERS, SamplerConfig, config_from_knobs, sampler_labels
 from scoreviz.ui import cache, compute
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
-from scoreviz.ui.widgets import active_model_header
+from scoreviz.ui.widgets import active_model_header, knob_sliders
 
 N_FRAMES = 50  # two rows x 50 frames x 1000 particles stays < 5 MB of figure JSON
 LABELS = sampler_labels()
@@ -31,26 +31,8 @@ def sampler_settings() -> SamplerConfig:
     kind = c1.selectbox("Sampler", list(LABELS), format_func=LABELS.get, key="sampler")
     steps = c2.slider("Steps", 1, 500, 200, key="sampler_steps")
     particles = c3.slider("Particles", 1, 2000, 1000, key="sampler_particles")
-    extra, cols = {}, st.columns(3)
-    if kind in ("langevin", "annealed_langevin"):
-        extra["step_size"] = cols[0].slider(
-            "Step size (× σ_t²)", 0.01, 2.0, 0.5, 0.01, key="sampler_step"
-        )
-    if kind == "langevin":
-        extra["t_langevin"] = cols[1].slider(
-            "Fixed t of the score", 0.01, 1.0, 0.01, 0.01, key="sampler_t"
-        )
-    if kind in ("pc", "annealed_langevin"):
-        extra["n_corrector"] = cols[1].slider(
-            "Langevin steps per level", 1, 10, 1, key="sampler_inner"
-        )
-    if kind == "pc":
-        extra["snr"] = cols[2].slider("Corrector snr", 0.01, 1.0, 0.16, 0.01, key="sampler_snr")
-    if kind == "ddim":
-        extra["eta"] = cols[0].slider(
-            "η (0 = deterministic)", 0.0, 1.0, 0.0, 0.05, key="sampler_eta"
-        )
-    return SamplerConfig(kind, steps, particles, N_FRAMES, sel.seed, **extra)
+    knobs = knob_sliders(SAMPLERS[kind].knobs)
+    return config_from_knobs(kind, steps, particles, N_FRAMES, sel.seed, **knobs)
 
 
 # The model's fixed training set as (N, 2) numpy, or None (infinite data / no model).

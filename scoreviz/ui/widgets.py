@@ -14,6 +14,7 @@ import streamlit as st
 
 from scoreviz.forward import schedule_at
 from scoreviz.processes import NoiseProcess
+from scoreviz.samplers import Knob
 from scoreviz.text import escape
 
 TRAIN_PAGE = "views/train.py"
@@ -156,3 +157,14 @@ def active_model_header(sel, needed_for: str, prefix: str = "Model"):
     else:
         st.caption(f"{prefix} “{escape(name)}”: {model_caption(model)}.")
     return name, model
+
+
+def knob_sliders(knobs: tuple[Knob, ...], key_prefix: str = "") -> dict:
+    """One slider per registry `Knob`, three to a row: {knob.name: value}."""
+    cols = st.columns(3)
+    return {
+        k.name: cols[i % 3].slider(
+            k.label, k.lo, k.hi, k.default, k.step, key=key_prefix + k.key, help=k.help
+        )
+        for i, k in enumerate(knobs)
+    }

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from scoreviz.ui import pages
 from scoreviz.ui.errors import friendly_errors  # importing scoreviz sets the thread policy
 from scoreviz.ui.sessions import track_session
 from scoreviz.ui.state import sidebar
@@ -25,14 +26,8 @@ ICON = str(Path(__file__).resolve().parent / "assets" / "icon.png")
 st.set_page_config(page_title="scoreviz", page_icon=ICON, layout="wide")
 
 PAGES = [
-    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("views/forward.py", title="Data & forward process", icon=":material/blur_on:"),
-    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("views/score_field.py", title="Score field", icon=":material/explore:"),
-    st.Page("views/dae.py", title="DAE reconstructions", icon=":material/cleaning_services:"),
-    st.Page("views/loss.py", title="Loss vs t", icon=":material/trending_down:"),
-    st.Page("views/sampling.py", title="Sampling", icon=":material/animation:"),
-]
+    st.Page(p.file, title=p.title, icon=p.icon, default=p is pages.HOME) for p in pages.PAGES
+]  # the registry: scoreviz.ui.pages
 
 nav = st.navigation(PAGES)
 track_session()  # closed once gone for server.disconnectedSessionTTL

@@ -9,19 +9,22 @@ import time
 
 import pytest
 
+from scoreviz.ui import pages
 from tests.browser_utils import CHROMIUM, CHROMIUM_ARGS, SHOTS, require_chromium, streamlit_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+# Minimum number of Plotly charts once trained, per page script (a new page: at least 1).
+MIN_CHARTS = {
+    "views/forward.py": 3,
+    "views/train.py": 1,
+    "views/score_field.py": 2,
+    "views/dae.py": 2,
+    "views/loss.py": 2,
+    "views/sampling.py": 1,
+}
 # (link text in the navigation, URL path, minimum number of Plotly charts once trained)
-PAGES = [
-    ("Data & forward process", "forward", 3),
-    ("Train", "train", 1),
-    ("Score field", "score_field", 2),
-    ("DAE reconstructions", "dae", 2),
-    ("Loss vs t", "loss", 2),
-    ("Sampling", "sampling", 1),
-]
+PAGES = [(p.title, p.url_path, MIN_CHARTS.get(p.file, 1)) for p in pages.VIEWS]
 CHART = '[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg'
 
 
@@ -121,7 +124,8 @@ def test_a_deep_link_to_a_fresh_server_runs_the_whole_app():
             _settle(page, 3, timeout=90)
             sidebar = page.locator('[data-testid="stSidebar"]')
             assert sidebar.get_by_text("Distribution").count() >= 1, "sidebar missing"
-            assert page.get_by_role("link", name="Sampling").count() >= 1, "navigation missing"
+            sampling = page.get_by_role("link", name=pages.title("views/sampling.py"))
+            assert sampling.count() >= 1, "navigation missing"
             _assert_no_error(page, "deep link /forward")
         finally:
             browser.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from scoreviz.text import JOINER
+from scoreviz.ui import pages
 from tests.browser_utils import CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server
 from tests.test_browser import _settle
 
@@ -66,7 +67,7 @@ def test_markup_in_user_text_makes_no_element_link_or_request():
             assert PAYLOAD[:20] in body.replace(JOINER, "")  # the names are shown, literally
             assert page.locator(FOREIGN).count() == 0
             assert page.locator('[data-testid="stException"]').count() == 0
-            for nav in ("Loss vs t", "DAE reconstructions", "Data & forward process"):
+            for nav in map(pages.title, ("views/loss.py", "views/dae.py", "views/forward.py")):
                 page.get_by_role("link", name=nav).click()
                 page.wait_for_timeout(1000)
                 _settle(page, 1)

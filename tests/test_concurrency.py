@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from scoreviz.ui import pages
 from tests.browser_utils import CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -107,7 +108,7 @@ class Session:
 
     async def score_field(self) -> None:
         start = time.monotonic()
-        await self.page.get_by_role("link", name="Score field").first.click()
+        await self.page.get_by_role("link", name=pages.title("views/score_field.py")).first.click()
         await self.settle(min_charts=2)
         self.times["score field"] = time.monotonic() - start
         assert await self.page.locator(CHART).count() >= 2, f"{self.name}: Score field charts"

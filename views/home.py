@@ -4,6 +4,7 @@ import streamlit as st
 
 from scoreviz.text import escape
 from scoreviz.ui.errors import friendly_errors
+from scoreviz.ui.pages import VIEWS
 from scoreviz.ui.state import current_selection
 from scoreviz.ui.training_runner import is_training, live_status, show_notice, start_training
 
@@ -59,46 +60,8 @@ with right:
     )
 
 st.subheader("The views, in teaching order")
-VIEWS = [  # (page, title, icon as in app.py, what it shows)
-    (
-        "views/forward.py",
-        "Data & forward process",
-        ":material/blur_on:",
-        "samples, noising over t, exact p_t",
-    ),
-    (
-        "views/train.py",
-        "Train",
-        ":material/model_training:",
-        "settings, live loss, several named models, upload",
-    ),
-    (
-        "views/score_field.py",
-        "Score field",
-        ":material/explore:",
-        "learned vs exact score arrows, the error",
-    ),
-    (
-        "views/dae.py",
-        "DAE reconstructions",
-        ":material/cleaning_services:",
-        "noisy points → denoised, vs optimal",
-    ),
-    (
-        "views/loss.py",
-        "Loss vs t",
-        ":material/trending_down:",
-        "per-t loss against the exact floor, weightings",
-    ),
-    (
-        "views/sampling.py",
-        "Sampling",
-        ":material/animation:",
-        "eight samplers, learned vs exact score, animated",
-    ),
-]
 cols = st.columns(3)
-for i, (page, title, icon, what) in enumerate(VIEWS):
+for i, page in enumerate(VIEWS):
     with cols[i % 3]:
-        st.page_link(page, label=f"**{title}**", icon=icon)
-        st.caption(what)
+        st.page_link(page.file, label=f"**{page.title}**", icon=page.icon)
+        st.caption(page.summary)

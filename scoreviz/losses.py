@@ -7,7 +7,7 @@ The exact score is s* = E[-eps/sigma_t | x_t], so even s* pays the floor
     L*(t) = lambda(t) alpha_t^2 / sigma_t^4 E_{x_t} tr Cov[X_0 | x_t],
 
 which the mixture gives exactly (`posterior_trace_cov`): a loss curve is read against this floor,
-not against 0. Weightings (key -> label in `WEIGHTINGS`):
+not against 0. Weightings (`WEIGHTING_TABLE`: key -> label and formula; labels in `WEIGHTINGS`):
 
     "sigma2"   lambda = sigma^2                 = eps-MSE  ||eps_hat - eps||^2 (balanced in t)
     "one"      lambda = 1                       raw score MSE (dominated by small sigma)
@@ -28,6 +28,7 @@ Shapes: x0, eps (N, 2); t (N,); every loss is per sample (N,), unreduced.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -37,28 +38,35 @@ from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import NoiseProcess
 from scoreviz.score import ScoreFn
 
-WEIGHTINGS: dict[str, str] = {
-    "sigma2": "λ = σ² (ε-MSE, balanced)",
-    "one": "λ = 1 (raw score MSE)",
-    "x0": "λ = σ⁴/α² (x₀-MSE)",
-    "min_snr": "λ = σ²·min(SNR, 5)/SNR (Min-SNR-5)",
-}
 MIN_SNR_GAMMA = 5.0
 
 
+@dataclass(frozen=True)
+class Weighting:
+    """A loss weighting: its label and lambda(alpha_t, sigma_t) on float64 tensors of shape (N,)."""
+
+    label: str
+    formula: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+WEIGHTING_TABLE: dict[str, Weighting] = {
+    "sigma2": Weighting("λ = σ² (ε-MSE, balanced)", lambda alpha, sigma: sigma**2),
+    "one": Weighting("λ = 1 (raw score MSE)", lambda alpha, sigma: torch.ones_like(sigma)),
+    "x0": Weighting("λ = σ⁴/α² (x₀-MSE)", lambda alpha, sigma: sigma**4 / alpha**2),
+    # sigma^2 min(SNR, gamma) / SNR, written without dividing by SNR (finite at alpha -> 0)
+    "min_snr": Weighting(
+        "λ = σ²·min(SNR, 5)/SNR (Min-SNR-5)",
+        lambda alpha, sigma: torch.minimum(sigma**2, MIN_SNR_GAMMA * sigma**4 / alpha**2),
+    ),
+}
+WEIGHTINGS: dict[str, str] = {k: w.label for k, w in WEIGHTING_TABLE.items()}  # key -> label
+
+
 def _weight64(weighting: str, process: NoiseProcess, t: torch.Tensor) -> torch.Tensor:
+    if weighting not in WEIGHTING_TABLE:
+        raise unknown_key("loss weighting", weighting, WEIGHTINGS)
     t = torch.as_tensor(t).to(torch.float64)
-    alpha, sigma = process.alpha(t), process.sigma(t)
-    if weighting == "sigma2":
-        return sigma**2
-    if weighting == "one":
-        return torch.ones_like(sigma)
-    if weighting == "x0":
-        return sigma**4 / alpha**2
-    if weighting == "min_snr":
-        # sigma^2 min(SNR, gamma) / SNR, written without dividing by SNR (finite at alpha -> 0)
-        return torch.minimum(sigma**2, MIN_SNR_GAMMA * sigma**4 / alpha**2)
-    raise unknown_key("loss weighting", weighting, WEIGHTINGS)
+    return WEIGHTING_TABLE[weighting].formula(process.alpha(t), process.sigma(t))
 
 
 def weight(weighting: str, process: NoiseProcess, t) -> torch.Tensor:

@@ -16,6 +16,8 @@ only through `scoreviz.conversions`:
                                                 = -eps stays O(1); raw scores reach 1/sigma_t)
     "x0"     x0_hat  = F                       score = (alpha_t x0_hat - x_t) / sigma_t^2
 
+(`PARAMETERIZATION_TABLE`: key -> label and the three readings of F.)
+
 With this scaling "score" trains exactly like "eps" with the output's sign flipped (same loss
 history, mirrored last layer): the 1/sigma_t a raw score needs is supplied by hand, not learned.
 "x0" differs: its score error is amplified by alpha_t / sigma_t^2 at small sigma_t.
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -42,7 +45,6 @@ from scoreviz.errors import ConfigError, unknown_key
 from scoreviz.processes import NoiseProcess
 
 KINDS = {"score": "Score model (all noise levels)", "dae": "Classical DAE (one noise level)"}
-PARAMETERIZATIONS = {"eps": "ε (noise)", "score": "score (÷ σ)", "x0": "x₀ (denoiser)"}
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 EMBEDDINGS = {"log_sigma": "Fourier features of log σ_t", "t": "sinusoidal features of t"}
 
@@ -168,6 +170,44 @@ class ScoreMLP(nn.Module):
         return self.out(self.head(h))
 
 
+@dataclass(frozen=True)
+class Parameterization:
+    """How a raw output F (N, 2) reads as the score, x0_hat and eps_hat: each a formula
+    (F, x_t, alpha, sigma) -> (N, 2), alpha and sigma (N,), through `scoreviz.conversions`."""
+
+    label: str
+    score: Callable[..., torch.Tensor]
+    x0: Callable[..., torch.Tensor]
+    eps: Callable[..., torch.Tensor]
+
+
+def _div(raw: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    return raw / sigma[:, None]  # "score": F = sigma_t * score
+
+
+PARAMETERIZATION_TABLE: dict[str, Parameterization] = {
+    "eps": Parameterization(
+        "ε (noise)",
+        score=lambda raw, x_t, alpha, sigma: conv.eps_to_score(raw, sigma),
+        x0=conv.eps_to_x0,
+        eps=lambda raw, x_t, alpha, sigma: raw,
+    ),
+    "score": Parameterization(
+        "score (÷ σ)",
+        score=lambda raw, x_t, alpha, sigma: _div(raw, sigma),
+        x0=lambda raw, x_t, alpha, sigma: conv.score_to_x0(_div(raw, sigma), x_t, alpha, sigma),
+        eps=lambda raw, x_t, alpha, sigma: conv.score_to_eps(_div(raw, sigma), sigma),
+    ),
+    "x0": Parameterization(
+        "x₀ (denoiser)",
+        score=conv.x0_to_score,
+        x0=lambda raw, x_t, alpha, sigma: raw,
+        eps=conv.x0_to_eps,
+    ),
+}
+PARAMETERIZATIONS = {k: p.label for k, p in PARAMETERIZATION_TABLE.items()}  # key -> label
+
+
 class TrainedModel:
     """A score network plus the process it was trained for; provides a ScoreFn.
 
@@ -210,12 +250,7 @@ class TrainedModel:
     def score_with_grad(self, x_t: torch.Tensor, t) -> torch.Tensor:
         """The score (N, 2), differentiable in the network weights."""
         raw, alpha, sigma = self.outputs(x_t, t)
-        kind = self.config.output
-        if kind == "eps":
-            return conv.eps_to_score(raw, sigma)
-        if kind == "score":
-            return raw / sigma[:, None]
-        return conv.x0_to_score(raw, x_t, alpha, sigma)
+        return PARAMETERIZATION_TABLE[self.config.output].score(raw, x_t, alpha, sigma)
 
     @torch.no_grad()
     def score(self, x_t: torch.Tensor, t) -> torch.Tensor:
@@ -226,23 +261,13 @@ class TrainedModel:
     def denoise(self, x_t: torch.Tensor, t) -> torch.Tensor:
         """x0_hat = E[x_0 | x_t] as learned (Tweedie). DAE: f(x) at its own sigma."""
         raw, alpha, sigma = self.outputs(x_t, t)
-        kind = self.config.output
-        if kind == "eps":
-            return conv.eps_to_x0(raw, x_t, alpha, sigma)
-        if kind == "score":
-            return conv.score_to_x0(raw / sigma[:, None], x_t, alpha, sigma)
-        return raw
+        return PARAMETERIZATION_TABLE[self.config.output].x0(raw, x_t, alpha, sigma)
 
     @torch.no_grad()
     def eps(self, x_t: torch.Tensor, t) -> torch.Tensor:
         """eps_hat = E[eps | x_t] as learned."""
         raw, alpha, sigma = self.outputs(x_t, t)
-        kind = self.config.output
-        if kind == "eps":
-            return raw
-        if kind == "score":
-            return conv.score_to_eps(raw / sigma[:, None], sigma)
-        return conv.x0_to_eps(raw, x_t, alpha, sigma)
+        return PARAMETERIZATION_TABLE[self.config.output].eps(raw, x_t, alpha, sigma)
 
 
 _INIT_LOCK = threading.Lock()

@@ -260,8 +260,8 @@ def sampling_run(
     final (the finite final samples, (N, 2)) and report (metrics.sample_report of them against
     `_dist`, plus metrics.memorisation_report when `_train_points` is given).
     """
-    from scoreviz import metrics, samplers
     from scoreviz.mixture import memorising_optimum
+    from scoreviz.pipelines import sampling_row
     from scoreviz.score import exact_score_fn
 
     process = get_process(process_key)
@@ -271,19 +271,5 @@ def sampling_run(
         score_fn = exact_score_fn(memorising_optimum(_train_points), process)
     else:
         score_fn = exact_score_fn(_dist, process)
-    traj = samplers.sample(score_fn, process, config)
-    frames = analysis.light_frames(traj.times, traj.xs, traj.x0_hats, 60, max_particles)
-    ranges = analysis.view_ranges(frames.xs)
-    field_xy, field_score = analysis.field_frames(score_fn, frames.times, ranges, n_grid)
-    final = traj.final[analysis.finite_particles(traj.xs[-1:], traj.x0_hats[-1:])]
-    report = metrics.sample_report(final, _dist, seed=config.seed) if len(final) else {}
-    if _train_points is not None and len(final):
-        report.update(metrics.memorisation_report(final, _train_points, _dist, config.seed))
-    return dict(
-        frames=frames,
-        field_xy=field_xy,
-        field_score=field_score,
-        ranges=ranges,
-        final=final,
-        report=report,
-    )
+    row = sampling_row(score_fn, _dist, process, config, max_particles, n_grid, _train_points)
+    return row.as_dict()

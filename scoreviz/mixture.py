@@ -111,7 +111,11 @@ class GaussianMixture:
                 "This distribution has zero-width components, so it has no density at noise "
                 "level 0. Use a noise level above 0 or a bandwidth above 0."
             )
-        d2 = ((x[:, None, :] - alpha[..., None] * mu[None, :, :]) ** 2).sum(-1)
+        # Per coordinate on (N, K) tensors: a (N, K, 2) tensor summed over its last axis of 2
+        # was 4-9x slower (torch reduces a size-2 inner axis badly), and the same numbers.
+        dx = x[:, 0:1] - alpha * mu[:, 0]
+        dy = x[:, 1:2] - alpha * mu[:, 1]
+        d2 = dx * dx + dy * dy
         return logw - d2 / (2 * v) - torch.log(v) - _LOG_2PI, v
 
     def _eval(self, x, alpha, sigma, fn):
@@ -152,7 +156,8 @@ class GaussianMixture:
             lj, v = self._log_joint(x, a, s)
             r = torch.softmax(lj, dim=1) / v  # (N, K)
             mu = self.means.to(x.dtype)
-            return (r[..., None] * (a[..., None] * mu[None] - x[:, None, :])).sum(1)
+            # sum_k r_k (a mu_k - x) as a matrix product (a is one value per row)
+            return a * (r @ mu) - x * r.sum(1, keepdim=True)
 
         return self._eval(x, alpha, sigma, fn)
 
@@ -173,12 +178,15 @@ class GaussianMixture:
         r = torch.softmax(lj, dim=1)  # (N, K)
         mu, s2, _ = self._params(x)
         gain = a * s2[None, :] / v  # (N, K)
-        m_k = mu[None] + gain[..., None] * (x[:, None, :] - a[..., None] * mu[None])
+        # m_k = mu_k + gain_k (x - a mu_k), one (N, K) tensor per coordinate (no (N, K, 2))
+        mx = mu[:, 0] + gain * (x[:, 0:1] - a * mu[:, 0])
+        my = mu[:, 1] + gain * (x[:, 1:2] - a * mu[:, 1])
         var_k = s2[None, :] * s**2 / v  # per-coordinate posterior variance (N, K)
-        m = (r[..., None] * m_k).sum(1)
+        m = torch.stack([(r * mx).sum(1), (r * my).sum(1)], 1)
         # Law of total variance, summed around m (not E||X0||^2 - ||m||^2, which cancels
         # catastrophically in float32 at small sigma: 28 % error at sigma = 1e-3).
-        between = ((m_k - m[:, None, :]) ** 2).sum(-1)
+        ex, ey = mx - m[:, 0:1], my - m[:, 1:2]
+        between = ex * ex + ey * ey
         return m, (r * (2 * var_k + between)).sum(1)
 
 

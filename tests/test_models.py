@@ -167,7 +167,7 @@ def test_initial_weights_depend_on_seed_only_and_leave_global_rng_alone():
     assert torch.equal(torch.rand(3), expected)
     b = build_model(ModelConfig(width=16), process, seed=7)
     c = build_model(ModelConfig(width=16), process, seed=8)
-    wa, wb, wc = (m.net.inp.weight for m in (a, b, c))
+    wa, wb, wc = (next(m.net.parameters()) for m in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
 
 

@@ -155,7 +155,9 @@ def test_dae_denoises_best_near_its_own_sigma():
 
     near, tiny, huge = efficiency(0.3), efficiency(0.03), efficiency(2.0)
     assert 0.95 < near < 1.15  # (measured ~1.04; the exact denoiser is optimal in expectation)
-    assert tiny > 3.0 and huge > 1.5  # (measured ~10 and ~2.1)
+    # (measured ~11.5 and ~1.47; ~10 and ~2.1 for the plain MLP on raw coordinates the app used
+    # before the sinusoidal input features, which extrapolate a little better to large sigma)
+    assert tiny > 3.0 and huge > 1.3
 
 
 def test_initial_weights_depend_on_seed_only_and_leave_global_rng_alone():

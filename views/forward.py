@@ -18,6 +18,7 @@ from scoreviz.ui.widgets import schedule_metrics, t_slider
 N_POINTS = 600
 GRID = 120  # exact p_t on 120 x 120 points
 GRID_DATA = 80  # exact p_0 beside it (drawn smoothly)
+PRIOR_PAIRS = 2**22  # the prior check's Monte Carlo: points x components, at most 8,192 points
 
 sel = current_selection()
 proc = sel.process
@@ -30,7 +31,7 @@ st.markdown(
 
 pm = None
 with friendly_errors("The prior check"):
-    pm = cache.prior_check(sel.dist_key, sel.dist, sel.process_key)
+    pm = cache.prior_check(sel.dist_key, sel.dist, sel.process_key, PRIOR_PAIRS)
     if pm.mismatched:
         st.warning(
             f"This schedule does not reach noise at t = 1: α₁ = {pm.alpha_1:.3g}, σ₁ = "

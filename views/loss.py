@@ -26,6 +26,27 @@ st.latex(
 )
 name, model = active_model_header(sel, "the model's loss per t")
 
+# The exact floor curves evaluate tr Cov[x0 | x_t] for every QMC point (1,024 per t, at ~100 t)
+# against every component: ~10^5 x K pairs, ~1 minute on the 2-core box at K = 2,000 (an upload
+# merged to MAX_COMPONENTS), ~1 s at the largest built-in (376). Above FLOOR_MAX_COMPONENTS the
+# curves are computed only on request; the binned view then uses the exact score's own loss on
+# the same samples as its floor (a Monte Carlo estimate of it; the excess is a paired difference).
+FLOOR_MAX_COMPONENTS = 400
+K = sel.dist.n_components
+floors_key = f"_loss_exact_floors:{sel.dist_key}"
+exact_floors = K <= FLOOR_MAX_COMPONENTS or st.session_state.get(floors_key, False)
+
+
+def ask_exact_floors(where: str) -> None:
+    """Explain why the exact floor curves are not drawn yet, with a button that draws them."""
+    st.info(
+        f"This distribution has {K:,} components: its exact floor curves take about "
+        f"{K / 2000:.1f} min to compute here, so they are drawn on request. {where}"
+    )
+    if st.button("Compute the exact floor curves", key=f"floors_btn_{where[:12]}"):
+        st.session_state[floors_key] = True
+        st.rerun()
+
 
 @st.fragment
 def loss_view() -> None:
@@ -55,7 +76,14 @@ def loss_view() -> None:
         exact = compute.exact_loss_bins(
             sel.dist_key, sel.dist, sel.process_key, ws, n_bins, per_bin, sel.seed
         )
-        fine, by_bin = compute.loss_floors(sel.dist_key, sel.dist, sel.process_key, ws, n_bins)
+        if exact_floors:
+            fine, by_bin = compute.loss_floors(sel.dist_key, sel.dist, sel.process_key, ws, n_bins)
+        else:  # the exact score's loss per bin stands in for the floor (see FLOOR_MAX_COMPONENTS)
+            fine, by_bin, exact = exact[["weighting", "t", "loss"]], exact, None
+            fine, by_bin = (
+                fine.rename(columns={"loss": "floor"}),
+                by_bin.rename(columns={"loss": "floor"})[["weighting", "bin", "floor"]],
+            )
         fig = loss_vs_t_figure(binned, fine, by_bin, WEIGHTINGS, ws, exact_binned=exact)
         st.plotly_chart(fig, width="stretch")
     st.caption(
@@ -66,6 +94,11 @@ def loss_view() -> None:
         "is 0 up to that noise. Only the excess can be learned; a loss curve that flattens on "
         "its floor is done."
     )
+    if not exact_floors:
+        ask_exact_floors(
+            "Meanwhile the floor line is the exact score's loss on the same samples (Monte "
+            "Carlo), and the excess is the model's loss minus it."
+        )
 
 
 if model is not None:
@@ -73,9 +106,12 @@ if model is not None:
     loss_view()
 
 st.subheader("Why λ(t) = σ_t² balances the noise levels")
-with friendly_errors("The weighting comparison"):
-    floors = compute.weighting_floors(sel.dist_key, sel.dist, sel.process_key)
-    st.plotly_chart(weighting_floor_figure(floors, WEIGHTINGS), width="stretch")
+if not exact_floors:
+    ask_exact_floors("The comparison of the weightings below needs them.")
+else:
+    with friendly_errors("The weighting comparison"):
+        floors = compute.weighting_floors(sel.dist_key, sel.dist, sel.process_key)
+        st.plotly_chart(weighting_floor_figure(floors, WEIGHTINGS), width="stretch")
 st.caption(
     "The exact floor of each weighting against σ_t (both axes log). With λ = 1 the target "
     "$-\\varepsilon/\\sigma_t$ has size $1/\\sigma_t$, so the unavoidable part alone grows like "
@@ -95,14 +131,16 @@ if model is not None:
     st.subheader("Training history")
     with friendly_errors("The training history"):
         w = model.config.weighting
-        floor = cache.mean_loss_floor(
-            sel.dist_key,
-            sel.dist,
-            sel.process_key,
-            w,
-            model.model.dae_t,
-            model.config.time_sampling,
-        )
+        floor = None
+        if exact_floors:
+            floor = cache.mean_loss_floor(
+                sel.dist_key,
+                sel.dist,
+                sel.process_key,
+                w,
+                model.model.dae_t,
+                model.config.time_sampling,
+            )
         st.plotly_chart(loss_curve_figure(model.history, floor=floor, title=None), width="stretch")
     st.caption(
         f"Training loss per step under {WEIGHTINGS[model.config.weighting]}, and its exact "

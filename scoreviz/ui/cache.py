@@ -61,8 +61,13 @@ def density_grid(dist_key: str, _dist: GaussianMixture, process_key: str, t: flo
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def prior_check(dist_key: str, _dist: GaussianMixture, process_key: str) -> forward.PriorMismatch:
-    return forward.prior_mismatch(_dist, get_process(process_key))
+def prior_check(
+    dist_key: str, _dist: GaussianMixture, process_key: str, pairs: int | None = None
+) -> forward.PriorMismatch:
+    """KL(p_1 || prior) by Monte Carlo; with `pairs`, on at most pairs / K points (>= 1,024,
+    <= 8,192): its cost grows with the number of components K (uploads: up to 2,000)."""
+    n = 8192 if pairs is None else int(np.clip(pairs // _dist.n_components, 1024, 8192))
+    return forward.prior_mismatch(_dist, get_process(process_key), n=n)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -159,6 +159,21 @@ def test_train_form_trains_a_model_in_the_background():
     assert at.selectbox(key="active_model").value == name  # the sidebar offers it
 
 
+def test_the_train_forms_defaults_are_the_api_defaults():
+    """Pressing Train without touching the form trains exactly TrainConfig(distribution=...)
+    for the sidebar's data, process and seed: the API (benchmark, notebooks) and the page agree."""
+    from scoreviz.training import TrainConfig
+
+    at = make_app().run()
+    open_page(at, "views/train.py")
+    at.button(key="train_submit").click().run()
+    job = at.session_state["training_job"]
+    job.request_stop()
+    assert job.config == TrainConfig(distribution="eight_gaussians", process="vp_linear", seed=0)
+    run_until(at, _collected, timeout=90)
+    assert_no_exception(at)
+
+
 def test_a_trained_model_gets_a_verdict_against_the_exact_answer_and_trains_longer():
     """After training, the Train page and the sidebar show the verdict with its number (nats
     lost vs the exact score); "Train longer" continues the same model: its history runs on

@@ -116,7 +116,9 @@ class GaussianMixture:
         dx = x[:, 0:1] - alpha * mu[:, 0]
         dy = x[:, 1:2] - alpha * mu[:, 1]
         d2 = dx * dx + dy * dy
-        return logw - d2 / (2 * v) - torch.log(v) - _LOG_2PI, v
+        # the per-component terms first (v is (1, K) unless alpha/sigma vary per point): two
+        # passes over (N, K) instead of four
+        return (logw - torch.log(v) - _LOG_2PI) - d2 * (0.5 / v), v
 
     def _eval(self, x, alpha, sigma, fn):
         x = torch.as_tensor(x)

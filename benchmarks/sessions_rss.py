@@ -15,11 +15,18 @@ closed), peak while the sessions were open, and RSS after the close; the issue's
 within 20 % of baseline within a minute of closing. Disconnected sessions are kept for
 `server.disconnectedSessionTTL` (30 s) for a reconnect, then shut down (scoreviz.ui.sessions):
 expect the drop after ~30-40 s. Run it on a quiet machine; the figure is a benchmark, not a test.
+
+The server runs with MALLOC_ARENA_MAX=2, as README's run command says (`--arenas 0`: glibc's
+default of 8 arenas per core, whose fragmented arenas kept most of the growth after the close:
+4 sessions x 300 points, 348 -> 656 peak -> 572 MB, +65 %, against +19 % with 2 arenas). At the
+end the Streamlit caches' sizes are printed (from /_stcore/metrics).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import threading
 import time
@@ -71,6 +78,20 @@ def point_cloud(n: int, seed: int) -> bytes:
     return ("x,y\n" + "".join(f"{x:.4f},{y:.4f}\n" for x, y in pts)).encode()
 
 
+def cache_mb(url: str) -> dict[str, float]:
+    """MB held per st.cache_data / st.cache_resource function (the server's /_stcore/metrics)."""
+    import urllib.request
+
+    text = urllib.request.urlopen(url + "/_stcore/metrics", timeout=10).read().decode()
+    sizes: dict[str, float] = {}
+    for line in text.splitlines():
+        m = re.match(r'cache_memory_bytes\{cache_type="(\w+)",cache="([^"]+)"\} (\S+)', line)
+        if m:
+            name = f"{m[1]}:{m[2].rsplit('.', 1)[-1]}"
+            sizes[name] = sizes.get(name, 0.0) + float(m[3]) / 2**20
+    return sizes
+
+
 def wait_idle(page, timeout: float = 120.0) -> None:
     """Until the script run has finished (the status widget gone on two checks)."""
     deadline, stable = time.monotonic() + timeout, 0
@@ -109,7 +130,12 @@ def main() -> None:
     ap.add_argument("--watch", type=float, default=90.0, help="seconds sampled after close")
     ap.add_argument("--every", type=float, default=5.0, help="seconds between printed samples")
     ap.add_argument("--train-timeout", type=float, default=300.0)
+    ap.add_argument("--arenas", type=int, default=2, help="MALLOC_ARENA_MAX (0: glibc default)")
     args = ap.parse_args()
+    if args.arenas:  # inherited by the server (glibc reads it at start-up only)
+        os.environ["MALLOC_ARENA_MAX"] = str(args.arenas)
+    else:
+        os.environ.pop("MALLOC_ARENA_MAX", None)
     from playwright.sync_api import sync_playwright
 
     with streamlit_server(with_pid=True) as (url, pid), sync_playwright() as p:
@@ -140,6 +166,7 @@ def main() -> None:
                 after.append((dt, rss_mb(pid)))
                 print(f"  +{dt:5.1f} s  RSS {after[-1][1]:.0f} MB", flush=True)
                 time.sleep(args.every)
+            caches = cache_mb(url)
         browser.close()
     within = [dt for dt, r in after if r <= 1.2 * baseline]
     last = after[-1][1]
@@ -148,6 +175,11 @@ def main() -> None:
         f"{baseline:.0f} MB, peak {sampler.peak:.0f} MB, {after[-1][0]:.0f} s after close "
         f"{last:.0f} MB ({100 * (last / baseline - 1):+.0f} %); "
         + (f"within 20 % of baseline after {within[0]:.0f} s" if within else "never within 20 %")
+    )
+    top = sorted(caches.items(), key=lambda kv: -kv[1])
+    print(
+        f"Streamlit caches at the end: {sum(caches.values()):.1f} MB; largest: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in top[:6])
     )
 
 

@@ -9,6 +9,7 @@ import torch
 
 from scoreviz import analysis
 from scoreviz.processes import get_process
+from scoreviz.text import readable
 from tests.apptest_utils import (
     assert_no_exception,
     chart_specs,
@@ -23,7 +24,8 @@ DAE, LOSS, SAMPLING = "views/dae.py", "views/loss.py", "views/sampling.py"
 
 
 def _names(spec) -> set[str]:
-    return {tr.get("name") for tr in spec["data"] if tr.get("name")}
+    """Trace names as the reader sees them (model names in them arrive escaped: text.escape)."""
+    return {readable(tr["name"]) for tr in spec["data"] if tr.get("name")}
 
 
 def _app(page, model=None, name="tiny"):

@@ -70,3 +70,18 @@ def test_a_diverged_model_is_reported_not_raised():
     q = assess(lambda x, t: torch.full_like(x, float("nan")), RING, PROC)
     assert q.verdict == "keep training" and q.n == 0 and math.isinf(q.nats_lost)
     assert "diverged" in q.summary() and "infinity" in q.diagnosis()
+
+
+def test_exact_samples_are_kept_per_data_and_large_mixtures_use_fewer_particles(monkeypatch):
+    import scoreviz.quality as quality
+    from scoreviz.mixture import empirical
+
+    calls = []
+    real = quality.sample
+    monkeypatch.setattr(quality, "sample", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    exact = exact_score_fn(RING, PROC)
+    assess(exact, RING, PROC, cache_key=("eight_gaussians", "vp_linear", "test"))
+    assess(exact, RING, PROC, cache_key=("eight_gaussians", "vp_linear", "test"))
+    assert len(calls) == 3  # exact once, then the "learned" score twice
+    big = empirical(torch.randn(2000, 2, generator=torch.Generator().manual_seed(0)), 0.05)
+    assert quality.n_samples(big) == 500 and quality.n_samples(RING) == 2000

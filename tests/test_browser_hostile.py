@@ -64,7 +64,9 @@ def test_markup_in_user_text_makes_no_element_link_or_request():
                 ]
                 body = page.locator("body").inner_text()
                 assert words in body or page.locator(".gtitle").count() > 0, words
-            assert PAYLOAD[:20] in body.replace(JOINER, "")  # the names are shown, literally
+            # the names are shown, literally (Chromium sends '"' in a file name as %22, and long
+            # names are cut at the front, so check the tags in the middle)
+            assert "<b>B</b>![t](http" in body.replace(JOINER, "")
             assert page.locator(FOREIGN).count() == 0
             assert page.locator('[data-testid="stException"]').count() == 0
             for nav in map(pages.title, ("views/loss.py", "views/dae.py", "views/forward.py")):

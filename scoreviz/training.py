@@ -323,9 +323,11 @@ CONTINUE_LR_FACTOR = 0.3
 
 
 def continuation(result: TrainResult, steps: int | None = None) -> TrainConfig:
-    """The config that trains `result` for `steps` more steps (default: as many as it had).
+    """The config that trains `result` for `steps` more steps (default: as many as its last run).
 
     Pass it to `train` with init=result. Its model_id differs from the parent's (it names it).
+    Its peak learning rate is CONTINUE_LR_FACTOR x the last run's, so each further restart of
+    the same model starts lower again (0.3x, 0.09x, ... of the first run's).
     """
     cfg = result.config
     return dataclasses.replace(

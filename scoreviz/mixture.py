@@ -102,8 +102,10 @@ class GaussianMixture:
         step = max(1, _CHUNK_PAIRS // self.n_components)
         return range(0, x.shape[0], step), step
 
-    def _log_joint(self, x, alpha, sigma):
-        """log w_k + log N(x; alpha mu_k, v_k I) (N, K), plus v_k (N or 1, K)."""
+    def _log_joint(self, x, alpha, sigma, expand: bool = False):
+        """log w_k + log N(x; alpha mu_k, v_k I) (N, K), plus v_k (N or 1, K).
+
+        expand: use the expanded form (`_log_joint_matmul`); `_eval` decides for all chunks."""
         mu, s2, logw = self._params(x)
         v = alpha**2 * s2[None, :] + sigma**2  # (N or 1, K)
         if (v <= 0).any():
@@ -111,6 +113,8 @@ class GaussianMixture:
                 "This distribution has zero-width components, so it has no density at noise "
                 "level 0. Use a noise level above 0 or a bandwidth above 0."
             )
+        if expand:
+            return _log_joint_matmul(x, alpha * mu, v, logw), v
         # Per coordinate on (N, K) tensors: a (N, K, 2) tensor summed over its last axis of 2
         # was 4-9x slower (torch reduces a size-2 inner axis badly), and the same numbers.
         dx = x[:, 0:1] - alpha * mu[:, 0]
@@ -124,20 +128,29 @@ class GaussianMixture:
         x = torch.as_tensor(x)
         if not x.is_floating_point():
             x = x.to(torch.float32)
-        a, s = _as_col(alpha, x), _as_col(sigma, x)
+        a, s = _one_if_constant(_as_col(alpha, x)), _one_if_constant(_as_col(sigma, x))
+        expand = self._expandable(x, a, s)  # decided once: every chunk gives the same numbers
         rng, step = self._chunks(x)
         outs = []
         for i in rng:
             ai = a if a.shape[0] == 1 else a[i : i + step]
             si = s if s.shape[0] == 1 else s[i : i + step]
-            outs.append(fn(x[i : i + step], ai, si))
-        return torch.cat(outs) if outs else fn(x, a, s)
+            outs.append(fn(x[i : i + step], ai, si, expand))
+        return torch.cat(outs) if outs else fn(x, a, s, expand)
+
+    def _expandable(self, x, a, s) -> bool:
+        """Whether `_log_joint` may use the expanded form: one alpha and sigma for all rows,
+        and no harmful cancellation in x's dtype (`_expansion_is_exact`)."""
+        if a.shape[0] != 1 or s.shape[0] != 1 or x.shape[0] == 0:
+            return False
+        mu, s2, _ = self._params(x)
+        return _expansion_is_exact(x, a * mu, a**2 * s2[None, :] + s**2)
 
     def log_prob(self, x, alpha=1.0, sigma=0.0) -> torch.Tensor:
         """log p_{alpha,sigma}(x), shape (N,)."""
 
-        def fn(x, a, s):
-            lj, _ = self._log_joint(x, a, s)
+        def fn(x, a, s, e):
+            lj, _ = self._log_joint(x, a, s, e)
             return torch.logsumexp(lj, dim=1)
 
         return self._eval(x, alpha, sigma, fn)
@@ -145,8 +158,8 @@ class GaussianMixture:
     def responsibilities(self, x, alpha=1.0, sigma=0.0) -> torch.Tensor:
         """Posterior component probabilities P(k | x), shape (N, K)."""
 
-        def fn(x, a, s):
-            lj, _ = self._log_joint(x, a, s)
+        def fn(x, a, s, e):
+            lj, _ = self._log_joint(x, a, s, e)
             return torch.softmax(lj, dim=1)
 
         return self._eval(x, alpha, sigma, fn)
@@ -154,8 +167,8 @@ class GaussianMixture:
     def score(self, x, alpha=1.0, sigma=0.0) -> torch.Tensor:
         """grad_x log p_{alpha,sigma}(x) = sum_k r_k(x) (alpha mu_k - x) / v_k, shape (N, 2)."""
 
-        def fn(x, a, s):
-            lj, v = self._log_joint(x, a, s)
+        def fn(x, a, s, e):
+            lj, v = self._log_joint(x, a, s, e)
             r = torch.softmax(lj, dim=1) / v  # (N, K)
             mu = self.means.to(x.dtype)
             # sum_k r_k (a mu_k - x) as a matrix product (a is one value per row)
@@ -169,14 +182,14 @@ class GaussianMixture:
         Per component: mu_k + alpha s_k^2 / v_k (x - alpha mu_k); mixed by responsibilities.
         Equals Tweedie (x + sigma^2 score) / alpha wherever alpha > 0.
         """
-        return self._eval(x, alpha, sigma, lambda x, a, s: self._posterior(x, a, s)[0])
+        return self._eval(x, alpha, sigma, lambda x, a, s, e: self._posterior(x, a, s, e)[0])
 
     def posterior_trace_cov(self, x, alpha=1.0, sigma=0.0) -> torch.Tensor:
         """tr Cov[X0 | x], shape (N,): the part of x0 no denoiser can recover."""
-        return self._eval(x, alpha, sigma, lambda x, a, s: self._posterior(x, a, s)[1])
+        return self._eval(x, alpha, sigma, lambda x, a, s, e: self._posterior(x, a, s, e)[1])
 
-    def _posterior(self, x, a, s):
-        lj, v = self._log_joint(x, a, s)
+    def _posterior(self, x, a, s, e=False):
+        lj, v = self._log_joint(x, a, s, e)
         r = torch.softmax(lj, dim=1)  # (N, K)
         mu, s2, _ = self._params(x)
         gain = a * s2[None, :] / v  # (N, K)
@@ -190,6 +203,41 @@ class GaussianMixture:
         ex, ey = mx - m[:, 0:1], my - m[:, 1:2]
         between = ex * ex + ey * ey
         return m, (r * (2 * var_k + between)).sum(1)
+
+
+def _one_if_constant(col: torch.Tensor) -> torch.Tensor:
+    """A (N, 1) column whose rows are all equal as (1, 1).
+
+    Samplers query the score at one t for every particle; one alpha/sigma for all rows keeps v
+    a (1, K) row, which made a sampler step 2.6x cheaper (1,000 particles x 2,000 components).
+    """
+    if col.shape[0] > 1 and bool((col == col[0]).all()):
+        return col[:1]
+    return col
+
+
+# Largest (|x|^2 + |alpha mu|^2) / (2 v) times the dtype's epsilon for which the expanded form
+# below is used: float32 at <= 250 keeps the score within ~1e-5 relative of the direct form.
+_EXPANSION_TOL = 3e-5
+
+
+def _expansion_is_exact(x: torch.Tensor, amu: torch.Tensor, v: torch.Tensor) -> bool:
+    """Whether |x - a mu|^2 = |x|^2 - 2 x.a mu + |a mu|^2 cancels harmlessly in x's dtype."""
+    scale = (x.square().sum(1).max() + amu.square().sum(1).max()) / (2 * v.min())
+    return bool(scale * torch.finfo(x.dtype).eps <= _EXPANSION_TOL)
+
+
+def _log_joint_matmul(x, amu, v, logw) -> torch.Tensor:
+    """log w_k - log v_k - log 2pi - |x - a mu_k|^2 / (2 v_k) as one matrix product (N, K).
+
+    [x, |x|^2] (N, 3) @ [a mu_k / v_k; -1 / (2 v_k)] (3, K) plus a per-component row: one pass
+    over (N, K) instead of six, 2.4x faster. Only where the expansion cannot cancel (see
+    `_expansion_is_exact`); v is (1, K).
+    """
+    iv = 1.0 / v
+    row = (logw - torch.log(v) - _LOG_2PI) - amu.square().sum(1) * (0.5 * iv)
+    weights = torch.cat([amu.T * iv, -0.5 * iv], 0)
+    return torch.addmm(row, torch.cat([x, x.square().sum(1, keepdim=True)], 1), weights)
 
 
 def _per_component(v, k: int, what: str) -> torch.Tensor:

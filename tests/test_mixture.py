@@ -263,12 +263,35 @@ def test_large_batch_is_chunked_and_matches_unchunked(monkeypatch):
     torch.testing.assert_close(chunked[rows], whole, rtol=1e-5, atol=1e-5)
 
 
-def test_small_chunks_match(monkeypatch):
+@pytest.mark.parametrize("per_point", [False, True])
+def test_small_chunks_match(monkeypatch, per_point):
+    """Chunking over points changes nothing: bit for bit on the direct form (alpha per point),
+    to float rounding on the expanded form (one alpha: a matrix product, whose BLAS blocking
+    depends on the chunk's size)."""
     dist = get_distribution("checkerboard")
     x = _query_points(dist, 0.8, 0.3)
-    ref = dist.denoise(x, 0.8, 0.3)
+    alpha = torch.linspace(0.7, 0.9, len(x)) if per_point else 0.8
+    assert dist._expandable(x, mixture_mod._as_col(alpha, x), torch.ones(1, 1)) is not per_point
+    ref = dist.denoise(x, alpha, 0.3)
     monkeypatch.setattr(mixture_mod, "_CHUNK_PAIRS", 7)  # one point per chunk
-    torch.testing.assert_close(dist.denoise(x, 0.8, 0.3), ref, rtol=0, atol=0)
+    tol = 0 if per_point else 1e-6
+    torch.testing.assert_close(dist.denoise(x, alpha, 0.3), ref, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("sigma", [1e-3, 0.05, 0.3, 2.0])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_expanded_form_matches_direct(monkeypatch, sigma, dtype):
+    """The matrix-product form (one alpha and sigma for all points) agrees with the direct form
+    wherever `_expandable` allows it; float64 always allows it, float32 at the larger sigma."""
+    dist = get_distribution("two_spirals")
+    x = _query_points(dist, 0.8, sigma).to(dtype)
+    used = dist._expandable(x, torch.full((1, 1), 0.8, dtype=dtype), torch.full((1, 1), sigma))
+    assert used is (dtype == torch.float64 or sigma >= 0.3)
+    expanded = dist.score(x, 0.8, sigma)
+    monkeypatch.setattr(GaussianMixture, "_expandable", lambda *_: False)
+    direct = dist.score(x, 0.8, sigma)
+    tol = 1e-4 if dtype == torch.float32 else 1e-9
+    torch.testing.assert_close(expanded, direct, rtol=tol, atol=tol * float(direct.abs().max()))
 
 
 def test_empty_batch():

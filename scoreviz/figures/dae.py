@@ -146,3 +146,13 @@ def reconstruction_error_figure(
     )
     fig.update_layout(legend=dict(y=1.02))
     return fig
+
+
+def dae_figure(view) -> go.Figure:
+    """`dae_reconstruction_figure` of a pipelines.DaeView."""
+    return dae_reconstruction_figure(list(view.panels), view.kinds)
+
+
+def dae_error_figure(view) -> go.Figure:
+    """`reconstruction_error_figure` of a pipelines.DaeErrorView."""
+    return reconstruction_error_figure(view.table, view.kinds, view.marks)

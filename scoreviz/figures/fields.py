@@ -238,3 +238,11 @@ def arrow_vectors(fig: go.Figure, trace_index: int) -> tuple[np.ndarray, np.ndar
     tails = np.stack([x[0::3], y[0::3]], 1)
     heads = np.stack([x[1::3], y[1::3]], 1)
     return tails, heads - tails
+
+
+def field_figures(view, scaled: bool = True) -> tuple[go.Figure, go.Figure | None]:
+    """(score field, learned - exact difference or None without a model) of a
+    pipelines.ScoreFieldView."""
+    field, xy = view.field, view.xy
+    diff = None if field.learned is None else score_difference_figure(field, xy, scaled)
+    return score_field_figure(field, xy, scaled), diff

@@ -219,3 +219,18 @@ def forward_animation(
     legend = dict(orientation="h", yanchor="bottom", y=1.0, x=0)
     fig.update_layout(margin=dict(b=120), legend=legend)
     return fig
+
+
+def forward_figures(view) -> tuple[go.Figure, go.Figure, go.Figure]:
+    """(data, noised samples over p_t, schedule) figures of a pipelines.ForwardView."""
+    d, p = view.data, view.noisy
+    data = data_figure(view.x0, d.grid, d.density, d.xy)
+    noised = samples_density_figure(
+        view.x0, view.xt, p.grid, p.density, view.t, view.alpha, view.sigma, p.xy
+    )
+    return data, noised, schedule_figure(view.schedule, view.t)
+
+
+def forward_animation_figure(view) -> go.Figure:
+    """`forward_animation` of a pipelines.ForwardAnimation."""
+    return forward_animation(view.traj, view.times, view.ranges)

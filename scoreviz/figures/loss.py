@@ -223,3 +223,12 @@ def weighting_floor_figure(
 
 def _guide(x: np.ndarray, y: np.ndarray, name: str) -> go.Scatter:
     return go.Scatter(x=x, y=y, mode="lines", name=name, line=dict(color=REFERENCE, dash="dot"))
+
+
+def loss_figure(view, weightings: Sequence[str]) -> go.Figure:
+    """`loss_vs_t_figure` of a pipelines.LossView for the chosen weightings."""
+    from scoreviz.losses import WEIGHTINGS
+
+    return loss_vs_t_figure(
+        view.binned, view.fine, view.by_bin, WEIGHTINGS, weightings, exact_binned=view.exact
+    )

@@ -284,3 +284,28 @@ def mode_weights_figure(
     fig.update_xaxes(title_text="mixture component k", dtick=1 if len(k) <= 25 else None)
     fig.update_yaxes(title_text="share of samples")
     return fig
+
+
+def _panel(row) -> SamplingPanel:
+    return SamplingPanel(
+        row.label, row.kind, row.frames, row.field_xy, row.field_score, row.ranges
+    )  # fmt: skip
+
+
+def sampling_figure(view, **kwargs) -> go.Figure:
+    """`sampling_animation` of a pipelines.SamplingView: its rows, data and training points."""
+    n_grid = round(np.sqrt(view.rows[0].field_xy.shape[1])) if view.rows else 15
+    panels = [_panel(r) for r in view.rows]
+    return sampling_animation(
+        panels, data=view.data, train_points=view.train_points, n_grid=n_grid, **kwargs
+    )
+
+
+def sampling_weights_figure(view, max_components: int = 25) -> go.Figure | None:
+    """`mode_weights_figure` of a pipelines.SamplingView's rows, or None when there are more than
+    `max_components` components or no row has mode weights."""
+    weights = {r.label: r.report["mode_weights"] for r in view.rows if "mode_weights" in r.report}
+    if not weights or len(view.true_weights) > max_components:
+        return None
+    colors = {r.label: r.kind for r in view.rows}
+    return mode_weights_figure(view.true_weights, weights, colors)

@@ -24,6 +24,9 @@ the script, it would freeze the session (no other page, no Stop) until it ends. 
   a per-model-id lock; whoever gets it second finds the first one's result in the shared store
   and takes it without training (a "follower", shown the leader's progress while it waits). If
   the leader is stopped, its partial model is not shared and the next follower trains itself.
+- Across processes (replicas behind a load balancer): with `SCOREVIZ_MODEL_STORE` set, the leader
+  goes through the on-disk store (`scoreviz.model_store`): under the model's file lock it loads
+  the model another replica trained, or trains it and saves it there (`from_store` says which).
 
 Tests (AppTest) use the real thread and rerun the app until the job is collected
 (`tests/apptest_utils.run_until`); `TrainingJob` itself is tested without Streamlit.
@@ -41,7 +44,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from scoreviz import costs
+from scoreviz import costs, model_store
 from scoreviz.errors import ScorevizError
 from scoreviz.mixture import GaussianMixture
 from scoreviz.quality import assess_result
@@ -112,6 +115,8 @@ class TrainingJob:
     _started: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     checking: bool = False  # trained; now sampling to compare with the exact answer
+    elsewhere: bool = False  # waiting while another process trains this model (model store)
+    from_store: bool = False  # the result was loaded from the on-disk model store
     _gone_since: float | None = None
 
     # --- running
@@ -176,7 +181,7 @@ class TrainingJob:
             with _KEYS_GUARD:
                 _LEADERS[model_id] = self
             try:
-                self._train()
+                self._train_or_load(model_id)
             finally:
                 with _KEYS_GUARD:
                     _LEADERS.pop(model_id, None)
@@ -184,6 +189,31 @@ class TrainingJob:
                 self.store.put(model_id, self.result)
         finally:
             lock.release()
+
+    def _train_or_load(self, model_id: str) -> None:
+        """Train; with an on-disk model store, first load the model if another process trained
+        it (or wait for it while one does), and save what this one trains."""
+        disk = model_store.from_env()
+        if disk is None:
+            self._train()
+            return
+
+        def create():
+            self._train()
+            return self.result
+
+        def stop_waiting() -> bool:  # asked only while another process holds the model's lock
+            self.elsewhere = True
+            return self._should_stop()
+
+        try:
+            result, loaded = disk.get_or_create(model_id, create, stop_waiting)
+        except model_store.StoreWaitAbandoned:
+            raise _Cancelled() from None
+        finally:
+            self.elsewhere = False
+        if loaded:
+            self.result, self.reused, self.from_store = result, True, True
 
     def shown(self) -> TrainingJob:
         """The job whose progress to show for this one: while it waits behind an identical
@@ -364,7 +394,12 @@ def collect_finished() -> None:
         if job.shareable and not res.stopped:
             shared_models().put(res.model_id, res)
         add_model(job.name, res)
-        if job.reused:
+        if job.from_store:
+            how = (
+                f"was already trained by another server of this app ({res.elapsed:.1f} s); it "
+                "was loaded from the shared model store"
+            )
+        elif job.reused:
             how = f"was already trained on this server ({res.elapsed:.1f} s, for another session)"
         elif res.stopped and job.end_reason == "time limit":
             how = (
@@ -444,6 +479,9 @@ def _draw(job: TrainingJob, show_chart: bool, key: str) -> None:
             f"The same model is being trained for another session (step {shown.steps_done} / "
             f"{steps}); it becomes yours when it finishes…"
         )
+    elif job.elsewhere:
+        text = "The same model is being trained by another server of this app; it becomes yours "
+        text += "when it finishes…"
     elif job.queued:
         text = queue_text(job.queue_place())
     else:

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Serve a lecture hall from one machine: N `streamlit run app.py` replicas on consecutive loopback
+# ports, HAProxy in front of them (deploy/haproxy.cfg), one shared model store, until Ctrl-C.
+#
+#   deploy/start.sh [N]        # N replicas (default: REPLICAS, else the number of CPU cores)
+#
+# Environment (all optional):
+#   BASE_PORT=8601                       replica i listens on 127.0.0.1:BASE_PORT+i-1
+#   SCOREVIZ_BIND=127.0.0.1:8080         where students connect (0.0.0.0:8080 for a hall's LAN)
+#   SCOREVIZ_STATS_BIND=127.0.0.1:8404   HAProxy stats: /stats (HTML), /stats;csv
+#   RUN_DIR=<new temp dir>               logs, pid files, the generated haproxy config
+#   SCOREVIZ_MODEL_STORE=$RUN_DIR/models models shared by the replicas (scoreviz/model_store.py)
+#   PYTHON=.venv/bin/python
+#
+# Each replica is one Python process: it runs one session's script at a time per core it can
+# get, so one replica per core is the sensible maximum (each trains on one thread anyway, see
+# scoreviz/threads.py). Every child is stopped when this script exits, is interrupted or
+# terminated; the pids are in $RUN_DIR/*.pid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${1:-${REPLICAS:-$(nproc)}}
+BASE_PORT=${BASE_PORT:-8601}
+PY=${PYTHON:-.venv/bin/python}
+RUN_DIR=${RUN_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/scoreviz-deploy.XXXXXX")}
+mkdir -p "$RUN_DIR"
+export SCOREVIZ_MODEL_STORE=${SCOREVIZ_MODEL_STORE:-$RUN_DIR/models}
+export SCOREVIZ_BIND=${SCOREVIZ_BIND:-127.0.0.1:8080}
+export SCOREVIZ_STATS_BIND=${SCOREVIZ_STATS_BIND:-127.0.0.1:8404}
+export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}  # see README: freed session memory goes back
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+command -v haproxy >/dev/null || { echo "haproxy not found (apt-get install haproxy)" >&2; exit 1; }
+
+pids=()
+stop() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The config: deploy/haproxy.cfg with one server line per replica.
+CFG=$RUN_DIR/haproxy.cfg
+grep -v '^[[:space:]]*server ' deploy/haproxy.cfg > "$CFG"
+for i in $(seq 1 "$N"); do
+  echo "    server s$i 127.0.0.1:$((BASE_PORT + i - 1)) cookie s$i check" >> "$CFG"
+done
+haproxy -c -q -f "$CFG"
+
+for i in $(seq 1 "$N"); do
+  port=$((BASE_PORT + i - 1))
+  "$PY" -m streamlit run app.py --server.port "$port" --server.address 127.0.0.1 \
+    --server.headless true > "$RUN_DIR/replica-$i.log" 2>&1 &
+  pids+=($!)
+  echo $! > "$RUN_DIR/replica-$i.pid"
+done
+haproxy -db -f "$CFG" > "$RUN_DIR/haproxy.log" 2>&1 &
+pids+=($!)
+echo $! > "$RUN_DIR/haproxy.pid"
+
+echo "scoreviz: $N replicas (ports $BASE_PORT-$((BASE_PORT + N - 1))) behind http://$SCOREVIZ_BIND"
+echo "  stats: http://$SCOREVIZ_STATS_BIND/stats   logs: $RUN_DIR   models: $SCOREVIZ_MODEL_STORE"
+# Run until HAProxy stops or a signal arrives (a dead replica is HAProxy's to route around).
+wait "${pids[-1]}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from scoreviz.ui import pages
+from scoreviz.ui import links, pages, present
 from scoreviz.ui.errors import friendly_errors  # importing scoreviz sets the thread policy
 from scoreviz.ui.sessions import track_session
 from scoreviz.ui.state import sidebar
@@ -30,13 +30,21 @@ PAGES = [
 ]  # the registry: scoreviz.ui.pages
 
 nav = st.navigation(PAGES)
+page = pages.by_title(nav.title)
+st.session_state[links.PAGE_KEY] = page.file
+links.read_url(page.file)  # a session's first run: the link's settings, before any widget
+if present.is_on():
+    st.set_page_config(**present.page_config())
 track_session()  # closed once gone for server.disconnectedSessionTTL
 collect_finished()
 sidebar()
 with st.sidebar:
     sidebar_status()
+present.apply_page_style()
+links.show_notice()
 # Last line of defence: an error no page caught is a short st.error, never Streamlit's error box
 # (which offers "Ask Google / Ask ChatGPT" links even when redacted). st.rerun/st.stop raise
 # BaseExceptions, which pass through.
 with friendly_errors("This page"):
     nav.run()
+links.sync(page.file)  # the address bar reopens this view (fragments call links.sync_current)

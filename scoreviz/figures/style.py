@@ -76,3 +76,47 @@ def player_controls(
     slider.update(currentvalue=dict(prefix="t = ", xanchor="right", font=dict(size=14)))
     slider.update(pad=dict(t=30))
     return dict(updatemenus=[menu], sliders=[slider])
+
+
+# Presentation mode (a projector at the back of a hall): sizes in px.
+PROJECTOR = dict(font=18, title=24, marker_scale=1.6, line_scale=1.8, min_marker=6, min_line=2.0)
+
+
+def for_projector(fig: go.Figure, height: int | None = None) -> go.Figure:
+    """A copy of `fig` readable from the back of a lecture hall.
+
+    Fonts >= PROJECTOR["font"] px on ticks, legends and sliders, >= PROJECTOR["title"] px on
+    titles and subplot titles; markers and lines (animation frames included) thicker by the
+    PROJECTOR scales. `height` (px) replaces the layout's, e.g. to fill the screen. Pure: the
+    argument is not changed.
+    """
+    out = go.Figure(fig)
+    big, title = PROJECTOR["font"], PROJECTOR["title"]
+    out.update_layout(font_size=max(big, out.layout.font.size or 0), title_font_size=title)
+    out.update_xaxes(tickfont_size=big, title_font_size=big)
+    out.update_yaxes(tickfont_size=big, title_font_size=big)
+    out.update_annotations(font_size=title)  # subplot titles are annotations
+    for slider in out.layout.sliders:
+        slider.font = dict(size=big)
+        slider.currentvalue.font = dict(size=title)
+    for menu in out.layout.updatemenus:
+        menu.font = dict(size=big)
+    _thicken(out.data)
+    for frame in out.frames:
+        _thicken(frame.data)
+    if height is not None:
+        out.update_layout(height=height)
+    return out
+
+
+def _thicken(traces) -> None:
+    """Scale marker sizes and line widths of `traces` in place (PROJECTOR scales)."""
+    p = PROJECTOR
+    for tr in traces:
+        marker = getattr(tr, "marker", None)
+        if marker is not None and marker.size is not None and not hasattr(marker.size, "__len__"):
+            marker.size = max(p["min_marker"], marker.size * p["marker_scale"])
+        line = getattr(tr, "line", None)
+        if line is not None:
+            width = line.width if line.width is not None else 2.0
+            line.width = max(p["min_line"], width * p["line_scale"])

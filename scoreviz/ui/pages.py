@@ -70,6 +70,11 @@ VIEWS: tuple[PageSpec, ...] = (
 PAGES: tuple[PageSpec, ...] = (HOME, *VIEWS)  # navigation order; Home is the default page
 
 
+def by_title(title: str) -> PageSpec:
+    """The page with this title (st.navigation reports the page it runs by its title)."""
+    return next((p for p in PAGES if p.title == title), HOME)
+
+
 def title(file: str) -> str:
     """The title of the page whose script is `file` (e.g. "views/loss.py" -> "Loss vs t")."""
     return next(p.title for p in PAGES if p.file == file)

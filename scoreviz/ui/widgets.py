@@ -16,6 +16,7 @@ from scoreviz.forward import schedule_at
 from scoreviz.processes import NoiseProcess
 from scoreviz.samplers import Knob
 from scoreviz.text import escape
+from scoreviz.ui import links
 
 TRAIN_PAGE = "views/train.py"
 T_STEP = 0.01  # slider resolution in t (plus t_min itself as the first stop)
@@ -49,16 +50,16 @@ def t_slider(
         s = schedule_at(process, t)["sigma"]
         return f"t = {t:.3g}  (σ = {s:.3g})"
 
-    return float(
-        st.select_slider(
-            label,
-            options=options,
-            value=nearest_option(options, default),
-            format_func=fmt,
-            key=f"{key}_{process.name}",
-            help=help or "t = 0 is the data, t = 1 is (nearly) pure noise.",
-        )
+    t = st.select_slider(
+        label,
+        options=options,
+        value=nearest_option(options, default),
+        format_func=fmt,
+        key=f"{key}_{process.name}",
+        help=help or "t = 0 is the data, t = 1 is (nearly) pure noise.",
     )
+    links.sync_current()  # t sliders sit in fragments, whose reruns skip app.py's sync
+    return float(t)
 
 
 def schedule_metrics(process: NoiseProcess, t: float) -> None:

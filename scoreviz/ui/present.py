@@ -1,0 +1,65 @@
+"""Presentation mode: a toggle (and `?present=1`) that turns a page into a projector slide.
+
+On: prose, captions and notices are hidden (CSS); the sidebar starts collapsed; Streamlit's
+toolbar and decoration are hidden; every figure drawn through `show_chart` gets projector fonts
+and thicker marks (`figures.style.for_projector`) and fills the screen's height. Off: nothing
+changes. The state is the session key "present" (a widget, and a URL parameter: scoreviz.ui.links).
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from scoreviz.figures.style import for_projector
+
+KEY = "present"
+HEIGHT = 760  # px: a main figure in presentation mode (1080p minus title and controls)
+
+# Hidden in presentation mode: captions, prose paragraphs, info/notice boxes, the toolbar. Titles,
+# widgets, tables and figures stay. Widget labels use their own test ids, so they are kept.
+_CSS = """
+<style>
+[data-testid="stCaptionContainer"], [data-testid="stMain"] [data-testid="stMarkdown"],
+[data-testid="stMain"] [data-testid="stAlert"], [data-testid="stToolbar"],
+[data-testid="stDecoration"], [data-testid="stMainMenu"] { display: none !important; }
+[data-testid="stMain"] h1 { font-size: 2.2rem !important; padding-top: 0 !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem !important; }
+[data-testid="stWidgetLabel"] p { font-size: 1.15rem !important; }
+</style>
+"""
+
+
+def is_on() -> bool:
+    return bool(st.session_state.get(KEY, False))
+
+
+def page_config() -> dict:
+    """Extra st.set_page_config arguments: the sidebar starts collapsed in presentation mode."""
+    return {"initial_sidebar_state": "collapsed"} if is_on() else {}
+
+
+def toggle() -> None:
+    """The sidebar's toggle (key "present")."""
+    st.toggle(
+        "Presentation mode",
+        key=KEY,
+        help="For a projector: hides prose and captions, large fonts, thick arrows. "
+        "Link: add ?present=1.",
+    )
+
+
+def apply_page_style() -> None:
+    """Hide prose and chrome when presentation mode is on (call once per run)."""
+    if is_on():
+        st.html(_CSS)
+
+
+def show_chart(fig: go.Figure, main: bool = True, **kwargs) -> None:
+    """st.plotly_chart, restyled for the projector in presentation mode.
+
+    main: the page's main figure (it fills the screen's height in presentation mode)."""
+    if is_on():
+        fig = for_projector(fig, HEIGHT if main else None)
+    kwargs.setdefault("width", "stretch")
+    st.plotly_chart(fig, **kwargs)

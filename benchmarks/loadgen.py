@@ -121,11 +121,12 @@ class StreamlitSession:
         return self.cookies.get("SERVERID")
 
     # --- connection
-    async def connect(self, resume: bool = False) -> None:
-        """Open the websocket (first fetching "/" like a browser, which picks up haproxy's
-        affinity cookie); resume=True asks the server for this session back (a reconnect)."""
-        if not self.cookies:
-            self.cookies.update(await asyncio.to_thread(_fetch_cookies, self.url))
+    async def connect(self, resume: bool = False, reload: bool = False) -> None:
+        """Open the websocket, first fetching "/" like a browser (which picks up haproxy's
+        affinity cookie) unless a cookie is already held and not `reload`. resume=True asks the
+        server for this session back, as the browser does when it reconnects."""
+        if reload or not self.cookies:
+            self.cookies.update(await asyncio.to_thread(_fetch_cookies, self.url, self.cookies))
         ws_url = "ws" + self.url[len("http") :] + "/_stcore/stream"
         protocols = ["streamlit", "xsrf-unused"] + ([self.session_id] if resume else [])
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
@@ -277,9 +278,12 @@ class StreamlitSession:
         return done
 
 
-def _fetch_cookies(url: str) -> dict[str, str]:
-    """GET "/" as a browser does first; returns the cookies set (haproxy's SERVERID)."""
-    with urllib.request.urlopen(url + "/", timeout=30) as resp:
+def _fetch_cookies(url: str, cookies: dict[str, str] | None = None) -> dict[str, str]:
+    """GET "/" with `cookies`, as a browser does first; returns the cookies set (haproxy's
+    SERVERID, a new one when the replica it named is down)."""
+    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in (cookies or {}).items())}
+    request = urllib.request.Request(url + "/", headers=headers if cookies else {})
+    with urllib.request.urlopen(request, timeout=30) as resp:
         headers = resp.headers.get_all("Set-Cookie") or []
     pairs = (h.split(";", 1)[0].split("=", 1) for h in headers)
     return {k.strip(): v.strip() for k, v in pairs}

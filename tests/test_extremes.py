@@ -31,13 +31,26 @@ from scoreviz.distributions import get_distribution
 from scoreviz.errors import TrainingDivergedError
 from scoreviz.figures.dae import dae_reconstruction_figure, reconstruction_error_figure
 from scoreviz.figures.fields import score_difference_figure, score_field_figure
-from scoreviz.figures.forward import forward_animation, samples_density_figure, schedule_figure
-from scoreviz.figures.loss import loss_vs_t_figure, weighting_floor_figure
+from scoreviz.figures.forward import (
+    forward_animation,
+    forward_figures,
+    samples_density_figure,
+    schedule_figure,
+)
+from scoreviz.figures.loss import loss_figure, loss_vs_t_figure, weighting_floor_figure
 from scoreviz.figures.sampling import SamplingPanel, mode_weights_figure, sampling_animation
 from scoreviz.figures.training import loss_curve_figure
 from scoreviz.forward import schedule_at, schedule_table, view_range
 from scoreviz.losses import WEIGHTINGS
 from scoreviz.models import ModelConfig
+from scoreviz.pipelines import (
+    DaeSettings,
+    ForwardSettings,
+    LossSettings,
+    SamplingSettings,
+    denoiser_kinds,
+)
+from scoreviz.problem import Problem
 from scoreviz.processes import PROCESSES, get_process
 from scoreviz.samplers import SAMPLERS, SamplerConfig, SamplerDivergedError, sample
 from scoreviz.score import exact_score_fn
@@ -108,30 +121,33 @@ def test_the_finite_check_flags_bad_numbers_and_allows_line_breaks(assert_finite
 @pytest.mark.parametrize("dist_key", ["eight_gaussians", "word"])
 @pytest.mark.parametrize("proc_key", PROCS)
 def test_forward_figures_at_both_ends_of_t(proc_key, dist_key, assert_finite_figure):
-    proc, dist = get_process(proc_key), get_distribution(dist_key)
+    proc, problem = get_process(proc_key), Problem.builtin(dist_key, proc_key)
     for t in _t_ends(proc):
-        x0, xt = cache.noised(dist_key, dist, proc_key, cache.tkey(t), 600, SEED)
-        grid, dens = cache.density_grid(dist_key, dist, proc_key, cache.tkey(t), 120)
-        assert dens.max() > 0, "the density must show at every t"
+        view = cache.forward_view(problem, ForwardSettings(t, 600, 120, 80, SEED))
+        assert view.noisy.density.max() > 0, "the density must show at every t"
         s = schedule_at(proc, t)
         fig = samples_density_figure(
-            x0, xt, grid, dens, t, s["alpha"], s["sigma"], view_range(proc, t)
-        )
+            view.x0, view.xt, view.noisy.grid, view.noisy.density, t, s["alpha"], s["sigma"],
+            view_range(proc, t),
+        )  # fmt: skip
         assert_finite_figure(fig, f"samples over p_t at t={t}")
         assert_finite_figure(schedule_figure(schedule_table(proc), t), f"schedule at t={t}")
-    times, traj, ranges = cache.animation_data(dist_key, dist, proc_key, 26, 600, SEED)
-    assert_finite_figure(forward_animation(traj, times, ranges), "forward animation")
+        for f in forward_figures(view):
+            assert_finite_figure(f, f"the page's forward figures at t={t}")
+    anim = cache.animation(problem, 26, 600, SEED)
+    assert_finite_figure(forward_animation(anim.traj, anim.times, anim.ranges), "animation")
 
 
 @pytest.mark.parametrize("dist_key", ["eight_gaussians", "word"])
 @pytest.mark.parametrize("proc_key", PROCS)
 def test_score_field_figures_at_both_ends_of_t(proc_key, dist_key, assert_finite_figure):
-    proc, dist, model = get_process(proc_key), get_distribution(dist_key), _tiny(proc_key)
+    proc, model = get_process(proc_key), _tiny(proc_key)
     for t in _t_ends(proc):
         xy = view_range(proc, t)
         for res in (None, model):
             key = cache.model_key(res)
-            field = cache.score_field(key, res, dist_key, dist, proc_key, cache.tkey(t))
+            problem = Problem.builtin(dist_key, proc_key).with_model("tiny", res)
+            field = cache.score_field(problem, cache.tkey(t)).field
             for scaled in (True, False):
                 what = f"t={t}, model={key}, scaled={scaled}"
                 assert_finite_figure(score_field_figure(field, xy, scaled), what)
@@ -143,40 +159,43 @@ def test_score_field_figures_at_both_ends_of_t(proc_key, dist_key, assert_finite
 @pytest.mark.parametrize("proc_key", PROCS)
 def test_dae_figures_at_both_ends_of_sigma(proc_key, assert_finite_figure):
     proc, dist_key = get_process(proc_key), "eight_gaussians"
-    dist = get_distribution(dist_key)
     models = {"tiny": _tiny(proc_key), "tiny dae": tiny_result(kind="dae")}
     kinds = {"tiny": "learned", "tiny dae": "dae", compute.EXACT: "exact"}
-    keys = compute.model_keys(models)
+    problem = Problem.builtin(dist_key, proc_key).with_models(models)
+    assert denoiser_kinds(problem) == kinds
     opts = analysis.sigma_options(proc)  # the page's select-slider stops
     lo, hi = opts[0], opts[-1]
     for sigmas in ((lo,), (hi,), tuple(float(s) for s in np.geomspace(lo, hi, 4))):
         for n in (20, 400):  # the "Points" slider's ends
-            panels = compute.dae_panels(dist_key, dist, proc_key, keys, models, sigmas, n, SEED)
+            panels = list(compute.dae_view(problem, DaeSettings(sigmas, n, SEED)).panels)
             assert_finite_figure(dae_reconstruction_figure(panels, kinds), f"σ {sigmas}, {n}")
             hidden = [p.only(set()) for p in panels]  # every denoiser hidden
             assert_finite_figure(dae_reconstruction_figure(hidden, kinds), "all hidden")
-    df = compute.dae_error(dist_key, dist, proc_key, keys, models, seed=SEED)
+    err = compute.dae_error(problem, seed=SEED)
+    df = err.table
     marks = {"tiny dae": models["tiny dae"].config.model.dae_sigma}
+    assert err.marks == marks
     assert_finite_figure(reconstruction_error_figure(df, kinds, marks), "error vs σ")
 
 
 @pytest.mark.parametrize("proc_key", PROCS)
 def test_loss_figures_at_the_ends_of_their_sliders(proc_key, assert_finite_figure):
     dist_key = "eight_gaussians"
-    dist, model = get_distribution(dist_key), _tiny(proc_key)
-    key = cache.model_key(model)
+    exact, model = Problem.builtin(dist_key, proc_key), _tiny(proc_key)
+    problem = exact.with_model("tiny", model)
     for ws, n_bins, per_bin in (
         ((model.config.weighting,), 20, 128),
         (tuple(WEIGHTINGS), 60, 1024),
     ):
-        binned = compute.loss_bins(key, model, dist_key, dist, proc_key, ws, n_bins, per_bin, SEED)
-        fine, by_bin = compute.loss_floors(dist_key, dist, proc_key, ws, n_bins)
+        view = compute.loss_view(problem, LossSettings(ws, n_bins, per_bin, SEED))
+        binned, fine, by_bin = view.binned, view.fine, view.by_bin
         fig = loss_vs_t_figure(binned, fine, by_bin, WEIGHTINGS, ws)
         assert_finite_figure(fig, f"loss vs t, {ws}, {n_bins} bins")
-    floors = compute.weighting_floors(dist_key, dist, proc_key)
+        assert_finite_figure(loss_figure(view, ws), f"the page's loss vs t, {ws}")
+    floors = compute.weighting_floors(exact)
     assert_finite_figure(weighting_floor_figure(floors, WEIGHTINGS), "weighting floors")
     w, dae_t = model.config.weighting, model.model.dae_t
-    floor = cache.mean_loss_floor(dist_key, dist, proc_key, w, dae_t)
+    floor = cache.mean_loss_floor(exact, w, dae_t)
     assert floor is not None and np.isfinite(floor)
     assert_finite_figure(loss_curve_figure(model.history, floor=floor, title=None), "history")
     assert_finite_figure(loss_curve_figure(model.history, floor=floor), "Train page loss curve")
@@ -192,14 +211,13 @@ def test_loss_curve_of_a_run_stopped_before_its_first_report(assert_finite_figur
 # ----------------------------------------------------------------------------- samplers
 def _sampling_figure(model, proc_key: str, config: SamplerConfig, dist_key="eight_gaussians"):
     """What the Sampling page draws for one row (learned if model, else exact)."""
-    dist = get_distribution(dist_key)
-    key = cache.model_key(model)
-    out = compute.sampling_run(key, model, dist_key, dist, proc_key, config)
-    fr = out["frames"]
     color = "exact" if model is None else "learned"
+    problem = Problem.builtin(dist_key, proc_key).with_model("tiny", model)
+    view = compute.sampling_view(problem, SamplingSettings(config, rows=(color,)))
+    out = view.rows[0].as_dict()
+    fr = out["frames"]
     panel = SamplingPanel("row", color, fr, out["field_xy"], out["field_score"], out["ranges"])
-    data = cache.samples(dist_key, dist, 1000, config.seed)
-    return sampling_animation([panel], data=data), out
+    return sampling_animation([panel], data=view.data), out
 
 
 @pytest.mark.parametrize("proc_key", PROCS)

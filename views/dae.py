@@ -5,8 +5,9 @@ import numpy as np
 import streamlit as st
 
 from scoreviz import analysis
-from scoreviz.figures.dae import dae_reconstruction_figure, reconstruction_error_figure
-from scoreviz.ui import compute
+from scoreviz.figures.dae import dae_error_figure, dae_figure
+from scoreviz.pipelines import DaeSettings, dae_error_points, denoiser_kinds
+from scoreviz.ui import cache, compute
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import add_model, current_selection
 from scoreviz.ui.widgets import active_model_header
@@ -41,7 +42,9 @@ with st.expander("Train a classical DAE at one σ (a few seconds)"):
     if st.button("Train the DAE", type="primary", key="dae_train"):
         bar = st.progress(0.0, text="Training the DAE…")
         with friendly_errors("Training the DAE"):
-            result = compute.train_dae(sel, dae_sigma, steps, lambda f: bar.progress(f))
+            result = compute.train_dae(
+                cache.problem_of(sel), dae_sigma, steps, sel.seed, lambda f: bar.progress(f)
+            )
             label = f"DAE σ={dae_sigma:.3g} · {sel.dist_key} · {sel.process_key}"
             add_model(label, result, activate=False)
             bar.progress(1.0, text=f"DAE at σ = {dae_sigma:.3g} trained.")
@@ -49,10 +52,9 @@ with st.expander("Train a classical DAE at one σ (a few seconds)"):
 name, model = active_model_header(sel, "the learned denoiser", prefix="Multi-scale model")
 daes = dict(list(compute.matching_models(sel, "dae").items())[-3:])
 models = ({name: model} if model is not None else {}) | daes
-kinds = {name: "learned"} | {d: "dae" for d in daes} | {compute.EXACT: "exact"}
+problem = cache.problem_of(sel).with_models(models)
 if not daes:
     st.caption("No classical DAE for this distribution and process yet: train one above.")
-keys = compute.model_keys(models)
 
 
 @st.fragment
@@ -66,14 +68,11 @@ def reconstruction_view() -> None:
         key=f"dae_range_{sel.process_key}",
     )
     n = c2.slider("Points", 20, 400, 120, step=20, key="dae_points")
-    hidden = c3.multiselect("Hide denoisers", list(kinds), key="dae_hidden")
+    hidden = c3.multiselect("Hide denoisers", list(denoiser_kinds(problem)), key="dae_hidden")
     sigmas = (lo,) if lo == hi else tuple(float(s) for s in np.geomspace(lo, hi, 4))
     with friendly_errors("The reconstruction view"):
-        panels = compute.dae_panels(
-            sel.dist_key, sel.dist, sel.process_key, keys, models, sigmas, n, sel.seed
-        )
-        panels = [p.only(set(kinds) - set(hidden)) for p in panels]
-        st.plotly_chart(dae_reconstruction_figure(panels, kinds), width="stretch")
+        view = compute.dae_view(problem, DaeSettings(sigmas, n, sel.seed)).without(hidden)
+        st.plotly_chart(dae_figure(view), width="stretch")
     st.caption(
         "Grey: clean $x_0$; light blue: noisy $\\tilde x$; arrows $\\tilde x \\to D(\\tilde x)$. "
         "**Small σ**: local detail, each point moves a little onto the nearby data. "
@@ -86,14 +85,8 @@ reconstruction_view()
 
 st.subheader("Reconstruction error against σ")
 with friendly_errors("The reconstruction-error curve"):
-    # 24 sigmas x n points x every component, twice (exact denoiser, MMSE): bounded for big
-    # mixtures (an upload merged to 2,000 components: 256 points instead of 1,024, ~4x less)
-    n_err = int(np.clip(2**19 // sel.dist.n_components, 256, 1024))
-    df = compute.dae_error(
-        sel.dist_key, sel.dist, sel.process_key, keys, models, n=n_err, seed=sel.seed
-    )
-    marks = {d: daes[d].config.model.dae_sigma for d in daes}
-    st.plotly_chart(reconstruction_error_figure(df, kinds, marks), width="stretch")
+    view = compute.dae_error(problem, n=dae_error_points(sel.dist), seed=sel.seed)
+    st.plotly_chart(dae_error_figure(view), width="stretch")
 st.caption(
     "$\\mathbb{E}\\lVert D(\\tilde x) - x_0\\rVert^2$ on fresh points at each σ. The exact "
     "denoiser reaches the irreducible MMSE $\\mathbb{E}\\,\\mathrm{tr}\\,\\mathrm{Cov}[x_0 \\mid "

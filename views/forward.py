@@ -2,13 +2,9 @@
 
 import streamlit as st
 
-from scoreviz.figures.forward import (
-    data_figure,
-    forward_animation,
-    samples_density_figure,
-    schedule_figure,
-)
-from scoreviz.forward import KL_THRESHOLD, schedule_at, schedule_table, view_range
+from scoreviz.figures.forward import forward_animation_figure, forward_figures
+from scoreviz.forward import KL_THRESHOLD
+from scoreviz.pipelines import ForwardSettings
 from scoreviz.text import escape
 from scoreviz.ui import cache
 from scoreviz.ui.errors import friendly_errors
@@ -22,6 +18,7 @@ PRIOR_PAIRS = 2**22  # the prior check's Monte Carlo: points x components, at mo
 
 sel = current_selection()
 proc = sel.process
+problem = cache.problem_of(sel)
 st.title("Data & forward process")
 st.markdown(
     f"**{escape(sel.dist_label)}** noised by **{proc.label}**: "
@@ -31,7 +28,7 @@ st.markdown(
 
 pm = None
 with friendly_errors("The prior check"):
-    pm = cache.prior_check(sel.dist_key, sel.dist, sel.process_key, PRIOR_PAIRS)
+    pm = cache.prior_check(problem, PRIOR_PAIRS)
     if pm.mismatched:
         st.warning(
             f"This schedule does not reach noise at t = 1: α₁ = {pm.alpha_1:.3g}, σ₁ = "
@@ -47,21 +44,12 @@ def noised_view() -> None:
     t = t_slider(proc, key="forward_t", default=0.2)
     schedule_metrics(proc, t)
     with friendly_errors("The noised samples"):
-        tk = cache.tkey(t)
-        x0, xt = cache.noised(sel.dist_key, sel.dist, sel.process_key, tk, N_POINTS, sel.seed)
-        g0, d0 = cache.density_grid(sel.dist_key, sel.dist, sel.process_key, 0.0, GRID_DATA)
-        grid, dens = cache.density_grid(sel.dist_key, sel.dist, sel.process_key, tk, GRID)
-        s = schedule_at(proc, t)
+        settings = ForwardSettings(t, N_POINTS, GRID, GRID_DATA, sel.seed)
+        data, noised, schedule = forward_figures(cache.forward_view(problem, settings))
         left, right = st.columns(2)
-        xy0 = view_range(proc, 0.0)
-        left.plotly_chart(data_figure(x0, g0, d0, xy0), width="stretch", key="forward_data")
-        fig = samples_density_figure(
-            x0, xt, grid, dens, t, s["alpha"], s["sigma"], view_range(proc, t)
-        )
-        right.plotly_chart(fig, width="stretch", key="forward_samples")
-        st.plotly_chart(
-            schedule_figure(schedule_table(proc), t), width="stretch", key="forward_schedule"
-        )
+        left.plotly_chart(data, width="stretch", key="forward_data")
+        right.plotly_chart(noised, width="stretch", key="forward_samples")
+        st.plotly_chart(schedule, width="stretch", key="forward_schedule")
         if pm is not None:
             st.caption(
                 f"Prior check: α₁ = {pm.alpha_1:.3g}, KL(p₁ ‖ N(0, {pm.sigma_1:.3g}²I)) ≈ "
@@ -78,7 +66,5 @@ st.caption(
     "Each particle moves along α_t x₀ + σ_t ε with its own fixed ε."
 )
 with friendly_errors("The animation"):
-    times, traj, ranges = cache.animation_data(
-        sel.dist_key, sel.dist, sel.process_key, 26, 600, sel.seed
-    )
-    st.plotly_chart(forward_animation(traj, times, ranges), width="stretch", key="forward_anim")
+    fig = forward_animation_figure(cache.animation(problem, 26, 600, sel.seed))
+    st.plotly_chart(fig, width="stretch", key="forward_anim")

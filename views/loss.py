@@ -3,9 +3,10 @@ lambda(t) = sigma_t^2 balances the noise levels, and the training loss history."
 
 import streamlit as st
 
-from scoreviz.figures.loss import loss_vs_t_figure, weighting_floor_figure
+from scoreviz.figures.loss import loss_figure, weighting_floor_figure
 from scoreviz.figures.training import loss_curve_figure
 from scoreviz.losses import WEIGHTINGS
+from scoreviz.pipelines import LossSettings
 from scoreviz.ui import cache, compute
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
@@ -25,6 +26,7 @@ st.latex(
     r"L(t) - L^*(t) = \lambda(t)\,\mathbb{E}\lVert s_\theta(x_t,t) - \nabla\log p_t(x_t)\rVert^2 ."
 )
 name, model = active_model_header(sel, "the model's loss per t")
+problem = cache.problem_of(sel, name, model)
 
 # The exact floor curves evaluate tr Cov[x0 | x_t] for every QMC point (1,024 per t, at ~100 t)
 # against every component: ~10^5 x K pairs, ~1 minute on the 2-core box at K = 2,000 (an upload
@@ -68,24 +70,9 @@ def loss_view() -> None:
         st.info("Pick at least one weighting.")
         return
     with friendly_errors("The loss-vs-t view"):
-        key = cache.model_key(model)
-        ws = tuple(ws)
-        binned = compute.loss_bins(
-            key, model, sel.dist_key, sel.dist, sel.process_key, ws, n_bins, per_bin, sel.seed
-        )
-        exact = compute.exact_loss_bins(
-            sel.dist_key, sel.dist, sel.process_key, ws, n_bins, per_bin, sel.seed
-        )
-        if exact_floors:
-            fine, by_bin = compute.loss_floors(sel.dist_key, sel.dist, sel.process_key, ws, n_bins)
-        else:  # the exact score's loss per bin stands in for the floor (see FLOOR_MAX_COMPONENTS)
-            fine, by_bin, exact = exact[["weighting", "t", "loss"]], exact, None
-            fine, by_bin = (
-                fine.rename(columns={"loss": "floor"}),
-                by_bin.rename(columns={"loss": "floor"})[["weighting", "bin", "floor"]],
-            )
-        fig = loss_vs_t_figure(binned, fine, by_bin, WEIGHTINGS, ws, exact_binned=exact)
-        st.plotly_chart(fig, width="stretch")
+        settings = LossSettings(tuple(ws), n_bins, per_bin, sel.seed, exact_floors)
+        view = compute.loss_view(problem, settings)
+        st.plotly_chart(loss_figure(view, settings.weightings), width="stretch")
     st.caption(
         "Top: the model's loss on fresh samples, per t bin (± one standard error), and the exact "
         "floor; open circles: the exact score's own loss on the same samples, which sits on the "
@@ -110,7 +97,7 @@ if not exact_floors:
     ask_exact_floors("The comparison of the weightings below needs them.")
 else:
     with friendly_errors("The weighting comparison"):
-        floors = compute.weighting_floors(sel.dist_key, sel.dist, sel.process_key)
+        floors = compute.weighting_floors(problem.exact())
         st.plotly_chart(weighting_floor_figure(floors, WEIGHTINGS), width="stretch")
 st.caption(
     "The exact floor of each weighting against σ_t (both axes log). With λ = 1 the target "
@@ -134,12 +121,7 @@ if model is not None:
         floor = None
         if exact_floors:
             floor = cache.mean_loss_floor(
-                sel.dist_key,
-                sel.dist,
-                sel.process_key,
-                w,
-                model.model.dae_t,
-                model.config.time_sampling,
+                problem.exact(), w, model.model.dae_t, model.config.time_sampling
             )
         st.plotly_chart(loss_curve_figure(model.history, floor=floor, title=None), width="stretch")
     st.caption(

@@ -4,8 +4,9 @@ animate the particles (x_t, Tweedie's x0_hat, the score field), and compare the 
 import streamlit as st
 
 from scoreviz import analysis
-from scoreviz.figures.sampling import SamplingPanel, mode_weights_figure, sampling_animation
+from scoreviz.figures.sampling import sampling_figure, sampling_weights_figure
 from scoreviz.mixture import MAX_MEMORISED
+from scoreviz.pipelines import SamplingSettings
 from scoreviz.samplers import SAMPLERS, SamplerConfig, config_from_knobs, sampler_labels
 from scoreviz.ui import cache, compute
 from scoreviz.ui.errors import friendly_errors
@@ -35,38 +36,12 @@ def sampler_settings() -> SamplerConfig:
     return config_from_knobs(kind, steps, particles, N_FRAMES, sel.seed, **knobs)
 
 
-# The model's fixed training set as (N, 2) numpy, or None (infinite data / no model).
-TRAIN = None if model is None or model.train_points is None else model.train_points.numpy()
-TRAIN_KEY = None if TRAIN is None else cache.model_key(model) + ":train"
-ROW_LABELS = {"learned": "learned score", "exact": "exact score", "memorised": "memorising optimum"}
+problem = cache.problem_of(sel, name, model)
+TRAIN = problem.train_points  # the model's fixed training set (N, 2), or None
 
 
-def run(row: str, config: SamplerConfig) -> tuple[SamplingPanel, dict]:
-    """One row: row is "learned", "exact" (the true distribution's score) or "memorised" (the
-    exact score of the model's training points)."""
-    label, learned = ROW_LABELS[row], row == "learned"
-    out = compute.sampling_run(
-        cache.model_key(model) if learned else None,
-        model if learned else None,
-        sel.dist_key,
-        sel.dist,
-        sel.process_key,
-        config,
-        train_key=TRAIN_KEY,
-        _train_points=TRAIN,
-        memorised=row == "memorised",
-    )
-    fr = out["frames"]
-    if fr.n_dropped:
-        st.warning(f"{label}: {fr.n_dropped} of {fr.n_total} particles left the finite numbers "
-                   "and are not drawn.")  # fmt: skip
-    panel = SamplingPanel(label, row, fr, out["field_xy"], out["field_score"], out["ranges"])
-    return panel, out["report"]
-
-
-@st.fragment
-def sampling_view() -> None:
-    config = sampler_settings()
+def row_choice() -> tuple[str, ...]:
+    """The rows to show (pipelines.ROWS keys), from the Show radio and the memorisation box."""
     rows = ["learned", "exact"] if model is not None else ["exact"]
     if model is not None:
         pick = st.radio(
@@ -92,16 +67,21 @@ def sampling_view() -> None:
         )
         if st.checkbox("Add the memorising optimum", value=True, key="sampler_memorised"):
             rows = [*rows, "memorised"]
+    return tuple(rows)
+
+
+@st.fragment
+def sampling_view() -> None:
+    config = sampler_settings()
+    rows = row_choice()
     with friendly_errors("Sampling"):
         with st.spinner("Sampling…"):
-            runs = {r: run(r, config) for r in rows}
-        data = cache.samples(sel.dist_key, sel.dist, 1000, sel.seed)
-        fig = sampling_animation(
-            [p for p, _ in runs.values()],
-            data=data,
-            train_points=TRAIN,
-        )
-        st.plotly_chart(fig, width="stretch")
+            view = compute.sampling_view(problem, SamplingSettings(config, rows))
+        for row in view.rows:
+            if row.frames.n_dropped:
+                st.warning(f"{row.label}: {row.frames.n_dropped} of {row.frames.n_total} "
+                           "particles left the finite numbers and are not drawn.")  # fmt: skip
+        st.plotly_chart(sampling_figure(view), width="stretch")
         st.caption(
             "Press ▶ Play or drag the slider (t runs from 1 down to t_min). Light arrows: the "
             "score at the current t on a 15×15 grid (direction exact, length normalised per "
@@ -109,15 +89,13 @@ def sampling_view() -> None:
             "noise in every row. Grey dots on the right: exact samples of the data. Near t = 1, "
             "α_t ≈ 0 and x̂₀ divides by it, so small score errors look large there."
         )
-        reports = {ROW_LABELS[r]: rep for r, (_, rep) in runs.items()}
         st.markdown("**Final samples against the exact distribution**")
+        reports = {row.label: row.report for row in view.rows}
         st.dataframe(analysis.report_table(reports), width="stretch")
-        weights = {k: r["mode_weights"] for k, r in reports.items() if "mode_weights" in r}
         k = sel.dist.n_components
-        if weights and k <= 25:
-            true_w = sel.dist.weights.numpy()
-            colors = {ROW_LABELS[r]: r for r in rows}
-            st.plotly_chart(mode_weights_figure(true_w, weights, colors), width="stretch")
+        weights_fig = sampling_weights_figure(view)
+        if weights_fig is not None:
+            st.plotly_chart(weights_fig, width="stretch")
         elif k > 25:
             st.caption(f"Mode weights are shown for mixtures of ≤ 25 components (this has {k}).")
     st.caption(

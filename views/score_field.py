@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from scoreviz.figures.fields import score_difference_figure, score_field_figure
-from scoreviz.forward import view_range
-from scoreviz.processes import get_process
+from scoreviz.figures.fields import field_figures
+from scoreviz.pipelines import ground_truth
+from scoreviz.text import escape
 from scoreviz.ui import cache
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
-from scoreviz.ui.widgets import model_caption, model_ground_truth, no_model_notice, t_slider
+from scoreviz.ui.widgets import model_caption, no_model_notice, t_slider
 
 sel = current_selection()
 model = sel.model
@@ -20,8 +20,19 @@ st.markdown(
 )
 if model is None:
     no_model_notice("the learned score")
-dist_key, dist, process_key = model_ground_truth(sel)
-proc = get_process(process_key)
+truth = ground_truth(cache.problem_of(sel, sel.model_name, model))
+problem, proc = truth.problem, truth.problem.process
+if truth.upload_missing:
+    st.warning(
+        "The active model was trained on uploaded data that is not in this session; "
+        "it is compared with the sidebar's distribution instead."
+    )
+if truth.moved:
+    st.caption(
+        f"Showing the active model's own setting ({escape(problem.dist_key)} / "
+        f"{escape(problem.process_key)}), not the sidebar's: a model is compared with the truth "
+        "it was trained for."
+    )
 dae_t = None if model is None else model.model.dae_t
 if model is not None:
     st.caption("Active model: " + model_caption(model))
@@ -47,19 +58,18 @@ def field_view() -> None:
             "stay readable; the raw score grows like 1/σ_t as t → 0.",
         )
     with friendly_errors("The score field"):
-        field = cache.score_field(
-            cache.model_key(model), model, dist_key, dist, process_key, cache.tkey(t)
-        )
-        xy = view_range(proc, t)
-        st.plotly_chart(score_field_figure(field, xy, scaled), width="stretch", key="field")
-        if field.learned is not None:
+        view = cache.score_field(problem, cache.tkey(t))
+        field_fig, diff_fig = field_figures(view, scaled)
+        st.plotly_chart(field_fig, width="stretch", key="field")
+        if diff_fig is not None:
+            field = view.field
             st.markdown(
                 f"**Mean error** σ²‖s_θ − ∇log p_t‖² at this t: `{field.weighted_error:.3g}` "
                 f"where the noisy data lands (weighted by p_t), `{field.mean_error:.3g}` over "
                 "the whole square (empty corners, which training rarely sees, count too). "
                 "0 would be perfect; the factor σ² makes noise levels comparable."
             )
-            st.plotly_chart(score_difference_figure(field, xy, scaled), width="stretch", key="diff")
+            st.plotly_chart(diff_fig, width="stretch", key="diff")
 
 
 field_view()

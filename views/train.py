@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from scoreviz.distributions import get_distribution
 from scoreviz.figures.training import loss_curve_figure
 from scoreviz.losses import WEIGHTINGS
 from scoreviz.models import ACTIVATIONS, KINDS, PARAMETERIZATIONS, ModelConfig
+from scoreviz.problem import Problem
 from scoreviz.text import escape
 from scoreviz.training import MAX_N_TRAIN, TIME_SAMPLINGS, TrainConfig, continuation
 from scoreviz.ui import cache
@@ -196,11 +196,9 @@ if sel.model is not None and not is_training():
         dae_t = res.model.dae_t
         floor = None
         if not res.config.distribution.startswith("upload:"):
-            key = res.config.distribution
             cfg = res.config
-            floor = cache.mean_loss_floor(
-                key, get_distribution(key), cfg.process, cfg.weighting, dae_t, cfg.time_sampling
-            )
+            problem = Problem.builtin(cfg.distribution, cfg.process)
+            floor = cache.mean_loss_floor(problem, cfg.weighting, dae_t, cfg.time_sampling)
         fig = loss_curve_figure(
             res.history, floor=floor, title=f"Training loss of “{escape(sel.model_name)}”"
         )

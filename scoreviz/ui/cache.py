@@ -1,12 +1,11 @@
-"""Cached core calls for the Data/forward, Train and Score-field pages (bounded st.cache_data).
+"""Streamlit caching of the view pipelines (`scoreviz.pipelines`): one bounded st.cache_data per
+pipeline piece, keyed by the hashable `Problem` (its keys: distribution key, "upload:<sha>" for
+an upload, process key, model keys) and the view's settings. Values are the pipelines' frozen
+dataclasses of arrays. This module adds no logic of its own: a notebook calls the same
+functions from `scoreviz.pipelines` uncached.
 
-Cache keys are the hashable settings: distribution key (a registry name, or "upload:<sha>" so an
-upload's content is part of the key), process key, t, grid sizes, model id. Unhashable objects
-are passed as leading-underscore arguments (`_dist`, `_model`), which Streamlit does not hash:
-the key string beside each one must identify it. Times are rounded to 4 decimals first, so
-slider positions map to stable keys. Values are small numpy arrays / dataclasses.
-
-Torch runs on one intra-op thread here as everywhere (`scoreviz.threads`).
+`cached(fn, n)` makes such a wrapper; `heavy=True` (the computations in `compute.py`) also takes
+one of the server's few heavy-computation slots on a cache miss (`limits.heavy`).
 
 Training is never cached here (a cache would replay, not show, a progress bar); finished models
 are shared through `scoreviz.ui.state.shared_models`.
@@ -14,110 +13,44 @@ are shared through `scoreviz.ui.state.shared_models`.
 
 from __future__ import annotations
 
-import functools
-
-import numpy as np
 import streamlit as st
-import torch
 
-from scoreviz import forward, grids
-from scoreviz.mixture import GaussianMixture
-from scoreviz.processes import get_process
+from scoreviz import pipelines
+from scoreviz.problem import Problem, model_key
+from scoreviz.ui.limits import heavy as heavy_slot
 
+__all__ = ["cached", "model_key", "problem_of", "tkey"]
 
-def model_key(result) -> str | None:
-    """Cache key of a TrainResult: its model id plus how many steps it really ran (Stop)."""
-    if result is None:
-        return None
-    return f"{result.model_id}:{len(result.history)}"
+HASH_FUNCS = {Problem: lambda p: p.key}  # the mixture and models ride along unhashed
+tkey = pipelines.tkey
 
 
-def tkey(t: float) -> float:
-    """The cache key of a time: rounded to 4 decimals."""
-    return round(float(t), 4)
+def cached(fn, max_entries: int, heavy: bool = False):
+    """fn(problem, ...) behind a bounded st.cache_data that hashes a Problem by its keys."""
+    inner = heavy_slot(fn) if heavy else fn
+    return st.cache_data(max_entries=max_entries, show_spinner=False, hash_funcs=HASH_FUNCS)(inner)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def samples(dist_key: str, _dist: GaussianMixture, n: int, seed: int) -> np.ndarray:
-    """n clean samples x_0 (n, 2) float32 for `seed`."""
-    gen = torch.Generator().manual_seed(int(seed))
-    return _dist.sample(n, generator=gen).numpy()
+def problem_of(sel, name: str | None = None, model=None) -> Problem:
+    """The sidebar's data and process (a `state.Selection`), with `model` under `name` if given."""
+    return Problem(sel.dist_key, sel.dist, sel.process_key).with_model(name, model)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def noised(dist_key: str, _dist: GaussianMixture, process_key: str, t: float, n: int, seed: int):
-    """(x_0, x_t) of n particles at time t; the same x_0 and eps at every t (float32 numpy)."""
-    traj = forward.forward_trajectory(_dist, get_process(process_key), [0.0, t], n=n, seed=seed)
-    return traj[0], traj[1]
+samples = cached(pipelines.data_samples, 32)
+noised = cached(pipelines.noised, 64)
+density_at = cached(pipelines.density_at, 64)
+prior_check = cached(pipelines.prior_view, 16)
+animation = cached(pipelines.forward_animation_view, 16)
+score_field = cached(pipelines.score_field_view, 64)
+mean_loss_floor = cached(pipelines.mean_loss_floor, 16)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def density_grid(dist_key: str, _dist: GaussianMixture, process_key: str, t: float, n: int):
-    """(Grid, exact p_t on it (n, n)) over the view range of time t."""
-    process = get_process(process_key)
-    grid = grids.make_grid(n, forward.view_range(process, t))
-    logp = grids.log_density_grid(_dist, process, t, grid)
-    return grid, grids.finite(np.exp(logp.astype(np.float64)))
+def forward_view(problem: Problem, s: pipelines.ForwardSettings) -> pipelines.ForwardView:
+    """The Data & forward view from cached pieces (p_0 is not recomputed when t moves)."""
+    return pipelines.forward_view(problem, s, noised=noised, density=density_at)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def prior_check(
-    dist_key: str, _dist: GaussianMixture, process_key: str, pairs: int | None = None
-) -> forward.PriorMismatch:
-    """KL(p_1 || prior) by Monte Carlo; with `pairs`, on at most pairs / K points (>= 1,024,
-    <= 8,192): its cost grows with the number of components K (uploads: up to 2,000)."""
-    n = 8192 if pairs is None else int(np.clip(pairs // _dist.n_components, 1024, 8192))
-    return forward.prior_mismatch(_dist, get_process(process_key), n=n)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def animation_data(
-    dist_key: str, _dist: GaussianMixture, process_key: str, n_frames: int, n: int, seed: int
-):
-    """(times (F,), trajectory (F, n, 2), ranges (F, 2)) of the forward-diffusion animation."""
-    process = get_process(process_key)
-    times = np.linspace(0.0, 1.0, n_frames)
-    times[0] = 0.0
-    traj = forward.forward_trajectory(_dist, process, times, n=n, seed=seed)
-    ranges = np.array([forward.view_range(process, t) for t in times])
-    return times, traj, ranges
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def score_field(
-    model_id: str | None,
-    _model,
-    dist_key: str,
-    _dist: GaussianMixture,
-    process_key: str,
-    t: float,
-    n_arrows: int = 25,
-) -> grids.ScoreField:
-    """The score field bundle at t (learned part only if a model is given; keyed by model_id)."""
-    process = get_process(process_key)
-    learned_fn = None if _model is None else _model.score_fn()
-    return grids.score_field(
-        _dist, process, t, learned_fn, forward.view_range(process, t), n_arrows=n_arrows
-    )
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def mean_loss_floor(
-    dist_key: str,
-    _dist: GaussianMixture,
-    process_key: str,
-    weighting: str,
-    dae_t: float | None,
-    time_sampling: str = "uniform",
-    n_mc: int = 1024,
-) -> float | None:
-    """The exact minimum of the training loss (`losses.training_floor`) for a model trained with
-    `time_sampling` (TrainConfig.time_sampling), None if not finite."""
-    from scoreviz import losses, training
-
-    process = get_process(process_key)
-    density = None
-    if time_sampling != "uniform":
-        density = functools.partial(training.time_density, process, scheme=time_sampling)
-    value = losses.training_floor(_dist, process, weighting, dae_t, density, n_mc=n_mc)
-    return value if np.isfinite(value) else None
+def density_grid(dist_key: str, dist, process_key: str, t: float, n: int):
+    """(Grid, exact p_t (n, n)): the upload preview's call (`transfer.py`)."""
+    d = density_at(Problem(dist_key, dist, process_key), tkey(t), n)
+    return d.grid, d.density

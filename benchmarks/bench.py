@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import logging
 import math
 import os
 import statistics
@@ -463,105 +462,68 @@ def _reach_row(curves, target: float) -> list:
 
 # ----------------------------------------------------------------------------- 2. latency
 def latency_section(repeats: int) -> str:
-    """Each row: clear the page's cache, recompute for a new slider value, build the figure."""
-    logging.getLogger("streamlit").setLevel(logging.ERROR)
-    from scoreviz.figures.dae import dae_reconstruction_figure, reconstruction_error_figure
-    from scoreviz.figures.fields import score_difference_figure, score_field_figure
-    from scoreviz.figures.forward import samples_density_figure
-    from scoreviz.figures.loss import loss_vs_t_figure
-    from scoreviz.figures.sampling import SamplingPanel, sampling_animation
-    from scoreviz.forward import schedule_at, view_range
-    from scoreviz.losses import WEIGHTINGS
-    from scoreviz.samplers import SamplerConfig
-    from scoreviz.ui import cache, compute
+    """Each row: recompute a page's view pipeline for a new slider value, build the figure
+    (the uncached core calls the app caches: `scoreviz.pipelines`)."""
+    from scoreviz import pipelines as pl
+    from scoreviz.figures.dae import dae_error_figure, dae_figure
+    from scoreviz.figures.fields import field_figures
+    from scoreviz.figures.forward import forward_figures
+    from scoreviz.figures.loss import loss_figure
+    from scoreviz.figures.sampling import sampling_figure
+    from scoreviz.problem import Problem
 
-    dist, proc = get_distribution(DIST), get_process(PROCESS)
     res = train(TrainConfig(distribution=DIST, process=PROCESS))
-    key = cache.model_key(res)
-    models = {"default": res}
-    keys = compute.model_keys(models)
-    kinds = {"default": "learned", compute.EXACT: "exact"}
+    exact = Problem.builtin(DIST, PROCESS)
+    problem = exact.with_model("default", res)
     rows = []
 
-    def measure(view: str, compute_fn, build_fn, clear) -> None:
-        def once():
-            for c in clear:
-                c.clear()
-            return build_fn(compute_fn())
-
-        ms, fig = median_ms(once, repeats)
+    def measure(view: str, compute_fn, build_fn) -> None:
+        ms, fig = median_ms(lambda: build_fn(compute_fn()), repeats)
         figs = fig if isinstance(fig, tuple) else (fig,)
         kb = sum(len(f.to_json()) for f in figs) / 1e3
         rows.append([view, f"{ms:.0f}", f"{kb:,.0f}"])
 
     t = 0.1
-    xy = view_range(proc, t)
     measure(
         "Score field: 25×25 arrows ×2 + 48² density/error (t=0.1)",
-        lambda: cache.score_field(key, res, DIST, dist, PROCESS, t),
-        lambda f: (score_field_figure(f, xy, True), score_difference_figure(f, xy, True)),
-        [cache.score_field],
+        lambda: pl.score_field_view(problem, t),
+        field_figures,
     )
-    s = schedule_at(proc, t)
+    p0 = pl.density_at(exact, 0.0, 80)  # cached in the app: moving t does not recompute p_0
 
-    def forward_compute():
-        return (
-            cache.noised(DIST, dist, PROCESS, t, 1000, 0),
-            cache.density_grid(DIST, dist, PROCESS, t, 120),
-        )
+    def density(p, t, n):
+        return p0 if t == 0.0 else pl.density_at(p, t, n)
 
     measure(
-        "Data & forward: t slider, 120² exact density",
-        forward_compute,
-        lambda d: samples_density_figure(*d[0], *d[1], t, s["alpha"], s["sigma"], xy),
-        [cache.noised, cache.density_grid],
+        "Data & forward: t slider, 120² exact density (3 figures built, KB of the p_t one)",
+        lambda: pl.forward_view(exact, pl.ForwardSettings(t, 1000, 120, 80, 0), density=density),
+        lambda v: forward_figures(v)[1],
     )
     sig = tuple(float(x) for x in np.geomspace(0.05, 2.0, 4))
     measure(
         "DAE: 4 σ panels × 120 points × 2 denoisers",
-        lambda: compute.dae_panels(DIST, dist, PROCESS, keys, models, sig, 120, 0),
-        lambda p: dae_reconstruction_figure(p, kinds),
-        [compute.dae_panels],
+        lambda: pl.dae_view(problem, pl.DaeSettings(sig, 120, 0)),
+        dae_figure,
     )
     measure(
         "DAE: reconstruction error vs σ (24 σ)",
-        lambda: compute.dae_error(DIST, dist, PROCESS, keys, models),
-        lambda df: reconstruction_error_figure(df, kinds, {}),
-        [compute.dae_error],
+        lambda: pl.dae_error_view(problem),
+        dae_error_figure,
     )
     ws = ("sigma2", "one")
     measure(
-        "Loss vs t: 24 bins × 256 samples × 2 weightings + floors",
-        lambda: (
-            compute.loss_bins(key, res, DIST, dist, PROCESS, ws, 24, 256, 0),
-            *compute.loss_floors(DIST, dist, PROCESS, ws, 24),
-        ),
-        lambda d: loss_vs_t_figure(d[0], d[1], d[2], WEIGHTINGS, ws),
-        [compute.loss_bins, compute.loss_floors],
+        "Loss vs t: 24 bins × 256 samples × 2 weightings, learned + exact + floors",
+        lambda: pl.loss_view(problem, pl.LossSettings(ws, 24, 256, 0)),
+        lambda v: loss_figure(v, ws),
     )
-    data = cache.samples(DIST, dist, 1000, 0)
     for name in ("reverse_sde", "pf_ode_heun", "annealed_langevin"):
         cfg = SamplerConfig(name=name, n_steps=200, n_particles=1000, n_frames=60)
-
-        def sampling_compute(cfg=cfg):
-            outs = {
-                "learned": compute.sampling_run(key, res, DIST, dist, PROCESS, cfg),
-                "exact": compute.sampling_run(None, None, DIST, dist, PROCESS, cfg),
-            }
-            return [
-                SamplingPanel(
-                    f"{r} score", r, o["frames"], o["field_xy"], o["field_score"], o["ranges"]
-                )  # fmt: skip
-                for r, o in outs.items()
-            ]
-
         measure(
             f"Sampling: {name}, 1000 particles × 200 steps, learned + exact",
-            sampling_compute,
-            lambda panels: sampling_animation(panels, data=data),
-            [compute.sampling_run],
+            lambda cfg=cfg: pl.sampling_view(problem, pl.SamplingSettings(cfg)),
+            sampling_figure,
         )
-    out = [f"### 2. Interaction latency (median of {repeats}, cache cleared each time)", ""]
+    out = [f"### 2. Interaction latency (median of {repeats}, the uncached core pipelines)", ""]
     out.append(table(["slider move (compute + figure build)", "ms", "figure JSON KB"], rows))
     return "\n".join(out)
 
@@ -572,18 +534,17 @@ def memorisation_section() -> str:
     rows) for a model trained on the largest allowed training set, before and after the memorising
     optimum was bounded to mixture.MAX_MEMORISED points (before: the exact score of all of them).
     One run each (the 'before' column alone takes about a minute)."""
-    logging.getLogger("streamlit").setLevel(logging.ERROR)
     import scoreviz.mixture as mixture
+    from scoreviz import pipelines as pl
+    from scoreviz.problem import Problem
     from scoreviz.samplers import SamplerConfig
     from scoreviz.training import MAX_N_TRAIN
-    from scoreviz.ui import cache, compute
 
-    dist = get_distribution(DIST)
     small = ModelConfig(width=64, depth=2)
     res = train(TrainConfig(distribution=DIST, process=PROCESS, model=small, steps=200,
                             n_train=MAX_N_TRAIN))  # fmt: skip
-    pts = res.train_points.numpy()
-    key, cfg = cache.model_key(res), SamplerConfig("reverse_sde", 200, 1000, 50)
+    problem = Problem.builtin(DIST, PROCESS).with_model("big", res)
+    cfg = SamplerConfig("reverse_sde", 200, 1000, 50)
     bounded = mixture.memorising_optimum
 
     def page(limit: int) -> dict[str, float]:
@@ -591,13 +552,9 @@ def memorisation_section() -> str:
         out = {}
         try:
             for row in ("learned", "exact", "memorised"):
-                compute.sampling_run.clear()
-                learned = row == "learned"
+                settings = pl.SamplingSettings(cfg, rows=(row,))
                 t0 = time.perf_counter()
-                compute.sampling_run(
-                    key if learned else None, res if learned else None, DIST, dist, PROCESS, cfg,
-                    train_key=key + ":train", _train_points=pts, memorised=row == "memorised",
-                )  # fmt: skip
+                pl.sampling_view_row(pl.row_problem(problem, row), row, settings)
                 out[row] = time.perf_counter() - t0
         finally:
             mixture.memorising_optimum = bounded

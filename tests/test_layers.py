@@ -1,0 +1,114 @@
+"""The layering: only app.py, views/ and scoreviz/ui import `scoreviz.ui`; the rest of scoreviz
+and benchmarks/bench.py import no Streamlit; and the README's notebook cell draws the Sampling
+figure from the core alone (run in a fresh interpreter, read out of the README: no drift)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIP = {".venv", "tests", ".git", "node_modules"}
+
+
+def _sources() -> list[Path]:
+    """Every .py of the project (tests and hidden or virtual-environment folders left out)."""
+    out = []
+    for path in ROOT.rglob("*.py"):
+        parts = path.relative_to(ROOT).parts
+        if not any(p in SKIP or p.startswith(".") for p in parts[:-1]):
+            out.append(path)
+    return out
+
+
+def _imported(path: Path) -> set[str]:
+    """Dotted names of the modules a file imports (`from a import b` gives a and a.b)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+def _imports(path: Path, package: str) -> bool:
+    return any(n == package or n.startswith(package + ".") for n in _imported(path))
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def test_the_sources_are_found():
+    rels = {_rel(p) for p in _sources()}
+    assert {"app.py", "scoreviz/pipelines.py", "benchmarks/bench.py", "views/sampling.py"} <= rels
+
+
+def test_only_app_views_and_ui_import_scoreviz_ui():
+    allowed = ("app.py", "views/", "scoreviz/ui/")
+    users = {_rel(p) for p in _sources() if _imports(p, "scoreviz.ui")}
+    assert users, "the app must import scoreviz.ui somewhere"
+    assert {u for u in users if not u.startswith(allowed)} == set()
+    assert "app.py" in users
+
+
+def test_core_and_the_benchmark_import_no_streamlit():
+    """upload_pages.py and loadgen.py time the app's pages through Streamlit on purpose."""
+    core = [p for p in _sources() if _rel(p).startswith("scoreviz/")]
+    core = [p for p in core if not _rel(p).startswith("scoreviz/ui/")]
+    core.append(ROOT / "benchmarks" / "bench.py")
+    assert [_rel(p) for p in core if _imports(p, "streamlit")] == []
+
+
+def notebook_cell() -> str:
+    """The first Python block of the README's "Use it from a notebook" section."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Use it from a notebook", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+CHECK = """
+import json, sys
+rows = view.rows
+last = fig.frames[-1].data
+print(json.dumps({
+    "streamlit": "streamlit" in sys.modules,
+    "ui": any(m.startswith("scoreviz.ui") for m in sys.modules),
+    "labels": [r.label for r in rows],
+    "n_frames": [len(r.frames.times) for r in rows],
+    "fig_frames": len(fig.frames),
+    "names": [t.name for t in fig.data],
+    "particles": [len(r.frames.xs[-1]) for r in rows],
+    "last_xt_learned": [list(map(float, last[1].x)), list(map(float, rows[0].frames.xs[-1][:, 0]))],
+    "energy": [r.report.get("energy_distance") for r in rows],
+}))
+"""
+
+
+@pytest.mark.slow
+def test_the_readme_notebook_cell_draws_the_sampling_figure_without_streamlit():
+    code = notebook_cell() + CHECK
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["streamlit"] is False and out["ui"] is False
+    assert out["labels"] == ["learned score", "exact score"]
+    # the 50 recorded frames (from the starting noise to t_min): every row has them, the figure too
+    assert out["n_frames"] == [50, 50] and out["fig_frames"] == 50
+    assert out["particles"] == [500, 500]
+    assert "x_t, learned score" in out["names"] and "x_t, exact score" in out["names"]
+    assert "x̂₀, exact score" in out["names"]
+    fig_x, row_x = out["last_xt_learned"]  # the last frame's learned x_t are the row's
+    assert len(fig_x) == 500
+    assert fig_x == pytest.approx(row_x, abs=1e-5)
+    assert all(e is not None and e >= 0 for e in out["energy"])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from scoreviz.ui import links, pages, present
+from scoreviz.ui import links, pages, present, scenes
 from scoreviz.ui.errors import friendly_errors  # importing scoreviz sets the thread policy
 from scoreviz.ui.sessions import track_session
 from scoreviz.ui.state import sidebar
@@ -42,6 +42,8 @@ with st.sidebar:
     sidebar_status()
 present.apply_page_style()
 links.show_notice()
+scenes.run_pending(page.file)  # an opened scene: its trainings, then its page
+scenes.card(page.file)
 # Last line of defence: an error no page caught is a short st.error, never Streamlit's error box
 # (which offers "Ask Google / Ask ChatGPT" links even when redacted). st.rerun/st.stop raise
 # BaseExceptions, which pass through.

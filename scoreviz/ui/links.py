@@ -185,7 +185,14 @@ GLOBAL: tuple[Param, ...] = (
     Param("process", "process", choice(_processes)),
     Param("seed", "seed", integer(0, 2**31 - 1)),
     Param("present", "present", flag, show_flag),
+    Param("scene", "scene", choice(lambda: _scene_names())),
 )
+
+
+def _scene_names() -> list[str]:
+    from scoreviz.ui.scenes import load_scenes
+
+    return list(load_scenes())
 
 
 def _sampler_params() -> tuple[Param, ...]:
@@ -243,6 +250,10 @@ def read_url(page_file: str) -> None:
         return
     from scoreviz.ui.state import init_state
 
+    if given.get("scene") in _scene_names():  # the scene first: the link's values override it
+        from scoreviz.ui.scenes import open_scene
+
+        open_scene(given["scene"])
     bad = apply(given, page_file, ss)
     init_state()  # after the link's values: defaults only for what it did not set
     bad += _restore_models(given)
@@ -330,7 +341,7 @@ def url_values(page_file: str, ss: Any) -> dict[str, str]:
     for p in (*GLOBAL, *page_params(page_file)):
         key = p.session_key(process)
         if key in ss and not (p.name == "data" and ss[key] == "upload"):
-            if p.name == "present" and not ss[key]:
+            if p.name in ("present", "scene") and not ss[key]:
                 continue
             out[p.name] = p.show(ss[key])
     models = ss.get("models", {})

@@ -23,6 +23,7 @@ _CSS = """
 [data-testid="stCaptionContainer"], [data-testid="stMain"] [data-testid="stMarkdown"],
 [data-testid="stMain"] [data-testid="stAlert"], [data-testid="stToolbar"],
 [data-testid="stDecoration"], [data-testid="stMainMenu"] { display: none !important; }
+.st-key-scene_card [data-testid="stMarkdown"] { display: block !important; }
 [data-testid="stMain"] h1 { font-size: 2.2rem !important; padding-top: 0 !important; }
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem !important; }
 [data-testid="stWidgetLabel"] p { font-size: 1.15rem !important; }

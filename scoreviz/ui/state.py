@@ -30,7 +30,7 @@ from streamlit.errors import StreamlitAPIException
 from scoreviz.distributions import distribution_labels, get_distribution
 from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import NoiseProcess, get_process, process_labels
-from scoreviz.ui import present
+from scoreviz.ui import present, scenes
 
 MAX_MODELS = 5  # per session: bounds memory per user
 MAX_SHARED_MODELS = 32  # per server
@@ -78,6 +78,7 @@ def init_state() -> None:
     ss.setdefault("active_model", None)
     ss.setdefault("upload", None)
     ss.setdefault(present.KEY, False)
+    ss.setdefault(scenes.ACTIVE_KEY, None)
 
 
 def _dist_options() -> dict[str, str]:
@@ -105,6 +106,7 @@ def sidebar() -> Selection:
         st.selectbox("Noise process", list(procs), format_func=procs.get, key="process")
         st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed")
         present.toggle()
+        scenes.picker()
         names = list(ss["models"])
         if names:
             if ss["active_model"] not in names:

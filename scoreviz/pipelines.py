@@ -288,7 +288,10 @@ def train_dae(problem: Problem, sigma: float, steps: int, seed: int, on_progress
     cached = None if store is None else store.get(config.model_id)
     if cached is not None:
         return cached
-    progress = lambda p: on_progress(p.step / p.steps)  # noqa: E731
+
+    def progress(p) -> None:
+        on_progress(p.step / p.steps)
+
     result = train(config, progress=progress, dist=problem.dist if upload else None)
     if store is not None:
         store.put(result.model_id, result)

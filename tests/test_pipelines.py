@@ -163,3 +163,14 @@ def test_train_dae_reuses_the_store_for_built_in_data_only():
     upload = Problem("upload:abc", get_distribution(DIST), PROC)
     pipelines.train_dae(upload, 0.5, 20, 0, seen.append, store=store)
     assert len(store.items) == 1  # uploads are not shared
+
+
+def test_the_app_caches_a_view_by_its_problem_keys():
+    from scoreviz.ui import cache
+
+    cache.prior_check.clear()
+    first = cache.prior_check(Problem.builtin(DIST, PROC), 2**20)
+    assert first == pipelines.prior_view(Problem.builtin(DIST, PROC), 2**20)
+    impostor = Problem(DIST, get_distribution("word"), PROC)  # same keys, other mixture
+    assert cache.prior_check(impostor, 2**20) == first  # served from the cache by key
+    assert cache.prior_check(Problem.builtin("word", PROC), 2**20) != first

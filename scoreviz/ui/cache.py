@@ -16,10 +16,9 @@ from __future__ import annotations
 import streamlit as st
 
 from scoreviz import pipelines
-from scoreviz.problem import Problem, model_key
+from scoreviz.problem import Problem
+from scoreviz.problem import model_key as model_key  # re-exported: pages key their models by it
 from scoreviz.ui.limits import heavy as heavy_slot
-
-__all__ = ["cached", "model_key", "problem_of", "tkey"]
 
 HASH_FUNCS = {Problem: lambda p: p.key}  # the mixture and models ride along unhashed
 tkey = pipelines.tkey

@@ -15,12 +15,11 @@ from typing import Any
 import streamlit as st
 
 from scoreviz import pipelines
-from scoreviz.pipelines import EXACT
 from scoreviz.problem import Problem
 from scoreviz.text import escape
 from scoreviz.ui.cache import cached
 
-__all__ = ["EXACT"]
+EXACT = pipelines.EXACT  # the exact denoiser's display name in the DAE view
 
 
 def matching_models(sel, kind: str) -> dict[str, Any]:

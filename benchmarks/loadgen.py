@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -330,10 +331,13 @@ class RunResult:
     errors: list[str]
     seconds: float
     load: tuple[float, float, float]
+    server_cpu: float | None = None  # CPU seconds the server process used during the run
 
 
 async def run_sessions(url: str, n: int, script: Script, ramp: float, deadline: float) -> RunResult:
-    """n lecture sessions against `url`, starts spread over `ramp` s, all cut at `deadline` s."""
+    """n lecture sessions against `url`, starts spread over `ramp` s, all cut at `deadline` s.
+    When `url` is a `Server` (from `serve`), its CPU time during the run is measured too."""
+    cpu_before = cpu_seconds(getattr(url, "pid", None))
     sessions = [StreamlitSession(url, timeout=max(30.0, deadline / 2)) for _ in range(n)]
     errors: list[str] = []
 
@@ -353,7 +357,24 @@ async def run_sessions(url: str, n: int, script: Script, ramp: float, deadline: 
         errors.append(f"{len(pending)} sessions cut at the {deadline:.0f} s deadline")
         await asyncio.gather(*pending, return_exceptions=True)
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
-    return RunResult(n, sessions, errors, time.perf_counter() - start, os.getloadavg())
+    elapsed, cpu_after = time.perf_counter() - start, cpu_seconds(getattr(url, "pid", None))
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return RunResult(n, sessions, errors, elapsed, os.getloadavg(), cpu)
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of process `pid` (all its threads) from /proc; None if unknown.
+
+    Unlike latency, this does not depend on what else the machine runs: the server's capacity is
+    about (cores x seconds) / (CPU seconds per session) when nothing else competes.
+    """
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -393,6 +414,9 @@ def summarise(result: RunResult) -> dict:
         "seconds": result.seconds,
         "load_after": result.load,
         "mb_per_session": statistics.fmean(mb) if mb else 0.0,
+        "server_cpu_per_session": None
+        if result.server_cpu is None
+        else result.server_cpu / result.n,
         "kinds": kinds,
     }
 
@@ -400,14 +424,17 @@ def summarise(result: RunResult) -> dict:
 def table(summaries: list[dict]) -> str:
     """A Markdown table: one row per (N, interaction kind)."""
     lines = [
-        "| N | interaction | count | p50 s | p95 s | max s | MB each | MB/session | load (1 min) |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| N | interaction | count | p50 s | p95 s | max s | MB each | MB/session "
+        "| server CPU s/session | load (1 min) |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in summaries:
+        cpu = s.get("server_cpu_per_session")
+        cpu_text = "" if cpu is None else f"{cpu:.2f}"
         for name, k in s["kinds"].items():
             lines.append(
                 f"| {s['sessions']} | {name} | {k['count']} | {k['p50']:.3f} | {k['p95']:.3f} | "
-                f"{k['max']:.3f} | {k['mb_mean']:.2f} | {s['mb_per_session']:.1f} | "
+                f"{k['max']:.3f} | {k['mb_mean']:.2f} | {s['mb_per_session']:.1f} | {cpu_text} | "
                 f"{s['load_after'][0]:.1f} |"
             )
     return "\n".join(lines)
@@ -456,6 +483,12 @@ def server_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+class Server(str):
+    """A server's URL (a str) that also knows the server's process id."""
+
+    pid: int | None = None
+
+
 @contextlib.contextmanager
 def serve(log_path: Path | None = None, app_dir: Path = ROOT) -> Iterator[str]:
     """A `streamlit run app.py` (of `app_dir`) on a free loopback port for the duration; yields
@@ -466,7 +499,8 @@ def serve(log_path: Path | None = None, app_dir: Path = ROOT) -> Iterator[str]:
         server_command(port), cwd=app_dir, env=server_env(), stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        url = f"http://127.0.0.1:{port}"
+        url = Server(f"http://127.0.0.1:{port}")
+        url.pid = proc.pid
         wait_healthy(url, proc=proc)
         yield url
     finally:
@@ -494,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-sampling", action="store_true", help="skip the Sampling page")
     p.add_argument("--max-seconds", type=float, default=300.0, help="deadline per N")
     p.add_argument("--json", type=Path, help="also write the summaries here")
+    p.add_argument("--server-pid", type=int, help="with --url: measure this process's CPU time")
     p.add_argument(
         "--app-dir",
         type=Path,
@@ -505,8 +540,10 @@ def main(argv: list[str] | None = None) -> int:
     if max(args.sessions) > 512:
         p.error("at most 512 sessions (each holds a websocket and a server-side session)")
     script = Script(args.moves, args.think, args.train, not args.no_sampling)
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C, so `serve` still stops its server
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    def measure(url: str) -> list[dict]:
+    def measure(url: Server) -> list[dict]:
         if args.train:  # the model is trained once, outside the measured runs
             asyncio.run(run_sessions(url, 1, Script(0, 0, True, False), 0, args.max_seconds))
         out = []
@@ -523,7 +560,9 @@ def main(argv: list[str] | None = None) -> int:
         with serve(log, args.app_dir.resolve()) as url:
             summaries = measure(url)
     else:
-        summaries = measure(args.url.rstrip("/"))
+        url = Server(args.url.rstrip("/"))
+        url.pid = args.server_pid
+        summaries = measure(url)
     print(f"\n{time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} CPUs\n")
     print(table(summaries))
     if args.json:

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -150,6 +151,14 @@ def test_the_balancer_reports_every_replica_healthy(hall):
     assert {k: status[k] for k in ("s1", "s2", "s3", "BACKEND")} == dict.fromkeys(
         ("s1", "s2", "s3", "BACKEND"), "UP"
     )
+
+
+def test_the_balancer_serves_the_app_and_hides_streamlits_metrics(hall):
+    with urllib.request.urlopen(hall.url + "/_stcore/health", timeout=10) as resp:
+        assert resp.read() == b"ok"
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(hall.url + "/_stcore/metrics", timeout=10)
+    assert err.value.code == 404
 
 
 def test_a_model_trained_through_one_replica_is_loaded_by_the_others(hall):

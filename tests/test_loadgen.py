@@ -4,6 +4,7 @@ session against `streamlit run app.py` checks the whole lecture script end to en
 are asserted: they live in the benchmark's output)."""
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -122,12 +123,13 @@ def test_summarise_groups_by_interaction():
     b = loadgen.StreamlitSession("http://127.0.0.1:1")
     b.interactions = [loadgen.Interaction("home", 1.0, 0)]
     b.received = 1_000_000
-    out = loadgen.summarise(loadgen.RunResult(2, [a, b], [], 1.0, (0.0, 0.0, 0.0)))
+    out = loadgen.summarise(loadgen.RunResult(2, [a, b], [], 1.0, (0.0, 0.0, 0.0), 3.0))
     assert out["kinds"]["slider"]["count"] == 3
     assert out["kinds"]["slider"]["p50"] == pytest.approx(0.2)
     assert out["kinds"]["slider"]["max"] == pytest.approx(0.3)
     assert out["kinds"]["slider"]["mb_mean"] == pytest.approx(1.0)
     assert out["mb_per_session"] == pytest.approx(2.0)
+    assert out["server_cpu_per_session"] == pytest.approx(1.5)
     assert "| 2 | slider | 3 |" in loadgen.table([out])
 
 
@@ -145,3 +147,13 @@ def test_one_live_lecture_session_runs_every_page_without_errors():
     sampling = s.interactions[-1]
     assert sampling.bytes > 100_000  # the animation's figure JSON came back
     assert all(it.bytes > 10_000 for it in s.interactions if it.name == "slider")  # redrawn
+    assert res.server_cpu is not None and res.server_cpu > 0  # serve() knows its server's pid
+
+
+def test_server_cpu_time_is_read_from_proc():
+    before = loadgen.cpu_seconds(os.getpid())
+    sum(i * i for i in range(3_000_000))  # burn some CPU in this process
+    after = loadgen.cpu_seconds(os.getpid())
+    assert before is not None and after > before
+    assert loadgen.cpu_seconds(None) is None
+    assert loadgen.cpu_seconds(2**22 + 12345) is None  # beyond pid_max: no such process

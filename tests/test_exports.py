@@ -1,0 +1,185 @@
+"""Exports (scoreviz.exports): PNG size and ink, HTML data and frames, GIF frames and size, CSV
+round trip, stills of animation frames, safe file names.
+
+PNG and GIF drive /usr/bin/chromium through kaleido. Where Chromium is installed a broken kaleido
+fails these tests (it would break the app's export); only a machine without Chromium skips them.
+Figures are small so each test takes seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from PIL import Image
+
+from scoreviz import exports
+from scoreviz.errors import ConfigError, ScorevizError
+from scoreviz.figures.style import player_controls
+
+needs_chromium = pytest.mark.skipif(
+    not Path("/usr/bin/chromium").exists(),
+    reason="/usr/bin/chromium is not installed (apt-get install chromium): no image export here",
+)
+
+
+def animation(n_frames: int = 5, n: int = 40) -> go.Figure:
+    """A small animation like the app's: a static trace 0, a moving trace 1, a slider over t."""
+    rng = np.random.default_rng(0)
+    x0 = rng.normal(size=(n, 2))
+    times = np.linspace(0.0, 1.0, n_frames)
+    fig = go.Figure([go.Scatter(x=x0[:, 0], y=x0[:, 1], mode="markers") for _ in range(2)])
+    frames = []
+    for k, t in enumerate(times):
+        x = x0 * (1 + 3 * t)
+        layout = {"title": {"text": f"t = {t:.2f}"}}
+        frames.append(go.Frame(name=str(k), data=[go.Scatter(x=x[:, 0], y=x[:, 1])], traces=[1],
+                               layout=layout))  # fmt: skip
+    fig.frames = frames
+    fig.update_layout(**player_controls([f.name for f in frames], times, 100), height=300)
+    return fig
+
+
+def values(v) -> np.ndarray:
+    """Array values of a figure dict's field (plotly 6+ sends numpy arrays as base64 'bdata')."""
+    if isinstance(v, dict):
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+    return np.asarray(v)
+
+
+def ink(png: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(png))
+    assert img.format == "PNG"
+    return img
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def test_still_applies_the_frame_and_drops_the_controls():
+    fig = animation()
+    still = exports.still_figure(fig, 3)
+    np.testing.assert_allclose(values(still["data"][1]["x"]), fig.frames[3].data[0].x)
+    np.testing.assert_allclose(values(still["data"][0]["x"]), fig.data[0].x)  # untouched
+    assert still["layout"]["title"]["text"] == "t = 0.75"
+    assert "sliders" not in still["layout"] and "updatemenus" not in still["layout"]
+    assert "frames" not in still
+    assert still["layout"]["annotations"][-1]["text"] == "t = 0.750"
+    assert fig.layout.sliders and len(fig.frames) == 5  # the caller's figure is not changed
+
+
+def test_still_of_a_static_figure_and_bad_frames():
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
+    assert list(values(exports.still_figure(fig)["data"][0]["y"])) == [3, 4]
+    with pytest.raises(ConfigError, match="no animation frames"):
+        exports.still_figure(fig, 1)
+    with pytest.raises(ConfigError, match="has 5"):
+        exports.still_figure(animation(), 5)
+
+
+def test_gif_frames_are_bounded_and_keep_first_and_last():
+    idx = exports.gif_frames(200, 30)
+    assert len(idx) == 30 and idx[0] == 0 and idx[-1] == 199
+    assert list(exports.gif_frames(4, 30)) == [0, 1, 2, 3]
+    with pytest.raises(ConfigError):
+        exports.gif_frames(200, exports.GIF_MAX_FRAMES + 1)
+
+
+def test_html_is_standalone_with_data_and_frames():
+    fig = animation(n_frames=7)
+    fig.data[0].update(x=[1.25, 2.5], y=[3.75, 4.125])
+    html = exports.figure_html(fig).decode("utf-8")
+    assert html.lstrip().lower().startswith(("<!doctype html>", "<html>"))
+    assert "plotly" in html.lower() and len(html) > 1_000_000  # plotly.js inlined
+    assert not re.search(r"<script[^>]*\ssrc=", html)  # nothing fetched: works offline
+    assert "[1.25,2.5]" in html.replace(" ", "") and "4.125" in html
+    frames = re.search(r"Plotly\.addFrames\([^,]+,\s*(\[.*?\])\)", html, re.S)
+    assert frames is not None  # Play needs the frames
+    assert frames.group(1).count('"name":') == 7
+    assert '"label":"Play"' in html.replace(" ", "")
+
+
+def test_csv_round_trips():
+    pts = np.random.default_rng(1).normal(size=(50, 2)) * [1e-3, 1e4]
+    csv = exports.samples_csv(pts)
+    assert csv.decode().splitlines()[0] == "x,y"
+    back = np.loadtxt(io.BytesIO(csv), delimiter=",", skiprows=1)
+    np.testing.assert_allclose(back, pts, rtol=1e-8)
+    with pytest.raises(ConfigError, match=r"\(N, 2\)"):
+        exports.samples_csv(np.zeros(4))
+    with pytest.raises(ConfigError):
+        exports.samples_csv(pts, header=("x", "=cmd()"))
+
+
+@pytest.mark.parametrize(
+    "name, ext, expected",
+    [
+        ("sampling", "png", "sampling.png"),
+        ("Eight Gaussians · vp", "GIF", "Eight_Gaussians_vp.gif"),
+        ("../../etc/passwd", "csv", "etc_passwd.csv"),
+        (".hidden", "html", "hidden.html"),
+        ("a..b", "png", "a.b.png"),
+        ('<img src=x onerror="x">', "png", "img_src_x_onerror_x.png"),
+        ("", "png", "scoreviz.png"),
+        ("日本語", "png", "scoreviz.png"),
+        ("x" * 300, "png", "x" * 80 + ".png"),
+        ("ok", "p/n g", "ok.png"),
+    ],
+)
+def test_safe_file_name(name, ext, expected):
+    safe = exports.safe_file_name(name, ext)
+    assert safe == expected
+    assert re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", safe)
+
+
+def test_export_error_is_shown_to_students():
+    assert issubclass(exports.ExportError, ScorevizError)  # friendly_errors shows its message
+
+
+def test_a_missing_kaleido_raises_a_readable_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "kaleido", None)  # `import kaleido` raises ImportError
+    monkeypatch.setattr(exports, "_BROWSER", exports._Browser())
+    with pytest.raises(exports.ExportError, match="Chromium"):
+        exports.figure_png(go.Figure(go.Scatter(x=[1], y=[1])))
+
+
+# --------------------------------------------------------------------------- through chromium
+
+
+@needs_chromium
+def test_png_is_projector_sized_and_not_blank():
+    png = exports.figure_png(animation())
+    img = ink(png)
+    assert img.size == (1920, 1080)
+    grey = np.asarray(img.convert("L"), dtype=np.float64)
+    assert grey.std() > 5  # axes, points and text, not a blank page
+
+
+@needs_chromium
+def test_png_of_a_chosen_frame_differs_from_the_first():
+    fig = animation()
+    first = np.asarray(ink(exports.figure_png(fig, 640, 360)).convert("L"))
+    last = np.asarray(ink(exports.figure_png(fig, 640, 360, frame=4)).convert("L"))
+    assert first.shape == (360, 640) and np.abs(first.astype(int) - last).sum() > 0
+
+
+@needs_chromium
+def test_gif_has_the_frames_and_the_size():
+    fig = animation(n_frames=9)
+    gif = exports.animation_gif(fig, fps=10, max_frames=6, width=320, height=240)
+    img = Image.open(io.BytesIO(gif))
+    assert img.format == "GIF" and img.size == (320, 240)
+    assert img.n_frames == 6
+    durations = []
+    for k in range(img.n_frames):
+        img.seek(k)
+        durations.append(img.info["duration"])
+    assert durations[0] == 100 and durations[-1] == 100 + 1500  # the last frame held
+    with pytest.raises(ConfigError, match="not an animation"):
+        exports.animation_gif(go.Figure(go.Scatter(x=[1], y=[1])))

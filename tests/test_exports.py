@@ -183,3 +183,38 @@ def test_gif_has_the_frames_and_the_size():
     assert durations[0] == 100 and durations[-1] == 100 + 1500  # the last frame held
     with pytest.raises(ConfigError, match="not an animation"):
         exports.animation_gif(go.Figure(go.Scatter(x=[1], y=[1])))
+
+
+# --------------------------------------------------------------------------- the Streamlit menu
+
+
+def _menu_app():
+    import numpy as np
+    import plotly.graph_objects as go
+    import streamlit as st
+
+    from scoreviz.ui.exports import export_menu
+
+    n = st.session_state.get("n", 3)
+    fig = go.Figure(go.Scatter(x=list(range(n)), y=[1.5] * n))
+    export_menu(fig, '../My "run" <1>', samples=np.ones((n, 2)), key="t")
+
+
+def test_menu_builds_on_click_only_and_offers_safe_files():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_menu_app, default_timeout=60).run()
+    assert not at.exception
+    labels = [b.label for b in at.button]
+    assert labels == [
+        "Build PNG 1920×1080", "Build HTML (interactive, offline)", "Build CSV (samples)"
+    ]  # fmt: skip
+    assert not at.get("download_button")  # nothing built on a rerun
+    at.button(key="export-t-csv-build").click().run()
+    at.button(key="export-t-html-build").click().run()
+    assert not at.exception and not at.error
+    downloads = at.get("download_button")
+    assert len(downloads) == 2  # CSV kept across the rerun, HTML added
+    at.session_state["n"] = 4  # the figure changes: its old files are no longer offered
+    at.run()
+    assert not at.get("download_button") and not at.exception

@@ -22,6 +22,7 @@ drops the frames, the Play button and the slider, and writes the slider's label 
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import re
 import threading
@@ -37,6 +38,7 @@ from scoreviz.errors import ConfigError, ScorevizError
 CHROMIUM = Path("/usr/bin/chromium")
 PROJECTOR = (1920, 1080)  # width, height of a PNG export, in pixels
 GIF_MAX_FRAMES = 60  # hard bound: each frame is one browser render (~0.3-3 s)
+GIF_MIN_FRAMES = 10  # fewer would not show the motion
 GIF_MAX_SIDE = 1600  # px: bounds a GIF's memory and file size
 START_TIMEOUT_S = 60.0  # opening chromium, on a busy 2-core box
 RENDER_TIMEOUT_S = 120.0  # one call (a whole GIF's frames)
@@ -245,9 +247,21 @@ def gif_frames(total: int, max_frames: int) -> np.ndarray:
     return evenly_spaced(total, max_frames)
 
 
+def drawn_points(fig: dict) -> int:
+    """Number of x values over the traces of a figure dict (what the browser draws, roughly)."""
+    total = 0
+    for trace in fig.get("data", []):
+        x = trace.get("x")
+        if isinstance(x, dict) and "bdata" in x:  # plotly's base64 typed array
+            total += len(base64.b64decode(x["bdata"])) // np.dtype(x["dtype"]).itemsize
+        elif x is not None:
+            total += len(x)
+    return total
+
+
 def animation_gif(
     fig: go.Figure | dict, fps: float = 8.0, max_frames: int = 30, width: int = 960,
-    height: int | None = None, hold_last_s: float = 1.5,
+    height: int | None = None, hold_last_s: float = 1.5, max_points: int | None = None,
 ) -> bytes:  # fmt: skip
     """An animated GIF (looping) of the animation's frames, as Play shows them.
 
@@ -257,6 +271,10 @@ def animation_gif(
     Frames are rendered in one call to the browser (no page reload between them), then share
     one 256-colour palette (the first frame's, so colours do not flicker). Raises ConfigError
     for a figure without frames or bad sizes, ExportError if the browser fails.
+
+    max_points bounds the time: a frame's render grows with the points it draws (~0.4 s per
+    1,000 on the busy 2-core server), so at most max_points // (points of frame 0) frames are
+    drawn (at least GIF_MIN_FRAMES).
     """
     d = fig if isinstance(fig, dict) else fig.to_dict()
     total = n_frames(d)
@@ -266,6 +284,9 @@ def animation_gif(
         raise ConfigError(f"A GIF plays 0 to 50 frames per second, not {fps}.")
     height = height or int(d.get("layout", {}).get("height") or 540)
     _check_size(width, height, GIF_MAX_SIDE)
+    if max_points is not None:
+        per_frame = max(1, drawn_points(still_figure(d, 0)))
+        max_frames = min(max_frames, max(GIF_MIN_FRAMES, max_points // per_frame))
     stills = [still_figure(d, int(k)) for k in gif_frames(total, max_frames)]
     pngs = render_pngs(stills, width, height)
     return assemble_gif(pngs, 1000.0 / fps, hold_last_s * 1000.0)
@@ -319,6 +340,6 @@ def _check_size(width: int, height: int, max_side: int = 4096) -> None:
 
 
 __all__ = [
-    "ExportError", "animation_gif", "assemble_gif", "figure_html", "figure_png", "gif_frames",
-    "n_frames", "render_pngs", "safe_file_name", "samples_csv", "still_figure",
+    "ExportError", "animation_gif", "assemble_gif", "drawn_points", "figure_html", "figure_png",
+    "gif_frames", "n_frames", "render_pngs", "safe_file_name", "samples_csv", "still_figure",
 ]  # fmt: skip

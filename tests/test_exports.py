@@ -91,6 +91,20 @@ def test_gif_frames_are_bounded_and_keep_first_and_last():
         exports.gif_frames(200, exports.GIF_MAX_FRAMES + 1)
 
 
+@needs_chromium
+def test_gif_frames_follow_the_point_budget(monkeypatch):
+    monkeypatch.setattr(exports, "GIF_MIN_FRAMES", 2)
+    fig = animation(n_frames=9, n=40)  # 80 points a frame
+    gif = exports.animation_gif(fig, width=160, height=120, max_points=80 * 3)
+    assert Image.open(io.BytesIO(gif)).n_frames == 3
+
+
+def test_drawn_points_counts_every_trace():
+    still = exports.still_figure(animation(n=40), 2)
+    assert exports.drawn_points(still) == 80
+    assert exports.drawn_points({"data": [{"x": [1, 2, 3]}, {"type": "heatmap"}]}) == 3
+
+
 def test_html_is_standalone_with_data_and_frames():
     fig = animation(n_frames=7)
     fig.data[0].update(x=[1.25, 2.5], y=[3.75, 4.125])

@@ -28,6 +28,7 @@ from scoreviz.ui.limits import heavy
 GIF_FPS = 8
 GIF_FRAMES = 30  # a ~4 s loop; each frame is one browser render
 GIF_WIDTH = 960
+GIF_POINTS = 120_000  # points drawn over all frames: fewer frames for heavy figures (~30 s)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -39,7 +40,9 @@ def _png(fig_digest: str, _fig: go.Figure) -> bytes:
 @st.cache_data(max_entries=6, show_spinner=False)
 @heavy
 def _gif(fig_digest: str, _fig: go.Figure) -> bytes:
-    return exports.animation_gif(_fig, fps=GIF_FPS, max_frames=GIF_FRAMES, width=GIF_WIDTH)
+    return exports.animation_gif(
+        _fig, fps=GIF_FPS, max_frames=GIF_FRAMES, width=GIF_WIDTH, max_points=GIF_POINTS
+    )
 
 
 @st.cache_data(max_entries=4, show_spinner=False)  # ~5-12 MB each (plotly.js inlined)

@@ -112,6 +112,7 @@ def test_score_field_before_training_shows_exact_field_and_says_what_to_do():
     assert any("No trained model yet" in i.value for i in at.info)
     assert len(chart_specs(at)) == 1  # the exact field only
     assert any("train" in str(link.proto.page).lower() for link in at.get("page_link"))
+    assert any(b.label.startswith("Train for this data (~") for b in at.button)
 
 
 @pytest.mark.parametrize("proc", ["vp_linear", "ve"])
@@ -450,3 +451,26 @@ def test_home_button_reuses_an_identical_model_and_the_sidebar_shows_it():
     assert name.startswith("default") and at.session_state["models"][name] is res
     assert at.selectbox(key="active_model").value == name
     assert any("already trained on this server" in s.value for s in at.success)
+
+
+@pytest.mark.parametrize("page", ["views/score_field.py", "views/sampling.py", "views/loss.py"])
+def test_train_for_this_data_shows_the_model_in_place(page):
+    """The no-model notice's button trains the default model for the sidebar's choice; when the
+    server already has it (shared cache), it is active at once and the page shows it."""
+    from scoreviz.training import TrainConfig
+    from scoreviz.ui.state import shared_models
+
+    config = TrainConfig(distribution="two_moons", process="vp_linear", seed=11)
+    shared_models().put(config.model_id, tiny_result("two_moons", steps=310))
+    at = make_app()
+    at.run()
+    at.selectbox(key="distribution").set_value("two_moons").run()
+    at.number_input(key="seed").set_value(11).run()
+    open_page(at, page)
+    assert any("No trained model yet" in i.value for i in at.info)
+    next(b for b in at.button if b.label.startswith("Train for this data")).click().run()
+    assert_no_exception(at)
+    assert not any("No trained model yet" in i.value for i in at.info)
+    assert at.session_state["models"][at.session_state["active_model"]].config.distribution == (
+        "two_moons"
+    )

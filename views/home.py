@@ -3,10 +3,10 @@
 import streamlit as st
 
 from scoreviz.text import escape
-from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.pages import VIEWS
 from scoreviz.ui.state import current_selection
-from scoreviz.ui.training_runner import is_training, live_status, show_notice, start_training
+from scoreviz.ui.training_runner import live_status, show_notice
+from scoreviz.ui.widgets import train_default_button
 
 sel = current_selection()
 
@@ -39,14 +39,7 @@ with left:
         f"(*{escape(sel.dist_label)}*, {sel.process.label}, seed {sel.seed}); it becomes the "
         "active model on every page."
     )
-    if st.button("Train the default model", type="primary", disabled=is_training()):
-        from scoreviz.training import TrainConfig
-
-        with friendly_errors("Training"):
-            config = TrainConfig(distribution=sel.dist_key, process=sel.process_key, seed=sel.seed)
-            dist = sel.dist if sel.dist_key.startswith("upload:") else None
-            name = f"default · {sel.dist_label} · {sel.process_key} · seed {sel.seed}"
-            start_training(config, name, dist=dist)
+    train_default_button(sel, key="home", label="Train the default model")
     live_status(show_chart=False, key="home")
     show_notice()
 with right:

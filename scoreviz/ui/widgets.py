@@ -77,23 +77,55 @@ def _log10(x: float) -> float:
     return math.log10(x) if x > 0 and np.isfinite(x) else float("nan")
 
 
-def no_model_notice(what: str = "the learned quantities") -> None:
-    """Tell the user what to do when a view needs a trained model (instead of failing)."""
+def no_model_notice(what: str = "the learned quantities", sel=None) -> None:
+    """The one behaviour of every page without a model for the sidebar's data and process: the
+    exact answer is shown, with this notice and a button that trains the default model in place
+    (the page shows it when it is done)."""
+    from scoreviz.ui.state import current_selection
     from scoreviz.ui.training_runner import is_training
 
     if is_training():
         todo = "A model is training now (progress in the sidebar); it appears here when done."
     else:
-        todo = (
-            "Train one on the **Train** page (a few seconds), or press **Train the default "
-            "model** on Home."
-        )
+        todo = "Train the default model for this data here, or choose settings on **Train**."
     st.info(
-        f"No trained model yet, so {what} cannot be shown: below is the exact ground truth "
-        f"only. {todo}",
+        f"No trained model yet for this data and process, so {what} cannot be shown: below is "
+        f"the exact ground truth only. {todo}",
         icon=":material/info:",
     )
-    st.page_link(TRAIN_PAGE, label="Go to Train", icon=":material/model_training:")
+    left, right = st.columns([1, 1])
+    with left:
+        train_default_button(sel or current_selection(), key="no_model")
+    with right:
+        st.page_link(TRAIN_PAGE, label="Other settings: Train", icon=":material/model_training:")
+
+
+def default_config(sel):
+    """The default TrainConfig for the sidebar's data, process and seed."""
+    from scoreviz.training import TrainConfig
+
+    return TrainConfig(distribution=sel.dist_key, process=sel.process_key, seed=sel.seed)
+
+
+def train_default_button(sel, key: str, label: str | None = None) -> None:
+    """A primary button that trains the default model for the sidebar's choice (the server's
+    shared cache answers at once if someone trained it already). Without a label it reads
+    "Train for this data (~N s)"; the estimate is always in its help."""
+    from scoreviz.costs import minutes, train_seconds
+    from scoreviz.ui.errors import friendly_errors
+    from scoreviz.ui.training_runner import is_training, start_training
+
+    config = default_config(sel)
+    took = f"~{minutes(train_seconds(config))}"
+    text = label or f"Train for this data ({took})"
+    tip = f"The default settings, {config.steps:,} steps: about {took} on this server."
+    if st.button(
+        text, type="primary", disabled=is_training(), key=f"train_default_{key}", help=tip
+    ):
+        with friendly_errors("Training"):
+            dist = sel.dist if sel.dist_key.startswith("upload:") else None
+            name = f"default · {sel.dist_label} · {sel.process_key} · seed {sel.seed}"
+            start_training(config, name, dist=dist)
 
 
 def model_caption(result) -> str:
@@ -154,7 +186,7 @@ def active_model_header(sel, needed_for: str, prefix: str = "Model"):
         note = compute.mismatch_note(sel)
         if note:
             st.warning(note)
-        no_model_notice(needed_for)
+        no_model_notice(needed_for, sel)
     else:
         st.caption(f"{prefix} “{escape(name)}”: {model_caption(model)}.")
     return name, model

@@ -22,6 +22,7 @@ drops the frames, the Play button and the slider, and writes the slider's label 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import io
 import re
@@ -82,6 +83,7 @@ class _Browser:
             missing = not CHROMIUM.exists() or type(exc).__name__ == "ChromeNotFoundError"
             raise ExportError(_MISSING if missing else _FAILED) from exc
         self._loop, self._kaleido = loop, k
+        atexit.register(self._forget, k)  # close Chromium with the process, leave no orphan
 
     def render(self, figs: Sequence[dict], opts: dict) -> list[bytes]:
         """PNG bytes of each figure dict, in order (queued to the browser's tabs at once)."""
@@ -107,7 +109,11 @@ class _Browser:
             if self._kaleido is not k:
                 return
             loop, self._loop, self._kaleido = self._loop, None, None
-        asyncio.run_coroutine_threadsafe(k.close(), loop)
+        closing = asyncio.run_coroutine_threadsafe(k.close(), loop)
+        try:
+            closing.result(10)
+        except Exception:  # noqa: BLE001 - a browser that failed may not close cleanly
+            pass
         loop.call_soon_threadsafe(loop.stop)
 
 

@@ -12,6 +12,9 @@ import base64
 import io
 import re
 import sys
+import time
+import types
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -163,7 +166,31 @@ def test_a_missing_kaleido_raises_a_readable_error(monkeypatch):
         exports.figure_png(go.Figure(go.Scatter(x=[1], y=[1])))
 
 
+def test_a_browser_that_cannot_start_raises_instead_of_hanging(monkeypatch):
+    class Broken:  # kaleido's sync server waits forever on a browser that never started
+        def __init__(self, **kwargs):
+            pass
+
+        async def open(self):
+            raise RuntimeError("chromium crashed")
+
+    monkeypatch.setitem(sys.modules, "kaleido", types.SimpleNamespace(Kaleido=Broken))
+    monkeypatch.setattr(exports, "_BROWSER", exports._Browser())
+    started = time.monotonic()
+    with pytest.raises(exports.ExportError, match="failed|Chromium"):
+        exports.figure_png(go.Figure(go.Scatter(x=[1], y=[1])))
+    assert time.monotonic() - started < 10
+
+
 # --------------------------------------------------------------------------- through chromium
+
+
+@needs_chromium
+def test_concurrent_sessions_each_get_their_own_image():
+    sizes = [(160 + 16 * k, 120) for k in range(6)]
+    with ThreadPoolExecutor(len(sizes)) as pool:
+        pngs = list(pool.map(lambda wh: exports.figure_png(animation(), *wh), sizes))
+    assert [ink(p).size for p in pngs] == sizes
 
 
 @needs_chromium

@@ -259,3 +259,22 @@ def test_menu_builds_on_click_only_and_offers_safe_files():
     at.session_state["n"] = 4  # the figure changes: its old files are no longer offered
     at.run()
     assert not at.get("download_button") and not at.exception
+
+
+def _animated_menu_app():
+    from scoreviz.ui.exports import export_menu
+    from tests.test_exports import animation
+
+    export_menu(animation(n_frames=4), "forward", animated=True)
+
+
+@needs_chromium
+def test_menu_builds_a_gif_and_a_png():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_animated_menu_app, default_timeout=120).run()
+    assert [b.label for b in at.button][-1] == "Build GIF (animation)"
+    at.button(key="export-forward-gif-build").click().run()
+    at.button(key="export-forward-png-build").click().run()
+    assert not at.exception and not at.error
+    assert len(at.get("download_button")) == 2

@@ -86,7 +86,7 @@ def export_menu(
     """A compact "Export" popover for `fig`: PNG and HTML always, GIF if `animated`, CSV of
     `samples` (N, 2) if given. Files are named "<name>.<ext>" (name sanitised); `key` (default
     the name) keeps two menus on one page apart."""
-    key = f"export-{key or exports.safe_file_name(name, 'x')}"
+    key = f"export-{key or name}"
     built: dict[str, str] = st.session_state.setdefault(key, {})
     digest = figure_digest(fig) if built else None
     if digest is not None and digest not in built.values():

@@ -98,14 +98,15 @@ def export_menu(
 
 
 def _format_row(fig, name, key, fmt, build, built, digest):
-    """One format: its Build button, or its Download button once built for this figure.
-    Returns the figure digest (computed on the first click)."""
+    """One format: its Build button, replaced in place by its Download button once built for
+    this figure. Returns the figure digest (computed on the first click)."""
     label, ext, mime = FORMATS[fmt]
+    slot = st.empty()
     data = None
     if digest is not None and built.get(fmt) == digest:
         with friendly_errors("The export"):
             data = build(digest)  # a cache hit (rebuilt only if the cache dropped it)
-    elif st.button(f"Build {label}", key=f"{key}-{fmt}-build"):
+    elif slot.button(f"Build {label}", key=f"{key}-{fmt}-build"):
         digest = digest or figure_digest(fig)
         with friendly_errors("The export"), st.spinner(f"Building {label}…"):
             data = build(digest)
@@ -113,7 +114,7 @@ def _format_row(fig, name, key, fmt, build, built, digest):
         built.pop(fmt, None)
         return digest
     built[fmt] = digest
-    st.download_button(
+    slot.download_button(
         f"Download {label}", data=data, file_name=exports.safe_file_name(name, ext),
         mime=mime, key=f"{key}-{fmt}-get", on_click="ignore", type="primary",
     )  # fmt: skip

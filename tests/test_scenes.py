@@ -27,20 +27,19 @@ def test_at_least_seven_scenes_each_complete():
             )
 
 
+HEAD = 'title = "x"\npage = "views/dae.py"\nsummary = "s"\n'
+
+
 @pytest.mark.parametrize(
     "text,problem",
     [
-        ('title = "x"\npage = "views/dae.py"\nsummary = "s"\nformula = "f"\ncolour = 1', "unknown"),
+        (HEAD + 'formula = "f"\ncolour = 1', "unknown"),
         ('title = "x"\npage = "views/nope.py"\nsummary = "s"\nformula = "f"', "not one of"),
-        ('title = "x"\npage = "views/dae.py"\nsummary = "s"\nformula = ""', "formula"),
-        ('title = "x"\npage = "views/dae.py"\nsummary = "s"\nformula = "f"\n[settings]\nsteps = 5',
-         "not on that page"),  # fmt: skip
-        ('title = "x"\npage = "views/dae.py"\nsummary = "s"\nformula = "f"\n[settings]\ndata = "zz"',
-         "invalid settings"),  # fmt: skip
-        ('title = "x"\npage = "views/dae.py"\nsummary = "s"\nformula = "f"\n[train]\nwidht = 3',
-         "not TrainConfig"),  # fmt: skip
-        ('title = "x"\npage = "views/dae.py"\nsummary = "s"\nformula = "f"\n[train]\nsteps = -1',
-         "steps"),  # fmt: skip
+        (HEAD + 'formula = ""', "formula"),
+        (HEAD + 'formula = "f"\n[settings]\nsteps = 5', "not on that page"),  # fmt: skip
+        (HEAD + 'formula = "f"\n[settings]\ndata = "zz"', "invalid settings"),  # fmt: skip
+        (HEAD + 'formula = "f"\n[train]\nwidht = 3', "not TrainConfig"),  # fmt: skip
+        (HEAD + 'formula = "f"\n[train]\nsteps = -1', "steps"),  # fmt: skip
         ('title = "x\npage = ', "TOML"),
     ],
 )
@@ -69,9 +68,10 @@ def test_every_scene_opens_from_its_link(name):
     at.query_params["scene"] = name
     at.run()
     for _ in range(len(scene.train) + 2):  # each shared model: one rerun; then the page switch
-        if at.session_state[links.PAGE_KEY] == scene.page and not at.session_state[
-            "_scene_trainings"
-        ]:
+        if (
+            at.session_state[links.PAGE_KEY] == scene.page
+            and not at.session_state["_scene_trainings"]
+        ):
             break
         at.run()
     assert not at.exception, [e.value for e in at.exception]

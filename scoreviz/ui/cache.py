@@ -47,9 +47,3 @@ mean_loss_floor = cached(pipelines.mean_loss_floor, 16)
 def forward_view(problem: Problem, s: pipelines.ForwardSettings) -> pipelines.ForwardView:
     """The Data & forward view from cached pieces (p_0 is not recomputed when t moves)."""
     return pipelines.forward_view(problem, s, noised=noised, density=density_at)
-
-
-def density_grid(dist_key: str, dist, process_key: str, t: float, n: int):
-    """(Grid, exact p_t (n, n)): the upload preview's call (`transfer.py`)."""
-    d = density_at(Problem(dist_key, dist, process_key), tkey(t), n)
-    return d.grid, d.density

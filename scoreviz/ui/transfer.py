@@ -101,6 +101,7 @@ def smoothing_block() -> None:
     over it: "exact" means exact for the points blurred by N(0, h^2 I)."""
     from scoreviz.data_io import MAX_COMPONENTS, reduce_components
     from scoreviz.figures.forward import data_figure
+    from scoreviz.problem import Problem
     from scoreviz.ui import cache
 
     up = st.session_state.get("upload")
@@ -132,7 +133,8 @@ def smoothing_block() -> None:
     st.caption(f"Your points over the exact density at h = {h:.3g}.{merged}")
     with friendly_errors("Drawing the uploaded data"):
         key = f"upload:{up.sha}"
-        grid, density = cache.density_grid(key, up.dist, "vp_linear", 0.0, 100)
+        d = cache.density_at(Problem(key, up.dist, "vp_linear"), 0.0, 100)
+        grid, density = d.grid, d.density
         pts = np.asarray(up.points)[:: max(1, len(up.points) // 3000)]
         half = float(np.abs(np.asarray(up.points)).max()) * 1.1
         fig = data_figure(

@@ -145,36 +145,6 @@ def model_caption(result) -> str:
     return f"{text}. **{quality.summary()}**" if quality is not None else text
 
 
-def model_ground_truth(sel) -> tuple[str, object, str]:
-    """(dist_key, dist, process_key) to compare the active model against.
-
-    A model is only comparable with the exact truth of the data and process it was trained on;
-    if the sidebar shows something else, use the model's own and say so (st.caption).
-    Without a model, the sidebar's choice.
-    """
-    from scoreviz.distributions import DISTRIBUTIONS, get_distribution
-
-    model = sel.model
-    if model is None:
-        return sel.dist_key, sel.dist, sel.process_key
-    cfg = model.config
-    dist_key, dist = sel.dist_key, sel.dist
-    if cfg.distribution != sel.dist_key:
-        if cfg.distribution in DISTRIBUTIONS:
-            dist_key, dist = cfg.distribution, get_distribution(cfg.distribution)
-        else:
-            st.warning(
-                "The active model was trained on uploaded data that is not in this session; "
-                "it is compared with the sidebar's distribution instead."
-            )
-    if (dist_key, cfg.process) != (sel.dist_key, sel.process_key):
-        st.caption(
-            f"Showing the active model's own setting ({escape(dist_key)} / {escape(cfg.process)}), "
-            "not the sidebar's: a model is compared with the truth it was trained for."
-        )
-    return dist_key, dist, cfg.process
-
-
 def active_model_header(sel, needed_for: str, prefix: str = "Model"):
     """(name, TrainResult) of the model an analysis page compares with (`active_score_model`),
     announced: its caption, or the "no model" notice (after a warning when the active model

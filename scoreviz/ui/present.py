@@ -56,11 +56,19 @@ def apply_page_style() -> None:
         st.html(_CSS)
 
 
+MAIN_KEY = "main_figure"  # the main figure's container: CSS class "st-key-main_figure"
+
+
 def show_chart(fig: go.Figure, main: bool = True, **kwargs) -> None:
     """st.plotly_chart, restyled for the projector in presentation mode.
 
-    main: the page's main figure (it fills the screen's height in presentation mode)."""
+    main: the page's main figure, drawn in a container keyed MAIN_KEY (the browser layout test
+    finds it there; one per page) and HEIGHT px tall in presentation mode."""
     if is_on():
         fig = for_projector(fig, HEIGHT if main else None)
     kwargs.setdefault("width", "stretch")
-    st.plotly_chart(fig, **kwargs)
+    if main:
+        with st.container(key=MAIN_KEY):
+            st.plotly_chart(fig, **kwargs)
+    else:
+        st.plotly_chart(fig, **kwargs)

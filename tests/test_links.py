@@ -168,3 +168,17 @@ def test_for_projector_enlarges_and_is_pure():
     assert out.frames[0].data[0].marker.size >= PROJECTOR["min_marker"]
     assert out.frames[0].data[0].line.width >= PROJECTOR["min_line"]
     assert out.layout.height == 700
+
+
+def test_reload_finds_a_model_another_replica_stored(tmp_path, monkeypatch):
+    """With an on-disk model store (replicas behind a balancer), a reload on another replica
+    gets the model from the disk even though this process never trained it."""
+    from scoreviz import model_store
+
+    monkeypatch.setenv(model_store.ENV_VAR, str(tmp_path))
+    result = tiny_result(steps=280)
+    model_store.from_env().put(result)
+    found = links.find_model(result.model_id)
+    assert found is not None and found.model_id == result.model_id
+    assert links.find_model("../../etc/passwd") is None
+    assert links.find_model("zz") is None  # alphanumeric, but no model id

@@ -316,12 +316,14 @@ def find_model(model_id: str):
 
 
 def _from_disk(model_id: str):
+    """The model from the on-disk store shared by replicas ($SCOREVIZ_MODEL_STORE), if any."""
+    from scoreviz import model_store
+
+    store = model_store.from_env()
     try:
-        from scoreviz import model_store
-    except ImportError:  # pragma: no cover - the store is part of the package
+        return None if store is None else store.get(model_id)
+    except ValueError:  # not a model id (the store takes 12 hex digits only)
         return None
-    load = getattr(model_store, "load_if_present", None)
-    return None if load is None else load(model_id)
 
 
 def model_name(result) -> str:

@@ -131,6 +131,7 @@ def test_summarise_groups_by_interaction():
     assert out["mb_per_session"] == pytest.approx(2.0)
     assert out["server_cpu_per_session"] == pytest.approx(1.5)
     assert "| 2 | slider | 3 |" in loadgen.table([out])
+    assert out["kinds"]["slider"]["cpu_p50"] is None  # no server pid: no CPU figure
 
 
 @pytest.mark.slow
@@ -148,6 +149,7 @@ def test_one_live_lecture_session_runs_every_page_without_errors():
     assert sampling.bytes > 100_000  # the animation's figure JSON came back
     assert all(it.bytes > 10_000 for it in s.interactions if it.name == "slider")  # redrawn
     assert res.server_cpu is not None and res.server_cpu > 0  # serve() knows its server's pid
+    assert all(it.server_cpu is not None and it.server_cpu >= 0 for it in s.interactions)
 
 
 def test_server_cpu_time_is_read_from_proc():

@@ -59,16 +59,24 @@ def apply_page_style() -> None:
 MAIN_KEY = "main_figure"  # the main figure's container: CSS class "st-key-main_figure"
 
 
-def show_chart(fig: go.Figure, main: bool = True, **kwargs) -> None:
+def show_chart(
+    fig: go.Figure, main: bool = True, export: str | None = None, samples=None, **kwargs
+) -> None:
     """st.plotly_chart, restyled for the projector in presentation mode.
 
     main: the page's main figure, drawn in a container keyed MAIN_KEY (the browser layout test
-    finds it there; one per page) and HEIGHT px tall in presentation mode."""
+    finds it there; one per page) and HEIGHT px tall in presentation mode. A main figure gets
+    an Export menu below it (`ui.exports.export_menu`: PNG, HTML, a GIF of an animation, and
+    `samples` (N, 2) as CSV), named `export` (default: the chart's key)."""
     if is_on():
         fig = for_projector(fig, HEIGHT if main else None)
     kwargs.setdefault("width", "stretch")
-    if main:
-        with st.container(key=MAIN_KEY):
-            st.plotly_chart(fig, **kwargs)
-    else:
+    if not main:
         st.plotly_chart(fig, **kwargs)
+        return
+    from scoreviz.ui.exports import export_menu
+
+    with st.container(key=MAIN_KEY):
+        st.plotly_chart(fig, **kwargs)
+    name = export or str(kwargs.get("key") or "figure")
+    export_menu(fig, name, samples=samples, animated=bool(fig.frames), key=name)

@@ -43,7 +43,7 @@ GIF_MIN_FRAMES = 10  # fewer would not show the motion
 GIF_MAX_SIDE = 1600  # px: bounds a GIF's memory and file size
 START_TIMEOUT_S = 60.0  # opening chromium, on a busy 2-core box
 RENDER_TIMEOUT_S = 120.0  # one call (a whole GIF's frames)
-TABS = 1  # chromium tabs: 2 were no faster on the 2-core server (measured), and cost memory
+TABS = 1  # chromium tabs: 2 were not reliably faster on the busy 2-core server, and cost memory
 RELOAD_EVERY = 50  # images between reloads of a tab's page (kaleido reloads after every one)
 
 

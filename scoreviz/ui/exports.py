@@ -28,7 +28,7 @@ from scoreviz.ui.limits import heavy
 GIF_FPS = 8
 GIF_FRAMES = 30  # a ~4 s loop; each frame is one browser render
 GIF_WIDTH = 960
-GIF_POINTS = 120_000  # points drawn over all frames: fewer frames for heavy figures (~30 s)
+GIF_POINTS = 80_000  # points over all frames: the 2-row sampling animation gets 12 (~25 s busy)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -170,21 +170,38 @@ def forward_animation_view(
 
 
 # ---------------------------------------------------------------------------- score field
+RAW_ARROW_FILL = 0.6  # raw scores: the 95th-percentile exact arrow at t = 1 is 0.6 cells long
+
+
 @dataclass(frozen=True, eq=False)
 class ScoreFieldView:
-    """grids.ScoreField at one t (learned part only with a model) and its axis range `xy`."""
+    """grids.ScoreField at one t (learned part only with a model), its axis range `xy`, and
+    `raw_scale`: data units per raw-score unit, the same at every t (`raw_arrow_scale`)."""
 
     field: grids.ScoreField
     xy: tuple[float, float]
+    raw_scale: float = 0.0
 
 
-def score_field_view(problem: Problem, t: float, n_arrows: int = 25) -> ScoreFieldView:
-    """The exact score field at t, and the first model's beside it if the problem has one."""
+def raw_arrow_scale(problem: Problem, n_arrows: int = 15) -> float:
+    """One arrow scale for raw scores at every t: the 95th-percentile exact score on the
+    n_arrows^2 grid at t = 1 (where scores are smallest) is RAW_ARROW_FILL cells long, so
+    the 1/sigma_t growth of the score towards t = 0 shows as longer arrows (0 if degenerate)."""
+    process = problem.process
+    grid = grids.make_grid(n_arrows, forward.view_range(process, 1.0))
+    score = grids.score_on_points(exact_score_fn(problem.dist, process), 1.0, grid.points)
+    ref = float(np.quantile(np.linalg.norm(score.astype(np.float64), axis=1), 0.95))
+    return RAW_ARROW_FILL * grid.spacing / ref if ref > 1e-12 else 0.0
+
+
+def score_field_view(problem: Problem, t: float, n_arrows: int = 15) -> ScoreFieldView:
+    """The exact score field at t on n_arrows^2 arrows, and the first model's beside it if the
+    problem has one."""
     process, model = problem.process, problem.model
     xy = forward.view_range(process, t)
     learned_fn = None if model is None else model.score_fn()
     field = grids.score_field(problem.dist, process, t, learned_fn, xy, n_arrows=n_arrows)
-    return ScoreFieldView(field, xy)
+    return ScoreFieldView(field, xy, raw_arrow_scale(problem, n_arrows))
 
 
 # ---------------------------------------------------------------------------- DAE
@@ -192,6 +209,34 @@ def denoiser_kinds(problem: Problem) -> dict[str, str]:
     """Display name -> colour role ("learned", "dae", "exact") of every denoiser of the view."""
     kinds = {m.name: m.result.config.model.kind for m in problem.models}
     return {n: "dae" if k == "dae" else "learned" for n, k in kinds.items()} | {EXACT: "exact"}
+
+
+def short_label(name: str, problem: Problem, limit: int = 28) -> str:
+    """A model's name as a legend shows it: its " · "-separated parts that only repeat the
+    data and process (registry keys, their labels, "upload:<sha>", "seed N") left out, at most
+    `limit` characters. "DAE σ=0.5 · eight_gaussians · vp_linear" -> "DAE σ=0.5"."""
+    import re
+
+    from scoreviz.distributions import DISTRIBUTIONS
+    from scoreviz.processes import PROCESSES
+
+    known = set(DISTRIBUTIONS) | set(PROCESSES) | {problem.dist_key, problem.process_key}
+    known |= {label for label, _ in DISTRIBUTIONS.values()} | {p.label for p in PROCESSES.values()}
+    parts = [p for p in name.split(" · ") if p.strip()]
+    kept = [
+        p
+        for p in parts
+        if p.strip() not in known
+        and not p.strip().startswith("upload:")
+        and not re.fullmatch(r"seed \d+", p.strip())
+    ]
+    out = " · ".join(kept) or parts[0] if parts else name
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def denoiser_labels(problem: Problem) -> dict[str, str]:
+    """Display name -> short legend label (`short_label`) of every denoiser of the view."""
+    return {m.name: short_label(m.name, problem) for m in problem.models} | {EXACT: EXACT}
 
 
 def _denoisers(problem: Problem) -> dict[str, Callable]:
@@ -211,15 +256,17 @@ class DaeSettings:
 
 @dataclass(frozen=True, eq=False)
 class DaeView:
-    """One analysis.Reconstruction per sigma; kinds: denoiser name -> colour role."""
+    """One analysis.Reconstruction per sigma; kinds: denoiser name -> colour role; labels:
+    denoiser name -> short legend label (no registry keys)."""
 
     panels: tuple[analysis.Reconstruction, ...]
     kinds: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)
 
     def without(self, hidden) -> DaeView:
         """The same view with the denoisers named in `hidden` left out of every panel."""
         keep = set(self.kinds) - set(hidden)
-        return DaeView(tuple(p.only(keep) for p in self.panels), self.kinds)
+        return DaeView(tuple(p.only(keep) for p in self.panels), self.kinds, self.labels)
 
 
 def dae_view(problem: Problem, s: DaeSettings) -> DaeView:
@@ -228,16 +275,18 @@ def dae_view(problem: Problem, s: DaeSettings) -> DaeView:
     panels = analysis.reconstructions(
         denoisers, problem.dist, problem.process, s.sigmas, n=s.n, seed=s.seed
     )
-    return DaeView(tuple(panels), denoiser_kinds(problem))
+    return DaeView(tuple(panels), denoiser_kinds(problem), denoiser_labels(problem))
 
 
 @dataclass(frozen=True, eq=False)
 class DaeErrorView:
-    """analysis.reconstruction_error's table; kinds as in DaeView; marks: DAE name -> its sigma."""
+    """analysis.reconstruction_error's table; kinds, labels as in DaeView; marks: DAE name ->
+    its sigma."""
 
     table: pd.DataFrame
     kinds: dict[str, str]
     marks: dict[str, float]
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 def dae_error_points(dist: GaussianMixture) -> int:
@@ -259,7 +308,7 @@ def dae_error_view(
         for m in problem.models
         if m.result.config.model.kind == "dae"
     }
-    return DaeErrorView(table, denoiser_kinds(problem), marks)
+    return DaeErrorView(table, denoiser_kinds(problem), marks, denoiser_labels(problem))
 
 
 def dae_train_config(problem: Problem, sigma: float, steps: int, seed: int):
@@ -391,10 +440,12 @@ class SamplingRow:
     """One row of the Sampling view.
 
     frames: analysis.SamplingFrames (at most 60 frames of at most max_particles particles);
-    field_xy, field_score, ranges: the score arrows per frame and the axis ranges;
+    field_xy, field_score, ranges: the score arrows per frame and the x_t axis half-widths per
+    frame (`analysis.run_ranges`; `sampling_view` gives every row the same);
     final: the finite final samples (N, 2); report: metrics.sample_report of them against the
     distribution (plus metrics.memorisation_report when training points are given);
-    kind: "learned" | "exact" | "memorised" (its colour role), label: its name in the view.
+    kind: "learned" | "exact" | "memorised" (its colour role), label: its name in the view;
+    alphas, sigmas (F,): alpha_t and sigma_t at the frames (when x0_hat means something).
     """
 
     frames: analysis.SamplingFrames
@@ -405,10 +456,22 @@ class SamplingRow:
     report: dict
     kind: str = "exact"
     label: str = "exact score"
+    alphas: np.ndarray | None = None
+    sigmas: np.ndarray | None = None
 
     def as_dict(self) -> dict:
         """The fields by name (shallow: the arrays and frames are not copied)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def frame_steps(config: samplers.SamplerConfig, n_recorded: int) -> np.ndarray | None:
+    """The sampler step of each recorded frame (0 = the start), as the samplers record them:
+    min(n_frames, n_steps + 1) states evenly spread over 0..n_steps. None if that count is not
+    n_recorded (a sampler that records otherwise)."""
+    f = min(config.n_frames, config.n_steps + 1)
+    if f != n_recorded:
+        return None
+    return np.round(np.linspace(0, config.n_steps, f)).astype(int)
 
 
 def sampling_row(
@@ -422,14 +485,21 @@ def sampling_row(
 ) -> SamplingRow:
     """Sample with score_fn and prepare one row of the Sampling view (see SamplingRow)."""
     traj = samplers.sample(score_fn, process, config)
-    frames = analysis.light_frames(traj.times, traj.xs, traj.x0_hats, 60, max_particles)
-    ranges = analysis.view_ranges(frames.xs)
+    steps = frame_steps(config, len(traj.times))
+    frames = analysis.light_frames(
+        traj.times, traj.xs, traj.x0_hats, 60, max_particles, steps=steps
+    )
+    ranges = analysis.run_ranges(frames.xs)
     field_xy, field_score = analysis.field_frames(score_fn, frames.times, ranges, n_grid)
     final = traj.final[analysis.finite_particles(traj.xs[-1:], traj.x0_hats[-1:])]
     report = metrics.sample_report(final, dist, seed=config.seed) if len(final) else {}
     if train_points is not None and len(final):
         report.update(metrics.memorisation_report(final, train_points, dist, config.seed))
-    return SamplingRow(frames, field_xy, field_score, ranges, final, report)
+    at = process.at(torch.as_tensor(frames.times, dtype=torch.float64))
+    alphas, sigmas = at.alpha.numpy(), at.sigma.numpy()
+    return SamplingRow(
+        frames, field_xy, field_score, ranges, final, report, alphas=alphas, sigmas=sigmas
+    )
 
 
 @dataclass(frozen=True)
@@ -489,8 +559,26 @@ class SamplingView:
 def sampling_view(
     problem: Problem, s: SamplingSettings, *, row=sampling_view_row, samples=data_samples
 ) -> SamplingView:
-    """Every row of the Sampling view from the same seed, beside exact samples of the data."""
+    """Every row of the Sampling view from the same seed, beside exact samples of the data.
+
+    The rows share their x_t ranges (the widest at each frame); a row whose own were narrower
+    gets its score arrows again on the shared grid, so arrows and axes match in every panel."""
     rows = tuple(row(row_problem(problem, r), r, s) for r in s.rows)
+    rows = _share_ranges(problem, rows, s)
     data = samples(problem.exact(), s.n_data, s.config.seed)
     weights = problem.dist.weights.numpy()
     return SamplingView(rows, data, problem.train_points, weights)
+
+
+def _share_ranges(problem: Problem, rows, s: SamplingSettings) -> tuple[SamplingRow, ...]:
+    if len(rows) < 2:
+        return rows
+    shared = analysis.shared_ranges([r.ranges for r in rows])
+    out = []
+    for r in rows:
+        if not np.array_equal(r.ranges, shared):
+            score_fn = row_score(row_problem(problem, r.kind), r.kind)
+            xy, score = analysis.field_frames(score_fn, r.frames.times, shared, s.n_grid)
+            r = SamplingRow(**{**r.as_dict(), "field_xy": xy, "field_score": score})
+        out.append(SamplingRow(**{**r.as_dict(), "ranges": shared}))
+    return tuple(out)

@@ -136,14 +136,22 @@ def test_score_field_with_a_model_at_slider_extremes(proc):
             assert any("Mean error" in m.value for m in at.markdown)
 
 
-def test_score_field_compares_with_the_models_own_setting():
+def test_score_field_without_a_matching_model_shows_the_exact_field_and_the_notice():
+    """Issue 10: like every page, a model for other data is not shown: the exact field, the
+    mismatch warning and the no-model notice with its Train button."""
     at = make_app()
     inject_model(at, tiny_result(), "tiny")  # trained on eight_gaussians / vp_linear
     at.run()
     at.selectbox(key="distribution").set_value("two_moons").run()
     open_page(at, "views/score_field.py")
     assert_no_exception(at)
-    assert any("active model's own setting" in c.value for c in at.caption)
+    assert any("was trained on" in w.value for w in at.warning)
+    assert any("No trained model yet" in i.value for i in at.info)
+    assert any(b.label.startswith("Train for this data (~") for b in at.button)
+    specs = chart_specs(at)
+    assert len(specs) == 1  # the exact field only, no learned panel, no error figure
+    names = {tr.get("name") for tr in specs[0]["data"]}
+    assert "exact score" in names and "learned score" not in names
 
 
 # ----------------------------------------------------------------------------- Train

@@ -1,66 +1,69 @@
-"""Score field: the learned score as arrows beside the exact score, their difference and error."""
+"""Score field: the learned score as arrows beside the exact score, their difference and error.
+
+Projector-first: title, one line, the controls and the field figure come first; the model's
+caption (or the no-model notice), the error figure and the prose follow below.
+"""
 
 import streamlit as st
 
 from scoreviz.figures.fields import field_figures
-from scoreviz.pipelines import ground_truth
-from scoreviz.text import escape
-from scoreviz.ui import cache
+from scoreviz.ui import cache, compute, present
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
-from scoreviz.ui.widgets import model_caption, no_model_notice, t_slider
+from scoreviz.ui.widgets import active_model_header, model_caption, t_slider
+
+
+def matching_model(sel):
+    """(name, model) the page compares: the active model when it was trained on the sidebar's
+    data and process (a classical DAE too), else `compute.active_score_model`."""
+    res = sel.model
+    if res is not None and (res.config.distribution, res.config.process) == (
+        sel.dist_key,
+        sel.process_key,
+    ):
+        return sel.model_name, res
+    return compute.active_score_model(sel)
+
 
 sel = current_selection()
-model = sel.model
-st.title("Score field")
-st.markdown(
-    "Arrows show where the score $\\nabla \\log p_t(x)$ points: towards more probable "
-    "$x_t$. Left: what the network learned, $s_\\theta(x, t)$; right: the exact score of the "
-    "mixture. Both use one arrow scale, over the exact density $p_t$."
-)
-if model is None:
-    no_model_notice("the learned score")
-truth = ground_truth(cache.problem_of(sel, sel.model_name, model))
-problem, proc = truth.problem, truth.problem.process
-if truth.upload_missing:
-    st.warning(
-        "The active model was trained on uploaded data that is not in this session; "
-        "it is compared with the sidebar's distribution instead."
-    )
-if truth.moved:
-    st.caption(
-        f"Showing the active model's own setting ({escape(problem.dist_key)} / "
-        f"{escape(problem.process_key)}), not the sidebar's: a model is compared with the truth "
-        "it was trained for."
-    )
+name, model = matching_model(sel)
+problem = cache.problem_of(sel, name, model)
+proc = problem.process
 dae_t = None if model is None else model.model.dae_t
-if model is not None:
-    st.caption("Active model: " + model_caption(model))
-if dae_t is not None:
-    st.info(
-        f"This is a classical DAE: it only knows one noise level (σ = "
-        f"{model.config.model.dae_sigma:g}, t ≈ {dae_t:.2f}) and draws the same field at "
-        "every t. Compare it with the exact score at its own t."
-    )
+st.title("Score field")
+st.caption(
+    "Arrows: where $\\nabla \\log p_t(x)$ points (towards more probable $x_t$), over the exact "
+    "$p_t$. Learned beside exact, one arrow scale."
+)
 
 
 @st.fragment
 def field_view() -> None:
-    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    c1, c2, c3, c4 = st.columns([5, 2, 2, 2], vertical_alignment="bottom")
     with c1:
         t = t_slider(proc, key="field_t", default=0.1 if dae_t is None else dae_t)
-    with c2:
-        scaled = st.toggle(
-            "Show σ_t·score",
-            value=True,
-            key="field_scaled",
-            help="σ_t·score = −E[ε | x_t] stays of order 1 at every noise level, so arrows "
-            "stay readable; the raw score grows like 1/σ_t as t → 0.",
-        )
+    n_arrows = c2.slider(
+        "Arrows per side", 7, 31, 15, step=2, key="field_arrows", help="Arrow density."
+    )
+    scaled = c3.toggle(
+        "σ_t·score",
+        value=True,
+        key="field_scaled",
+        help="On: σ_t·score = −E[ε | x_t], of order 1 at every noise level, arrows rescaled "
+        "at each t. Off: the raw score on one arrow scale for every t, so it visibly grows "
+        "like 1/σ_t as t → 0 (arrows longer than the cap are drawn at the cap).",
+    )
+    overlay = c4.toggle(
+        "Overlay",
+        value=False,
+        key="field_overlay",
+        disabled=model is None,
+        help="Learned (thick, orange) drawn over exact (thin, green) in one bigger panel.",
+    )
     with friendly_errors("The score field"):
-        view = cache.score_field(problem, cache.tkey(t))
-        field_fig, diff_fig = field_figures(view, scaled)
-        st.plotly_chart(field_fig, width="stretch", key="field")
+        view = cache.score_field(problem, cache.tkey(t), n_arrows)
+        field_fig, diff_fig = field_figures(view, scaled, overlay and model is not None)
+        present.show_chart(field_fig, key="field")
         if diff_fig is not None:
             field = view.field
             st.markdown(
@@ -69,7 +72,26 @@ def field_view() -> None:
                 "the whole square (empty corners, which training rarely sees, count too). "
                 "0 would be perfect; the factor σ² makes noise levels comparable."
             )
-            st.plotly_chart(diff_fig, width="stretch", key="diff")
+            present.show_chart(diff_fig, main=False, key="diff")
 
 
 field_view()
+
+if model is not None and name == sel.model_name:  # the active model, for this data
+    st.caption("Active model: " + model_caption(model))
+else:
+    active_model_header(sel, "the learned score")
+if dae_t is not None:
+    st.info(
+        f"This is a classical DAE: it only knows one noise level (σ = "
+        f"{model.config.model.dae_sigma:g}, t ≈ {dae_t:.2f}) and draws the same field at "
+        "every t. Compare it with the exact score at its own t."
+    )
+st.markdown(
+    "Arrows show where the score $\\nabla \\log p_t(x)$ points: towards more probable "
+    "$x_t$. Left: what the network learned, $s_\\theta(x, t)$; right: the exact score of the "
+    "mixture. Both use one arrow scale, over the exact density $p_t$. With **σ_t·score** on, "
+    "the arrows show $\\sigma_t \\nabla\\log p_t = -\\mathbb{E}[\\varepsilon \\mid x_t]$, "
+    "rescaled at each t; off, the raw score on one scale for every t: it grows like "
+    "$1/\\sigma_t$ as $t \\to 0$, which is why networks are trained to predict the scaled one."
+)

@@ -4,7 +4,9 @@ Arrows are drawn as two traces per field: the shafts (one scatter line trace, se
 head separated by NaN, Plotly's line break) and the heads (one marker trace of triangles rotated
 per arrow). All panels share one arrow scale, set by the exact field, so equal lengths mean
 equal vectors. By default the arrows show sigma_t * score (= -E[eps | x_t], of order 1 at every
-noise level) so they stay readable from t_min (raw scores ~ 1/sigma) to t = 1.
+noise level), rescaled at each t, so they stay readable from t_min to t = 1. Raw scores
+(~ 1/sigma) are drawn on one scale for every t (`fixed_scale`, set at t = 1 by the pipeline), so
+they visibly grow as t -> 0 until they reach the cap (RAW_CAP cells).
 
 The scale and length cap are recorded in `fig.layout.meta` ("arrow_scale", "arrow_cap") so the
 drawn arrows can be turned back into vectors: head - tail = arrow_scale * vector (if not capped).
@@ -23,7 +25,11 @@ from scoreviz.grids import Grid, ScoreField, finite
 SOFT_BLUES = [[0.0, "#ffffff"], [0.35, "#dbe9f6"], [1.0, "#6baed6"]]
 ARROW_FILL = 0.9  # the 95th-percentile arrow is 0.9 grid cells long
 ARROW_CAP = 1.6  # no arrow is longer than 1.6 grid cells (outliers would cover the panel)
+RAW_CAP = 2.4  # raw scores on one scale for every t: room to grow 4x before the cap
+ERROR_QUANTILE = 0.95  # the error colour scale ends at this quantile of the error under p_t
+MASS_LEVELS = (0.5, 0.9)  # labelled contours: the smallest regions holding 50% / 90% of p_t
 DECIMALS = 3  # coordinates in figure JSON are rounded: 1e-3 is far below one pixel
+HEIGHT = 470  # px: the page's main figure in normal mode (fits a 720p screen with controls)
 
 
 def shown_vectors(score: np.ndarray, sigma: float, scaled: bool) -> np.ndarray:
@@ -39,6 +45,34 @@ def arrow_scale(spacing: float, *vector_sets: np.ndarray) -> float:
     return ARROW_FILL * spacing / ref if ref > 1e-12 else 0.0
 
 
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The q-quantile of `values` under `weights` (same shape, >= 0): the smallest value v with
+    sum(weights[values <= v]) >= q * sum(weights). Plain quantile if the weights sum to 0."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    w = np.clip(np.asarray(weights, dtype=np.float64).ravel(), 0, None)
+    if not w.sum() > 0:
+        return float(np.quantile(v, q))
+    order = np.argsort(v)
+    cum = np.cumsum(w[order]) / w.sum()
+    return float(v[order][min(np.searchsorted(cum, q), len(v) - 1)])
+
+
+def mass_fraction(density: np.ndarray) -> np.ndarray:
+    """Per grid cell, the share of p_t's mass in cells at least as dense (same shape, in [0, 1]).
+
+    Its level set at m bounds the smallest region holding m of the mass, so a contour of it at
+    0.5 reads "half the noisy data lands inside this line"."""
+    d = np.clip(np.asarray(density, dtype=np.float64), 0, None)
+    flat = d.ravel()
+    total = flat.sum()
+    if not total > 0:
+        return np.ones_like(d)
+    order = np.argsort(-flat)
+    out = np.empty_like(flat)
+    out[order] = np.cumsum(flat[order]) / total
+    return out.reshape(d.shape)
+
+
 def quiver_traces(
     points: np.ndarray,
     vectors: np.ndarray,
@@ -47,20 +81,23 @@ def quiver_traces(
     color: str,
     name: str,
     showlegend: bool = True,
+    width: float = 2.5,
+    max_head: float = 12,
 ) -> list[go.Scatter]:
-    """Arrows from `points` (N, 2) along scale * `vectors` (N, 2), lengths capped at `cap`."""
+    """Arrows from `points` (N, 2) along scale * `vectors` (N, 2), lengths capped at `cap`;
+    shafts `width` px, heads up to `max_head` px (a head's size follows its arrow's length)."""
     d, length = capped(finite(vectors), scale, cap)
     head = points + d
     # float32 keeps the JSON small and avoids validating thousands of Python objects (a None
     # list is 10x slower)
     xs, ys, _ = (np.round(a, DECIMALS).astype(np.float32) for a in arrow_xy(points, head))
     angle = np.degrees(np.arctan2(d[:, 0], d[:, 1]))  # clockwise from "up", as Plotly wants
-    head_size = np.clip(14 * length / max(cap, 1e-12), 0, 9)  # px: a zero vector has no head
+    head_size = np.clip(2 * max_head * length / max(cap, 1e-12), 0, max_head)  # 0: no head
     shafts = go.Scatter(
         x=xs,
         y=ys,
         mode="lines",
-        line=dict(color=color, width=2),
+        line=dict(color=color, width=width),
         name=name,
         legendgroup=name,
         showlegend=showlegend,
@@ -98,77 +135,123 @@ def density_heatmap(grid: Grid, z: np.ndarray, name: str = "exact p_t") -> go.He
     )
 
 
-_PANEL_TITLES = {"learned": "learned score s_θ(x, t)", "exact": "exact score ∇log p_t(x)"}
+_PANEL_TITLES = {"learned": "learned s_θ(x, t)", "exact": "exact ∇log p_t(x)"}
 
 
 def _vector_label(scaled: bool) -> str:
     # Unicode, not LaTeX: Streamlit's Plotly does not load MathJax (streamlit#5251).
-    return "σ_t·score" if scaled else "score"
+    return "σ_t·score" if scaled else "raw score"
+
+
+def _scale_and_cap(
+    spacing: float, exact_v: np.ndarray, scaled: bool, fixed_scale: float | None
+) -> tuple[float, float]:
+    """(data units per vector unit, length cap): per t from the exact field (σ_t·score, order 1
+    at every t), or `fixed_scale` for raw scores, the same at every t so they visibly grow."""
+    if not scaled and fixed_scale is not None and np.isfinite(fixed_scale) and fixed_scale > 0:
+        return float(fixed_scale), RAW_CAP * spacing
+    return arrow_scale(spacing, exact_v), ARROW_CAP * spacing
 
 
 def score_field_figure(
     field: ScoreField,
     xy_range: tuple[float, float],
     scaled: bool = True,
-    height: int = 540,
+    height: int = HEIGHT,
+    fixed_scale: float | None = None,
+    overlay: bool = False,
 ) -> go.Figure:
     """Learned score (left) beside the exact score (right) over the exact p_t, one arrow scale.
 
-    Without a learned field only the exact panel is drawn.
+    Without a learned field only the exact panel is drawn. overlay: one panel, the learned
+    arrows (thick, translucent) under the exact ones (thin), so agreement reads as a thin line
+    inside a thick one. fixed_scale: data units per score unit for raw scores (scaled=False),
+    the same at every t (e.g. pipelines.ScoreFieldView.raw_scale); None: rescaled per t.
     """
     exact_v = shown_vectors(field.exact, field.sigma, scaled)
     learned_v = None if field.learned is None else shown_vectors(field.learned, field.sigma, scaled)
     sp = field.grid.spacing
     # The truth sets the scale: a network that is far off (e.g. where it never saw data) shows
     # up as arrows at the length cap, and never shrinks the exact field into dots.
-    scale, cap = arrow_scale(sp, exact_v), ARROW_CAP * sp
-    panels = [] if learned_v is None else [("learned", learned_v)]
-    panels.append(("exact", exact_v))
+    scale, cap = _scale_and_cap(sp, exact_v, scaled, fixed_scale)
     pts = field.grid.points
-    traces = [
-        [density_heatmap(field.bg_grid, field.density)]
-        + quiver_traces(pts, vec, scale, cap, PALETTE[name], f"{name} score")
-        for name, vec in panels
-    ]
-    what = _vector_label(scaled)
-    title = f"Arrows: {what} at t = {field.t:.3f} (σ_t = {field.sigma:.3g}); background: exact p_t"
-    titles = [_PANEL_TITLES[name] for name, _ in panels]
-    return _panels(traces, titles, xy_range, title, height, scale, cap, gap=0.06)
+    bg = density_heatmap(field.bg_grid, field.density)
+    exact_kw = dict(width=1.5, max_head=9) if overlay and learned_v is not None else {}
+    exact = quiver_traces(pts, exact_v, scale, cap, PALETTE["exact"], "exact score", **exact_kw)
+    if learned_v is None:
+        traces, titles = [[bg] + exact], [_PANEL_TITLES["exact"]]
+    else:
+        learned_kw = dict(width=5, max_head=15) if overlay else {}
+        learned = quiver_traces(
+            pts, learned_v, scale, cap, PALETTE["learned"], "learned score", **learned_kw
+        )
+        if overlay:
+            for tr in learned:
+                tr.opacity = 0.55
+            traces, titles = [[bg] + learned + exact], ["learned (thick) over exact (thin)"]
+        else:
+            bg2 = density_heatmap(field.bg_grid, field.density)
+            traces = [[bg] + learned, [bg2] + exact]
+            titles = [_PANEL_TITLES["learned"], _PANEL_TITLES["exact"]]
+    rule = "one scale for every t" if fixed_scale and not scaled else "rescaled at each t"
+    title = f"{_vector_label(scaled)} at t = {field.t:.3f} (σ_t = {field.sigma:.3g}), {rule}"
+    fig = _panels(traces, titles, xy_range, title, height, scale, cap, gap=0.04)
+    fig.layout.meta["fixed_scale"] = bool(fixed_scale and not scaled)
+    fig.update_layout(showlegend=overlay and learned_v is not None)
+    return fig
 
 
 def score_difference_figure(
     field: ScoreField,
     xy_range: tuple[float, float],
     scaled: bool = True,
-    height: int = 520,
+    height: int = HEIGHT,
+    fixed_scale: float | None = None,
 ) -> go.Figure:
-    """Left: learned - exact as arrows (same scale rule); right: sigma^2 ||s_theta - s||^2."""
+    """Left: learned - exact as arrows (same scale rule); right: sigma^2 ||s_theta - s||^2.
+
+    The error's colour scale ends at its ERROR_QUANTILE under p_t (`weighted_quantile`, in
+    layout.meta["error_zmax"]): the empty corners, where training never looks, cannot wash out
+    the data region. Contours: the regions holding MASS_LEVELS of p_t, labelled."""
     if field.learned is None or field.error is None:
         raise ValueError("score_difference_figure needs a learned field")
     diff = shown_vectors(field.learned - field.exact, field.sigma, scaled)
     exact_v = shown_vectors(field.exact, field.sigma, scaled)
     sp = field.grid.spacing
-    scale, cap = arrow_scale(sp, exact_v), ARROW_CAP * sp  # same scale as the field figure's
+    scale, cap = _scale_and_cap(sp, exact_v, scaled, fixed_scale)  # as the field figure's
     eg = field.err_grid
+    error = finite(field.error)
+    zmax = weighted_quantile(error, field.density, ERROR_QUANTILE)
+    zmax = zmax if zmax > 0 else None
     error_map = go.Heatmap(
         x=eg.xs.astype(np.float32),
         y=eg.ys.astype(np.float32),
-        z=finite(field.error),
+        z=error,
         colorscale=ERROR_COLORSCALE,
         zmin=0,
+        zmax=zmax,
         colorbar=dict(title=dict(text="σ²‖Δs‖²", side="right"), len=0.8, thickness=12, x=1.0),
         name="error",
         hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>σ²‖Δs‖²=%{z:.3g}<extra></extra>",
     )
+    lo, hi = MASS_LEVELS[0], MASS_LEVELS[-1]
     where_data = go.Contour(  # where p_t has its mass: the error that matters is inside
         x=eg.xs.astype(np.float32),
         y=eg.ys.astype(np.float32),
-        z=finite(field.density),
-        contours=dict(coloring="lines"),
-        ncontours=5,
-        line=dict(color=PALETTE["noisy"], width=1.5),
+        z=np.round(mass_fraction(field.density), 4).astype(np.float32),
+        contours=dict(
+            coloring="lines",
+            start=lo,
+            end=hi,
+            size=max(hi - lo, 1e-6),
+            showlabels=True,
+            labelformat=".0%",
+            labelfont=dict(size=12, color="#1F4E79"),
+        ),
+        autocontour=False,
+        line=dict(color="#1F4E79", width=1.5),
         showscale=False,
-        name="p_t contours",
+        name="p_t mass contours",
         hoverinfo="skip",
     )
     traces = [
@@ -178,11 +261,16 @@ def score_difference_figure(
     ]
     titles = [
         "learned − exact (same arrow scale)",
-        f"σ²‖s_θ − ∇log p_t‖²: {field.weighted_error:.3g} under p_t, "
-        f"{field.mean_error:.3g} over the square",
+        f"error: {field.weighted_error:.3g} under p_t, {field.mean_error:.3g} over the square",
     ]
-    title = f"Where the network is wrong at t = {field.t:.3f} (σ_t = {field.sigma:.3g})"
-    return _panels(traces, titles, xy_range, title, height, scale, cap, gap=0.1)
+    title = (
+        f"Where the network is wrong at t = {field.t:.3f} (σ_t = {field.sigma:.3g}); colours "
+        f"end at the {ERROR_QUANTILE:.0%} quantile under p_t, contours hold 50% / 90% of p_t"
+    )
+    fig = _panels(traces, titles, xy_range, title, height, scale, cap, gap=0.1)
+    fig.layout.meta["error_zmax"] = zmax
+    fig.update_layout(showlegend=False, title_font_size=14)
+    return fig
 
 
 def _panels(traces, titles, xy_range, title, height, scale, cap, gap) -> go.Figure:
@@ -226,7 +314,11 @@ def _panels(traces, titles, xy_range, title, height, scale, cap, gap) -> go.Figu
         )
     fig = go.Figure(data=[tr for panel in traces for tr in panel], layout=layout)
     apply_style(fig, title=title, xy_range=None, equal_aspect=False, height=height)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.14, x=0), margin=dict(t=90))
+    fig.update_layout(
+        title=dict(x=0, xanchor="left", y=0.99, yanchor="top", font=dict(size=15)),
+        legend=dict(orientation="h", yanchor="bottom", y=1.06, x=1, xanchor="right"),
+        margin=dict(t=56, b=40, l=50, r=10),
+    )
     return fig
 
 
@@ -240,9 +332,14 @@ def arrow_vectors(fig: go.Figure, trace_index: int) -> tuple[np.ndarray, np.ndar
     return tails, heads - tails
 
 
-def field_figures(view, scaled: bool = True) -> tuple[go.Figure, go.Figure | None]:
+def field_figures(
+    view, scaled: bool = True, overlay: bool = False
+) -> tuple[go.Figure, go.Figure | None]:
     """(score field, learned - exact difference or None without a model) of a
-    pipelines.ScoreFieldView."""
+    pipelines.ScoreFieldView; raw scores (scaled=False) on the view's fixed scale."""
     field, xy = view.field, view.xy
-    diff = None if field.learned is None else score_difference_figure(field, xy, scaled)
-    return score_field_figure(field, xy, scaled), diff
+    fixed = getattr(view, "raw_scale", None)
+    diff = None
+    if field.learned is not None:
+        diff = score_difference_figure(field, xy, scaled, fixed_scale=fixed)
+    return score_field_figure(field, xy, scaled, fixed_scale=fixed, overlay=overlay), diff

@@ -82,8 +82,10 @@ def test_dae_page_trains_a_classical_dae(tiny):
     assert len(daes) == 1
     assert at.session_state["active_model"] == "tiny"  # the DAE does not replace it
     recon, error = chart_specs(at)
-    assert f"x̃ → {daes[0]}" in _names(recon)
-    assert f"{daes[0]}: its σ" in _names(error)
+    label = daes[0].split(" · ")[0]  # "DAE σ=…": legends leave the registry keys out
+    assert f"x̃ → {label}" in _names(recon)
+    assert f"{label}: its σ" in _names(error)
+    assert not any("eight_gaussians" in n or "vp_linear" in n for n in _names(recon))
 
 
 def test_loss_page_with_a_model(tiny):

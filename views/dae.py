@@ -7,29 +7,68 @@ import streamlit as st
 from scoreviz import analysis
 from scoreviz.figures.dae import dae_error_figure, dae_figure
 from scoreviz.pipelines import DaeSettings, dae_error_points, denoiser_kinds
-from scoreviz.ui import cache, compute
+from scoreviz.ui import cache, compute, present
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import add_model, current_selection
 from scoreviz.ui.widgets import active_model_header
 
 sel = current_selection()
 st.title("DAE reconstructions: one noise level or all of them")
-st.markdown(
-    "Corrupt clean points, $\\tilde x = \\alpha\\, x_0 + \\sigma\\,\\varepsilon$ (the sidebar's "
-    "process at the $t$ with $\\sigma_t = \\sigma$), and let a denoiser $D$ reconstruct them. "
-    "The best possible one is $D^*(\\tilde x) = \\mathbb{E}[x_0 \\mid \\tilde x]$, and it *is* "
-    "the score: "
-    "$\\nabla \\log p_\\sigma(\\tilde x) = (\\alpha D^*(\\tilde x) - \\tilde x)/\\sigma^2$. "
-    "A classical DAE learns $D$ at **one** σ; a diffusion model is a DAE for **every** σ."
+st.caption(
+    "Noisy points $\\tilde x = \\alpha x_0 + \\sigma\\varepsilon$ and where each denoiser "
+    "sends them: the exact $\\mathbb{E}[x_0 \\mid \\tilde x]$ (dotted) is the score in disguise."
 )
 options = analysis.sigma_options(sel.process)
+TRAINED_NOTE = "dae_trained_note"
 
 
 def nearest(value: float) -> float:
     return min(options, key=lambda o: abs(np.log(o / value)))
 
 
+name, model = compute.active_score_model(sel)  # announced below the figure
+daes = dict(list(compute.matching_models(sel, "dae").items())[-3:])
+models = ({name: model} if model is not None else {}) | daes
+problem = cache.problem_of(sel).with_models(models)
+
+
+@st.fragment
+def reconstruction_view() -> None:
+    c1, c2, c3 = st.columns([3, 1, 2])
+    lo, hi = c1.select_slider(
+        "Noise levels σ (4 panels, log-spaced)",
+        options,
+        value=(nearest(0.05), nearest(min(options[-2], 2.0))),  # t = 1: alpha ~ 0 on VP
+        format_func="{:.3g}".format,
+        key=f"dae_range_{sel.process_key}",
+    )
+    n = c2.slider("Points", 20, 400, 120, step=20, key="dae_points")
+    hidden = c3.multiselect("Hide denoisers", list(denoiser_kinds(problem)), key="dae_hidden")
+    sigmas = (lo,) if lo == hi else tuple(float(s) for s in np.geomspace(lo, hi, 4))
+    with friendly_errors("The reconstruction view"):
+        view = compute.dae_view(problem, DaeSettings(sigmas, n, sel.seed)).without(hidden)
+        present.show_chart(dae_figure(view), key="dae_main")
+    st.caption(
+        "Grey: clean $x_0$; light blue: noisy $\\tilde x$; arrows $\\tilde x \\to D(\\tilde x)$, "
+        "the exact one dotted on top of the learned ones. "
+        "**Small σ**: local detail, each point moves a little onto the nearby data. "
+        "**Medium σ**: global shape, points are sent to the mode they most likely came from. "
+        "**Large σ**: basically the mean, every arrow ends near $\\mathbb{E}[x_0]$. "
+        "A network's $D = (\\tilde x + \\sigma^2 s_\\theta)/\\alpha$ divides by α: where α ≈ 0 "
+        "(the top of a VP schedule) any error in $s_\\theta$ is blown up, and arrows that would "
+        "leave a panel are cut at its frame (the panel says how many)."
+    )
+
+
+reconstruction_view()
+
+active_model_header(sel, "the learned denoiser", prefix="Multi-scale model")
+if not daes:
+    st.caption("No classical DAE for this distribution and process yet: train one below.")
 with st.expander("Train a classical DAE at one σ (a few seconds)"):
+    note = st.session_state.pop(TRAINED_NOTE, None)
+    if note:
+        st.success(note)
     c1, c2 = st.columns(2)
     dae_sigma = c1.select_slider(
         "Its noise level σ",
@@ -47,46 +86,23 @@ with st.expander("Train a classical DAE at one σ (a few seconds)"):
             )
             label = f"DAE σ={dae_sigma:.3g} · {sel.dist_key} · {sel.process_key}"
             add_model(label, result, activate=False)
-            bar.progress(1.0, text=f"DAE at σ = {dae_sigma:.3g} trained.")
+            st.session_state[TRAINED_NOTE] = f"DAE at σ = {dae_sigma:.3g} trained."
+        if TRAINED_NOTE in st.session_state:
+            st.rerun()  # the figure above was drawn before it existed
 
-name, model = active_model_header(sel, "the learned denoiser", prefix="Multi-scale model")
-daes = dict(list(compute.matching_models(sel, "dae").items())[-3:])
-models = ({name: model} if model is not None else {}) | daes
-problem = cache.problem_of(sel).with_models(models)
-if not daes:
-    st.caption("No classical DAE for this distribution and process yet: train one above.")
-
-
-@st.fragment
-def reconstruction_view() -> None:
-    c1, c2, c3 = st.columns([3, 1, 2])
-    lo, hi = c1.select_slider(
-        "Noise levels shown (4 panels, log-spaced between)",
-        options,
-        value=(nearest(0.05), nearest(min(options[-2], 2.0))),  # t = 1: alpha ~ 0 on VP
-        format_func="{:.3g}".format,
-        key=f"dae_range_{sel.process_key}",
-    )
-    n = c2.slider("Points", 20, 400, 120, step=20, key="dae_points")
-    hidden = c3.multiselect("Hide denoisers", list(denoiser_kinds(problem)), key="dae_hidden")
-    sigmas = (lo,) if lo == hi else tuple(float(s) for s in np.geomspace(lo, hi, 4))
-    with friendly_errors("The reconstruction view"):
-        view = compute.dae_view(problem, DaeSettings(sigmas, n, sel.seed)).without(hidden)
-        st.plotly_chart(dae_figure(view), width="stretch")
-    st.caption(
-        "Grey: clean $x_0$; light blue: noisy $\\tilde x$; arrows $\\tilde x \\to D(\\tilde x)$. "
-        "**Small σ**: local detail, each point moves a little onto the nearby data. "
-        "**Medium σ**: global shape, points are sent to the mode they most likely came from. "
-        "**Large σ**: basically the mean, every arrow ends near $\\mathbb{E}[x_0]$."
-    )
-
-
-reconstruction_view()
+st.markdown(
+    "Corrupt clean points, $\\tilde x = \\alpha\\, x_0 + \\sigma\\,\\varepsilon$ (the sidebar's "
+    "process at the $t$ with $\\sigma_t = \\sigma$), and let a denoiser $D$ reconstruct them. "
+    "The best possible one is $D^*(\\tilde x) = \\mathbb{E}[x_0 \\mid \\tilde x]$, and it *is* "
+    "the score: "
+    "$\\nabla \\log p_\\sigma(\\tilde x) = (\\alpha D^*(\\tilde x) - \\tilde x)/\\sigma^2$. "
+    "A classical DAE learns $D$ at **one** σ; a diffusion model is a DAE for **every** σ."
+)
 
 st.subheader("Reconstruction error against σ")
 with friendly_errors("The reconstruction-error curve"):
     view = compute.dae_error(problem, n=dae_error_points(sel.dist), seed=sel.seed)
-    st.plotly_chart(dae_error_figure(view), width="stretch")
+    present.show_chart(dae_error_figure(view), main=False, key="dae_error")
 st.caption(
     "$\\mathbb{E}\\lVert D(\\tilde x) - x_0\\rVert^2$ on fresh points at each σ. The exact "
     "denoiser reaches the irreducible MMSE $\\mathbb{E}\\,\\mathrm{tr}\\,\\mathrm{Cov}[x_0 \\mid "

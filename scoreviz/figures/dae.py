@@ -18,6 +18,8 @@ from scoreviz.figures.arrows import arrow_trace, arrow_xy
 from scoreviz.figures.style import PALETTE, apply_style
 from scoreviz.text import escape
 
+HEIGHT = 430  # px: the DAE page's main figure (a row of square panels; fits a 720p screen)
+
 
 def _panel_range(x_t: np.ndarray, least: float = 3.0) -> float:
     finite = x_t[np.isfinite(x_t).all(1)]
@@ -39,40 +41,103 @@ def _points(xy: np.ndarray, name: str, color: str, size: float, show: bool, opac
     )
 
 
+SMALL_ALPHA = 0.2  # below this signal level a panel says why learned arrows fly off
+
+
+def clip_to_box(start: np.ndarray, end: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
+    """(ends moved back along start -> end onto the square [-r, r]^2 (N, 2), which were moved
+    (N,) bool). Ends inside, and non-finite ones, are kept as they are."""
+    d = end - start
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(d > 0, (r - start) / d, np.where(d < 0, (-r - start) / d, np.inf))
+    frac = np.clip(np.nan_to_num(room.min(1), nan=np.inf), 0.0, None)
+    moved = np.isfinite(end).all(1) & (frac < 1)
+    out = end.copy()
+    out[moved] = start[moved] + frac[moved, None] * d[moved]
+    return out, moved
+
+
+def _arrows(x_t, rec, kind: str, name: str, label: str, first: bool) -> go.Scatter:
+    """Exact: thin dotted line, small head, drawn on top; others: thick, translucent, below."""
+    if kind == "exact":
+        tr = arrow_trace(*arrow_xy(x_t, rec, head=7), PALETTE[kind], width=1.3)
+        tr.line.dash = "dot"
+    else:
+        tr = arrow_trace(*arrow_xy(x_t, rec, head=11), PALETTE[kind], width=3.2)
+        tr.opacity = 0.7
+    tr.update(name=f"x̃ → {label}", legendgroup=name, showlegend=first)
+    return tr
+
+
+def _alpha_note(p: Reconstruction, clipped: int) -> str | None:
+    """Why arrows fly off at small alpha: D = (x̃ + σ² s)/α divides by alpha ≈ 0."""
+    if p.alpha >= SMALL_ALPHA and not clipped:
+        return None
+    why = f"α = {p.alpha:.2g}: D = (x̃ + σ²s)/α" + (" ÷ ≈0" if p.alpha < SMALL_ALPHA else "")
+    return why + (f"<br>{clipped} arrows cut at the frame" if clipped else "")
+
+
 def dae_reconstruction_figure(
     panels: Sequence[Reconstruction],
     kinds: Mapping[str, str] | None = None,
     height: int = 440,
+    labels: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Small multiples, one per noise level: clean x0, noisy x_t, arrows x_t -> D(x_t).
 
     panels: from `analysis.reconstructions`; kinds: denoiser name -> PALETTE key (default
-    "exact" for a name containing "exact", else "learned"). Denoiser names other than the
-    exact one's (a fixed label) are users' model names: escaped (`scoreviz.text.escape`)
-    before they become legend text.
+    "exact" for a name containing "exact", else "learned"); labels: denoiser name -> legend
+    label (default the name). Labels other than the exact one's (a fixed label) come from
+    users' model names: escaped (`scoreviz.text.escape`) before they become legend text.
+
+    The exact denoiser is a thin dotted line on top of the others' thick translucent arrows,
+    so agreement reads as a dotted line inside a thick one. Arrows ending outside a panel are
+    cut at its frame (the networks' D = (x̃ + σ² s)/α explodes as α -> 0), and the panel says
+    so (layout annotations; layout.meta["clipped"]: cut arrows per panel).
     """
-    kinds = dict(kinds or {})
+    kinds, labels = dict(kinds or {}), dict(labels or {})
     titles = [f"σ = {p.sigma:.3g}  (t = {p.t:.3f})" for p in panels]
-    fig = make_subplots(rows=1, cols=max(1, len(panels)), subplot_titles=titles)
+    fig = make_subplots(
+        rows=1, cols=max(1, len(panels)), subplot_titles=titles, horizontal_spacing=0.03
+    )
+    clipped_counts = []
     for i, p in enumerate(panels, start=1):
         first = i == 1
         fig.add_trace(_points(p.x0, "clean x₀", PALETTE["data"], 4, first, 0.5), 1, i)
         fig.add_trace(_points(p.x_t, "noisy x̃ = x_t", PALETTE["noisy"], 5, first, 0.8), 1, i)
-        for name, rec in p.recon.items():
-            kind = kinds.get(name, "exact" if "exact" in name.lower() else "learned")
-            label = name if kind == "exact" else escape(name)
-            xy = arrow_xy(p.x_t, rec)
-            tr = arrow_trace(*xy, PALETTE[kind], name=f"x̃ → {label}", legendgroup=name)
-            tr.showlegend = first
-            fig.add_trace(tr, 1, i)
         r = _panel_range(p.x_t)
+        order = sorted(p.recon, key=lambda n: _kind(kinds, n) == "exact")  # exact drawn last
+        clipped = 0
+        for name in order:
+            kind = _kind(kinds, name)
+            label = labels.get(name, name)
+            label = label if kind == "exact" else escape(label)
+            end, moved = clip_to_box(p.x_t, p.recon[name], r)
+            clipped += int(moved.sum())
+            fig.add_trace(_arrows(p.x_t, end, kind, name, label, first), 1, i)
+        clipped_counts.append(clipped)
         fig.update_xaxes(range=[-r, r], title_text="x₁", row=1, col=i)
         ax = "x" if i == 1 else f"x{i}"
         fig.update_yaxes(range=[-r, r], scaleanchor=ax, scaleratio=1, row=1, col=i)
+        note = _alpha_note(p, clipped)
+        if note:
+            yax = "y" if i == 1 else f"y{i}"
+            fig.add_annotation(
+                text=note, x=0.02, y=0.02, xref=f"{ax} domain", yref=f"{yax} domain",
+                xanchor="left", yanchor="bottom", showarrow=False, align="left",
+                font=dict(size=12, color=PALETTE["error"]), bgcolor="rgba(255,255,255,0.85)",
+            )  # fmt: skip
     fig.update_yaxes(title_text="x₂", row=1, col=1)
     apply_style(fig, xy_range=None, equal_aspect=False, height=height)
-    fig.update_layout(legend=dict(y=1.12), margin=dict(t=80))
+    fig.update_layout(
+        legend=dict(y=1.1, font=dict(size=13)), margin=dict(t=70, b=40, l=45, r=10),
+        meta={"clipped": clipped_counts},
+    )  # fmt: skip
     return fig
+
+
+def _kind(kinds: Mapping[str, str], name: str) -> str:
+    return kinds.get(name, "exact" if "exact" in name.lower() else "learned")
 
 
 def _line(x, y, name, color, dash=None, width=2.0, mode="lines", **kw) -> go.Scatter:
@@ -86,6 +151,7 @@ def reconstruction_error_figure(
     kinds: Mapping[str, str] | None = None,
     marks: Mapping[str, float] | None = None,
     height: int = 440,
+    labels: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """E||D(x_t) - x0||^2 vs sigma (log-log) for each denoiser, beside the exact MMSE.
 
@@ -93,9 +159,10 @@ def reconstruction_error_figure(
     <denoiser>...);
     the "exact" trace is the MMSE E tr Cov[X0 | x_t] itself. kinds: denoiser -> PALETTE key
     (columns without one are not drawn, e.g. the Monte Carlo check of the exact denoiser);
-    marks: label -> sigma drawn as a vertical dotted line (e.g. the DAE's own sigma).
+    marks: label -> sigma drawn as a vertical dotted line (e.g. the DAE's own sigma); labels:
+    denoiser name -> legend label (default the name).
     """
-    kinds = dict(kinds or {})
+    kinds, labels = dict(kinds or {}), dict(labels or {})
     s = df["sigma"].to_numpy()
     fig = go.Figure()
     mmse = df["mmse"].to_numpy()
@@ -114,7 +181,7 @@ def reconstruction_error_figure(
                 _line(
                     s[ok],
                     y[ok],
-                    escape(name),
+                    escape(labels.get(name, name)),
                     PALETTE[kind],
                     mode="lines+markers",
                     marker=dict(size=5),
@@ -128,7 +195,7 @@ def reconstruction_error_figure(
             _line(
                 [sig, sig],
                 [lo, hi],
-                f"{escape(label)}: its σ",
+                f"{escape(labels.get(label, label))}: its σ",
                 PALETTE[kind],
                 "dot",
                 1.5,
@@ -150,9 +217,13 @@ def reconstruction_error_figure(
 
 def dae_figure(view) -> go.Figure:
     """`dae_reconstruction_figure` of a pipelines.DaeView."""
-    return dae_reconstruction_figure(list(view.panels), view.kinds)
+    return dae_reconstruction_figure(
+        list(view.panels), view.kinds, height=HEIGHT, labels=getattr(view, "labels", None)
+    )
 
 
 def dae_error_figure(view) -> go.Figure:
     """`reconstruction_error_figure` of a pipelines.DaeErrorView."""
-    return reconstruction_error_figure(view.table, view.kinds, view.marks)
+    return reconstruction_error_figure(
+        view.table, view.kinds, view.marks, labels=getattr(view, "labels", None)
+    )

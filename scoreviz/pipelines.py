@@ -151,11 +151,12 @@ def forward_view(
 
 @dataclass(frozen=True, eq=False)
 class ForwardAnimation:
-    """times (F,), the same particles at each (F, n, 2), axis ranges (F, 2)."""
+    """times (F,), the same particles at each (F, n, 2), axis ranges (F, 2), sigma_t (F,)."""
 
     times: np.ndarray
     traj: np.ndarray
     ranges: np.ndarray
+    sigmas: np.ndarray | None = None
 
 
 def forward_animation_view(
@@ -166,7 +167,8 @@ def forward_animation_view(
     times = np.linspace(0.0, 1.0, n_frames)
     traj = forward.forward_trajectory(problem.dist, process, times, n=n, seed=seed)
     ranges = np.array([forward.view_range(process, t) for t in times])
-    return ForwardAnimation(times, traj, ranges)
+    sigmas = np.array([process.at(float(t)).sigma for t in times])
+    return ForwardAnimation(times, traj, ranges, sigmas)
 
 
 # ---------------------------------------------------------------------------- score field
@@ -382,24 +384,43 @@ def loss_floors(
 
 @dataclass(frozen=True, eq=False)
 class LossView:
-    """binned: the model's loss per bin; exact: the exact score's (None when it is the floor);
-    fine / by_bin: the floor at fine t and averaged per bin (column "floor")."""
+    """binned: the first model's loss per bin (the exact score's without a model: `has_model`),
+    with its excess over the floor and that excess' Monte Carlo standard error (columns
+    "excess", "excess_se"); exact: the exact score's (None when it is the floor); fine /
+    by_bin: the floor at fine t and averaged per bin (column "floor")."""
 
     binned: pd.DataFrame
     exact: pd.DataFrame | None
     fine: pd.DataFrame
     by_bin: pd.DataFrame
+    has_model: bool = True
+
+
+def with_excess(binned: pd.DataFrame, by_bin: pd.DataFrame, floor_se=None) -> pd.DataFrame:
+    """binned plus "excess" = loss - floor of its bin and "excess_se", its standard error: the
+    loss' own (`loss_se`, the spread of the per-sample losses over sqrt(n)), combined with the
+    floor's when the floor is itself a Monte Carlo estimate (`floor_se`, per bin, aligned with
+    by_bin; then sqrt(se^2 + floor_se^2), an upper bound for positively correlated estimates).
+    The expected excess is >= 0; an estimate may dip below by a few standard errors."""
+    floors = by_bin.assign(floor_se=0.0 if floor_se is None else np.asarray(floor_se))
+    out = binned.merge(floors[["weighting", "bin", "floor", "floor_se"]], on=["weighting", "bin"])
+    out["excess"] = out["loss"] - out["floor"]
+    out["excess_se"] = np.hypot(out["loss_se"], out["floor_se"])
+    return out.drop(columns=["floor", "floor_se"])
 
 
 def loss_view(problem: Problem, s: LossSettings, *, bins=loss_bins, floors=loss_floors):
-    """The first model's loss per t bin against the floor (LossView)."""
+    """The first model's loss per t bin against the floor (LossView); without a model, the
+    exact score's (what a perfect model shows)."""
     binned, exact = bins(problem, s), bins(problem.exact(), s)
+    has_model = problem.model is not None
     if s.exact_floors:
         fine, by_bin = floors(problem.exact(), s.weightings, s.n_bins)
-        return LossView(binned, exact, fine, by_bin)
+        return LossView(with_excess(binned, by_bin), exact, fine, by_bin, has_model)
     fine = exact[["weighting", "t", "loss"]].rename(columns={"loss": "floor"})
     by_bin = exact.rename(columns={"loss": "floor"})[["weighting", "bin", "floor"]]
-    return LossView(binned, None, fine, by_bin)
+    binned = with_excess(binned, by_bin, exact["loss_se"].to_numpy())
+    return LossView(binned, None, fine, by_bin, has_model)
 
 
 def weighting_floors(problem: Problem, n: int = 40, n_mc: int = 1024) -> pd.DataFrame:
@@ -505,12 +526,13 @@ def sampling_row(
 @dataclass(frozen=True)
 class SamplingSettings:
     """The sampler, which rows (keys of ROWS, in order), particles drawn per frame, arrows per
-    side, and how many exact samples of the data to draw beside the rows."""
+    side (12: 144 light arrows per panel and frame, ~40 % of the figure's bytes), and how many
+    exact samples of the data to draw beside the rows."""
 
     config: samplers.SamplerConfig
     rows: tuple[str, ...] = ("learned", "exact")
     max_particles: int = 1000
-    n_grid: int = 15
+    n_grid: int = 12
     n_data: int = 1000
 
     def __post_init__(self) -> None:

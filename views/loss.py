@@ -7,25 +7,18 @@ from scoreviz.figures.loss import loss_figure, weighting_floor_figure
 from scoreviz.figures.training import loss_curve_figure
 from scoreviz.losses import WEIGHTINGS
 from scoreviz.pipelines import LossSettings
-from scoreviz.ui import cache, compute
+from scoreviz.ui import cache, compute, present
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
 from scoreviz.ui.widgets import active_model_header
 
 sel = current_selection()
 st.title("Loss vs t: read a loss against its floor")
-st.markdown(
-    "The training loss at time $t$ is\n"
-    "$L(t) = \\lambda(t)\\,\\mathbb{E}\\lVert s_\\theta(x_t, t) + \\varepsilon/\\sigma_t\\rVert^2$."
-    " Even the exact score cannot reach 0: the target $-\\varepsilon/\\sigma_t$ is noisy, and"
-    " what cannot be predicted from $x_t$ is exactly known for a Gaussian mixture:"
+st.caption(
+    "The DSM loss per noise level never reaches 0: read it against its exact floor $L^*(t)$; "
+    "only the excess above it can be learned."
 )
-st.latex(
-    r"L^*(t) = \lambda(t)\,\frac{\alpha_t^2}{\sigma_t^4}\,"
-    r"\mathbb{E}\,\mathrm{tr}\,\mathrm{Cov}[x_0 \mid x_t], \qquad "
-    r"L(t) - L^*(t) = \lambda(t)\,\mathbb{E}\lVert s_\theta(x_t,t) - \nabla\log p_t(x_t)\rVert^2 ."
-)
-name, model = active_model_header(sel, "the model's loss per t")
+name, model = compute.active_score_model(sel)  # announced below the figure
 problem = cache.problem_of(sel, name, model)
 
 # The exact floor curves evaluate tr Cov[x0 | x_t] for every QMC point (1,024 per t, at ~100 t)
@@ -52,11 +45,12 @@ def ask_exact_floors(where: str) -> None:
 
 @st.fragment
 def loss_view() -> None:
-    trained = model.config.weighting
+    trained = "sigma2" if model is None else model.config.weighting
     other = "one" if trained != "one" else "sigma2"
     c1, c2, c3 = st.columns([3, 1, 1])
+    first = "the model was trained with the first" if model is not None else "exact score"
     ws = c1.multiselect(
-        "Weightings λ(t) (the model was trained with the first)",
+        f"Weightings λ(t) ({first})",
         list(WEIGHTINGS),
         default=[trained, other],
         format_func=WEIGHTINGS.get,
@@ -72,14 +66,17 @@ def loss_view() -> None:
     with friendly_errors("The loss-vs-t view"):
         settings = LossSettings(tuple(ws), n_bins, per_bin, sel.seed, exact_floors)
         view = compute.loss_view(problem, settings)
-        st.plotly_chart(loss_figure(view, settings.weightings), width="stretch")
+        present.show_chart(loss_figure(view, settings.weightings), key="loss_main")
+    who = "the model's" if model is not None else "the exact score's"
     st.caption(
-        "Top: the model's loss on fresh samples, per t bin (± one standard error), and the exact "
+        f"Top: {who} loss on fresh samples, per t bin (± one standard error), and the exact "
         "floor; open circles: the exact score's own loss on the same samples, which sits on the "
         "floor. Bottom: the excess over the floor, beside the same quantity computed directly "
-        "against the exact score (they agree up to Monte Carlo noise); the exact score's excess "
-        "is 0 up to that noise. Only the excess can be learned; a loss curve that flattens on "
-        "its floor is done."
+        "against the exact score. The true excess is never negative, but each point is a "
+        "Monte Carlo estimate: the shaded band is ±2 standard errors of it (from the spread of "
+        "the per-sample losses), so points below 0 inside their band are noise, not a model "
+        "beating the floor. More samples per bin narrow the band. Only the excess can be "
+        "learned; a loss curve that flattens on its floor is done."
     )
     if not exact_floors:
         ask_exact_floors(
@@ -88,17 +85,29 @@ def loss_view() -> None:
         )
 
 
-if model is not None:
-    st.subheader("The model's loss per t")
-    loss_view()
+loss_view()
+active_model_header(sel, "the model's loss per t")
 
+st.markdown(
+    "The training loss at time $t$ is\n"
+    "$L(t) = \\lambda(t)\\,\\mathbb{E}\\lVert s_\\theta(x_t, t) + \\varepsilon/\\sigma_t\\rVert^2$."
+    " Even the exact score cannot reach 0: the target $-\\varepsilon/\\sigma_t$ is noisy, and"
+    " what cannot be predicted from $x_t$ is exactly known for a Gaussian mixture:"
+)
+st.latex(
+    r"L^*(t) = \lambda(t)\,\frac{\alpha_t^2}{\sigma_t^4}\,"
+    r"\mathbb{E}\,\mathrm{tr}\,\mathrm{Cov}[x_0 \mid x_t], \qquad "
+    r"L(t) - L^*(t) = \lambda(t)\,\mathbb{E}\lVert s_\theta(x_t,t) - \nabla\log p_t(x_t)\rVert^2 ."
+)
 st.subheader("Why λ(t) = σ_t² balances the noise levels")
 if not exact_floors:
     ask_exact_floors("The comparison of the weightings below needs them.")
 else:
     with friendly_errors("The weighting comparison"):
         floors = compute.weighting_floors(problem.exact())
-        st.plotly_chart(weighting_floor_figure(floors, WEIGHTINGS), width="stretch")
+        present.show_chart(
+            weighting_floor_figure(floors, WEIGHTINGS), main=False, key="loss_weightings_fig"
+        )
 st.caption(
     "The exact floor of each weighting against σ_t (both axes log). With λ = 1 the target "
     "$-\\varepsilon/\\sigma_t$ has size $1/\\sigma_t$, so the unavoidable part alone grows like "
@@ -123,8 +132,11 @@ if model is not None:
             floor = cache.mean_loss_floor(
                 problem.exact(), w, model.model.dae_t, model.config.time_sampling
             )
-        st.plotly_chart(loss_curve_figure(model.history, floor=floor, title=None), width="stretch")
+        present.show_chart(
+            loss_curve_figure(model.history, floor=floor, title=None), main=False, key="loss_hist"
+        )
     st.caption(
         f"Training loss per step under {WEIGHTINGS[model.config.weighting]}, and its exact "
-        "floor averaged over the training times: the loss can approach it, never pass it."
+        "floor averaged over the training times: the expected loss can approach it, never pass "
+        "it (a single noisy batch can dip below it)."
     )

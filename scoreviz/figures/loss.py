@@ -36,8 +36,9 @@ def loss_vs_t_figure(
     binned_floor: pd.DataFrame,
     labels: Mapping[str, str] | None = None,
     weightings: Sequence[str] | None = None,
-    height: int = 620,
+    height: int = 470,
     exact_binned: pd.DataFrame | None = None,
+    subject: str = "model",
 ) -> go.Figure:
     """Per weighting (one column each): top, loss per t bin and the exact floor (log y);
     bottom, the excess loss - floor beside the score error lambda E||s - grad log p_t||^2.
@@ -45,7 +46,12 @@ def loss_vs_t_figure(
     binned: `analysis.binned_loss`; floor, binned_floor: `analysis.floor_by_bin` (the curve drawn
     as is, the bin averages subtracted from the binned loss). exact_binned: optionally the exact
     score's `analysis.binned_loss`, drawn as open circles: it must sit on the floor (a check of
-    the floor, and the scale of Monte Carlo noise in the model's points).
+    the floor, and the scale of Monte Carlo noise in the model's points). subject: whose loss
+    `binned` is ("model", or "exact score" on a page without one).
+
+    The excess panel draws the Monte Carlo band excess ± 2 standard errors per bin (binned's
+    "excess_se" if given, e.g. by pipelines.with_excess, else its "loss_se"): the true excess
+    is >= 0, an estimate below 0 inside its band is noise.
     """
     labels = dict(labels or {})
     ws = list(weightings or dict.fromkeys(binned["weighting"]))
@@ -63,7 +69,7 @@ def loss_vs_t_figure(
         b = binned[binned["weighting"] == w].sort_values("bin")
         f = floor[floor["weighting"] == w].sort_values("t")
         bf = binned_floor[binned_floor["weighting"] == w].set_index("bin")["floor"]
-        _loss_panel(fig, b, f, j, first)
+        _loss_panel(fig, b, f, j, first, subject)
         _excess_panel(fig, b, bf.reindex(b["bin"]).to_numpy(), j, first)
         if exact_binned is not None:
             e = exact_binned[exact_binned["weighting"] == w].sort_values("bin")
@@ -73,7 +79,7 @@ def loss_vs_t_figure(
     fig.update_yaxes(title_text="loss per t (log)", row=1, col=1)
     fig.update_yaxes(title_text="loss − floor", row=2, col=1)
     apply_style(fig, xy_range=None, equal_aspect=False, height=height)
-    fig.update_layout(legend=dict(y=1.08), margin=dict(t=90))
+    fig.update_layout(legend=dict(y=1.06, font=dict(size=12)), margin=dict(t=80, b=40, l=60, r=10))
     return fig
 
 
@@ -84,7 +90,9 @@ def _finite(x: np.ndarray, *ys: np.ndarray) -> np.ndarray:
     return ok
 
 
-def _loss_panel(fig: go.Figure, b: pd.DataFrame, f: pd.DataFrame, col: int, first: bool) -> None:
+def _loss_panel(
+    fig: go.Figure, b: pd.DataFrame, f: pd.DataFrame, col: int, first: bool, subject: str
+) -> None:
     t, loss, se = b["t"].to_numpy(), b["loss"].to_numpy(), b["loss_se"].to_numpy()
     ok = _finite(t, loss, se) & (loss > 0)
     sig = b["sigma"].to_numpy()[ok]
@@ -96,7 +104,7 @@ def _loss_panel(fig: go.Figure, b: pd.DataFrame, f: pd.DataFrame, col: int, firs
             customdata=sig,
             hovertemplate="t=%{x:.3f}, σ=%{customdata:.3g}<br>loss=%{y:.4g}<extra></extra>",
             mode="markers",
-            name="model's loss (Monte Carlo, per t bin)",
+            name=f"{subject}'s loss (Monte Carlo, per t bin)",
             legendgroup="loss",
             showlegend=first,
             marker=dict(color=PALETTE["learned"], size=7),
@@ -140,16 +148,40 @@ def _exact_points(fig: go.Figure, e: pd.DataFrame, bf: np.ndarray, col: int, fir
 _OPEN_EXACT = dict(color="rgba(0,0,0,0)", size=8, line=dict(color=PALETTE["exact"], width=1.5))
 
 
-def _excess_panel(fig: go.Figure, b: pd.DataFrame, bf: np.ndarray, col: int, first: bool) -> None:
+BAND = "rgba(208,135,112,0.22)"  # the learned orange, translucent: the Monte Carlo band
+
+
+def mc_band(b: pd.DataFrame, bf: np.ndarray, k: float = 2.0) -> tuple[np.ndarray, ...]:
+    """(t, excess, lower, upper) per bin: excess = loss - floor, band = excess ± k standard
+    errors ("excess_se" if the table has it, else "loss_se"), finite bins only."""
     t = b["t"].to_numpy()
-    excess, se = b["loss"].to_numpy() - bf, b["loss_se"].to_numpy()
-    err = b["score_err"].to_numpy()
+    excess = b["excess"].to_numpy() if "excess" in b else b["loss"].to_numpy() - bf
+    se = (b["excess_se"] if "excess_se" in b else b["loss_se"]).to_numpy()
     ok = _finite(t, excess, se)
+    return t[ok], excess[ok], excess[ok] - k * se[ok], excess[ok] + k * se[ok]
+
+
+def _excess_panel(fig: go.Figure, b: pd.DataFrame, bf: np.ndarray, col: int, first: bool) -> None:
+    t, excess, lower, upper = mc_band(b, bf)
+    band = dict(mode="lines", line=dict(width=0), legendgroup="band", hoverinfo="skip")
+    fig.add_trace(go.Scatter(x=t, y=upper, showlegend=False, name="+2 SE", **band), 2, col)
     fig.add_trace(
         go.Scatter(
-            x=t[ok],
-            y=excess[ok],
-            error_y=dict(type="data", array=se[ok], thickness=1, width=0),
+            x=t,
+            y=lower,
+            fill="tonexty",
+            fillcolor=BAND,
+            name="Monte Carlo band ±2 SE (below 0: noise)",
+            showlegend=first,
+            **band,
+        ),
+        2,
+        col,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=t,
+            y=excess,
             mode="markers",
             name="excess = loss − floor",
             legendgroup="excess",
@@ -159,10 +191,11 @@ def _excess_panel(fig: go.Figure, b: pd.DataFrame, bf: np.ndarray, col: int, fir
         2,
         col,
     )
-    ok = _finite(t, err)
+    err = b["score_err"].to_numpy()
+    ok = _finite(b["t"].to_numpy(), err)
     fig.add_trace(
         go.Scatter(
-            x=t[ok],
+            x=b["t"].to_numpy()[ok],
             y=err[ok],
             mode="lines",
             name="λ E‖s_θ − ∇log p_t‖² (vs exact score)",
@@ -229,6 +262,13 @@ def loss_figure(view, weightings: Sequence[str]) -> go.Figure:
     """`loss_vs_t_figure` of a pipelines.LossView for the chosen weightings."""
     from scoreviz.losses import WEIGHTINGS
 
+    has_model = getattr(view, "has_model", True)
     return loss_vs_t_figure(
-        view.binned, view.fine, view.by_bin, WEIGHTINGS, weightings, exact_binned=view.exact
+        view.binned,
+        view.fine,
+        view.by_bin,
+        WEIGHTINGS,
+        weightings,
+        exact_binned=view.exact if has_model else None,
+        subject="model" if has_model else "exact score",
     )

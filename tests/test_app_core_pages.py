@@ -72,9 +72,9 @@ def test_home_button_trains_the_default_config_and_activates_it(monkeypatch):
 def test_forward_page_defaults():
     at = open_page(make_app(), "views/forward.py")
     assert_no_exception(at)
-    assert len(chart_specs(at)) == 4  # data over p_0, noised over p_t, schedule, animation
+    assert len(chart_specs(at)) == 3  # data | noised (one figure), schedule, animation
     assert not at.warning  # the default VP schedule reaches the prior
-    anim = chart_specs(at)[3]
+    anim = chart_specs(at)[2]
     assert len(anim["frames"]) >= 20
     assert {m.label for m in at.metric} >= {"σ_t (noise)", "α_t (signal)"}
 
@@ -88,7 +88,7 @@ def test_forward_page_at_slider_extremes(proc):
     for t in (opts[0], opts[-1]):
         at.select_slider(key=f"forward_t_{proc}").set_value(t).run()
         assert_no_exception(at)
-        assert len(chart_specs(at)) == 4
+        assert len(chart_specs(at)) == 3  # data | noised, schedule, animation
         assert at.metric[0].value == f"{t:.3g}"
 
 

@@ -2,11 +2,15 @@
 
 import streamlit as st
 
-from scoreviz.figures.forward import forward_animation_figure, forward_figures
+from scoreviz.figures.forward import (
+    forward_animation_figure,
+    forward_figures,
+    forward_pair_figure,
+)
 from scoreviz.forward import KL_THRESHOLD
 from scoreviz.pipelines import ForwardSettings
 from scoreviz.text import escape
-from scoreviz.ui import cache
+from scoreviz.ui import cache, present
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
 from scoreviz.ui.widgets import schedule_metrics, t_slider
@@ -20,36 +24,23 @@ sel = current_selection()
 proc = sel.process
 problem = cache.problem_of(sel)
 st.title("Data & forward process")
-st.markdown(
-    f"**{escape(sel.dist_label)}** noised by **{proc.label}**: "
-    r"$x_t = \alpha_t x_0 + \sigma_t \varepsilon$, $\varepsilon \sim \mathcal N(0, I)$. "
-    "The background is the *exact* density $p_t$ of $x_t$ (a Gaussian mixture at every t)."
+st.caption(
+    f"{escape(sel.dist_label)} noised by {proc.label}: "
+    r"$x_t = \alpha_t x_0 + \sigma_t \varepsilon$, $\varepsilon \sim \mathcal N(0, I)$, over "
+    "the exact density $p_t$."
 )
-
-pm = None
-with friendly_errors("The prior check"):
-    pm = cache.prior_check(problem, PRIOR_PAIRS)
-    if pm.mismatched:
-        st.warning(
-            f"This schedule does not reach noise at t = 1: α₁ = {pm.alpha_1:.3g}, σ₁ = "
-            f"{pm.sigma_1:.3g}, and KL(p₁ ‖ prior) ≈ {pm.kl:.3f} nats (> {KL_THRESHOLD}). "
-            "Samplers start from the prior N(0, σ₁²I), which is not p₁, so their samples "
-            "start off and may end off. Use a larger σ_max / β_max.",
-            icon=":material/warning:",
-        )
 
 
 @st.fragment
 def noised_view() -> None:
     t = t_slider(proc, key="forward_t", default=0.2)
-    schedule_metrics(proc, t)
     with friendly_errors("The noised samples"):
         settings = ForwardSettings(t, N_POINTS, GRID, GRID_DATA, sel.seed)
-        data, noised, schedule = forward_figures(cache.forward_view(problem, settings))
-        left, right = st.columns(2)
-        left.plotly_chart(data, width="stretch", key="forward_data")
-        right.plotly_chart(noised, width="stretch", key="forward_samples")
-        st.plotly_chart(schedule, width="stretch", key="forward_schedule")
+        view = cache.forward_view(problem, settings)
+        present.show_chart(forward_pair_figure(view), key="forward_pair")
+        schedule_metrics(proc, t)
+        _, _, schedule = forward_figures(view)
+        present.show_chart(schedule, main=False, key="forward_schedule")
         if pm is not None:
             st.caption(
                 f"Prior check: α₁ = {pm.alpha_1:.3g}, KL(p₁ ‖ N(0, {pm.sigma_1:.3g}²I)) ≈ "
@@ -58,7 +49,25 @@ def noised_view() -> None:
             )
 
 
+pm = None
+with friendly_errors("The prior check"):
+    pm = cache.prior_check(problem, PRIOR_PAIRS)
+
 noised_view()
+
+if pm is not None and pm.mismatched:
+    st.warning(
+        f"This schedule does not reach noise at t = 1: α₁ = {pm.alpha_1:.3g}, σ₁ = "
+        f"{pm.sigma_1:.3g}, and KL(p₁ ‖ prior) ≈ {pm.kl:.3f} nats (> {KL_THRESHOLD}). "
+        "Samplers start from the prior N(0, σ₁²I), which is not p₁, so their samples "
+        "start off and may end off. Use a larger σ_max / β_max.",
+        icon=":material/warning:",
+    )
+st.markdown(
+    f"**{escape(sel.dist_label)}** noised by **{proc.label}**: "
+    r"$x_t = \alpha_t x_0 + \sigma_t \varepsilon$, $\varepsilon \sim \mathcal N(0, I)$. "
+    "The background is the *exact* density $p_t$ of $x_t$ (a Gaussian mixture at every t)."
+)
 
 st.subheader("Forward diffusion, animated")
 st.caption(
@@ -67,4 +76,4 @@ st.caption(
 )
 with friendly_errors("The animation"):
     fig = forward_animation_figure(cache.animation(problem, 26, 600, sel.seed))
-    st.plotly_chart(fig, width="stretch", key="forward_anim")
+    present.show_chart(fig, main=False, key="forward_anim")

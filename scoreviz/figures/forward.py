@@ -160,17 +160,25 @@ def schedule_figure(table: dict[str, np.ndarray], t_now: float, height: int = 32
     return fig
 
 
+def _frame_title(t: float, sigma: float | None) -> str:
+    return f"Forward diffusion: t = {t:.2f}" + ("" if sigma is None else f", σ_t = {sigma:.3g}")
+
+
 def forward_animation(
     trajectory: np.ndarray,
     times: np.ndarray,
     xy_ranges: np.ndarray,
     frame_ms: int = 120,
     height: int = 560,
+    sigmas: np.ndarray | None = None,
 ) -> go.Figure:
     """The same particles noised over t, frame by frame (Play/Pause and a frame slider).
 
     trajectory: (F, N, 2) with trajectory[0] the clean data (scoreviz.forward.forward_trajectory);
-    times: (F,) increasing; xy_ranges: (F, 2) axis range per frame (they grow for VE).
+    times: (F,) increasing; xy_ranges: (F, 2) axis range per frame (they grow for VE); sigmas:
+    (F,) sigma_t per frame, shown in the title. Every frame carries its own title and frames
+    are played with redraw, so the title follows the slider (without redraw Plotly applies no
+    frame layout and the title stayed at the first frame's t).
     """
     times = np.asarray(times, dtype=np.float64)
     ranges = np.asarray(xy_ranges, dtype=np.float64).reshape(len(times), 2)
@@ -197,9 +205,10 @@ def forward_animation(
         ]
     )
     frames = []
+    sig = [None] * len(times) if sigmas is None else [float(v) for v in sigmas]
     for k, t in enumerate(times):
         x, y = _points(trajectory[k])
-        layout = {"title": {"text": f"Forward diffusion: t = {t:.2f}"}}
+        layout = {"title": {"text": _frame_title(t, sig[k])}}
         if moving_axes:
             layout |= {"xaxis": {"range": list(ranges[k])}, "yaxis": {"range": list(ranges[k])}}
         frames.append(
@@ -208,14 +217,14 @@ def forward_animation(
     fig.frames = frames
     apply_style(
         fig,
-        title=f"Forward diffusion: t = {times[0]:.2f}",
+        title=_frame_title(times[0], sig[0]),
         xy_range=tuple(ranges[0]),
         height=height,
     )
     fig.update_xaxes(constrain="domain")  # equal aspect by narrowing the plot, not widening x
     fig.update_yaxes(constrain="domain")
     names = [f.name for f in frames]
-    fig.update_layout(**player_controls(names, times, frame_ms, redraw=moving_axes, y=-0.08))
+    fig.update_layout(**player_controls(names, times, frame_ms, redraw=True, y=-0.08))
     legend = dict(orientation="h", yanchor="bottom", y=1.0, x=0)
     fig.update_layout(margin=dict(b=120), legend=legend)
     return fig
@@ -231,6 +240,38 @@ def forward_figures(view) -> tuple[go.Figure, go.Figure, go.Figure]:
     return data, noised, schedule_figure(view.schedule, view.t)
 
 
+PAIR_HEIGHT = 450  # px: the Data & forward page's main figure (fits a 720p screen)
+
+
+def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
+    """The data (left: x_0 over the exact p_0) and the noised data (right: x_t over the exact
+    p_t) of a pipelines.ForwardView as one figure of two square panels: the traces of
+    `data_figure` and `samples_density_figure`, each panel with its own axis range."""
+    data, noised, _ = forward_figures(view)
+    titles = [
+        "data: x₀ over the exact p₀",
+        f"noised: x_t, t = {view.t:.3f} (α_t = {view.alpha:.2f}, σ_t = {view.sigma:.3g}) over p_t",
+    ]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.06)
+    for col, src in ((1, data), (2, noised)):
+        for tr in src.data:
+            fig.add_trace(tr, row=1, col=col)
+    fig.data[0].name, fig.data[2].name = "exact p₀", "exact p_t"
+    fig.data[1].showlegend = False  # the clean points appear again, fainter, on the right
+    for col, xy in ((1, view.data.xy), (2, view.noisy.xy)):
+        ax = "x" if col == 1 else "x2"
+        fig.update_xaxes(range=list(xy), constrain="domain", title_text="x₁", row=1, col=col)
+        fig.update_yaxes(range=list(xy), constrain="domain", scaleanchor=ax, row=1, col=col)
+    fig.update_yaxes(title_text="x₂", row=1, col=1)
+    apply_style(fig, xy_range=None, equal_aspect=False, height=height)
+    fig.update_annotations(font_size=14)
+    fig.update_layout(
+        legend=dict(orientation="h", y=1.1, x=1, xanchor="right"),
+        margin=dict(t=60, b=40, l=50, r=10),
+    )
+    return fig
+
+
 def forward_animation_figure(view) -> go.Figure:
     """`forward_animation` of a pipelines.ForwardAnimation."""
-    return forward_animation(view.traj, view.times, view.ranges)
+    return forward_animation(view.traj, view.times, view.ranges, sigmas=view.sigmas)

@@ -252,19 +252,20 @@ class StreamlitSession:
         return await self.rerun(f"page:{url_path}", page=url_path)
 
     async def click(self, label: str) -> Interaction:
-        w = self._widget(label)
+        w = self.widget(label)
         state = WidgetState(id=w.id, trigger_value=True)
         return await self.rerun(f"click:{label}", fragment_id=w.fragment_id, widget=state)
 
     async def select(self, label: str, option: str, name: str = "slider") -> Interaction:
         """Set a select_slider / slider whose options are strings to `option` (as the browser
         does: the formatted option text, a fragment rerun when it lives in a fragment)."""
-        w = self._widget(label)
+        w = self.widget(label)
         state = WidgetState(id=w.id)
         state.string_array_value.data.append(option)
         return await self.rerun(name, fragment_id=w.fragment_id, widget=state)
 
-    def _widget(self, label: str) -> Widget:
+    def widget(self, label: str) -> Widget:
+        """The widget labelled `label` in the last run of this page (ProtocolError if none)."""
         if label not in self.widgets:
             raise ProtocolError(f"no widget {label!r} on this page; it has {sorted(self.widgets)}")
         return self.widgets[label]
@@ -318,7 +319,7 @@ async def lecture(session: StreamlitSession, script: Script, rng: random.Random)
             await session.train_default()
         await think()
         await session.open_page("score_field")
-        options = session._widget(T_SLIDER).options
+        options = session.widget(T_SLIDER).options
         for _ in range(script.moves):
             await think()
             await session.select(T_SLIDER, rng.choice(options))

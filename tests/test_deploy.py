@@ -187,7 +187,7 @@ async def _lecture_start(s: loadgen.StreamlitSession, i: int) -> None:
     await s.connect()
     await s.rerun("home")
     await s.open_page("score_field")
-    options = s._widget(loadgen.T_SLIDER).options
+    options = s.widget(loadgen.T_SLIDER).options
     await s.select(loadgen.T_SLIDER, options[i % len(options)])
 
 
@@ -229,7 +229,7 @@ async def _affinity_and_failover(hall: Hall) -> None:
             await asyncio.sleep(0.2)
         assert all(s.closed for s in lost), "the dead replica's websockets must drop"
         assert not any(s.closed for s in kept), "other replicas' sessions must stay connected"
-        options = kept[0]._widget(loadgen.T_SLIDER).options
+        options = kept[0].widget(loadgen.T_SLIDER).options
         await asyncio.gather(*(s.select(loadgen.T_SLIDER, options[-1]) for s in kept))
         assert all(s.session_id == sid for s, sid in zip(sessions, ids, strict=True) if s in kept)
 

@@ -106,7 +106,7 @@ def test_unknown_page_and_widget_are_named_errors():
     with pytest.raises(loadgen.ProtocolError, match="no page 'nope'"):
         asyncio.run(s.open_page("nope"))
     with pytest.raises(loadgen.ProtocolError, match="no widget"):
-        s._widget("Steps")
+        s.widget("Steps")
 
 
 def test_percentile_matches_numpy():

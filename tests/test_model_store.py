@@ -179,3 +179,18 @@ def test_a_training_job_loads_what_another_process_trained(tmp_path, monkeypatch
     third = tr.TrainingJob(config, name="no store", store=_SharedModels(4))
     third.run()
     assert calls == [1] and not third.from_store
+
+
+def test_an_upload_model_never_reaches_the_store(tmp_path, monkeypatch):
+    """An uploaded point cloud stays in its session on every replica: start_training gives its
+    job no server-wide store (shareable=False), and such a job never writes to the disk store."""
+    from scoreviz.mixture import empirical
+    from scoreviz.ui import training_runner as tr
+
+    monkeypatch.setenv(model_store.ENV_VAR, str(tmp_path))
+    pts = torch.tensor([[0.0, 0.0], [1.0, 1.0], [-1.0, 0.5]])
+    config = replace(_tiny(steps=20), distribution="upload:0123456789abcdef")
+    job = tr.TrainingJob(config, name="upload", dist=empirical(pts, bandwidth=0.1), shareable=False)
+    job.run()
+    assert job.error is None and job.result is not None and not job.from_store
+    assert list(tmp_path.iterdir()) == []

@@ -272,10 +272,13 @@ class StreamlitSession:
 
     async def train_default(self, poll: float = 1.0) -> Interaction:
         """Press Home's "Train the default model" and rerun every `poll` s until the success
-        notice shows (the browser's auto-rerun fragment would poll twice a second)."""
-        start, before = time.perf_counter(), self.received
+        notice shows (the browser's auto-rerun fragment would poll twice a second). An error
+        notice (training failed or was refused) raises ProtocolError with its text."""
+        start, before, errors = time.perf_counter(), self.received, len(self.errors_shown)
         await self.click(TRAIN_BUTTON)
         while not any(m in a for a in self.alerts for m in TRAINED):
+            if len(self.errors_shown) > errors:
+                raise ProtocolError(f"training failed: {self.errors_shown[-1]}")
             if time.perf_counter() - start > self.timeout:
                 raise ProtocolError(f"training did not finish within {self.timeout:.0f} s")
             await asyncio.sleep(poll)

@@ -159,3 +159,25 @@ def test_server_cpu_time_is_read_from_proc():
     assert before is not None and after > before
     assert loadgen.cpu_seconds(None) is None
     assert loadgen.cpu_seconds(2**22 + 12345) is None  # beyond pid_max: no such process
+
+
+def test_training_that_fails_on_the_server_is_reported_not_waited_for():
+    async def go():
+        s = loadgen.StreamlitSession("http://127.0.0.1:1", timeout=30)
+        s.widgets[loadgen.TRAIN_BUTTON] = loadgen.Widget("$$ID-train", "button", "", [], [])
+        answer = ForwardMsg()
+        answer.delta.new_element.alert.body = "Training hit an unexpected problem (ValueError)."
+        answer.delta.new_element.alert.format = 1  # ERROR
+        done = ForwardMsg()
+        done.script_finished = ForwardMsg.FINISHED_SUCCESSFULLY
+
+        class Socket(_FakeSocket):
+            async def send(self, data: bytes) -> None:
+                await super().send(data)
+                self.session._handle(done)
+
+        s._ws = Socket(s, answer)
+        await s.train_default(poll=0.01)
+
+    with pytest.raises(loadgen.ProtocolError, match="unexpected problem"):
+        asyncio.run(go())

@@ -19,7 +19,8 @@ go through `model_io.import_model`, which checks everything; a damaged file coun
 (it is logged, then trained again and overwritten). `get_or_create` takes the model's lock
 before it looks, so two replicas asked for the same model at once train it once: the second
 waits, then loads the first's file. A holder that dies releases its flock with its process.
-flock works between processes on one machine and on most shared volumes (NFSv4, not NFSv3).
+flock works between processes on one machine; on NFS, Linux maps it to POSIX byte-range locks,
+which need the server's lock manager (NFSv4, or NFSv3 with lockd).
 
 Kept forever: each model is ~0.1-2 MB; delete files (never the lock of a running training) to
 free space. The Adam state of "Train longer" is not stored, so a model loaded from here trains

@@ -526,13 +526,13 @@ def sampling_row(
 @dataclass(frozen=True)
 class SamplingSettings:
     """The sampler, which rows (keys of ROWS, in order), particles drawn per frame, arrows per
-    side (12: 144 light arrows per panel and frame, ~40 % of the figure's bytes), and how many
+    side (10: each arrow costs 6 floats per frame, ~35 % of the figure's bytes), and how many
     exact samples of the data to draw beside the rows."""
 
     config: samplers.SamplerConfig
     rows: tuple[str, ...] = ("learned", "exact")
     max_particles: int = 1000
-    n_grid: int = 12
+    n_grid: int = 10
     n_data: int = 1000
 
     def __post_init__(self) -> None:

@@ -116,3 +116,71 @@ def test_sigma_options_cover_the_process_range():
         lo, hi = analysis.sigma_bounds(proc)
         assert opts[0] == lo and opts[-1] == hi and opts == sorted(set(opts))
         assert len(opts) >= 10
+
+
+# ----------------------------------------------------------------------------- issue 10, part 3
+def test_legend_names_carry_no_registry_keys():
+    from scoreviz.distributions import DISTRIBUTIONS
+    from scoreviz.figures.dae import dae_figure
+    from scoreviz.pipelines import DaeSettings, dae_view, short_label
+    from scoreviz.problem import Problem
+    from scoreviz.text import readable
+    from tests.apptest_utils import tiny_result
+
+    problem = Problem.builtin("eight_gaussians", "vp_linear")
+    assert short_label("DAE σ=0.5 · eight_gaussians · vp_linear", problem) == "DAE σ=0.5"
+    assert short_label("default · Eight Gaussians (ring) · vp_linear · seed 0", problem) == (
+        "default"
+    )
+    assert short_label("tiny", problem) == "tiny"
+    dae = tiny_result(kind="dae")
+    problem = problem.with_models({"DAE σ=0.5 · eight_gaussians · vp_linear": dae})
+    fig = dae_figure(dae_view(problem, DaeSettings((0.1, 0.5), n=20)))
+    names = {readable(tr.name) for tr in fig.data if tr.name}  # legend text arrives escaped
+    assert "x̃ → DAE σ=0.5" in names
+    for key in (*DISTRIBUTIONS, "vp_linear", "ve", "sub_vp", "vp_cosine"):
+        assert not any(key in n for n in names), (key, names)
+
+
+def test_exact_arrows_are_thin_dotted_and_drawn_over_the_learned_ones():
+    proc = get_process("vp_linear")
+    exact = analysis.exact_denoiser(DIST, proc)
+    panels = analysis.reconstructions(
+        {"net": exact, "exact": exact}, DIST, proc, [0.2], n=30
+    )  # the same denoiser twice: they agree everywhere
+    fig = dae_reconstruction_figure(panels, {"net": "learned", "exact": "exact"})
+    arrows = [tr for tr in fig.data if tr.name and tr.name.startswith("x̃ →")]
+    assert [tr.name for tr in arrows] == ["x̃ → net", "x̃ → exact"]  # exact last: on top
+    net, ex = arrows
+    assert ex.line.dash == "dot" and ex.line.width < net.line.width
+    assert net.opacity < 1 and net.line.color != ex.line.color
+
+
+def test_arrows_leaving_the_panel_are_cut_at_its_frame_and_the_panel_says_why():
+    proc = get_process("vp_linear")
+    sigma = analysis.sigma_options(proc)[-1]  # t = 1: alpha ~ 0
+
+    def blown_up(x, t):  # what (x + sigma^2 s)/alpha does with a small score error at alpha ~ 0
+        return x * 50
+
+    panels = analysis.reconstructions(
+        {"net": blown_up, "exact": analysis.exact_denoiser(DIST, proc)}, DIST, proc, [sigma], n=40
+    )
+    p = panels[0]
+    assert p.alpha < 0.2
+    fig = dae_reconstruction_figure(panels, {"net": "learned", "exact": "exact"})
+    r = fig.layout.xaxis.range[1]
+    tr = _arrow_trace(fig, "net")
+    heads = np.stack([np.asarray(tr.x)[1::3], np.asarray(tr.y)[1::3]], 1)
+    assert np.abs(heads).max() <= r + 1e-9  # every drawn arrow ends inside the panel
+    tails = p.x_t[np.isfinite(p.recon["net"]).all(1)]
+    d_drawn, d_true = heads - tails, p.recon["net"] - p.x_t
+    cos = (d_drawn * d_true).sum(1) / (
+        np.linalg.norm(d_drawn, axis=1) * np.linalg.norm(d_true, axis=1) + 1e-12
+    )
+    moving = np.linalg.norm(d_drawn, axis=1) > 1e-6
+    assert (cos[moving] > 0.999).all()  # cut, not turned
+    clipped = fig.layout.meta["clipped"][0]
+    assert clipped > 0
+    note = " ".join(a.text for a in fig.layout.annotations)
+    assert "α = " in note and f"{clipped} arrows cut at the frame" in note

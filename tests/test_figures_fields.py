@@ -218,3 +218,73 @@ def test_learned_panel_shows_a_trained_network():
     pts = field.grid.points
     net = res.score_fn()(torch.as_tensor(pts), torch.full((len(pts),), t)).numpy()
     _check_arrows(fig, 1, _sigma(t) * net, pts)
+
+
+# ----------------------------------------------------------------------------- issue 10, part 3
+def test_raw_scores_share_one_arrow_scale_across_t_and_grow_as_t_shrinks():
+    """Raw mode: the same data-units-per-score-unit at every t (set at t = 1), so the raw score's
+    1/sigma growth shows as longer arrows; sigma*score mode rescales per t."""
+    from scoreviz.figures.fields import field_figures
+    from scoreviz.pipelines import score_field_view
+    from scoreviz.problem import Problem
+
+    problem = Problem.builtin("eight_gaussians", "vp_linear")
+    figs = {t: field_figures(score_field_view(problem, t), scaled=False)[0] for t in (0.1, 1.0)}
+    scales = {t: f.layout.meta["arrow_scale"] for t, f in figs.items()}
+    assert scales[0.1] == scales[1.0] > 0
+    assert all(f.layout.meta["fixed_scale"] for f in figs.values())
+    lengths = {t: np.linalg.norm(arrow_vectors(f, 1)[1], axis=1) for t, f in figs.items()}
+    assert np.median(lengths[0.1]) > 2 * np.median(lengths[1.0])
+    scaled = [field_figures(score_field_view(problem, t))[0] for t in (0.1, 1.0)]
+    assert scaled[0].layout.meta["arrow_scale"] != scaled[1].layout.meta["arrow_scale"]
+    # the default grid is 15 x 15 (fewer, thicker arrows), and the density is adjustable
+    assert len(arrow_vectors(scaled[0], 1)[0]) == 15 * 15
+    assert len(arrow_vectors(field_figures(score_field_view(problem, 0.5, 9))[0], 1)[0]) == 81
+
+
+def test_error_colours_end_at_the_p_t_weighted_quantile():
+    from scoreviz.figures.fields import ERROR_QUANTILE
+
+    t = 0.3
+    xy = view_range(PROC, t)
+
+    def corners_wrong(x, tt):  # a little off where the data is, very wrong in the corners
+        far = (x.abs().max(1).values > 2.4)[:, None]
+        return exact_score_fn(DIST, PROC)(x, tt) + 0.3 + 50 * far
+
+    field = score_field(DIST, PROC, t, corners_wrong, xy)
+    fig = score_difference_figure(field, xy)
+    err = np.asarray(fig.data[3].z, dtype=np.float64).ravel()
+    dens = np.asarray(field.density, dtype=np.float64).ravel()
+    order = np.argsort(err)  # independent weighted quantile
+    cum = np.cumsum(dens[order]) / dens.sum()
+    q = err[order][np.searchsorted(cum, ERROR_QUANTILE)]
+    zmax = fig.data[3].zmax
+    assert zmax is not None and zmax <= q + 1e-9
+    assert zmax < 0.01 * err.max()  # the empty corners no longer set the colour scale
+    assert fig.layout.meta["error_zmax"] == zmax
+    contour = fig.data[4]
+    assert contour.contours.showlabels and contour.contours.labelformat == ".0%"
+
+
+def test_mass_fraction_contours_enclose_the_stated_mass():
+    from scoreviz.figures.fields import mass_fraction
+
+    d = np.array([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_allclose(mass_fraction(d), [[1.0, 0.9], [0.7, 0.4]])
+
+
+def test_overlay_draws_learned_under_exact_in_one_panel():
+    t = 0.2
+    xy = view_range(PROC, t)
+    field = score_field(DIST, PROC, t, _fake_learned, xy)
+    fig = score_field_figure(field, xy, overlay=True)
+    assert {tr.xaxis for tr in fig.data} == {"x"}  # one panel
+    shafts = [tr for tr in fig.data if getattr(tr, "mode", None) == "lines"]
+    names = [tr.name for tr in shafts]
+    assert names == ["learned score", "exact score"]  # exact drawn last, on top
+    learned, exact = shafts
+    assert learned.line.width > exact.line.width
+    pts, s = field.grid.points, _sigma(t)
+    _check_arrows(fig, 1, s * (0.8 * _exact_at(pts, t) + np.array([0.3, -0.1])), pts)
+    _check_arrows(fig, 3, s * _exact_at(pts, t), pts)

@@ -173,3 +173,38 @@ def test_loss_curve_figure_data_and_floor():
 
 def test_smooth_is_bias_corrected():
     np.testing.assert_allclose(smooth(np.ones(5)), np.ones(5))
+
+
+def test_forward_animation_frames_carry_their_own_title():
+    """Issue 10: the title follows the slider: each frame's layout has its t and sigma_t, and
+    the slider and Play redraw (without redraw Plotly skips frame layouts)."""
+    proc = get_process("vp_linear")
+    times = np.linspace(0, 1, 6)
+    traj = forward_trajectory(DIST, proc, times, n=50)
+    ranges = np.array([view_range(proc, t) for t in times])
+    sigmas = np.array([schedule_at(proc, t)["sigma"] for t in times])
+    fig = forward_animation(traj, times, ranges, sigmas=sigmas)
+    titles = [f.layout.title.text for f in fig.frames]
+    assert len(set(titles)) == len(times)
+    for t, s, title in zip(times, sigmas, titles, strict=True):
+        assert f"t = {t:.2f}" in title and f"σ_t = {s:.3g}" in title
+    assert fig.layout.title.text == titles[0]
+    steps = fig.layout.sliders[0].steps
+    assert all(step.args[1]["frame"]["redraw"] for step in steps)
+    assert fig.layout.updatemenus[0].buttons[0].args[1]["frame"]["redraw"]
+
+
+def test_forward_pair_figure_draws_data_and_noised_in_two_panels():
+    from scoreviz.figures.forward import forward_pair_figure
+    from scoreviz.pipelines import ForwardSettings, forward_view
+    from scoreviz.problem import Problem
+
+    view = forward_view(Problem.builtin("eight_gaussians", "vp_linear"), ForwardSettings(0.3))
+    fig = forward_pair_figure(view)
+    left = [tr for tr in fig.data if (tr.xaxis or "x") == "x"]
+    right = [tr for tr in fig.data if tr.xaxis == "x2"]
+    np.testing.assert_allclose(left[0].z, view.data.density, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(right[0].z, view.noisy.density, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(right[-1].x, view.xt[:, 0], atol=1e-3)
+    assert fig.layout.yaxis2.scaleanchor == "x2" and fig.layout.height <= 470
+    assert f"t = {view.t:.3g}" in fig.layout.annotations[1].text

@@ -11,7 +11,7 @@ from scoreviz.distributions import get_distribution
 from scoreviz.figures.loss import loss_vs_t_figure, weighting_floor_figure
 from scoreviz.figures.style import PALETTE
 from scoreviz.figures.training import loss_curve_figure
-from scoreviz.processes import get_process
+from scoreviz.processes import get_process, stratified_u
 from scoreviz.score import exact_score_fn
 
 DIST = get_distribution("eight_gaussians")
@@ -120,3 +120,33 @@ def test_exact_score_sits_on_the_lambda_one_floor_and_is_drawn(floors):
     exact = [t for t in fig.data if t.name.startswith("exact score's loss")]
     assert len(exact) == 2 * len(WS)  # the loss (top) and its excess (bottom) per weighting
     assert all(t.marker.line.color == PALETTE["exact"] for t in exact)
+
+
+def test_excess_band_is_two_standard_errors_of_the_per_sample_losses(floors):
+    """Issue 10: the excess panel draws excess ± 2 SE per bin, the SE from the spread of the
+    per-sample losses (pipelines.with_excess), and the band brackets the excess; for the exact
+    score (true excess 0) most bins' bands contain 0, so negative points are noise."""
+    from scoreviz.pipelines import with_excess
+
+    edges, fine, by_bin = floors
+    score = exact_score_fn(DIST, PROC)
+    binned = with_excess(analysis.binned_loss(score, DIST, PROC, WS, 20, 64, seed=3), by_bin)
+    # the SE, independently: the same samples' per-sample losses
+    gen = torch.Generator().manual_seed(3)
+    t = PROC.t_uniform(stratified_u(20, gen, 64)).float()
+    x0 = DIST.sample(t.shape[0], generator=gen)
+    eps = torch.randn(x0.shape, generator=gen)
+    per = losses.dsm_loss(score, PROC, x0, t, eps, WS[0]).double().reshape(20, 64)
+    se = (per.std(1) / 8).numpy()
+    b = binned[binned["weighting"] == WS[0]].sort_values("bin")
+    np.testing.assert_allclose(b["excess_se"], se, rtol=1e-6)
+    fig = loss_vs_t_figure(binned, fine, by_bin, losses.WEIGHTINGS, WS)
+    upper = next(tr for tr in fig.data if tr.name == "+2 SE")
+    lower = next(tr for tr in fig.data if tr.name.startswith("±2 SE"))
+    excess = next(tr for tr in fig.data if tr.name.startswith("excess"))
+    assert lower.fill == "tonexty"
+    assert (np.asarray(lower.y) <= np.asarray(excess.y)).all()
+    assert (np.asarray(excess.y) <= np.asarray(upper.y)).all()
+    np.testing.assert_allclose(np.asarray(upper.y) - np.asarray(excess.y), 2 * se, rtol=1e-6)
+    inside = (np.asarray(lower.y) <= 0) & (np.asarray(upper.y) >= 0)
+    assert inside.mean() >= 0.8  # the exact score's excess is 0 up to Monte Carlo noise

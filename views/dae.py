@@ -13,11 +13,8 @@ from scoreviz.ui.state import add_model, current_selection
 from scoreviz.ui.widgets import active_model_header
 
 sel = current_selection()
-st.title("DAE reconstructions: one noise level or all of them")
-st.caption(
-    "Noisy points $\\tilde x = \\alpha x_0 + \\sigma\\varepsilon$ and where each denoiser "
-    "sends them: the exact $\\mathbb{E}[x_0 \\mid \\tilde x]$ (dotted) is the score in disguise."
-)
+st.title("DAE reconstructions")
+st.caption("One noise level or all of them: $\\tilde x \\to D(\\tilde x)$, exact dotted.")
 options = analysis.sigma_options(sel.process)
 TRAINED_NOTE = "dae_trained_note"
 

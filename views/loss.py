@@ -14,10 +14,7 @@ from scoreviz.ui.widgets import active_model_header
 
 sel = current_selection()
 st.title("Loss vs t: read a loss against its floor")
-st.caption(
-    "The DSM loss per noise level never reaches 0: read it against its exact floor $L^*(t)$; "
-    "only the excess above it can be learned."
-)
+st.caption("Only the excess of the DSM loss above its exact floor $L^*(t)$ can be learned.")
 name, model = compute.active_score_model(sel)  # announced below the figure
 problem = cache.problem_of(sel, name, model)
 

@@ -31,10 +31,6 @@ problem = cache.problem_of(sel, name, model)
 proc = problem.process
 dae_t = None if model is None else model.model.dae_t
 st.title("Score field")
-st.caption(
-    "Arrows: where $\\nabla \\log p_t(x)$ points (towards more probable $x_t$), over the exact "
-    "$p_t$. Learned beside exact, one arrow scale."
-)
 
 
 @st.fragment

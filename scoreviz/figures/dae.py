@@ -18,7 +18,7 @@ from scoreviz.figures.arrows import arrow_trace, arrow_xy
 from scoreviz.figures.style import PALETTE, apply_style
 from scoreviz.text import escape
 
-HEIGHT = 430  # px: the DAE page's main figure (a row of square panels; fits a 720p screen)
+HEIGHT = 400  # px: the DAE page's main figure (a row of square panels; fits a 720p screen)
 
 
 def _panel_range(x_t: np.ndarray, least: float = 3.0) -> float:

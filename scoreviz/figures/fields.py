@@ -23,13 +23,15 @@ from scoreviz.grids import Grid, ScoreField, finite
 
 # Light blues: the density stays readable under the orange/green arrows.
 SOFT_BLUES = [[0.0, "#ffffff"], [0.35, "#dbe9f6"], [1.0, "#6baed6"]]
-ARROW_FILL = 0.9  # the 95th-percentile arrow is 0.9 grid cells long
+ARROW_FILL = 0.9  # the ARROW_QUANTILE-th arrow is 0.9 grid cells long
+ARROW_QUANTILE = 0.8  # not the longest: those sit in the empty corners, and would shrink the
+# arrows near the data, where students look, to dots (the corners reach the cap instead)
 ARROW_CAP = 1.6  # no arrow is longer than 1.6 grid cells (outliers would cover the panel)
 RAW_CAP = 2.4  # raw scores on one scale for every t: room to grow 4x before the cap
 ERROR_QUANTILE = 0.95  # the error colour scale ends at this quantile of the error under p_t
 MASS_LEVELS = (0.5, 0.9)  # labelled contours: the smallest regions holding 50% / 90% of p_t
 DECIMALS = 3  # coordinates in figure JSON are rounded: 1e-3 is far below one pixel
-HEIGHT = 470  # px: the page's main figure in normal mode (fits a 720p screen with controls)
+HEIGHT = 420  # px: the page's main figure in normal mode (fits a 720p screen with controls)
 
 
 def shown_vectors(score: np.ndarray, sigma: float, scaled: bool) -> np.ndarray:
@@ -39,9 +41,9 @@ def shown_vectors(score: np.ndarray, sigma: float, scaled: bool) -> np.ndarray:
 
 
 def arrow_scale(spacing: float, *vector_sets: np.ndarray) -> float:
-    """One data-units-per-vector-unit scale shared by all panels (pooled 95th percentile)."""
+    """One data-units-per-vector-unit scale shared by all panels (pooled ARROW_QUANTILE)."""
     lengths = np.concatenate([np.linalg.norm(v, axis=1) for v in vector_sets if v is not None])
-    ref = float(np.quantile(lengths, 0.95)) if lengths.size else 0.0
+    ref = float(np.quantile(lengths, ARROW_QUANTILE)) if lengths.size else 0.0
     return ARROW_FILL * spacing / ref if ref > 1e-12 else 0.0
 
 
@@ -317,7 +319,7 @@ def _panels(traces, titles, xy_range, title, height, scale, cap, gap) -> go.Figu
     fig.update_layout(
         title=dict(x=0, xanchor="left", y=0.99, yanchor="top", font=dict(size=15)),
         legend=dict(orientation="h", yanchor="bottom", y=1.06, x=1, xanchor="right"),
-        margin=dict(t=56, b=40, l=50, r=10),
+        margin=dict(t=52, b=34, l=45, r=10),
     )
     return fig
 

@@ -240,7 +240,7 @@ def forward_figures(view) -> tuple[go.Figure, go.Figure, go.Figure]:
     return data, noised, schedule_figure(view.schedule, view.t)
 
 
-PAIR_HEIGHT = 450  # px: the Data & forward page's main figure (fits a 720p screen)
+PAIR_HEIGHT = 400  # px: the Data & forward page's main figure (fits a 720p screen)
 
 
 def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
@@ -249,8 +249,8 @@ def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
     `data_figure` and `samples_density_figure`, each panel with its own axis range."""
     data, noised, _ = forward_figures(view)
     titles = [
-        "data: x₀ over the exact p₀",
-        f"noised: x_t, t = {view.t:.3f} (α_t = {view.alpha:.2f}, σ_t = {view.sigma:.3g}) over p_t",
+        "data x₀ over the exact p₀",
+        f"noised x_t over p_t (t = {view.t:.3g}, σ_t = {view.sigma:.3g})",
     ]
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.06)
     for col, src in ((1, data), (2, noised)):

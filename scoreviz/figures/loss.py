@@ -36,7 +36,7 @@ def loss_vs_t_figure(
     binned_floor: pd.DataFrame,
     labels: Mapping[str, str] | None = None,
     weightings: Sequence[str] | None = None,
-    height: int = 470,
+    height: int = 400,
     exact_binned: pd.DataFrame | None = None,
     subject: str = "model",
 ) -> go.Figure:
@@ -104,7 +104,7 @@ def _loss_panel(
             customdata=sig,
             hovertemplate="t=%{x:.3f}, σ=%{customdata:.3g}<br>loss=%{y:.4g}<extra></extra>",
             mode="markers",
-            name=f"{subject}'s loss (Monte Carlo, per t bin)",
+            name=f"{subject}'s loss per t bin",
             legendgroup="loss",
             showlegend=first,
             marker=dict(color=PALETTE["learned"], size=7),
@@ -119,7 +119,7 @@ def _loss_panel(
             x=ft[ok],
             y=fy[ok],
             mode="lines",
-            name="exact floor λ α²/σ⁴ E tr Cov[x₀|x_t]",
+            name="exact floor L*(t)",
             legendgroup="floor",
             showlegend=first,
             line=dict(color=PALETTE["exact"], width=2.5),
@@ -134,7 +134,7 @@ def _exact_points(fig: go.Figure, e: pd.DataFrame, bf: np.ndarray, col: int, fir
     t, loss, se = e["t"].to_numpy(), e["loss"].to_numpy(), e["loss_se"].to_numpy()
     style = dict(mode="markers", legendgroup="exact", marker=_OPEN_EXACT)
     ok = _finite(t, loss, se) & (loss > 0)
-    name = "exact score's loss (Monte Carlo, per t bin)"
+    name = "exact score's loss (open)"
     fig.add_trace(go.Scatter(x=t[ok], y=loss[ok], name=name, showlegend=first, **style), 1, col)
     ok = _finite(t, loss - bf, se)
     err = dict(type="data", array=se[ok], thickness=1, width=0, color=PALETTE["exact"])
@@ -171,7 +171,7 @@ def _excess_panel(fig: go.Figure, b: pd.DataFrame, bf: np.ndarray, col: int, fir
             y=lower,
             fill="tonexty",
             fillcolor=BAND,
-            name="Monte Carlo band ±2 SE (below 0: noise)",
+            name="±2 SE (Monte Carlo)",
             showlegend=first,
             **band,
         ),
@@ -198,7 +198,7 @@ def _excess_panel(fig: go.Figure, b: pd.DataFrame, bf: np.ndarray, col: int, fir
             x=b["t"].to_numpy()[ok],
             y=err[ok],
             mode="lines",
-            name="λ E‖s_θ − ∇log p_t‖² (vs exact score)",
+            name="λE‖s_θ − ∇log p_t‖²",
             legendgroup="gap",
             showlegend=first,
             line=dict(color=PALETTE["error"], width=2, dash="dot"),

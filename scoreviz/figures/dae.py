@@ -96,7 +96,7 @@ def dae_reconstruction_figure(
     so (layout annotations; layout.meta["clipped"]: cut arrows per panel).
     """
     kinds, labels = dict(kinds or {}), dict(labels or {})
-    titles = [f"σ = {p.sigma:.3g}  (t = {p.t:.3f})" for p in panels]
+    titles = [f"σ = {p.sigma:.2g} (t = {p.t:.2f})" for p in panels]
     fig = make_subplots(
         rows=1, cols=max(1, len(panels)), subplot_titles=titles, horizontal_spacing=0.03
     )

@@ -249,8 +249,8 @@ def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
     `data_figure` and `samples_density_figure`, each panel with its own axis range."""
     data, noised, _ = forward_figures(view)
     titles = [
-        "data x₀ over the exact p₀",
-        f"noised x_t over p_t (t = {view.t:.3g}, σ_t = {view.sigma:.3g})",
+        "data x₀ over p₀",
+        f"x_t over p_t at t = {view.t:.3g}",
     ]
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.06)
     for col, src in ((1, data), (2, noised)):

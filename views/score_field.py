@@ -54,7 +54,8 @@ def field_view() -> None:
         value=False,
         key="field_overlay",
         disabled=model is None,
-        help="Learned (thick, orange) drawn over exact (thin, green) in one bigger panel.",
+        help="One panel: learned (thick, orange) under exact (thin, green); where they "
+        "agree, the green line sits inside the orange one.",
     )
     with friendly_errors("The score field"):
         view = cache.score_field(problem, cache.tkey(t), n_arrows)

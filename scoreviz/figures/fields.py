@@ -232,6 +232,7 @@ def score_difference_figure(
         colorscale=ERROR_COLORSCALE,
         zmin=0,
         zmax=zmax,
+        zsmooth="best",
         colorbar=dict(title=dict(text="σ²‖Δs‖²", side="right"), len=0.8, thickness=12, x=1.0),
         name="error",
         hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>σ²‖Δs‖²=%{z:.3g}<extra></extra>",
@@ -251,7 +252,8 @@ def score_difference_figure(
             labelfont=dict(size=12, color="#1F4E79"),
         ),
         autocontour=False,
-        line=dict(color="#1F4E79", width=1.5),
+        colorscale=[[0, "#1F4E79"], [1, "#1F4E79"]],  # "lines" colouring ignores line.color
+        line=dict(width=1.5),
         showscale=False,
         name="p_t mass contours",
         hoverinfo="skip",

@@ -1,19 +1,30 @@
-"""Sampling animation: frames in t order showing exactly the trajectory, x0_hat beside x_t,
-trails, a normalised score field, and a figure light enough to send (< 5 MB)."""
+"""Sampling animation: frames in t order showing exactly the trajectory, x0_hat under x_t,
+fading trails of the last 10 frames, a normalised score field, axes shared by the panels and
+following the run (VE included), step labels for plain Langevin, x0_hat hidden while
+alpha_t / sigma_t is small, and a figure light enough to send (<= 1.5 MB at the page's
+defaults)."""
+
+import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
-from scoreviz import analysis, metrics, samplers
+from scoreviz import analysis, metrics, pipelines, samplers
 from scoreviz.distributions import get_distribution
 from scoreviz.figures.sampling import (
+    TRAIL,
+    X0_MIN_SNR,
     SamplingPanel,
     _field_arrows,
     mode_weights_figure,
     sampling_animation,
+    sampling_figure,
+    trail_window,
 )
 from scoreviz.figures.style import PALETTE
 from scoreviz.grids import make_grid
+from scoreviz.problem import Problem
 from scoreviz.processes import get_process
 from scoreviz.score import exact_score_fn
 
@@ -23,7 +34,7 @@ PROC = get_process("vp_linear")
 
 def _panel(traj, label="exact", color="exact", score_fn=None):
     fr = analysis.light_frames(traj.times, traj.xs, traj.x0_hats)
-    ranges = analysis.view_ranges(fr.xs)
+    ranges = analysis.run_ranges(fr.xs)
     xy, s = analysis.field_frames(score_fn or exact_score_fn(DIST, PROC), fr.times, ranges)
     return SamplingPanel(label, color, fr, xy, s, ranges)
 
@@ -52,12 +63,13 @@ def test_frames_show_the_trajectory_in_decreasing_t(traj):
         np.testing.assert_allclose(d[k_x].y, traj.xs[k, :, 1], atol=5e-4)
         np.testing.assert_allclose(d[k_x0].x, traj.x0_hats[k, :, 0], atol=5e-4)
         np.testing.assert_allclose(d[k_x0].y, traj.x0_hats[k, :, 1], atol=5e-4)
-        trail = d[k_x + 1]  # the first highlighted particle's path up to frame k
-        np.testing.assert_allclose(trail.x, traj.xs[: k + 1, 0, 0], atol=5e-4)
+        trail = d[k_x + 1]  # the highlighted particles' last TRAIL frames, then a NaN gap
+        first = np.asarray(trail.x, float).reshape(8, TRAIL + 1)[0]
+        np.testing.assert_allclose(first[:-1], traj.xs[trail_window(k), 0, 0], atol=5e-4)
     # the initial traces are frame 0; x_t on the left, x0_hat on the right panel
     x_trace = fig.data[moving[k_x]]
     np.testing.assert_allclose(x_trace.x, traj.xs[0, :, 0], atol=5e-4)
-    assert x_trace.xaxis in (None, "x") and fig.data[moving[k_x0]].xaxis == "x2"
+    assert x_trace.xaxis in (None, "x") and fig.data[moving[k_x0]].xaxis == "x2"  # row 2
     assert x_trace.marker.color == PALETTE["exact"]
     play = fig.layout.updatemenus[0].buttons[0]
     assert play.method == "animate" and "Play" in play.label
@@ -67,7 +79,8 @@ def test_learned_and_exact_rows_share_frames(traj):
     learned = _panel(traj, "learned", "learned")
     fig = sampling_animation([learned, _panel(traj)])
     assert len(fig.frames) == len(traj.times)
-    assert len(fig.frames[0].data) == len(fig.frames[0].traces) == 2 * (5 + 8)
+    # x_t: field, particles, trails, highlights; x0_hat: particles, highlights, the note
+    assert len(fig.frames[0].data) == len(fig.frames[0].traces) == 2 * (4 + 3)
     colors = {tr.marker.color for tr in fig.data if tr.name and tr.name.startswith("x_t,")}
     assert colors == {PALETTE["learned"], PALETTE["exact"]}
     assert fig.layout.yaxis3.scaleanchor == "x3"
@@ -146,16 +159,19 @@ def test_report_table_and_mode_weights_figure():
     assert fig.data[1].marker.color == PALETTE["exact"]
 
 
-def test_one_fixed_view_holds_the_final_samples_and_zooms_out_at_most_3x():
+def test_the_view_follows_the_particles_and_shrinks_under_ve():
     rng = np.random.default_rng(2)
     scale = np.linspace(10, 1, 40)[:, None, None]  # VE-like: from +-30 down to +-3
     xs = (rng.normal(size=(40, 500, 2)) * scale).astype(np.float32)
-    r = analysis.view_ranges(xs)
-    assert r.shape == (40,) and np.ptp(r) == 0
+    r = analysis.run_ranges(xs)
+    assert r.shape == (40,) and r[0] > 5 * r[-1]
     final = max(3.0, 1.15 * np.quantile(np.abs(xs[-1]), 0.99))
-    assert r[0] == pytest.approx(3 * final)
-    still = analysis.view_ranges(xs[-5:] * 0.1)  # tiny data: at least +-3
+    assert 0.9 * final <= r[-1] <= 1.1 * final  # holds the final samples (+-3 up to 3.3)
+    q = 1.15 * np.quantile(np.abs(xs).reshape(40, -1), 0.99, axis=1)
+    assert (r >= np.minimum(q, 3.0)).all() and (r[q > 3.3] >= q[q > 3.3]).all()
+    still = analysis.run_ranges(xs[-5:] * 0.1)  # tiny data: at least +-3
     assert (still == 3.0).all()
+    assert analysis.shared_ranges([r, still.repeat(8)]).tolist() == r.tolist()
 
 
 def test_training_points_are_drawn_over_every_x0_panel():
@@ -165,10 +181,118 @@ def test_training_points_are_drawn_over_every_x0_panel():
     fig = sampling_animation([_panel(traj, "learned", "learned"), _panel(traj)], train_points=train)
     crosses = [tr for tr in fig.data if tr.legendgroup == "train"]
     assert len(crosses) == 2  # one per row, on the x0_hat axes (right column)
-    assert {tr.xaxis for tr in crosses} == {"x2", "x4"}
+    assert {tr.xaxis for tr in crosses} == {"x3", "x4"}  # row 2: x0_hat under x_t
     for tr in crosses:
         assert np.allclose(np.c_[tr.x, tr.y], train, atol=6e-4)  # sent rounded to 3 decimals
     assert sum(tr.showlegend is not False for tr in crosses) == 1
     assert "17 training points" in crosses[0].name
     moving = {i for f in fig.frames for i in f.traces}
     assert not moving & {i for i, tr in enumerate(fig.data) if tr.legendgroup == "train"}
+
+
+def _xt_ranges(fig, k: int, n_panels: int) -> list[tuple]:
+    lay = fig.frames[k].layout
+    return [tuple(lay[f"xaxis{'' if c == 1 else c}"].range) for c in range(1, n_panels + 1)]
+
+
+def test_ve_axes_shrink_with_the_samples_and_are_shared_by_the_panels():
+    """VE starts at +-48: the x_t axes of both panels follow the run down to the data's +-3."""
+    proc = get_process("ve")
+    cfg = samplers.SamplerConfig("reverse_sde", n_steps=60, n_particles=300, n_frames=20)
+    traj = samplers.sample(exact_score_fn(DIST, proc), proc, cfg)
+    fr = analysis.light_frames(traj.times, traj.xs, traj.x0_hats)
+    wide = analysis.run_ranges(fr.xs)
+    narrow = wide * 0.5  # a row whose own ranges were smaller: the figure shows the widest
+    xy, s = analysis.field_frames(exact_score_fn(DIST, proc), fr.times, wide)
+    panels = [
+        SamplingPanel("a", "learned", fr, xy, s, narrow),
+        SamplingPanel("b", "exact", fr, xy, s, wide),
+    ]
+    fig = sampling_animation(panels, x0_hat=False)
+    assert fig.layout.sliders[0].steps[0].args[1]["frame"]["redraw"] is True  # layouts apply
+    first, last = _xt_ranges(fig, 0, 2), _xt_ranges(fig, len(fig.frames) - 1, 2)
+    for k in range(len(fig.frames)):
+        ranges = _xt_ranges(fig, k, 2)
+        assert ranges[0] == ranges[1] == (-wide[k], wide[k])  # shared, the widest
+        assert fig.frames[k].layout.yaxis2.range == fig.frames[k].layout.xaxis.range
+    assert first[0][1] > 5 * last[0][1] and last[0][1] <= 3.5
+
+
+def test_constant_ranges_need_no_redraw(traj):
+    fig = sampling_animation([_panel(traj), _panel(traj, "learned", "learned")])
+    assert all(fr.layout.xaxis.range is None for fr in fig.frames)
+    assert fig.layout.sliders[0].steps[0].args[1]["frame"]["redraw"] is False
+    assert fig.layout.xaxis.range == fig.layout.xaxis2.range
+
+
+def test_trails_keep_the_last_10_frames_and_fade(traj):
+    panel = _panel(traj)
+    fig = sampling_animation([panel], x0_hat=False)
+    moving = fig.frames[0].traces
+    j = next(j for j, i in enumerate(moving) if fig.data[i].legendgroup == "trails")
+    trail = fig.data[moving[j]]
+    opacity = np.asarray(trail.marker.opacity).reshape(8, TRAIL + 1)[0, :-1]
+    assert (np.diff(opacity) > 0).all()  # oldest faint, newest strong
+    xs = panel.frames.xs
+    for k in range(len(fig.frames)):
+        pts = np.c_[fig.frames[k].data[j].x, fig.frames[k].data[j].y].reshape(8, TRAIL + 1, 2)
+        assert np.isnan(pts[:, -1]).all()  # a gap between particles
+        window = trail_window(k)
+        assert len(set(window.tolist())) <= TRAIL and window.max() == k
+        assert window.min() >= max(0, k - TRAIL + 1)
+        np.testing.assert_allclose(pts[:, :-1], np.swapaxes(xs[window][:, :8], 0, 1), atol=5e-4)
+    off = sampling_animation([panel], x0_hat=False, trails=False)
+    assert not [tr for tr in off.data if tr.legendgroup == "trails"]
+
+
+def test_plain_langevin_frames_count_steps():
+    proc = get_process("vp_linear")
+    cfg = samplers.SamplerConfig("langevin", n_steps=200, n_particles=100, n_frames=50)
+    view = pipelines.sampling_view(
+        Problem.builtin("eight_gaussians", "vp_linear"), pipelines.SamplingSettings(cfg, ("exact",))
+    )
+    assert np.ptp(view.rows[0].frames.times) == 0
+    fig = sampling_figure(view)
+    slider = fig.layout.sliders[0]
+    labels = [int(s.label) for s in slider.steps]
+    assert labels[0] == 0 and labels[-1] == 200 and (np.diff(labels) > 0).all()
+    assert slider.currentvalue.prefix == "step "
+    reverse = samplers.SamplerConfig("reverse_sde", n_steps=20, n_particles=50, n_frames=5)
+    settings = pipelines.SamplingSettings(reverse, ("exact",))
+    fig = sampling_figure(
+        pipelines.sampling_view(Problem.builtin("eight_gaussians", proc.name), settings)
+    )
+    assert fig.layout.sliders[0].currentvalue.prefix == "t = "
+
+
+def test_x0_hat_starts_where_alpha_over_sigma_is_large_enough(traj):
+    panel = _panel(traj)
+    at = PROC.at(torch.as_tensor(panel.frames.times, dtype=torch.float64))
+    panel = dataclasses.replace(panel, alphas=at.alpha.numpy(), sigmas=at.sigma.numpy())
+    fig = sampling_animation([panel])
+    moving = fig.frames[0].traces
+    names = [fig.data[i].name for i in moving]
+    k_x0, k_note = names.index("x̂₀, exact"), names.index("x̂₀ note")
+    snr = at.alpha.numpy() / at.sigma.numpy()
+    assert (snr < X0_MIN_SNR).any() and (snr >= X0_MIN_SNR).any()  # both kinds of frame
+    for k, frame in enumerate(fig.frames):
+        hidden = snr[k] < X0_MIN_SNR
+        assert (len(frame.data[k_x0].x) == 0) == hidden
+        assert (len(frame.data[k_note].x) == 1) == hidden
+        if not hidden:
+            np.testing.assert_allclose(frame.data[k_x0].x, traj.x0_hats[k, :, 0], atol=5e-4)
+    assert "α_t/σ_t" in fig.data[moving[k_note]].text[0]
+
+
+@pytest.mark.parametrize("proc_key", ["vp_linear", "ve"])
+def test_the_default_figure_is_at_most_1_5_mb(proc_key):
+    """The page's defaults: learned and exact panels (two exact rows here), reverse SDE, 200
+    steps, 1,000 particles, 50 frames, x0_hat off, trails on (issue 11: <= 1.5 MB)."""
+    cfg = samplers.SamplerConfig("reverse_sde", n_steps=200, n_particles=1000, n_frames=50)
+    problem = Problem.builtin("eight_gaussians", proc_key)
+    view = pipelines.sampling_view(problem, pipelines.SamplingSettings(cfg, ("exact", "exact")))
+    fig = sampling_figure(view, x0_hat=False)
+    size = len(fig.to_json())
+    assert len(fig.frames) == 50
+    assert size <= 1_500_000, size
+    assert len(fig.frames[-1].data[1].x) == 500  # particles on the wire (the table uses 1,000)

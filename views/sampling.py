@@ -1,43 +1,63 @@
 """Sampling: run a sampler with the learned score and with the exact score from the same seed,
-animate the particles (x_t, Tweedie's x0_hat, the score field), and compare the final samples."""
+animate the particles (x_t with the score field and fading trails, Tweedie's x0_hat on demand),
+and compare the final samples.
+
+Projector-first: the title, one line, the controls and the animation come first (one row of x_t
+panels fits 1280x720); the model notice, row options, tables and explanations follow below.
+"""
 
 import streamlit as st
 
 from scoreviz import analysis
-from scoreviz.figures.sampling import sampling_figure, sampling_weights_figure
+from scoreviz.figures.sampling import X0_MIN_SNR, sampling_figure, sampling_weights_figure
 from scoreviz.mixture import MAX_MEMORISED
 from scoreviz.pipelines import SamplingSettings
 from scoreviz.samplers import SAMPLERS, SamplerConfig, config_from_knobs, sampler_labels
-from scoreviz.ui import cache, compute
+from scoreviz.ui import cache, compute, present
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
-from scoreviz.ui.widgets import active_model_header, knob_sliders
+from scoreviz.ui.widgets import active_model_header
 
-N_FRAMES = 50  # two rows x 50 frames x 1000 particles stays < 5 MB of figure JSON
+N_FRAMES = 50  # 2 panels x 50 frames x 500 particles on the wire: ~1.4 MB of figure JSON
 LABELS = sampler_labels()
 
 sel = current_selection()
 st.title("Sampling: from noise to data")
-st.markdown(
-    "A sampler only ever asks for the score $s(x_t, t)$. Run it with the **learned** score and "
-    "with the **exact** one, from the same starting noise and the same random numbers: every "
-    "difference below is the model's. Beside each $x_t$ is its denoised preview "
-    "$\\hat x_0 = (x_t + \\sigma_t^2 s)/\\alpha_t$ (Tweedie)."
-)
-name, model = active_model_header(sel, "sampling with the learned score")
-
-
-def sampler_settings() -> SamplerConfig:
-    c1, c2, c3 = st.columns([2, 1, 1])
-    kind = c1.selectbox("Sampler", list(LABELS), format_func=LABELS.get, key="sampler")
-    steps = c2.slider("Steps", 1, 500, 200, key="sampler_steps")
-    particles = c3.slider("Particles", 1, 2000, 1000, key="sampler_particles")
-    knobs = knob_sliders(SAMPLERS[kind].knobs)
-    return config_from_knobs(kind, steps, particles, N_FRAMES, sel.seed, **knobs)
-
-
+line = st.empty()  # one short line; which one depends on whether there is a model
+main = st.container()  # controls, figure, options and tables (the fragment below)
+name, model = active_model_header(sel, "sampling with the learned score")  # under `main`
 problem = cache.problem_of(sel, name, model)
 TRAIN = problem.train_points  # the model's fixed training set (N, 2), or None
+line.caption(
+    "The same starting noise and random numbers under the **learned** and the **exact** score: "
+    "every difference is the model's."
+    if model is not None
+    else "The exact score only: no trained model for this data yet (see below the figure)."
+)
+
+
+def sampler_settings() -> tuple[SamplerConfig, bool, bool]:
+    """The controls row: sampler, steps, particles, its knobs, then the x0_hat and trail
+    switches. Returns (config, show x0_hat, show trails)."""
+    kind = st.session_state.get("sampler", next(iter(LABELS)))
+    knobs = SAMPLERS[kind].knobs if kind in SAMPLERS else ()
+    cols = st.columns([2.2, 1.3, 1.3, *([1.3] * len(knobs)), 1.6])
+    kind = cols[0].selectbox("Sampler", list(LABELS), format_func=LABELS.get, key="sampler")
+    steps = cols[1].slider("Steps", 1, 500, 200, key="sampler_steps")
+    particles = cols[2].slider("Particles", 1, 2000, 1000, key="sampler_particles")
+    values = {}
+    for col, k in zip(cols[3:-1], SAMPLERS[kind].knobs, strict=False):
+        values[k.name] = col.slider(k.label, k.lo, k.hi, k.default, k.step, key=k.key, help=k.help)
+    x0 = cols[-1].toggle(
+        "Show x̂₀ (Tweedie)",
+        value=False,
+        key="sampler_x0",
+        help="A second row: the denoised preview x̂₀ = (x_t + σ_t² s)/α_t of every particle, "
+        f"from where α_t/σ_t ≥ {X0_MIN_SNR} (before, it divides by α_t ≈ 0).",
+    )
+    fade = "The last 10 frames of 8 highlighted particles, fading."
+    trails = cols[-1].toggle("Trails", value=True, key="sampler_trails", help=fade)
+    return config_from_knobs(kind, steps, particles, N_FRAMES, sel.seed, **values), x0, trails
 
 
 def row_choice() -> tuple[str, ...]:
@@ -56,7 +76,7 @@ def row_choice() -> tuple[str, ...]:
         st.info(
             f"This model saw only **{n} training points**. The best it could possibly do is "
             f"the exact score of those {n} points: sampling with it reproduces them "
-            "(memorisation). The extra row samples with that score; crosses mark the training "
+            "(memorisation). The extra panel samples with that score; crosses mark the training "
             "points; the table measures how close each sampler lands to them."
             + (
                 f" Its cost grows with the points, so the optimum shown is that of "
@@ -70,47 +90,63 @@ def row_choice() -> tuple[str, ...]:
     return tuple(rows)
 
 
-@st.fragment
-def sampling_view() -> None:
-    config = sampler_settings()
-    rows = row_choice()
-    with friendly_errors("Sampling"):
-        with st.spinner("Sampling…"):
-            view = compute.sampling_view(problem, SamplingSettings(config, rows))
-        for row in view.rows:
-            if row.frames.n_dropped:
-                st.warning(f"{row.label}: {row.frames.n_dropped} of {row.frames.n_total} "
-                           "particles left the finite numbers and are not drawn.")  # fmt: skip
-        st.plotly_chart(sampling_figure(view), width="stretch")
+def notes(view, config: SamplerConfig) -> None:
+    """Below the figure: dropped particles, how to read it, the report table, mode weights."""
+    for row in view.rows:
+        if row.frames.n_dropped:
+            st.warning(f"{row.label}: {row.frames.n_dropped} of {row.frames.n_total} "
+                       "particles left the finite numbers and are not drawn.")  # fmt: skip
+    with st.expander("How to read the figure"):
         st.caption(
-            "Press ▶ Play or drag the slider (t runs from 1 down to t_min). Light arrows: the "
-            "score at the current t on a 15×15 grid (direction exact, length normalised per "
-            "frame). Coloured lines: the paths of 8 highlighted particles, the same starting "
-            "noise in every row. Grey dots on the right: exact samples of the data. Near t = 1, "
-            "α_t ≈ 0 and x̂₀ divides by it, so small score errors look large there."
+            "Press ▶ Play or drag the slider (t runs from 1 down to t_min; plain Langevin "
+            "counts steps at its one t). Light arrows: the score at the current t (direction "
+            "exact, length normalised per frame). Dots with a fading tail: the last 10 frames of "
+            "8 highlighted particles, the same starting noise in every panel. Learned and exact "
+            "share their axes, which follow the particles (under VE they shrink as the samples "
+            "contract). Grey dots: exact samples of the data. The figure draws 500 particles "
+            "per panel; the table uses all of them. x̂₀ (Tweedie) appears once α_t/σ_t ≥ "
+            f"{X0_MIN_SNR}: near t = 1, α_t ≈ 0 and x̂₀ = (x_t + σ_t² s)/α_t multiplies any score "
+            "error by σ_t²/α_t, while the exact x̂₀ is just the data mean."
         )
-        st.markdown("**Final samples against the exact distribution**")
+    with st.expander("Final samples against the exact distribution"):
         reports = {row.label: row.report for row in view.rows}
         st.dataframe(analysis.report_table(reports), width="stretch")
-        k = sel.dist.n_components
         weights_fig = sampling_weights_figure(view)
+        k = sel.dist.n_components
         if weights_fig is not None:
-            st.plotly_chart(weights_fig, width="stretch")
+            present.show_chart(weights_fig, main=False)
         elif k > 25:
             st.caption(f"Mode weights are shown for mixtures of ≤ 25 components (this has {k}).")
-    st.caption(
-        "Energy distance: 0 for identical distributions; compare it with its noise floor, the "
-        "distance between two exact samples of the same size. Log-likelihood: mean exact "
-        f"log p(x) of the samples under the clean mixture (seed {sel.seed}, "
-        f"{config.n_particles} particles). Within-mode variance: each sample goes to its "
-        "nearest component; the pooled variance around those groups' means, divided by that of "
-        "fresh exact samples (1 = modes as wide as the data's).\n\n"
-        "**Sampler error vs model error.** The exact-score row is not the data: it still carries "
-        "the sampler's own discretisation error (e.g. annealed Langevin at its defaults leaves "
-        "the modes ~1.1–1.7× too wide in variance, DDPM at 200 steps ~0.85×). So read the exact "
-        "row against the data (fresh exact samples) as the **sampler's** error, and the learned "
-        "row against the exact row (same sampler, same starting noise) as the **model's** error."
-    )
+        st.caption(
+            "Energy distance: 0 for identical distributions; compare it with its noise floor, "
+            "the distance between two exact samples of the same size. Log-likelihood: mean "
+            f"exact log p(x) of the samples under the clean mixture (seed {sel.seed}, "
+            f"{config.n_particles} particles). Within-mode variance: each sample goes to its "
+            "nearest component; the pooled variance around those groups' means, divided by "
+            "that of fresh exact samples (1 = modes as wide as the data's).\n\n"
+            "**Sampler error vs model error.** The exact-score row is not the data: it still "
+            "carries the sampler's own discretisation error (e.g. annealed Langevin at its "
+            "defaults leaves the modes ~1.1–1.7× too wide in variance, DDPM at 200 steps "
+            "~0.85×). So read the exact row against the data (fresh exact samples) as the "
+            "**sampler's** error, and the learned row against the exact row (same sampler, same "
+            "starting noise) as the **model's** error."
+        )
 
 
-sampling_view()
+@st.fragment
+def sampling_view() -> None:
+    controls, figure, below = st.container(), st.container(), st.container()
+    with controls:
+        config, x0, trails = sampler_settings()
+    with below:
+        rows = row_choice()
+    with friendly_errors("Sampling"):
+        with figure, st.spinner("Sampling…"):
+            view = compute.sampling_view(problem, SamplingSettings(config, rows))
+            present.show_chart(sampling_figure(view, x0_hat=x0, trails=trails), key="sampling")
+        with below:
+            notes(view, config)
+
+
+with main:
+    sampling_view()

@@ -1,10 +1,13 @@
-"""Sampling figures: an animated trajectory (x_t beside its Tweedie x0_hat, score field beneath,
-trails of a few highlighted particles) for one or more score functions, and mode weights.
+"""Sampling figures: an animated trajectory (x_t with the score field and fading trails of a few
+highlighted particles; optionally Tweedie's x0_hat beneath) for one or more score functions, and
+mode weights.
 
-Each row of the animation is one score function (learned, exact), drawn in its PALETTE colour;
-the highlighted particles keep one colour each across rows and panels, so the same starting
-noise can be followed under the learned and the exact score. Frames update only the moving
-traces; arrays are float32, so the figure JSON stays small (see `sampling_animation`).
+Each score function (learned, exact, memorised) is one column, drawn in its PALETTE colour, so
+learned and exact sit side by side on one row of x_t panels with the same axes; x0_hat, when
+asked for, is a second row. The highlighted particles keep one colour each across panels, so the
+same starting noise can be followed under every score. Frames update only the moving traces,
+and send float32 arrays of at most `WIRE_PARTICLES` particles per panel: the page's default
+figure is ~1.2 MB of JSON (it was 4.1 MB with 1,000 particles, x0_hat and whole-run trails).
 """
 
 from __future__ import annotations
@@ -22,20 +25,30 @@ from scoreviz.figures.style import PALETTE, apply_style, player_controls
 
 HIGHLIGHT = ["#1B1F3B", "#E63946", "#2A9D8F", "#F4A261", "#6A4C93", "#1982C4", "#8AC926", "#FF595E"]
 FIELD_OPACITY = 0.5
-# Particle positions sent per figure (rows x frames x particles): 2 x 50 x 1000 is ~4.1 MB of
-# JSON (float32 base64, and plotly escapes "/" as \u002f); 2 x 60 x 1000 would be ~5.0 MB.
+# Frames are capped so rows x frames x particles <= POINT_BUDGET (2 x 50 x 1000 at the defaults).
 POINT_BUDGET = 100_000
+# Particles per panel sent to the browser: 500 of the page's 1,000 draw the same shapes, and
+# keep the default figure (2 panels x 50 frames, 10 x 10 arrows) near 1.4 MB of JSON.
+WIRE_PARTICLES = 500
+TRAIL = 10  # frames of history a trail shows (the current one included)
+TRAIL_FADE = (0.08, 0.9)  # marker opacity of a trail's oldest and newest point
+# x0_hat = (x_t + sigma_t^2 s) / alpha_t is drawn once alpha_t / sigma_t reaches this: before,
+# any score error is multiplied by sigma_t^2 / alpha_t (> 4 at 0.25) and the exact x0_hat
+# is close to the data mean.
+X0_MIN_SNR = 0.25
+HEIGHT = {1: 400, 2: 720}  # px by rows of panels: 720p holds one row below the page's controls
+MARGIN = dict(l=50, r=10, t=30, b=80)  # b: the Play button and the frame slider
 
 
 @dataclass(frozen=True)
 class SamplingPanel:
-    """One row of the animation: a trajectory and the score field at each of its frames.
+    """One score function of the animation: a trajectory and the score field at each frame.
 
     frames: `analysis.light_frames`; field_xy, field_score (F, M, 2): grid points and the score
-    there at frames.times (`analysis.field_frames`); ranges (F,): half-width of the x_t view
-    (the panel shows the largest; `analysis.view_ranges` makes them one fixed view, because
-    plotly.js does not apply axis ranges from animation frames without a slow full redraw).
-    color: a PALETTE key ("learned" or "exact").
+    there at frames.times (`analysis.field_frames`); ranges (F,): half-width of the x_t view at
+    each frame (`analysis.run_ranges`; panels of one figure should share them, and the figure
+    takes the widest). color: a PALETTE key ("learned" or "exact"). alphas, sigmas (F,):
+    alpha_t and sigma_t at the frames; without them x0_hat is drawn at every frame.
     """
 
     label: str
@@ -44,6 +57,16 @@ class SamplingPanel:
     field_xy: np.ndarray
     field_score: np.ndarray
     ranges: np.ndarray
+    alphas: np.ndarray | None = None
+    sigmas: np.ndarray | None = None
+
+    def x0_meaningful(self) -> np.ndarray:
+        """(F,) bool: frames where alpha_t / sigma_t >= X0_MIN_SNR (all without a schedule)."""
+        if self.alphas is None or self.sigmas is None:
+            return np.ones(len(self.frames.times), bool)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            snr = np.asarray(self.alphas, float) / np.asarray(self.sigmas, float)
+        return ~(snr < X0_MIN_SNR)
 
 
 def _field_arrows(xy: np.ndarray, score: np.ndarray, half_width: float, n_grid: int):
@@ -61,81 +84,115 @@ def _f32(a) -> np.ndarray:
     return np.round(np.asarray(a, dtype=np.float32), 3)
 
 
-def _trail(xs: np.ndarray, k: int, i: int) -> tuple[np.ndarray, np.ndarray]:
-    return _f32(xs[: k + 1, i, 0]), _f32(xs[: k + 1, i, 1])
+def trail_window(k: int, length: int = TRAIL) -> np.ndarray:
+    """The `length` frame indices a trail shows at frame k: k - length + 1 .. k, the ones
+    before frame 0 repeated as frame 0 (so every frame sends the same number of points)."""
+    return np.maximum(np.arange(k - length + 1, k + 1), 0)
 
 
-def _frame_data(p: SamplingPanel, k: int, hl: np.ndarray, n_grid: int) -> list[dict]:
-    """The moving traces of one row at frame k, in the order `_row_traces` adds them."""
-    fr = p.frames
-    fx, fy, _ = _field_arrows(p.field_xy[k], p.field_score[k], float(p.ranges[k]), n_grid)
-    data = [dict(x=_f32(fx), y=_f32(fy)), dict(x=fr.xs[k, :, 0], y=fr.xs[k, :, 1])]
-    for i in hl:
-        x, y = _trail(fr.xs, k, i)
-        data.append(dict(x=x, y=y))
-    data.append(dict(x=fr.xs[k, hl, 0], y=fr.xs[k, hl, 1]))
-    data.append(dict(x=fr.x0_hats[k, :, 0], y=fr.x0_hats[k, :, 1]))
-    data.append(dict(x=fr.x0_hats[k, hl, 0], y=fr.x0_hats[k, hl, 1]))
+def _trails(xs: np.ndarray, k: int, hl: np.ndarray) -> dict:
+    """The trails of the highlighted particles at frame k as one line trace: per particle its
+    positions at `trail_window(k)`, oldest first, then a NaN gap (len(hl) * (TRAIL + 1) points)."""
+    w = trail_window(k)
+    pts = np.full((len(hl), len(w) + 1, 2), np.nan, np.float32)
+    pts[:, :-1] = np.swapaxes(xs[w][:, hl], 0, 1)
+    return dict(x=_f32(pts[..., 0].ravel()), y=_f32(pts[..., 1].ravel()))
+
+
+def _trail_style(n_hl: int) -> dict:
+    """Per-point marker colours, opacities and sizes of `_trails`: each particle's colour, fading
+    from TRAIL_FADE[0] (oldest) to TRAIL_FADE[1] (newest); the NaN gaps get 0."""
+    fade = np.r_[np.linspace(*TRAIL_FADE, TRAIL), 0.0]
+    size = np.r_[np.linspace(2.0, 5.0, TRAIL), 0.0]
+    colors = [HIGHLIGHT[j % len(HIGHLIGHT)] for j in range(n_hl) for _ in range(TRAIL + 1)]
+    return dict(color=colors, opacity=np.tile(fade, n_hl), size=np.tile(size, n_hl))
+
+
+def _empty() -> dict:
+    return dict(x=np.zeros(0, np.float32), y=np.zeros(0, np.float32))
+
+
+@dataclass(frozen=True)
+class _Opts:
+    hl: np.ndarray
+    n_grid: int
+    x0_hat: bool
+    trails: bool
+
+
+def _xt_data(p: SamplingPanel, k: int, o: _Opts) -> list[dict]:
+    """The moving x_t traces of one panel at frame k: field, particles, trails, highlights."""
+    xs = p.frames.xs
+    fx, fy, _ = _field_arrows(p.field_xy[k], p.field_score[k], float(p.ranges[k]), o.n_grid)
+    data = [dict(x=_f32(fx), y=_f32(fy)), dict(x=xs[k, :, 0], y=xs[k, :, 1])]
+    if o.trails:
+        data.append(_trails(xs, k, o.hl))
+    data.append(dict(x=xs[k, o.hl, 0], y=xs[k, o.hl, 1]))
     return data
 
 
-def _row_traces(p: SamplingPanel, hl: np.ndarray, n_grid: int, first: bool) -> list[go.Scatter]:
-    """Frame-0 traces of one row: x_t panel (field, particles, trails, highlights), then x0_hat
-    panel (particles, highlights). Same order as `_frame_data`."""
+def _x0_data(p: SamplingPanel, k: int, o: _Opts, shown: bool) -> list[dict]:
+    """The moving x0_hat traces of one panel at frame k: particles, highlights, the note (at
+    the panel's centre while x0_hat is hidden)."""
+    if not shown:
+        note = dict(x=np.zeros(1, np.float32), y=np.zeros(1, np.float32))
+        return [_empty(), _empty(), note]
+    x0 = p.frames.x0_hats
+    return [dict(x=x0[k, :, 0], y=x0[k, :, 1]), dict(x=x0[k, o.hl, 0], y=x0[k, o.hl, 1]), _empty()]
+
+
+def _frame_data(p: SamplingPanel, k: int, o: _Opts, shown: np.ndarray) -> list[dict]:
+    """Every moving trace of one panel at frame k, in the order `_panel_traces` adds them."""
+    data = _xt_data(p, k, o)
+    return data + (_x0_data(p, k, o, bool(shown[k])) if o.x0_hat else [])
+
+
+def _hl_marker(n: int, size: float = 9) -> dict:
+    colors = [HIGHLIGHT[j % len(HIGHLIGHT)] for j in range(n)]
+    return dict(color=colors, size=size, line=dict(color="white", width=1))
+
+
+def _xt_traces(p: SamplingPanel, d: list[dict], o: _Opts, first: bool) -> list[go.Scatter]:
+    """Frame-0 x_t traces of one panel (field, particles, trail tiers, highlights)."""
     color = PALETTE[p.color]
-    d = _frame_data(p, 0, hl, n_grid)
-    _, _, sizes = _field_arrows(p.field_xy[0], p.field_score[0], float(p.ranges[0]), n_grid)
-    traces = [
-        arrow_trace(
-            d[0]["x"],
-            d[0]["y"],
-            sizes,
-            color,
-            width=1,
-            name="score field at t (length normalised)",
-            legendgroup="field",
-            showlegend=first,
-            opacity=FIELD_OPACITY,
-        ),
-        go.Scatter(
-            **d[1],
-            mode="markers",
-            name=f"x_t, {p.label}",
-            legendgroup=p.label,
-            marker=dict(color=color, size=3.5),
-        ),
-    ]
-    for j in range(len(hl)):
+    _, _, sizes = _field_arrows(p.field_xy[0], p.field_score[0], float(p.ranges[0]), o.n_grid)
+    field = arrow_trace(
+        d[0]["x"], d[0]["y"], sizes, color, width=1, opacity=FIELD_OPACITY,
+        name="score field at t (length normalised)", legendgroup="field", showlegend=first,
+    )  # fmt: skip
+    marker = dict(color=color, size=3.5)
+    traces = [field]
+    traces.append(go.Scatter(**d[1], mode="markers", name=f"x_t, {p.label}", marker=marker,
+                             legendgroup=p.label))  # fmt: skip
+    if o.trails:
         traces.append(
             go.Scatter(
-                **d[2 + j],
-                mode="lines",
-                line=dict(color=HIGHLIGHT[j % len(HIGHLIGHT)], width=1.2),
-                opacity=0.8,
-                name="paths of 8 highlighted particles",
-                legendgroup="trails",
-                showlegend=first and j == 0,
-                hoverinfo="skip",
+                **d[2], mode="lines+markers", hoverinfo="skip", marker=_trail_style(len(o.hl)),
+                line=dict(color="rgba(76, 86, 106, 0.35)", width=1.2),
+                name=f"last {TRAIL} frames of {len(o.hl)} particles", legendgroup="trails",
+                showlegend=first,
             )
-        )
-    hl_marker = dict(
-        color=[HIGHLIGHT[j % len(HIGHLIGHT)] for j in range(len(hl))],
-        size=9,
-        line=dict(color="white", width=1),
-    )
-    traces.append(go.Scatter(**d[2 + len(hl)], mode="markers", marker=hl_marker, showlegend=False))
-    traces.append(
-        go.Scatter(
-            **d[3 + len(hl)],
-            mode="markers",
-            name=f"x̂₀, {p.label}",
-            legendgroup=p.label,
-            showlegend=False,
-            marker=dict(color=color, size=3.5, symbol="diamond"),
-        )
-    )
-    traces.append(go.Scatter(**d[4 + len(hl)], mode="markers", marker=hl_marker, showlegend=False))
+        )  # fmt: skip
+    traces.append(go.Scatter(**d[-1], mode="markers", marker=_hl_marker(len(o.hl)),
+                             showlegend=False, hoverinfo="skip"))  # fmt: skip
     return traces
+
+
+def _x0_traces(p: SamplingPanel, d: list[dict], o: _Opts) -> list[go.Scatter]:
+    """Frame-0 x0_hat traces of one panel (particles, highlights, the note)."""
+    color = PALETTE[p.color]
+    note = (
+        f"x̂₀ is drawn once α_t/σ_t ≥ {X0_MIN_SNR}:<br>before, x̂₀ = (x_t + σ_t² s)/α_t<br>"
+        "multiplies score errors by σ_t²/α_t,<br>and the exact x̂₀ is the data mean"
+    )
+    return [
+        go.Scatter(**d[0], mode="markers", name=f"x̂₀, {p.label}", legendgroup=p.label,
+                   showlegend=False, marker=dict(color=color, size=3.5, symbol="diamond")),
+        go.Scatter(**d[1], mode="markers", marker=_hl_marker(len(o.hl)), showlegend=False,
+                   hoverinfo="skip"),
+        go.Scatter(**d[2], mode="text", text=[note], showlegend=False, hoverinfo="skip",
+                   textfont=dict(size=13, color="#222", shadow="auto"), name="x̂₀ note"),
+    ]  # fmt: skip
 
 
 def sampling_animation(
@@ -145,73 +202,136 @@ def sampling_animation(
     n_grid: int = 15,
     max_frames: int = 60,
     frame_ms: int = 90,
-    height_per_row: int = 460,
+    height: int | None = None,
     train_points: np.ndarray | None = None,
+    x0_hat: bool = True,
+    trails: bool = True,
+    max_particles: int = WIRE_PARTICLES,
 ) -> go.Figure:
-    """Animated sampling: per panel one row, x_t (left) and x0_hat (right), with Play/Pause and
-    a frame slider (labelled by t). Frame k shows frames.xs[k] and frames.x0_hats[k] exactly.
+    """Animated sampling: one column per panel, x_t on top (score field, particles, the last
+    TRAIL frames of n_highlight particles if `trails`), x0_hat beneath if `x0_hat` (from the
+    first frame where alpha_t / sigma_t >= X0_MIN_SNR, a note before), with Play/Pause and a
+    frame slider (labelled by t, or by sampler step when t stays constant: plain Langevin).
 
-    All panels must share the frame times (same sampler config). data: clean points drawn
-    faintly behind x0_hat; train_points: a model's finite training set, drawn as crosses over
-    x0_hat (where memorised samples pile up). At most max_frames frames are kept (evenly, first
-    and last), fewer if rows x frames x particles would pass POINT_BUDGET (the figure JSON stays
-    < 5 MB).
+    Frame k shows frames.xs[k] and frames.x0_hats[k] (their first max_particles particles).
+    All panels must share the frame times (same sampler config); the x_t axes of all panels
+    show the widest of their ranges at each frame, applied by frame layouts (redraw) when
+    they change over the run. data: clean points drawn faintly behind x0_hat (behind x_t
+    without it); train_points: a model's finite training set, drawn as crosses on the same
+    panels. At most max_frames frames are kept (evenly, first and last), fewer if rows x frames
+    x particles would pass POINT_BUDGET.
     """
     if not panels:
         raise ValueError("sampling_animation needs at least one panel")
     n = max(1, max(p.frames.xs.shape[1] for p in panels))
     max_frames = min(max_frames, max(2, POINT_BUDGET // (len(panels) * n)))
     keep = evenly_spaced(len(panels[0].frames.times), max_frames)
-    panels = [_take_frames(p, keep) for p in panels]
-    times = panels[0].frames.times
-    titles = []
-    for p in panels:
-        titles += [f"{p.label}: x_t", f"{p.label}: x̂₀ (Tweedie)"]
-    fig = make_subplots(
-        rows=len(panels), cols=2, subplot_titles=titles, horizontal_spacing=0.06,
-        vertical_spacing=0.12,  # the top row's x label clear of the next row's titles
-    )  # fmt: skip
-    moving: list[int] = []
-    for r, p in enumerate(panels, start=1):
-        hl = np.arange(min(n_highlight, p.frames.xs.shape[1]))
-        tr = _row_traces(p, hl, n_grid, first=r == 1)
-        split = 3 + len(hl)  # field, particles, trails..., highlights | x0_hat panel
-        for t_ in tr[:split]:
-            moving.append(len(fig.data))
-            fig.add_trace(t_, r, 1)
-        if data is not None:
-            fig.add_trace(_data_trace(data, r == 1), r, 2)
-        for t_ in tr[split:]:
-            moving.append(len(fig.data))
-            fig.add_trace(t_, r, 2)
-        if train_points is not None:
-            fig.add_trace(_train_trace(train_points, r == 1), r, 2)
-        _set_axes(fig, r, float(np.max(p.ranges)), _x0_range(data))
-    names = [str(k) for k in range(len(times))]
+    panels = [_take(p, keep, max_particles) for p in panels]
+    ranges = np.max(np.stack([np.asarray(p.ranges, float) for p in panels]), axis=0)
+    hl = np.arange(min(n_highlight, min(p.frames.xs.shape[1] for p in panels)))
+    o = _Opts(hl, n_grid, x0_hat, trails)
+    fig, moving = _layout_panels(panels, data, train_points, o, ranges)
+    shown = [p.x0_meaningful() for p in panels]
+    names = [str(k) for k in range(len(ranges))]
+    moves = bool(np.ptp(ranges) > 0)
     frames = []
     for k, name in enumerate(names):
-        fdata: list[dict] = []
-        for p in panels:
-            hl = np.arange(min(n_highlight, p.frames.xs.shape[1]))
-            fdata += _frame_data(p, k, hl, n_grid)
-        frames.append(go.Frame(data=fdata, traces=moving, name=name))
+        fdata = [d for p, s in zip(panels, shown, strict=True) for d in _frame_data(p, k, o, s)]
+        layout = _xt_ranges(len(panels), float(ranges[k])) if moves else None
+        frames.append(_frame(fdata, moving, name, layout))
     fig.frames = frames
-    height = height_per_row * len(panels) + 130
-    top, bottom = 120, 110  # room above the plots: two legend lines, then the subplot titles
-    apply_style(fig, xy_range=None, equal_aspect=False, height=height)
-    fig.update_layout(**player_controls(names, times, frame_ms), margin=dict(t=top, b=bottom))
-    fig.update_layout(legend=dict(y=1 + 32 / (height - top - bottom)))  # 32 px above the plots
+    _finish_layout(fig, panels[0].frames, names, frame_ms, moves, height, o)
     return fig
 
 
-def _take_frames(p: SamplingPanel, keep: np.ndarray) -> SamplingPanel:
-    if len(keep) == len(p.frames.times):
-        return p
+def _frame(data: list[dict], traces: list[int], name: str, layout: dict | None) -> go.Frame:
+    """A frame of plain x/y arrays: built without plotly's per-property validation (the
+    figure's own traces are validated; these only move them), 5x faster for 50 frames."""
+    scatters = [go.Scatter(**d, _validate=False) for d in data]
+    lay = None if layout is None else go.Layout(layout, _validate=False)
+    return go.Frame(data=scatters, traces=traces, name=name, layout=lay, _validate=False)
+
+
+def _layout_panels(panels, data, train_points, o: _Opts, ranges: np.ndarray):
+    """The subplots with every panel's frame-0 traces; (figure, indices of moving traces)."""
+    n, rows = len(panels), 2 if o.x0_hat else 1
+    titles = [f"{p.label}: x_t" for p in panels]
+    titles += [f"{p.label}: x̂₀ (Tweedie)" for p in panels] if o.x0_hat else []
+    fig = make_subplots(rows=rows, cols=n, subplot_titles=titles, horizontal_spacing=0.05,
+                        vertical_spacing=0.1)  # fmt: skip
+    moving: list[int] = []
+    h0 = _x0_range(data)
+    for c, p in enumerate(panels, start=1):
+        shown = p.x0_meaningful()
+        d = _frame_data(p, 0, o, shown)
+        n_xt = len(d) - (3 if o.x0_hat else 0)
+        static_row = 2 if o.x0_hat else 1
+        if data is not None and static_row == 1:
+            fig.add_trace(_data_trace(data, c == 1, opacity=0.12), 1, c)  # under the particles
+        for tr in _xt_traces(p, d[:n_xt], o, first=c == 1):
+            moving.append(len(fig.data))
+            fig.add_trace(tr, 1, c)
+        if o.x0_hat:
+            if data is not None:
+                fig.add_trace(_data_trace(data, c == 1), 2, c)
+            for tr in _x0_traces(p, d[n_xt:], o):
+                moving.append(len(fig.data))
+                fig.add_trace(tr, 2, c)
+            _set_axes(fig, 2, c, n, h0)
+        if train_points is not None:
+            fig.add_trace(_train_trace(train_points, c == 1), static_row, c)
+        _set_axes(fig, 1, c, n, float(ranges[0]))
+    return fig, moving
+
+
+def _axis_index(row: int, col: int, n_cols: int) -> int:
+    return (row - 1) * n_cols + col
+
+
+def _xt_ranges(n_cols: int, half: float) -> dict:
+    """Layout of one frame: every x_t axis at +-half."""
+    out = {}
+    for c in range(1, n_cols + 1):
+        i = "" if c == 1 else str(c)
+        out[f"xaxis{i}"] = dict(range=[-half, half])
+        out[f"yaxis{i}"] = dict(range=[-half, half])
+    return out
+
+
+def _finish_layout(fig, frames: SamplingFrames, names, frame_ms, moves, height, o: _Opts):
+    rows = 2 if o.x0_hat else 1
+    height = height or HEIGHT[rows]
+    plot_h = height - MARGIN["t"] - MARGIN["b"]
+    apply_style(fig, xy_range=None, equal_aspect=False, height=height)
+    labels, prefix = None, "t = "
+    if len(frames.times) and np.ptp(frames.times) == 0:  # plain Langevin: t never moves
+        steps = frames.steps if frames.steps is not None else np.arange(len(frames.times))
+        labels, prefix = [str(int(s)) for s in steps], "step "
+    controls = player_controls(names, frames.times, frame_ms, redraw=moves, y=-40 / plot_h,
+                               labels=labels, prefix=prefix)  # fmt: skip
+    controls["sliders"][0]["pad"] = dict(t=12)  # the slider close under the x axis title
+    fig.update_layout(**controls, margin=MARGIN)
+    fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1, yanchor="top"))
+    fig.update_annotations(font_size=14)
+
+
+def _take(p: SamplingPanel, keep: np.ndarray, max_particles: int) -> SamplingPanel:
+    """The panel with only the frames `keep` and the first max_particles particles."""
     f = p.frames
-    frames = SamplingFrames(f.times[keep], f.xs[keep], f.x0_hats[keep], f.n_total, f.n_dropped)
+    n = min(max_particles, f.xs.shape[1])
+    if len(keep) == len(f.times) and n == f.xs.shape[1]:
+        return p
+    steps = None if f.steps is None else np.asarray(f.steps)[keep]
+    xs, x0 = f.xs[keep][:, :n], f.x0_hats[keep][:, :n]
+    frames = SamplingFrames(f.times[keep], xs, x0, f.n_total, f.n_dropped, steps)
+
+    def sub(a):
+        return None if a is None else np.asarray(a)[keep]
+
     return SamplingPanel(
-        p.label, p.color, frames, p.field_xy[keep], p.field_score[keep], p.ranges[keep]
-    )
+        p.label, p.color, frames, p.field_xy[keep], p.field_score[keep], p.ranges[keep],
+        sub(p.alphas), sub(p.sigmas),
+    )  # fmt: skip
 
 
 def _x0_range(data: np.ndarray | None) -> float:
@@ -221,7 +341,7 @@ def _x0_range(data: np.ndarray | None) -> float:
     return float(max(3.0, 1.1 * np.quantile(np.abs(finite), 0.995)))
 
 
-def _data_trace(data: np.ndarray, show: bool) -> go.Scatter:
+def _data_trace(data: np.ndarray, show: bool, opacity: float = 0.25) -> go.Scatter:
     d = _f32(data[np.isfinite(data).all(1)])
     return go.Scatter(
         x=d[:, 0],
@@ -230,7 +350,7 @@ def _data_trace(data: np.ndarray, show: bool) -> go.Scatter:
         name="data (exact samples)",
         legendgroup="data",
         showlegend=show,
-        marker=dict(color=PALETTE["data"], size=3, opacity=0.25),
+        marker=dict(color=PALETTE["data"], size=3, opacity=opacity),
         hoverinfo="skip",
     )
 
@@ -249,13 +369,17 @@ def _train_trace(points: np.ndarray, show: bool) -> go.Scatter:
     )
 
 
-def _set_axes(fig: go.Figure, row: int, h: float, h0: float) -> None:
-    i = 2 * (row - 1) + 1
-    for col, half, idx in ((1, h, i), (2, h0, i + 1)):
-        anchor = "x" if idx == 1 else f"x{idx}"
-        fig.update_xaxes(range=[-half, half], title_text="x₁", row=row, col=col)
-        fig.update_yaxes(range=[-half, half], scaleanchor=anchor, scaleratio=1, row=row, col=col)
-    fig.update_yaxes(title_text="x₂", row=row, col=1)
+def _set_axes(fig: go.Figure, row: int, col: int, n_cols: int, half: float) -> None:
+    """Square axes at +-half on one panel; x labels on the bottom row, y on the first column."""
+    i = _axis_index(row, col, n_cols)
+    anchor = "x" if i == 1 else f"x{i}"
+    fig.update_xaxes(range=[-half, half], constrain="domain", row=row, col=col)
+    fig.update_yaxes(range=[-half, half], scaleanchor=anchor, scaleratio=1, constrain="domain",
+                     row=row, col=col)  # fmt: skip
+    if col == 1:
+        fig.update_yaxes(title_text="x₂", title_standoff=2, row=row, col=col)
+    if row == (2 if len(fig._grid_ref) > 1 else 1):
+        fig.update_xaxes(title_text="x₁", title_standoff=2, row=row, col=col)
 
 
 def mode_weights_figure(
@@ -288,12 +412,14 @@ def mode_weights_figure(
 
 def _panel(row) -> SamplingPanel:
     return SamplingPanel(
-        row.label, row.kind, row.frames, row.field_xy, row.field_score, row.ranges
+        row.label, row.kind, row.frames, row.field_xy, row.field_score, row.ranges,
+        getattr(row, "alphas", None), getattr(row, "sigmas", None),
     )  # fmt: skip
 
 
 def sampling_figure(view, **kwargs) -> go.Figure:
-    """`sampling_animation` of a pipelines.SamplingView: its rows, data and training points."""
+    """`sampling_animation` of a pipelines.SamplingView: its rows, data and training points
+    (kwargs: x0_hat, trails, ... of `sampling_animation`)."""
     n_grid = round(np.sqrt(view.rows[0].field_xy.shape[1])) if view.rows else 15
     panels = [_panel(r) for r in view.rows]
     return sampling_animation(

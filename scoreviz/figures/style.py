@@ -51,12 +51,20 @@ def apply_style(
 
 
 def player_controls(
-    names: Sequence[str], times: Sequence[float], frame_ms: int, redraw: bool = False, y=-0.04
+    names: Sequence[str],
+    times: Sequence[float],
+    frame_ms: int,
+    redraw: bool = False,
+    y=-0.04,
+    labels: Sequence[str] | None = None,
+    prefix: str = "t = ",
 ) -> dict:
     """Play/Pause buttons and a frame slider labelled t = ... (layout keys for update_layout).
 
     names: the frames' names, times: their t. Without `redraw` a frame only restyles the
     traces it names (fast); with it, frame layouts (moving axis ranges) are applied too.
+    labels: the slider's tick labels instead of the times (e.g. step numbers), shown after
+    `prefix` on the slider.
     """
     still = dict(frame=dict(duration=0, redraw=redraw), mode="immediate")
     still["transition"] = dict(duration=0)
@@ -66,14 +74,16 @@ def player_controls(
         dict(label="Play", method="animate", args=[None, play]),
         dict(label="Pause", method="animate", args=[[None], still]),
     ]
+    if labels is None:
+        labels = [f"{t:.3f}" for t in times]
     steps = [
-        dict(method="animate", label=f"{t:.3f}", args=[[name], still])
-        for name, t in zip(names, times, strict=True)
+        dict(method="animate", label=label, args=[[name], still])
+        for name, label in zip(names, labels, strict=True)
     ]
     menu = dict(type="buttons", direction="left", x=0, y=y, xanchor="left", yanchor="top")
     menu.update(buttons=buttons, showactive=False, pad=dict(t=10, r=10))
     slider = dict(active=0, steps=steps, x=0.16, len=0.84, y=y + 0.02, yanchor="top")
-    slider.update(currentvalue=dict(prefix="t = ", xanchor="right", font=dict(size=14)))
+    slider.update(currentvalue=dict(prefix=prefix, xanchor="right", font=dict(size=14)))
     slider.update(pad=dict(t=30))
     return dict(updatemenus=[menu], sliders=[slider])
 

@@ -215,8 +215,8 @@ def denoiser_kinds(problem: Problem) -> dict[str, str]:
 
 def short_label(name: str, problem: Problem, limit: int = 28) -> str:
     """A model's name as a legend shows it: its " · "-separated parts that only repeat the
-    data and process (registry keys, their labels, "upload:<sha>", "seed N") left out, at most
-    `limit` characters. "DAE σ=0.5 · eight_gaussians · vp_linear" -> "DAE σ=0.5"."""
+    data and process (registry keys, their labels, "upload:<sha>", "seed N", id hashes) left
+    out, at most `limit` characters. "DAE σ=0.5 · eight_gaussians · vp_linear" -> "DAE σ=0.5"."""
     import re
 
     from scoreviz.distributions import DISTRIBUTIONS
@@ -230,7 +230,7 @@ def short_label(name: str, problem: Problem, limit: int = 28) -> str:
         for p in parts
         if p.strip() not in known
         and not p.strip().startswith("upload:")
-        and not re.fullmatch(r"seed \d+", p.strip())
+        and not re.fullmatch(r"seed \d+|[0-9a-f]{4,12}", p.strip())  # seeds, id hashes
     ]
     out = " · ".join(kept) or parts[0] if parts else name
     return out if len(out) <= limit else out[: limit - 1] + "…"

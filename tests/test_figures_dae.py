@@ -133,6 +133,9 @@ def test_legend_names_carry_no_registry_keys():
         "default"
     )
     assert short_label("tiny", problem) == "tiny"
+    assert short_label("score (eps) · eight_gaussians · vp_linear · 8583", problem) == (
+        "score (eps)"
+    )
     dae = tiny_result(kind="dae")
     problem = problem.with_models({"DAE σ=0.5 · eight_gaussians · vp_linear": dae})
     fig = dae_figure(dae_view(problem, DaeSettings((0.1, 0.5), n=20)))

@@ -163,7 +163,9 @@ def mc_band(b: pd.DataFrame, bf: np.ndarray, k: float = 2.0) -> tuple[np.ndarray
 
 def _excess_panel(fig: go.Figure, b: pd.DataFrame, bf: np.ndarray, col: int, first: bool) -> None:
     t, excess, lower, upper = mc_band(b, bf)
-    band = dict(mode="lines", line=dict(width=0), legendgroup="band", hoverinfo="skip")
+    # transparent edges, not width 0: the projector restyle thickens every line to >= 2 px
+    band = dict(mode="lines", line=dict(width=0, color="rgba(0,0,0,0)"), hoverinfo="skip")
+    band["legendgroup"] = "band"
     fig.add_trace(go.Scatter(x=t, y=upper, showlegend=False, name="+2 SE", **band), 2, col)
     fig.add_trace(
         go.Scatter(

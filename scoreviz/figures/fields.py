@@ -321,7 +321,7 @@ def _panels(traces, titles, xy_range, title, height, scale, cap, gap) -> go.Figu
     fig.update_layout(
         title=dict(x=0, xanchor="left", y=0.99, yanchor="top", font=dict(size=15)),
         legend=dict(orientation="h", yanchor="bottom", y=1.06, x=1, xanchor="right"),
-        margin=dict(t=52, b=34, l=45, r=10),
+        margin=dict(t=66, b=34, l=45, r=10),  # room for 24 px title + subtitles (projector)
     )
     return fig
 

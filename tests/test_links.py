@@ -145,6 +145,7 @@ def test_reload_gets_the_models_back():
     assert models[at.session_state["active_model"]].model_id == b.model_id
     q = dict(at.query_params)
     assert (q["model"], q["models"]) == (b.model_id, a.model_id)
+    assert any("restored from its address" in t.value for t in at.toast)
 
     gone = make_app()
     gone.query_params["model"] = "0123456789ab"  # not on this server

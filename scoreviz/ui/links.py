@@ -257,6 +257,11 @@ def read_url(page_file: str) -> None:
     bad = apply(given, page_file, ss)
     init_state()  # after the link's values: defaults only for what it did not set
     bad += _restore_models(given)
+    if ss.get("models"):  # a reload, a shared link, or a reconnect that landed on another replica
+        st.toast(
+            "This view was restored from its address: settings and models are back.",
+            icon=":material/restore:",
+        )
     if bad:
         ss[NOTICE_KEY] = (
             "This link's " + ", ".join(f"“{escape(b)}”" for b in bad) + " could not be used: "

@@ -125,6 +125,31 @@ def test_sampling_view_rows_report_and_figure(tiny):
     assert [t.name for t in weights.data] == ["true weights", "learned score", "exact score"]
 
 
+def test_sampling_rows_share_their_ranges_and_arrows_follow_them(tiny):
+    """VE with 20 steps: the learned and exact rows' own ranges differ (this tiny model leaves
+    its samples wider); the view gives both the widest at each frame and recomputes the
+    narrower row's arrows on that grid; the exact row's own ranges shrink over the run. Plain
+    Langevin frames carry their sampler steps."""
+    ve = tiny_result(process="ve", steps=60)
+    problem = Problem.builtin(DIST, "ve").with_model("m", ve)
+    config = SamplerConfig("reverse_sde", n_steps=20, n_particles=200, n_frames=10, seed=2)
+    settings = pipelines.SamplingSettings(config)
+    view = pipelines.sampling_view(problem, settings)
+    learned, exact = view.rows
+    np.testing.assert_array_equal(learned.ranges, exact.ranges)
+    own = [pipelines.sampling_view_row(problem, r, settings).ranges for r in ("learned", "exact")]
+    np.testing.assert_array_equal(exact.ranges, np.maximum(*own))
+    assert not np.array_equal(*own)
+    assert own[1][0] > 3 * own[1][-1]  # VE: the exact row's view shrinks with its samples
+    for row in view.rows:
+        half = row.field_xy.reshape(len(row.ranges), -1, 2).max(axis=(1, 2))
+        np.testing.assert_allclose(half, row.ranges * 0.9, rtol=0.12)  # grid inside +-range
+        assert row.alphas.shape == row.sigmas.shape == row.frames.times.shape
+    lang = SamplerConfig("langevin", n_steps=30, n_particles=50, n_frames=7)
+    row = pipelines.sampling_view_row(problem.exact(), "exact", pipelines.SamplingSettings(lang))
+    assert row.frames.steps.tolist() == [0, 5, 10, 15, 20, 25, 30]
+
+
 def test_dae_view_has_every_denoiser_and_the_exact_one_is_tweedie(tiny):
     dae = tiny_result(kind="dae", steps=60)
     problem = Problem.builtin(DIST, PROC).with_models({"m": tiny, "d": dae})

@@ -168,7 +168,7 @@ def _xt_traces(p: SamplingPanel, d: list[dict], o: _Opts, first: bool) -> list[g
         traces.append(
             go.Scatter(
                 **d[2], mode="lines+markers", hoverinfo="skip", marker=_trail_style(len(o.hl)),
-                line=dict(color="rgba(76, 86, 106, 0.35)", width=1.2),
+                line=dict(color="rgba(76, 86, 106, 0.25)", width=1.0),
                 name=f"last {TRAIL} frames of {len(o.hl)} particles", legendgroup="trails",
                 showlegend=first,
             )

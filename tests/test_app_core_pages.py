@@ -17,6 +17,7 @@ from scoreviz.ui.widgets import t_options
 from tests.apptest_utils import (
     assert_no_exception,
     chart_specs,
+    decode,
     inject_model,
     make_app,
     open_page,
@@ -134,6 +135,21 @@ def test_score_field_with_a_model_at_slider_extremes(proc):
             assert len(specs) == 2  # learned | exact, and difference | error
             assert specs[0]["layout"]["meta"]["arrow_scale"] >= 0
             assert any("Mean error" in m.value for m in at.markdown)
+
+
+def test_score_field_overlay_and_arrow_density():
+    at = make_app()
+    inject_model(at, tiny_result(), "tiny")
+    at.run()
+    open_page(at, "views/score_field.py")
+    at.slider(key="field_arrows").set_value(9)
+    at.toggle(key="field_overlay").set_value(True).run()
+    assert_no_exception(at)
+    field = chart_specs(at)[0]
+    assert {tr.get("xaxis", "x") for tr in field["data"]} == {"x"}  # one panel
+    shafts = [tr for tr in field["data"] if tr.get("mode") == "lines"]
+    assert [tr["name"] for tr in shafts] == ["learned score", "exact score"]
+    assert len(decode(shafts[0]["x"])) == 3 * 9 * 9  # tail, head, gap per arrow
 
 
 def test_score_field_without_a_matching_model_shows_the_exact_field_and_the_notice():

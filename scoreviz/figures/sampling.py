@@ -374,8 +374,9 @@ def _set_axes(fig: go.Figure, row: int, col: int, n_cols: int, half: float) -> N
     i = _axis_index(row, col, n_cols)
     anchor = "x" if i == 1 else f"x{i}"
     fig.update_xaxes(range=[-half, half], constrain="domain", row=row, col=col)
+    # a panel taller than wide (presentation mode on a narrow screen) sits under its title
     fig.update_yaxes(range=[-half, half], scaleanchor=anchor, scaleratio=1, constrain="domain",
-                     row=row, col=col)  # fmt: skip
+                     constraintoward="top", row=row, col=col)  # fmt: skip
     if col == 1:
         fig.update_yaxes(title_text="x₂", title_standoff=2, row=row, col=col)
     if row == (2 if len(fig._grid_ref) > 1 else 1):

@@ -143,7 +143,9 @@ def sampling_view() -> None:
     with friendly_errors("Sampling"):
         with figure, st.spinner("Sampling…"):
             view = compute.sampling_view(problem, SamplingSettings(config, rows))
-            present.show_chart(sampling_figure(view, x0_hat=x0, trails=trails), key="sampling")
+            fig = sampling_figure(view, x0_hat=x0, trails=trails)
+            final = view.rows[0].final if view.rows else None  # the first panel's samples
+            present.show_chart(fig, key="sampling", samples=final)
         with below:
             notes(view, config)
 

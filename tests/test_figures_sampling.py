@@ -296,3 +296,12 @@ def test_the_default_figure_is_at_most_1_5_mb(proc_key):
     assert len(fig.frames) == 50
     assert size <= 1_500_000, size
     assert len(fig.frames[-1].data[1].x) == 500  # particles on the wire (the table uses 1,000)
+
+
+def test_the_mode_weights_bars_survive_presentation_mode():
+    """for_projector thickens markers that have a size; a bar's marker has none."""
+    from scoreviz.figures.style import for_projector
+
+    fig = mode_weights_figure(np.full(8, 1 / 8), {"exact score": np.full(8, 1 / 8)})
+    big = for_projector(fig)
+    assert big.layout.font.size >= 18 and len(big.data) == 2

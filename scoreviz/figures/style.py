@@ -124,8 +124,9 @@ def _thicken(traces) -> None:
     p = PROJECTOR
     for tr in traces:
         marker = getattr(tr, "marker", None)
-        if marker is not None and marker.size is not None and not hasattr(marker.size, "__len__"):
-            marker.size = max(p["min_marker"], marker.size * p["marker_scale"])
+        size = getattr(marker, "size", None)  # a bar's marker has no size
+        if size is not None and not hasattr(size, "__len__"):
+            marker.size = max(p["min_marker"], size * p["marker_scale"])
         line = getattr(tr, "line", None)
         if line is not None:
             width = line.width if line.width is not None else 2.0

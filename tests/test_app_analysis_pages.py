@@ -120,6 +120,25 @@ def test_sampling_page_with_a_model_at_the_extremes(tiny):
     assert_no_exception(at)
 
 
+def test_sampling_page_switches_for_x0_hat_and_trails(tiny):
+    """Defaults: one row of x_t panels (learned beside exact), trails on, x0_hat off; the
+    toggles add the x0_hat row and remove the trails. The figure is the page's main chart."""
+    at = _app(SAMPLING, tiny)
+    anim = chart_specs(at)[0]
+    titles = [a["text"] for a in anim["layout"]["annotations"]]
+    assert titles == ["learned score: x_t", "exact score: x_t"]
+    assert anim["layout"]["height"] <= 470  # fits 1280x720 under the controls
+    assert any(tr.get("legendgroup") == "trails" for tr in anim["data"])
+    at.toggle(key="sampler_x0").set_value(True)
+    at.toggle(key="sampler_trails").set_value(False).run()
+    assert_no_exception(at)
+    anim = chart_specs(at)[0]
+    titles = [a["text"] for a in anim["layout"]["annotations"]]
+    assert sum("x̂₀ (Tweedie)" in t for t in titles) == 2 and len(titles) == 4
+    assert not any(tr.get("legendgroup") == "trails" for tr in anim["data"])
+    assert len(anim["frames"]) == 50
+
+
 def test_a_model_with_a_fixed_training_set_is_compared_with_the_memorising_optimum():
     from scoreviz.models import ModelConfig
     from scoreviz.training import TrainConfig, train

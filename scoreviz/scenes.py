@@ -1,5 +1,9 @@
 """Scenes: one-click lecture presets, written as data (assets/scenes/*.toml), validated on load.
 
+This module is the file format (no Streamlit: `scripts/warm.py` reads the scenes' trainings from
+it); `scoreviz.ui.scenes` also checks each scene's settings against the page's URL parameters
+and applies scenes in the app.
+
 A scene is a link with a story: it sets the sidebar and the page's settings (the same parameters
 a shareable link carries, `scoreviz.ui.links`), trains what it needs through the server's shared
 model cache (identical trainings run once per server), opens its page and shows two or three
@@ -35,7 +39,8 @@ import tomllib
 
 from scoreviz.errors import ConfigError, ScorevizError
 
-SCENES_DIR = Path(__file__).resolve().parents[2] / "assets" / "scenes"
+ROOT = Path(__file__).resolve().parents[1]
+SCENES_DIR = ROOT / "assets" / "scenes"
 KEYS = {"title", "page", "summary", "formula", "settings", "train"}
 ACTIVE_KEY = "scene"  # session key: the name of the scene whose card is shown
 QUEUE_KEY = "_scene_trainings"  # session key: TrainConfigs still to train, in order
@@ -56,6 +61,7 @@ class Scene:
     formula: str
     settings: tuple[tuple[str, str], ...]  # (URL parameter, text) pairs
     train: tuple[Any, ...]  # TrainConfigs (distribution, process, seed from the settings)
+    source: str = ""  # the file's name, for messages
 
     @property
     def settings_dict(self) -> dict[str, str]:
@@ -84,30 +90,26 @@ def load_scene(path: Path) -> Scene:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ScenesError(f"Scene {path.name}: not a readable TOML file ({e}).") from e
     try:
-        return _validated(scene_name(path), raw)
-    except (ConfigError, ValueError, TypeError) as e:
+        return dataclasses.replace(_validated(scene_name(path), raw), source=path.name)
+    except (ConfigError, ValueError, TypeError) as e:  # ConfigError: a bad data/process key too
         raise ScenesError(f"Scene {path.name}: {e}") from e
 
 
 def _validated(name: str, raw: dict) -> Scene:
-    from scoreviz.ui import links, pages
-
     unknown = set(raw) - KEYS
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}; valid: {sorted(KEYS)}")
     for key in ("title", "page", "summary", "formula"):
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             raise ValueError(f"'{key}' must be a non-empty string")
-    if raw["page"] not in {p.file for p in pages.PAGES}:
+    if not (ROOT / raw["page"]).is_file() or not raw["page"].startswith("views/"):
         raise ValueError(f"page '{raw['page']}' is not one of the app's pages")
     settings = {str(k): str(v) for k, v in raw.get("settings", {}).items()}
-    known = {p.name for p in (*links.GLOBAL, *links.page_params(raw["page"]))}
-    if set(settings) - known:
-        raise ValueError(f"settings {sorted(set(settings) - known)} are not on that page")
-    state: dict = {}
-    bad = links.apply(settings, raw["page"], state)
-    if bad:
-        raise ValueError(f"invalid settings {bad}")
+    state = {
+        "distribution": settings.get("data", "eight_gaussians"),
+        "process": settings.get("process", "vp_linear"),
+        "seed": int(settings.get("seed", 0)),
+    }
     train = raw.get("train", [])
     tables = [train] if isinstance(train, dict) else list(train)
     configs = tuple(_train_config(t, state) for t in tables)
@@ -142,72 +144,3 @@ def training_name(config) -> str:
     what = f"DAE σ={m.dae_sigma:g}" if m.kind == "dae" else "default"
     data = "" if config.n_train is None else f" · N={config.n_train}"
     return f"{what} · {config.distribution} · {config.process}{data} · scene"
-
-
-# ----------------------------------------------------------------------------- in the app
-GOTO_KEY = "_scene_goto"  # session key: the page a just-opened scene still has to switch to
-
-
-def open_scene(name: str) -> None:
-    """Apply scene `name`: its settings now (call it from a widget callback or before the
-    widgets are drawn), its trainings and its page on this run (`run_pending`)."""
-    import streamlit as st
-
-    from scoreviz.ui import links
-
-    scene = load_scenes()[name]
-    ss = st.session_state
-    links.apply(scene.settings_dict, scene.page, ss)
-    ss[ACTIVE_KEY] = name
-    ss[QUEUE_KEY] = list(scene.train)
-    ss[GOTO_KEY] = scene.page
-
-
-def run_pending(page_file: str) -> None:
-    """Start the open scene's next training (the shared cache makes a known one instant) and
-    switch to its page. Both may end this run (st.rerun / st.switch_page); the state they
-    need stays in the session, so the next run carries on."""
-    import streamlit as st
-
-    from scoreviz.ui.training_runner import is_training, start_training
-
-    ss = st.session_state
-    queue = ss.get(QUEUE_KEY) or []
-    if queue and not is_training():
-        config = queue.pop(0)
-        start_training(config, training_name(config))  # reruns at once if already trained
-    goto = ss.pop(GOTO_KEY, None)
-    if goto and goto != page_file:
-        st.switch_page(goto)
-
-
-def picker() -> None:
-    """The sidebar's list of scenes: one button each (a callback applies it)."""
-    import streamlit as st
-
-    with st.popover("Scenes", icon=":material/slideshow:", width="stretch"):
-        st.caption("One click: data, settings, a trained model and the page of a lecture idea.")
-        for name, scene in load_scenes().items():
-            st.button(
-                scene.title, key=f"scene_{name}", on_click=open_scene, args=(name,),
-                width="stretch",
-            )  # fmt: skip
-
-
-def card(page_file: str) -> None:
-    """The open scene's title, sentences and formula, on its own page (shown in presentation
-    mode too: the container's key exempts it from the hidden prose)."""
-    import streamlit as st
-
-    name = st.session_state.get(ACTIVE_KEY)
-    scene = load_scenes().get(name) if name else None
-    if scene is None or scene.page != page_file:
-        return
-    with st.container(border=True, key="scene_card"):
-        left, right = st.columns([12, 1])
-        left.markdown(f"**Scene: {scene.title}**  \n{scene.summary}")
-        right.button(
-            "", icon=":material/close:", key="scene_close", help="Close the scene's card",
-            on_click=st.session_state.__setitem__, args=(ACTIVE_KEY, None),
-        )  # fmt: skip
-        st.latex(scene.formula)

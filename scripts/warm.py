@@ -31,7 +31,7 @@ from scoreviz.training import TrainConfig  # noqa: E402
 def plan(processes: list[str], scenes: bool = True, defaults: bool = True) -> list[TrainConfig]:
     """The configs to have ready: each scene's trainings, then the default model of every
     built-in distribution for each process (seed 0, the sidebar's default); no duplicates."""
-    from scoreviz.ui.scenes import load_scenes
+    from scoreviz.scenes import load_scenes
 
     configs: list[TrainConfig] = []
     if scenes:

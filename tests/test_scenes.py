@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from scoreviz.ui import links, pages
-from scoreviz.ui.scenes import ScenesError, load_scene, load_scenes
+from scoreviz.scenes import ScenesError, load_scene
+from scoreviz.ui.scenes import check_settings, load_scenes
 from tests.apptest_utils import make_app, tiny_result
 
 SCENES = load_scenes()
@@ -47,8 +48,8 @@ def test_broken_scene_files_are_refused(tmp_path, text, problem):
     path = tmp_path / "9_broken.toml"
     path.write_text(text)
     with pytest.raises(ScenesError, match=problem) as e:
-        load_scene(path)
-    assert "9_broken.toml" in str(e.value)
+        check_settings(load_scene(path))  # the file's checks (core), then the page's (app)
+    assert "9_broken" in str(e.value)
 
 
 def _preload(scene) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from scoreviz.ui import links, pages
 from scoreviz.scenes import ScenesError, load_scene
+from scoreviz.ui import links, pages
 from scoreviz.ui.scenes import check_settings, load_scenes
 from tests.apptest_utils import make_app, tiny_result
 

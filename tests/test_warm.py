@@ -7,8 +7,8 @@ import importlib.util
 from pathlib import Path
 
 from scoreviz import model_store
-from scoreviz.training import TrainConfig
 from scoreviz.scenes import load_scenes
+from scoreviz.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("warm", ROOT / "scripts" / "warm.py")

@@ -41,7 +41,7 @@ def sampler_settings() -> tuple[SamplerConfig, bool, bool]:
     switches. Returns (config, show x0_hat, show trails)."""
     kind = st.session_state.get("sampler", next(iter(LABELS)))
     knobs = SAMPLERS[kind].knobs if kind in SAMPLERS else ()
-    cols = st.columns([2.2, 1.3, 1.3, *([1.3] * len(knobs)), 1.6])
+    cols = st.columns([1.8, 1.2, 1.2, *([1.4] * len(knobs)), 2.0])
     kind = cols[0].selectbox("Sampler", list(LABELS), format_func=LABELS.get, key="sampler")
     steps = cols[1].slider("Steps", 1, 500, 200, key="sampler_steps")
     particles = cols[2].slider("Particles", 1, 2000, 1000, key="sampler_particles")
@@ -58,6 +58,13 @@ def sampler_settings() -> tuple[SamplerConfig, bool, bool]:
     fade = "The last 10 frames of 8 highlighted particles, fading."
     trails = cols[-1].toggle("Trails", value=True, key="sampler_trails", help=fade)
     return config_from_knobs(kind, steps, particles, N_FRAMES, sel.seed, **values), x0, trails
+
+
+def figure_height(x0: bool) -> int | None:
+    """The figure's default height, 20 px less beside two knobs: on a 1280-px screen with the
+    sidebar open their labels take two lines, and the slider must stay inside 720 px."""
+    knobs = SAMPLERS[st.session_state["sampler"]].knobs
+    return 380 if len(knobs) >= 2 and not x0 else None
 
 
 def row_choice() -> tuple[str, ...]:
@@ -143,7 +150,7 @@ def sampling_view() -> None:
     with friendly_errors("Sampling"):
         with figure, st.spinner("Sampling…"):
             view = compute.sampling_view(problem, SamplingSettings(config, rows))
-            fig = sampling_figure(view, x0_hat=x0, trails=trails)
+            fig = sampling_figure(view, x0_hat=x0, trails=trails, height=figure_height(x0))
             final = view.rows[0].final if view.rows else None  # the first panel's samples
             present.show_chart(fig, key="sampling", samples=final)
         with below:

@@ -21,6 +21,8 @@ VALUES = {
     "present": "1",
     "t": "0.25",
     "scaled": "0",
+    "arrows": "21",
+    "overlay": "1",
     "sigmas": "0.1~1.5",
     "points": "200",
     "weightings": "one,sigma2",
@@ -183,3 +185,23 @@ def test_reload_finds_a_model_another_replica_stored(tmp_path, monkeypatch):
     assert found is not None and found.model_id == result.model_id
     assert links.find_model("../../etc/passwd") is None
     assert links.find_model("zz") is None  # alphanumeric, but no model id
+
+
+@pytest.mark.parametrize("page", ["views/forward.py", "views/score_field.py", "views/loss.py"])
+def test_presentation_mode_from_the_link(page):
+    """?present=1: the toggle is on, every chart has projector fonts, the main one autosizes to
+    the screen-tall container (no fixed height) and the prose is hidden by the page's CSS."""
+    from tests.apptest_utils import chart_specs, open_page
+
+    at = make_app()
+    at.query_params["present"] = "1"
+    at.run()
+    open_page(at, page)
+    assert not at.exception
+    assert at.sidebar.toggle(key="present").value is True
+    specs = chart_specs(at)
+    assert specs, "the page draws figures"
+    assert min(s["layout"].get("font", {}).get("size", 0) for s in specs) >= PROJECTOR["font"]
+    assert any(s["layout"].get("height") is None for s in specs)  # the main figure autosizes
+    css = "".join(h.proto.body for h in at.get("html"))
+    assert "stCaptionContainer" in css and "calc(100vh" in css

@@ -220,6 +220,8 @@ PAGE_PARAMS: dict[str, Callable[[], tuple[Param, ...]]] = {
     "views/score_field.py": lambda: (
         Param("t", "field_t_{process}", t_value, show_number),
         Param("scaled", "field_scaled", flag, show_flag),
+        Param("arrows", "field_arrows", integer(7, 31, 2)),
+        Param("overlay", "field_overlay", flag, show_flag),
     ),
     "views/dae.py": lambda: (
         Param("sigmas", "dae_range_{process}", sigma_range, show_range),

@@ -14,7 +14,10 @@ import streamlit as st
 from scoreviz.figures.style import for_projector
 
 KEY = "present"
-HEIGHT = 760  # px: a main figure in presentation mode (1080p minus title and controls)
+# In presentation mode the main figure is as tall as the screen minus what sits above it (the
+# header, the title, one row of controls): CSS height calc(100vh - MAIN_OFFSET px) on its
+# container, and the figure autosizes to it, so 720p and 1080p both fit without scrolling.
+MAIN_OFFSET = 225
 
 # Hidden in presentation mode: captions, prose paragraphs, info/notice boxes, the toolbar. Titles,
 # widgets, tables and figures stay. Widget labels use their own test ids, so they are kept.
@@ -25,7 +28,9 @@ _CSS = """
 [data-testid="stDecoration"], [data-testid="stMainMenu"] { display: none !important; }
 .st-key-scene_card [data-testid="stMarkdown"] { display: block !important; }
 [data-testid="stMain"] h1 { font-size: 2.2rem !important; padding-top: 0 !important; }
-[data-testid="stMainBlockContainer"] { padding-top: 2.5rem !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 3.6rem !important; }
+div.stVerticalBlock.st-key-main_figure, .st-key-main_figure [data-testid="stPlotlyChart"] {
+  height: calc(100vh - MAIN_OFFSETpx) !important; min-height: 340px; }
 [data-testid="stWidgetLabel"] p { font-size: 1.15rem !important; }
 </style>
 """
@@ -53,7 +58,7 @@ def toggle() -> None:
 def apply_page_style() -> None:
     """Hide prose and chrome when presentation mode is on (call once per run)."""
     if is_on():
-        st.html(_CSS)
+        st.html(_CSS.replace("MAIN_OFFSET", str(MAIN_OFFSET)))
 
 
 MAIN_KEY = "main_figure"  # the main figure's container: CSS class "st-key-main_figure"
@@ -65,11 +70,15 @@ def show_chart(
     """st.plotly_chart, restyled for the projector in presentation mode.
 
     main: the page's main figure, drawn in a container keyed MAIN_KEY (the browser layout test
-    finds it there; one per page) and HEIGHT px tall in presentation mode. A main figure gets
+    finds it there; one per page), in presentation mode as tall as the screen allows (the
+    container's CSS height, the figure autosized to it). A main figure gets
     an Export menu below it (`ui.exports.export_menu`: PNG, HTML, a GIF of an animation, and
     `samples` (N, 2) as CSV), named `export` (default: the chart's key)."""
     if is_on():
-        fig = for_projector(fig, HEIGHT if main else None)
+        fig = for_projector(fig)
+        if main:
+            fig.update_layout(height=None, autosize=True)
+            kwargs["height"] = "stretch"
     kwargs.setdefault("width", "stretch")
     if not main:
         st.plotly_chart(fig, **kwargs)

@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from scoreviz import analysis
-from scoreviz.figures.dae import dae_error_figure, dae_figure
+from scoreviz.figures.dae import dae_error_figure
 from scoreviz.pipelines import DaeSettings, dae_error_points, denoiser_kinds
 from scoreviz.ui import cache, compute, present
 from scoreviz.ui.errors import friendly_errors
@@ -43,8 +43,8 @@ def reconstruction_view() -> None:
     hidden = c3.multiselect("Hide denoisers", list(denoiser_kinds(problem)), key="dae_hidden")
     sigmas = (lo,) if lo == hi else tuple(float(s) for s in np.geomspace(lo, hi, 4))
     with friendly_errors("The reconstruction view"):
-        view = compute.dae_view(problem, DaeSettings(sigmas, n, sel.seed)).without(hidden)
-        present.show_chart(dae_figure(view), key="dae_main")
+        fig = compute.dae_figure(problem, DaeSettings(sigmas, n, sel.seed), tuple(hidden))
+        present.show_chart(fig, key="dae_main")
     st.caption(
         "Grey: clean $x_0$; light blue: noisy $\\tilde x$; arrows $\\tilde x \\to D(\\tilde x)$, "
         "the exact one dotted on top of the learned ones. "

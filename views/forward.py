@@ -4,8 +4,6 @@ import streamlit as st
 
 from scoreviz.figures.forward import (
     forward_animation_figure,
-    forward_figures,
-    forward_pair_figure,
 )
 from scoreviz.forward import KL_THRESHOLD
 from scoreviz.pipelines import ForwardSettings
@@ -36,10 +34,9 @@ def noised_view() -> None:
     t = t_slider(proc, key="forward_t", default=0.2)
     with friendly_errors("The noised samples"):
         settings = ForwardSettings(t, N_POINTS, GRID, GRID_DATA, sel.seed)
-        view = cache.forward_view(problem, settings)
-        present.show_chart(forward_pair_figure(view), key="forward_pair")
+        pair, schedule = cache.forward_figures(problem, settings)  # built once per server
+        present.show_chart(pair, key="forward_pair")
         schedule_metrics(proc, t)
-        _, _, schedule = forward_figures(view)
         present.show_chart(schedule, main=False, key="forward_schedule")
         if pm is not None:
             st.caption(

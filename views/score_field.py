@@ -6,7 +6,6 @@ caption (or the no-model notice), the error figure and the prose follow below.
 
 import streamlit as st
 
-from scoreviz.figures.fields import field_figures
 from scoreviz.ui import cache, compute, present
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
@@ -58,11 +57,11 @@ def field_view() -> None:
         "agree, the green line sits inside the orange one.",
     )
     with friendly_errors("The score field"):
-        view = cache.score_field(problem, cache.tkey(t), n_arrows)
-        field_fig, diff_fig = field_figures(view, scaled, overlay and model is not None)
+        tk, both = cache.tkey(t), overlay and model is not None
+        field_fig, diff_fig = cache.field_figures(problem, tk, n_arrows, scaled, both)
         present.show_chart(field_fig, key="field")
         if diff_fig is not None:
-            field = view.field
+            field = cache.score_field(problem, tk, n_arrows).field
             st.markdown(
                 f"**Mean error** σ²‖s_θ − ∇log p_t‖² at this t: `{field.weighted_error:.3g}` "
                 f"where the noisy data lands (weighted by p_t), `{field.mean_error:.3g}` over "

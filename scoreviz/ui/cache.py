@@ -47,3 +47,38 @@ mean_loss_floor = cached(pipelines.mean_loss_floor, 16)
 def forward_view(problem: Problem, s: pipelines.ForwardSettings) -> pipelines.ForwardView:
     """The Data & forward view from cached pieces (p_0 is not recomputed when t moves)."""
     return pipelines.forward_view(problem, s, noised=noised, density=density_at)
+
+
+def shared_figure(build, max_entries: int = 128):
+    """build(problem, ...) -> go.Figure (or a tuple of them) behind a bounded st.cache_resource:
+    one built figure per argument set, handed to every session as the same object.
+
+    Why: building a Plotly figure (its validators, deep copies) was the biggest part of a slider
+    move's server CPU (the Score field pair: ~125 ms; the cached view under it: ~0.2 ms), and
+    every student at the same t asks for the same figure. The objects are shared, so nothing
+    may change them after building: `st.plotly_chart` only reads a figure, and
+    `present.for_projector` works on a copy.
+    """
+    return st.cache_resource(max_entries=max_entries, show_spinner=False, hash_funcs=HASH_FUNCS)(
+        build
+    )
+
+
+def _field_figures(problem: Problem, t: float, n_arrows: int, scaled: bool, overlay: bool):
+    from scoreviz.figures.fields import field_figures as build
+
+    return build(score_field(problem, t, n_arrows), scaled, overlay)
+
+
+def _forward_figures(problem: Problem, s: pipelines.ForwardSettings):
+    from scoreviz.figures.forward import forward_figures as build
+    from scoreviz.figures.forward import forward_pair_figure
+
+    view = forward_view(problem, s)
+    return forward_pair_figure(view), build(view)[2]
+
+
+# (field figure, difference figure or None) of the Score field at t
+field_figures = shared_figure(_field_figures, 256)
+# (data | noised pair, schedule) of Data & forward at settings.t
+forward_figures = shared_figure(_forward_figures, 128)

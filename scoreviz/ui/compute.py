@@ -17,7 +17,7 @@ import streamlit as st
 from scoreviz import pipelines
 from scoreviz.problem import Problem
 from scoreviz.text import escape
-from scoreviz.ui.cache import cached
+from scoreviz.ui.cache import cached, shared_figure
 
 EXACT = pipelines.EXACT  # the exact denoiser's display name in the DAE view
 
@@ -101,3 +101,12 @@ def sampling_view(problem: Problem, s: pipelines.SamplingSettings) -> pipelines.
     from scoreviz.ui.cache import samples
 
     return pipelines.sampling_view(problem, s, row=sampling_row, samples=samples)
+
+
+def _dae_figure(problem, settings, hidden: tuple[str, ...]):
+    from scoreviz.figures.dae import dae_figure
+
+    return dae_figure(dae_view(problem, settings).without(list(hidden)))
+
+
+dae_figure = shared_figure(_dae_figure, 128)  # the DAE page's main figure, shared

@@ -9,7 +9,7 @@ panels fits 1280x720); the model notice, row options, tables and explanations fo
 import streamlit as st
 
 from scoreviz import analysis
-from scoreviz.figures.sampling import X0_MIN_SNR, sampling_figure, sampling_weights_figure
+from scoreviz.figures.sampling import X0_MIN_SNR, sampling_weights_figure
 from scoreviz.mixture import MAX_MEMORISED
 from scoreviz.pipelines import SamplingSettings
 from scoreviz.samplers import SAMPLERS, SamplerConfig, config_from_knobs, sampler_labels
@@ -149,8 +149,9 @@ def sampling_view() -> None:
         rows = row_choice()
     with friendly_errors("Sampling"):
         with figure, st.spinner("Sampling…"):
-            view = compute.sampling_view(problem, SamplingSettings(config, rows))
-            fig = sampling_figure(view, x0_hat=x0, trails=trails, height=figure_height(x0))
+            settings = SamplingSettings(config, rows)
+            view = compute.sampling_view(problem, settings)
+            fig = compute.sampling_figure(problem, settings, x0, trails, figure_height(x0))
             final = view.rows[0].final if view.rows else None  # the first panel's samples
             present.show_chart(fig, key="sampling", samples=final)
         with below:

@@ -110,3 +110,14 @@ def _dae_figure(problem, settings, hidden: tuple[str, ...]):
 
 
 dae_figure = shared_figure(_dae_figure, 128)  # the DAE page's main figure, shared
+
+
+def _sampling_figure(problem, settings, x0_hat: bool, trails: bool, height: int):
+    from scoreviz.figures.sampling import sampling_figure
+
+    view = sampling_view(problem, settings)
+    return sampling_figure(view, x0_hat=x0_hat, trails=trails, height=height)
+
+
+# the Sampling animation, shared: every student at the defaults gets the same built figure
+sampling_figure = shared_figure(_sampling_figure, 32)

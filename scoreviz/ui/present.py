@@ -17,7 +17,7 @@ KEY = "present"
 # In presentation mode the main figure is as tall as the screen minus what sits above it (the
 # header, the title, one row of controls): CSS height calc(100vh - MAIN_OFFSET px) on its
 # container, and the figure autosizes to it, so 720p and 1080p both fit without scrolling.
-MAIN_OFFSET = 225
+MAIN_OFFSET = 250
 
 # Hidden in presentation mode: captions, prose paragraphs, info/notice boxes, the toolbar. Titles,
 # widgets, tables and figures stay. Widget labels use their own test ids, so they are kept.

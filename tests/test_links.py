@@ -205,3 +205,22 @@ def test_presentation_mode_from_the_link(page):
     assert any(s["layout"].get("height") is None for s in specs)  # the main figure autosizes
     css = "".join(h.proto.body for h in at.get("html"))
     assert "stCaptionContainer" in css and "calc(100vh" in css
+
+
+def test_sidebar_model_names_are_short_and_the_help_has_the_full_one():
+    from scoreviz.ui.state import sidebar_name
+    from tests.apptest_utils import inject_model
+
+    full = "default · Eight Gaussians (ring) · vp_linear · seed 0"
+    assert sidebar_name(full) == "default · Eight Gaussians · VP"
+    assert (
+        sidebar_name("score (eps) · two_moons · ve · N=20 · 3fa2")
+        == "score · two_moons · VE · N=20"
+    )
+    assert len(sidebar_name("x" * 80)) == 36
+    at = make_app()
+    inject_model(at, tiny_result(), full)
+    at.run()
+    box = at.sidebar.selectbox(key="active_model")
+    assert box.options == ["default · Eight Gaussians · VP"]
+    assert full in box.help

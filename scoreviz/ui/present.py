@@ -32,6 +32,8 @@ _CSS = """
 div.stVerticalBlock.st-key-main_figure, .st-key-main_figure [data-testid="stPlotlyChart"] {
   height: calc(100vh - MAIN_OFFSETpx) !important; min-height: 340px; }
 [data-testid="stWidgetLabel"] p { font-size: 1.15rem !important; }
+[data-testid="stSliderThumbValue"], [data-testid="stSliderTickBarMin"],
+[data-testid="stSliderTickBarMax"] { font-size: 1.05rem !important; }
 </style>
 """
 

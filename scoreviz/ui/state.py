@@ -111,13 +111,34 @@ def sidebar() -> Selection:
         if names:
             if ss["active_model"] not in names:
                 ss["active_model"] = names[-1]
-            st.selectbox("Active model", names, key="active_model")
+            st.selectbox(
+                "Active model",
+                names,
+                key="active_model",
+                format_func=sidebar_name,
+                help="Its full name: " + ss["active_model"],
+            )
             quality = getattr(ss["models"][ss["active_model"]], "quality", None)
             if quality is not None:
                 st.caption(quality.summary())
         else:
             st.caption("No trained model yet: open **Train** (or press the button on Home).")
     return current_selection()
+
+
+def sidebar_name(name: str, limit: int = 36) -> str:
+    """A model's name as the narrow sidebar shows it (the full one is in its help): without id
+    hashes, "seed N" (the seed is in the sidebar) and parentheses, process keys shortened, at
+    most `limit` characters. "default · Eight Gaussians (ring) · vp_linear · seed 0" ->
+    "default · Eight Gaussians · VP"."""
+    import re
+
+    short = {"vp_linear": "VP", "vp_cosine": "VP cos", "sub_vp": "sub-VP", "ve": "VE"}
+    parts = [re.sub(r"\s*\([^)]*\)", "", p).strip() for p in name.split(" · ")]
+    parts = [short.get(p, p) for p in parts]
+    kept = [p for p in parts if p and not re.fullmatch(r"seed \d+|[0-9a-f]{4,12}", p)]
+    out = " · ".join(kept) or name
+    return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
 def current_selection() -> Selection:

@@ -224,3 +224,17 @@ def test_sidebar_model_names_are_short_and_the_help_has_the_full_one():
     box = at.sidebar.selectbox(key="active_model")
     assert box.options == ["default · Eight Gaussians · VP"]
     assert full in box.help
+
+
+@pytest.mark.parametrize("name", ["vp_linear", "vp_cosine", "ve", "sub_vp"])
+def test_t_slider_labels_give_each_stops_sigma(name):
+    """The t slider's labels, computed once per process in one call, say each stop's sigma_t."""
+    from scoreviz.forward import schedule_at
+    from scoreviz.processes import get_process
+    from scoreviz.ui.widgets import t_labels, t_options
+
+    process = get_process(name)
+    labels = t_labels(process)
+    assert list(labels) == t_options(process)
+    for t, text in labels.items():
+        assert text == f"t = {t:.3g}  (σ = {schedule_at(process, t)['sigma']:.3g})"

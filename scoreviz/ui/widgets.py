@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import streamlit as st
+import torch
 
 from scoreviz.forward import schedule_at
 from scoreviz.processes import NoiseProcess
@@ -26,6 +27,24 @@ def t_options(process: NoiseProcess) -> list[float]:
     """Slider stops: t_min, then 0.01, 0.02, ..., 1.0 (all above t_min)."""
     grid = [round(k * T_STEP, 4) for k in range(1, round(1 / T_STEP) + 1)]
     return [float(process.t_min)] + [t for t in grid if t > process.t_min + 1e-9]
+
+
+_T_LABELS: dict[str, dict[float, str]] = {}  # process name -> option -> label (read-only)
+
+
+def t_labels(process: NoiseProcess) -> dict[float, str]:
+    """Each t slider stop's label "t = 0.1  (σ = 0.322)", computed once per process (one
+    vectorised call). Formatting the ~100 stops one by one, on every rerun, was 70 % of a
+    slider move's server time (py-spy under benchmarks/loadgen.py)."""
+    labels = _T_LABELS.get(process.name)
+    if labels is None:
+        options = t_options(process)
+        sigma = process.at(torch.tensor(options, dtype=torch.float64)).sigma
+        labels = {
+            t: f"t = {t:.3g}  (σ = {float(s):.3g})" for t, s in zip(options, sigma, strict=True)
+        }
+        _T_LABELS[process.name] = labels  # same for every session: shared, never changed
+    return labels
 
 
 def nearest_option(options: list[float], t: float) -> float:
@@ -45,16 +64,13 @@ def t_slider(
     the process in the sidebar never leaves the slider on a value it does not offer.
     """
     options = t_options(process)
-
-    def fmt(t: float) -> str:
-        s = schedule_at(process, t)["sigma"]
-        return f"t = {t:.3g}  (σ = {s:.3g})"
+    labels = t_labels(process)
 
     t = st.select_slider(
         label,
         options=options,
         value=nearest_option(options, default),
-        format_func=fmt,
+        format_func=labels.__getitem__,
         key=f"{key}_{process.name}",
         help=help or "t = 0 is the data, t = 1 is (nearly) pure noise.",
     )

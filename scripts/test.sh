@@ -10,12 +10,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q -r requirements-dev.txt
 
-# The browser test drives Debian's Chromium (Playwright cannot download its own browser here).
-if [ ! -x /usr/bin/chromium ]; then
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browser here);
+# the replica test runs HAProxy.
+if [ ! -x /usr/bin/chromium ] || ! command -v haproxy >/dev/null; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
+    apt-get update -qq && apt-get install -y -qq chromium fonts-noto-color-emoji haproxy >/dev/null
   elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-    sudo apt-get update -qq && sudo apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
+    sudo apt-get update -qq && sudo apt-get install -y -qq chromium fonts-noto-color-emoji haproxy >/dev/null
   else
     echo "note: /usr/bin/chromium not found and no root to install it; browser tests will skip" >&2
   fi

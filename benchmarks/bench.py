@@ -650,7 +650,7 @@ def redraw_section(repeats: int) -> str:
     <= 300 ms on an idle server), per page: median and max over `repeats` steps, each a t not
     seen before (a cache miss) and then the same steps again (server-side cache hits)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from browser_utils import CHROMIUM, CHROMIUM_ARGS, streamlit_server
+    from browser_utils import CHROMIUM, CHROMIUM_ARGS, SIDEBAR, streamlit_server
 
     if not Path(CHROMIUM).exists():
         return "### 4. Slider redraw in Chromium\n\nskipped (no /usr/bin/chromium)"
@@ -662,7 +662,9 @@ def redraw_section(repeats: int) -> str:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         page.goto(url)
         page.get_by_role("button", name="Train the default model").click()
-        page.get_by_text("Active model").first.wait_for(timeout=180_000)
+        page.locator(SIDEBAR).get_by_text("Active model", exact=True).first.wait_for(
+            timeout=180_000
+        )
         for title in REDRAW_PAGES:
             page.get_by_role("link", name=title).first.click()
             page.wait_for_function(f"({_SIGNATURE})() !== null", timeout=90_000)

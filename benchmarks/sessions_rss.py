@@ -37,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.browser_utils import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+from tests.browser_utils import CHROMIUM, CHROMIUM_ARGS, SIDEBAR, streamlit_server  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -117,7 +117,9 @@ def open_session(browser, url: str, i: int, args) -> object:
     page.get_by_label("Steps").fill(str(args.steps))
     page.get_by_label("Steps").press("Tab")
     page.get_by_role("button", name="Train", exact=True).click()
-    page.get_by_text("Active model").first.wait_for(timeout=args.train_timeout * 1000)
+    page.locator(SIDEBAR).get_by_text("Active model", exact=True).first.wait_for(
+        timeout=args.train_timeout * 1000
+    )
     wait_idle(page)
     return ctx
 

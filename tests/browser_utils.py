@@ -26,6 +26,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SHOTS = ROOT / "artifacts" / "screenshots"
+# The sidebar: "Active model" (exact) appears there only once a model exists (Home's prose says
+# "the active model" too, and Playwright's get_by_text matches case-insensitive substrings)
+SIDEBAR = '[data-testid="stSidebar"]'
 
 
 def require_chromium() -> None:

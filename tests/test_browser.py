@@ -11,7 +11,14 @@ from urllib.parse import urlparse
 import pytest
 
 from scoreviz.ui import pages
-from tests.browser_utils import CHROMIUM, CHROMIUM_ARGS, SHOTS, require_chromium, streamlit_server
+from tests.browser_utils import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SHOTS,
+    SIDEBAR,
+    require_chromium,
+    streamlit_server,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -80,7 +87,9 @@ def test_every_page_in_chromium():
 
             # Train the default model from Home; the sidebar then offers it as the active model.
             page.get_by_role("button", name="Train the default model").click()
-            page.get_by_text("Active model").first.wait_for(timeout=120_000)
+            page.locator(SIDEBAR).get_by_text("Active model", exact=True).first.wait_for(
+                timeout=120_000
+            )
             _settle(page, 0)
             _assert_no_error(page, "Home after training")
 

@@ -16,7 +16,14 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from scoreviz.ui import pages
-from tests.browser_utils import CHROMIUM, CHROMIUM_ARGS, SHOTS, require_chromium, streamlit_server
+from tests.browser_utils import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SHOTS,
+    SIDEBAR,
+    require_chromium,
+    streamlit_server,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -74,7 +81,7 @@ def _train_default(browser, url: str) -> str:
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     page.goto(url, wait_until="domcontentloaded")
     page.get_by_role("button", name="Train the default model").click()
-    page.get_by_text("Active model").first.wait_for(timeout=180_000)
+    page.locator(SIDEBAR).get_by_text("Active model", exact=True).first.wait_for(timeout=180_000)
     deadline = time.monotonic() + 30
     while "model=" not in page.url and time.monotonic() < deadline:
         page.wait_for_timeout(300)

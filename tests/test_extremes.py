@@ -404,6 +404,7 @@ def test_an_unexpected_error_shows_a_friendly_message(monkeypatch, page, target,
     module, name = target.rsplit(".", 1)
     monkeypatch.setattr(f"{module}.{name}", broken)
     st.cache_data.clear()  # a cached result would never call the broken function
+    cache.clear_shared_figures()  # nor would a figure another test built
     at = make_app()
     inject_model(at, _tiny("vp_linear"), "tiny")
     at.run()
@@ -414,6 +415,7 @@ def test_an_unexpected_error_shows_a_friendly_message(monkeypatch, page, target,
     assert any(e.startswith(expected) for e in errors), errors
     assert not any(secret in text for text in _screen_texts(at))
     st.cache_data.clear()
+    cache.clear_shared_figures()
 
 
 def test_breakable_targets_exist():

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import time
+import types
 from dataclasses import replace
 
 import pytest
@@ -133,7 +135,10 @@ def _race(root: str, log: str, start, seed: int) -> None:
     store.get_or_create(config.model_id, create)
 
 
-def test_two_processes_racing_for_one_model_train_it_once(tmp_path):
+def test_two_processes_racing_for_one_model_train_it_once(tmp_path, monkeypatch):
+    # spawn re-runs the parent's __main__ in each child; after an AppTest in this process that
+    # is app.py, which must not run outside Streamlit: give the children a bare __main__
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter, like a replica
     start, log = ctx.Event(), tmp_path / "trainings.log"
     procs = [

@@ -49,6 +49,9 @@ def forward_view(problem: Problem, s: pipelines.ForwardSettings) -> pipelines.Fo
     return pipelines.forward_view(problem, s, noised=noised, density=density_at)
 
 
+SHARED_FIGURES: list = []  # every shared_figure cache, for clear_shared_figures
+
+
 def shared_figure(build, max_entries: int = 128):
     """build(problem, ...) -> go.Figure (or a tuple of them) behind a bounded st.cache_resource:
     one built figure per argument set, handed to every session as the same object.
@@ -59,9 +62,17 @@ def shared_figure(build, max_entries: int = 128):
     may change them after building: `st.plotly_chart` only reads a figure, and
     `present.for_projector` works on a copy.
     """
-    return st.cache_resource(max_entries=max_entries, show_spinner=False, hash_funcs=HASH_FUNCS)(
+    shared = st.cache_resource(max_entries=max_entries, show_spinner=False, hash_funcs=HASH_FUNCS)(
         build
     )
+    SHARED_FIGURES.append(shared)
+    return shared
+
+
+def clear_shared_figures() -> None:
+    """Empty every shared figure cache (tests that change what the builders compute)."""
+    for shared in SHARED_FIGURES:
+        shared.clear()
 
 
 def _field_figures(problem: Problem, t: float, n_arrows: int, scaled: bool, overlay: bool):

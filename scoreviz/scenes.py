@@ -42,8 +42,6 @@ from scoreviz.errors import ConfigError, ScorevizError
 ROOT = Path(__file__).resolve().parents[1]
 SCENES_DIR = ROOT / "assets" / "scenes"
 KEYS = {"title", "page", "summary", "formula", "settings", "train"}
-ACTIVE_KEY = "scene"  # session key: the name of the scene whose card is shown
-QUEUE_KEY = "_scene_trainings"  # session key: TrainConfigs still to train, in order
 
 
 class ScenesError(ScorevizError):
@@ -136,11 +134,3 @@ def _train_config(table: dict, state: dict):
         model=model,
         **{k: v for k, v in table.items() if k in train_fields},
     )
-
-
-def training_name(config) -> str:
-    """A display name for a scene's model: what it is and its data, like the Train page's."""
-    m = config.model
-    what = f"DAE σ={m.dae_sigma:g}" if m.kind == "dae" else "default"
-    data = "" if config.n_train is None else f" · N={config.n_train}"
-    return f"{what} · {config.distribution} · {config.process}{data} · scene"

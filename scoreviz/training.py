@@ -118,6 +118,15 @@ class TrainConfig:
         if self.ema is not None:
             object.__setattr__(self, "ema", float(self.ema))
 
+    def display_name(self, data_label: str | None = None, suffix: str | None = None) -> str:
+        """How the app names a model of this config: "score (eps) · <data> · vp_linear · N=20
+        · 3fa2". data_label defaults to the distribution key, suffix to the id's first 4 digits."""
+        m = self.model
+        what = f"DAE σ={m.dae_sigma:g}" if m.kind == "dae" else f"score ({m.parameterization})"
+        data = "" if self.n_train is None else f" · N={self.n_train}"
+        tail = self.model_id[:4] if suffix is None else suffix
+        return f"{what} · {data_label or self.distribution} · {self.process}{data} · {tail}"
+
     @property
     def model_id(self) -> str:
         """Stable 12-hex-digit hash of every setting (seed included): sha1 of sorted JSON.

@@ -410,3 +410,12 @@ def test_score_output_trains_like_eps_with_the_sign_flipped():
     x, t = torch.randn(30, 2), torch.rand(30)
     assert torch.allclose(eps.model.score(x, t), score.model.score(x, t), atol=1e-5)
     assert torch.allclose(eps.model.outputs(x, t)[0], -score.model.outputs(x, t)[0], atol=1e-6)
+
+
+def test_display_name_says_what_the_model_is():
+    from scoreviz.models import ModelConfig
+
+    cfg = TrainConfig(distribution="two_moons", n_train=20)
+    assert cfg.display_name() == f"score (eps) · two_moons · vp_linear · N=20 · {cfg.model_id[:4]}"
+    dae = TrainConfig(model=ModelConfig(kind="dae", dae_sigma=0.5))
+    assert dae.display_name("Ring", suffix="scene") == "DAE σ=0.5 · Ring · vp_linear · scene"

@@ -115,15 +115,8 @@ def _form() -> TrainConfig | None:
         ema=EMAS[ema],
         seed=sel.seed,
     )
-    st.session_state["_train_name"] = name.strip() or _auto_name(config)
+    st.session_state["_train_name"] = name.strip() or config.display_name(sel.dist_label)
     return config
-
-
-def _auto_name(config: TrainConfig) -> str:
-    m = config.model
-    what = f"DAE σ={m.dae_sigma:g}" if m.kind == "dae" else f"score ({m.parameterization})"
-    data = "" if config.n_train is None else f" · N={config.n_train}"
-    return f"{what} · {sel.dist_label} · {config.process}{data} · {config.model_id[:4]}"
 
 
 with friendly_errors("The training settings"):

@@ -303,7 +303,7 @@ def _restore_models(given: Mapping[str, str]) -> list[str]:
         if result is None:
             missing.append("model" if model_id == active else "models")
             continue
-        add_model(model_name(result), result, activate=model_id == active)
+        add_model(result.config.display_name(), result, activate=model_id == active)
     return list(dict.fromkeys(missing))
 
 
@@ -331,15 +331,6 @@ def _from_disk(model_id: str):
         return None if store is None else store.get(model_id)
     except ValueError:  # not a model id (the store takes 12 hex digits only)
         return None
-
-
-def model_name(result) -> str:
-    """The display name of a restored model: what it is, its data and process, its id."""
-    cfg = result.config
-    m = cfg.model
-    what = f"DAE σ={m.dae_sigma:g}" if m.kind == "dae" else f"score ({m.parameterization})"
-    data = "" if cfg.n_train is None else f" · N={cfg.n_train}"
-    return f"{what} · {cfg.distribution} · {cfg.process}{data} · {result.model_id[:4]}"
 
 
 # ----------------------------------------------------------------------------- write

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import functools
 
-from scoreviz.scenes import ACTIVE_KEY, QUEUE_KEY, Scene, ScenesError, training_name
+from scoreviz.scenes import Scene, ScenesError
 from scoreviz.scenes import load_scenes as load_scene_files
 
 __all__ = ["ACTIVE_KEY", "QUEUE_KEY", "Scene", "ScenesError", "load_scenes"]
+
+ACTIVE_KEY = "scene"  # session key: the name of the scene whose card is shown
+QUEUE_KEY = "_scene_trainings"  # session key: TrainConfigs still to train, in order
 
 
 @functools.cache
@@ -73,7 +76,8 @@ def run_pending(page_file: str) -> None:
     queue = ss.get(QUEUE_KEY) or []
     if queue and not is_training():
         config = queue.pop(0)
-        start_training(config, training_name(config))  # reruns at once if already trained
+        # reruns at once if the server already has it
+        start_training(config, config.display_name(suffix="scene"))
     goto = ss.pop(GOTO_KEY, None)
     if goto and goto != page_file:
         st.switch_page(goto)

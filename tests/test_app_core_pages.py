@@ -498,3 +498,4 @@ def test_train_for_this_data_shows_the_model_in_place(page):
     assert at.session_state["models"][at.session_state["active_model"]].config.distribution == (
         "two_moons"
     )
+    shared_models().discard(config.model_id)  # a stand-in under a real config's id

@@ -52,19 +52,30 @@ def test_broken_scene_files_are_refused(tmp_path, text, problem):
     assert "9_broken" in str(e.value)
 
 
-def _preload(scene) -> None:
-    """Put a quickly trained stand-in under each of the scene's model ids in the server's
-    shared store, so the scene finds it there (the path a second student's click takes)."""
+@pytest.fixture
+def preload():
+    """Put a quickly trained stand-in under each of a scene's model ids in the server's shared
+    store, so the scene finds it there (the path a second student's click takes); removed
+    afterwards, since the ids are real configs' (the default model's among them) that other
+    tests train."""
     from scoreviz.ui.state import shared_models
 
-    for i, config in enumerate(scene.train):
-        shared_models().put(config.model_id, tiny_result(steps=200 + i))
+    ids = []
+
+    def put(scene) -> None:
+        for i, config in enumerate(scene.train):
+            shared_models().put(config.model_id, tiny_result(steps=200 + i))
+            ids.append(config.model_id)
+
+    yield put
+    for model_id in ids:
+        shared_models().discard(model_id)
 
 
 @pytest.mark.parametrize("name", list(SCENES))
-def test_every_scene_opens_from_its_link(name):
+def test_every_scene_opens_from_its_link(name, preload):
     scene = SCENES[name]
-    _preload(scene)
+    preload(scene)
     at = make_app()
     at.query_params["scene"] = name
     at.run()

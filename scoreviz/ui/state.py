@@ -218,6 +218,11 @@ class _SharedModels:
             while len(self._items) > self._max:
                 self._items.popitem(last=False)
 
+    def discard(self, model_id: str) -> None:
+        """Forget one model (tests that put stand-ins under real configs' ids remove them)."""
+        with self._lock:
+            self._items.pop(model_id, None)
+
     def __len__(self) -> int:
         return len(self._items)
 

@@ -11,7 +11,10 @@ import torch
 
 from scoreviz import exact_score_fn, get_distribution, get_process
 from scoreviz.figures.fields import (
+    MASS_LEVELS,
     arrow_vectors,
+    contour_crossings,
+    mass_fraction,
     score_difference_figure,
     score_field_figure,
 )
@@ -150,14 +153,16 @@ def _numbers(obj):
 
 
 def _assert_drawn_numbers_finite(spec: dict) -> None:
-    """All numbers finite, except the NaN line breaks between arrow shafts (never drawn)."""
+    """All numbers finite, except the NaN line breaks between arrows (never drawn)."""
     for trace in spec["data"]:
         trace = dict(trace)
-        if trace.get("mode") == "lines":  # arrow shafts: tail, head, NaN gap per arrow
+        if trace.get("mode") == "lines":
+            # shafts: tail, tip, NaN gap per arrow; heads (filled): left, tip, right, NaN gap
+            step = 4 if trace.get("fill") == "toself" else 3
             for axis in ("x", "y"):
-                v = decode(trace.pop(axis))
-                assert np.isnan(v[2::3]).all()
-                assert np.isfinite(v[0::3]).all() and np.isfinite(v[1::3]).all()
+                v = decode(trace.pop(axis)).reshape(-1, step)
+                assert np.isnan(v[:, -1]).all()
+                assert np.isfinite(v[:, :-1]).all()
         nums = list(_numbers(trace))
         assert all(math.isfinite(v) for v in nums), trace.get("type")
 
@@ -203,7 +208,8 @@ def test_figure_json_stays_small():
         len(f.to_json())
         for f in (score_field_figure(field, xy), score_difference_figure(field, xy))
     ]
-    assert max(sizes) < 150_000, sizes
+    # filled heads send 4 points per arrow (old rotated markers: a point, an angle and a size)
+    assert max(sizes) < 175_000, sizes
 
 
 @pytest.mark.slow
@@ -263,8 +269,25 @@ def test_error_colours_end_at_the_p_t_weighted_quantile():
     assert zmax is not None and zmax <= q + 1e-9
     assert zmax < 0.01 * err.max()  # the empty corners no longer set the colour scale
     assert fig.layout.meta["error_zmax"] == zmax
-    contour = fig.data[4]
-    assert contour.contours.showlabels and contour.contours.labelformat == ".0%"
+    contour, labels = fig.data[4], fig.data[5]
+    assert (contour.contours.start, contour.contours.end) == MASS_LEVELS
+    assert set(labels.text) == {"50%", "90%"} and labels.mode == "text"
+    # every label sits on its contour: the mass fraction there is the label's level
+    eg, mass = field.err_grid, mass_fraction(field.density)
+    for x, y, text in zip(labels.x, labels.y, labels.text, strict=True):
+        level = float(text.rstrip("%")) / 100
+        i, j = np.searchsorted(eg.ys, y) - 1, np.searchsorted(eg.xs, x) - 1
+        near = mass[max(i, 0) : i + 2, max(j, 0) : j + 2]
+        assert near.min() - 1e-3 <= level <= near.max() + 1e-3, (text, near)
+
+
+def test_contour_crossings_lie_on_the_level_set():
+    xs = ys = np.linspace(-2, 2, 41)
+    z = xs[None, :] ** 2 + ys[:, None] ** 2  # circles; rows = y
+    pts = contour_crossings(xs, ys, z, 1.0)
+    assert len(pts) > 40
+    np.testing.assert_allclose(np.linalg.norm(pts, axis=1), 1.0, atol=0.01)
+    assert len(contour_crossings(xs, ys, z, 100.0)) == 0  # no crossing: no points
 
 
 def test_mass_fraction_contours_enclose_the_stated_mass():
@@ -280,7 +303,12 @@ def test_overlay_draws_learned_under_exact_in_one_panel():
     field = score_field(DIST, PROC, t, _fake_learned, xy)
     fig = score_field_figure(field, xy, overlay=True)
     assert {tr.xaxis for tr in fig.data} == {"x"}  # one panel
-    shafts = [tr for tr in fig.data if getattr(tr, "mode", None) == "lines"]
+    lines = [tr for tr in fig.data if getattr(tr, "mode", None) == "lines"]
+    shafts = [tr for tr in lines if tr.fill != "toself"]  # the others are their filled heads
+    assert [tr.name for tr in lines if tr.fill == "toself"] == [
+        "learned score heads",
+        "exact score heads",
+    ]
     names = [tr.name for tr in shafts]
     assert names == ["learned score", "exact score"]  # exact drawn last, on top
     learned, exact = shafts

@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from scoreviz.analysis import Reconstruction
-from scoreviz.figures.arrows import arrow_trace, arrow_xy
-from scoreviz.figures.style import PALETTE, apply_style
+from scoreviz.figures.arrows import arrow_traces
+from scoreviz.figures.style import PALETTE, apply_style, fixed_margins
 from scoreviz.text import escape
 
 HEIGHT = 400  # px: the DAE page's main figure (a row of square panels; fits a 720p screen)
@@ -57,16 +57,32 @@ def clip_to_box(start: np.ndarray, end: np.ndarray, r: float) -> tuple[np.ndarra
     return out, moved
 
 
-def _arrows(x_t, rec, kind: str, name: str, label: str, first: bool) -> go.Scatter:
-    """Exact: thin dotted line, small head, drawn on top; others: thick, translucent, below."""
+# Head lengths as a fraction of a panel's half-width r: 11 and 7 px on a 440 px high figure
+HEAD_LEARNED, HEAD_EXACT = 0.067, 0.042
+
+
+def _arrows(x_t, rec, kind: str, name: str, label: str, first: bool, r: float) -> list:
+    """Exact: thin dotted line, small head, drawn on top; others: thick, translucent, below
+    (shafts and heads, `arrows.arrow_traces`)."""
+    kw = dict(legendgroup=name, showlegend=first)
     if kind == "exact":
-        tr = arrow_trace(*arrow_xy(x_t, rec, head=7), PALETTE[kind], width=1.3)
-        tr.line.dash = "dot"
+        traces = arrow_traces(
+            x_t, rec, PALETTE[kind], 1.3, HEAD_EXACT * r, f"x̃ → {label}", decimals=3, **kw
+        )
+        traces[0].line.dash = "dot"
     else:
-        tr = arrow_trace(*arrow_xy(x_t, rec, head=11), PALETTE[kind], width=3.2)
-        tr.opacity = 0.7
-    tr.update(name=f"x̃ → {label}", legendgroup=name, showlegend=first)
-    return tr
+        traces = arrow_traces(
+            x_t,
+            rec,
+            PALETTE[kind],
+            3.2,
+            HEAD_LEARNED * r,
+            f"x̃ → {label}",
+            opacity=0.7,
+            decimals=3,
+            **kw,
+        )
+    return traces
 
 
 def _alpha_note(p: Reconstruction, clipped: int) -> str | None:
@@ -114,7 +130,8 @@ def dae_reconstruction_figure(
             label = label if kind == "exact" else escape(label)
             end, moved = clip_to_box(p.x_t, p.recon[name], r)
             clipped += int(moved.sum())
-            fig.add_trace(_arrows(p.x_t, end, kind, name, label, first), 1, i)
+            for tr in _arrows(p.x_t, end, kind, name, label, first, r):
+                fig.add_trace(tr, 1, i)
         clipped_counts.append(clipped)
         fig.update_xaxes(range=[-r, r], title_text="x₁", row=1, col=i)
         ax = "x" if i == 1 else f"x{i}"
@@ -128,7 +145,7 @@ def dae_reconstruction_figure(
                 font=dict(size=12, color=PALETTE["error"]), bgcolor="rgba(255,255,255,0.85)",
             )  # fmt: skip
     fig.update_yaxes(title_text="x₂", row=1, col=1)
-    apply_style(fig, xy_range=None, equal_aspect=False, height=height)
+    fixed_margins(apply_style(fig, xy_range=None, equal_aspect=False, height=height))
     fig.update_layout(
         legend=dict(y=1.1, font=dict(size=13)), margin=dict(t=70, b=40, l=45, r=10),
         meta={"clipped": clipped_counts},

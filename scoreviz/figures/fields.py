@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from scoreviz.figures.arrows import arrow_xy, capped
-from scoreviz.figures.style import ERROR_COLORSCALE, PALETTE, apply_style
+from scoreviz.figures.arrows import arrow_traces, capped
+from scoreviz.figures.style import ERROR_COLORSCALE, PALETTE, apply_style, fixed_margins
 from scoreviz.grids import Grid, ScoreField, finite
 
 # Light blues: the density stays readable under the orange/green arrows.
@@ -30,6 +30,8 @@ ARROW_CAP = 1.6  # no arrow is longer than 1.6 grid cells (outliers would cover 
 RAW_CAP = 2.4  # raw scores on one scale for every t: room to grow 4x before the cap
 ERROR_QUANTILE = 0.95  # the error colour scale ends at this quantile of the error under p_t
 MASS_LEVELS = (0.5, 0.9)  # labelled contours: the smallest regions holding 50% / 90% of p_t
+HEAD_OF_LENGTH = 0.35  # a field arrow's head is this fraction of its length, up to max_head px
+CELL_PX = 28  # px per grid cell of a 15 x 15 field on the default figure (converts max_head)
 DECIMALS = 3  # coordinates in figure JSON are rounded: 1e-3 is far below one pixel
 HEIGHT = 420  # px: the page's main figure in normal mode (fits a 720p screen with controls)
 
@@ -85,42 +87,63 @@ def quiver_traces(
     showlegend: bool = True,
     width: float = 2.5,
     max_head: float = 12,
+    cell: float | None = None,
 ) -> list[go.Scatter]:
     """Arrows from `points` (N, 2) along scale * `vectors` (N, 2), lengths capped at `cap`;
-    shafts `width` px, heads up to `max_head` px (a head's size follows its arrow's length)."""
+    shafts `width` px, filled heads (`arrows.arrow_traces`) HEAD_OF_LENGTH of their arrow, at
+    most `max_head` px on a field figure of the default size (`cell`: the grid spacing in data
+    units, default cap / ARROW_CAP)."""
     d, length = capped(finite(vectors), scale, cap)
-    head = points + d
+    cell = cap / ARROW_CAP if cell is None else cell
+    head = np.minimum(HEAD_OF_LENGTH * length, max_head / CELL_PX * cell)
     # float32 keeps the JSON small and avoids validating thousands of Python objects (a None
     # list is 10x slower)
-    xs, ys, _ = (np.round(a, DECIMALS).astype(np.float32) for a in arrow_xy(points, head))
-    angle = np.degrees(np.arctan2(d[:, 0], d[:, 1]))  # clockwise from "up", as Plotly wants
-    head_size = np.clip(2 * max_head * length / max(cap, 1e-12), 0, max_head)  # 0: no head
-    shafts = go.Scatter(
-        x=xs,
-        y=ys,
-        mode="lines",
-        line=dict(color=color, width=width),
-        name=name,
-        legendgroup=name,
+    return arrow_traces(
+        points, points + d, color, width, head, name, decimals=DECIMALS, legendgroup=name,
         showlegend=showlegend,
-        hoverinfo="skip",
-    )
-    heads = go.Scatter(
-        x=np.round(head[:, 0], DECIMALS).astype(np.float32),
-        y=np.round(head[:, 1], DECIMALS).astype(np.float32),
-        mode="markers",
-        marker=dict(
-            symbol="triangle-up",
-            angle=np.round(angle).astype(np.int16),  # whole degrees: 2 bytes, not 4
-            size=np.round(head_size).astype(np.uint8),
-            color=color,
-            line=dict(width=0),
-        ),
-        legendgroup=name,
-        showlegend=False,
-        hoverinfo="skip",
-    )
-    return [shafts, heads]
+    )  # fmt: skip
+
+
+CONTOUR_COLOR = "#1F4E79"
+
+
+def contour_crossings(xs: np.ndarray, ys: np.ndarray, z: np.ndarray, level: float) -> np.ndarray:
+    """Points (K, 2) where the level set z = level crosses the grid lines of z (rows = ys,
+    columns = xs), linearly interpolated along each crossed cell edge."""
+    z = np.asarray(z, dtype=np.float64) - level
+    xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+    out = []
+    for a, b, along, across, axis in ((z[:, :-1], z[:, 1:], xs, ys, 1), (z[:-1], z[1:], ys, xs, 0)):
+        i, j = np.nonzero(a * b < 0)
+        k = j if axis == 1 else i  # the crossed edge starts at index k along its grid line
+        frac = a[i, j] / (a[i, j] - b[i, j])
+        pos = along[k] + frac * (along[k + 1] - along[k])
+        other = across[i] if axis == 1 else across[j]
+        pts = np.stack([pos, other], 1) if axis == 1 else np.stack([other, pos], 1)
+        out.append(pts)
+    return np.concatenate(out) if out else np.empty((0, 2))
+
+
+def contour_labels(xs, ys, z, levels) -> go.Scatter:
+    """Labels "50%", ... for the contours of z at `levels`, as one text trace: each level's
+    label at its rightmost and leftmost crossing, nudged to alternate heights so two levels never
+    overlap. Plotly's own contour labels (`showlabels`) search every path for a free spot with
+    SVG path measurements: 0.1 s of the Score field page's redraw in Chromium."""
+    x, y, text = [], [], []
+    for level in levels:
+        pts = contour_crossings(xs, ys, z, level)
+        if not len(pts):
+            continue
+        pick = np.unique([np.argmax(pts[:, 0]), np.argmin(pts[:, 0])])
+        x += list(pts[pick, 0])
+        y += list(pts[pick, 1])
+        text += [f"{level:.0%}"] * len(pick)
+    return go.Scatter(
+        x=np.round(x, DECIMALS), y=np.round(y, DECIMALS), text=text, mode="text",
+        textposition="middle right", hoverinfo="skip", showlegend=False,
+        textfont=dict(size=12, color=CONTOUR_COLOR, shadow="0px 0px 3px white"),
+        name="p_t mass contour labels",
+    )  # fmt: skip
 
 
 def density_heatmap(grid: Grid, z: np.ndarray, name: str = "exact p_t") -> go.Heatmap:
@@ -131,7 +154,8 @@ def density_heatmap(grid: Grid, z: np.ndarray, name: str = "exact p_t") -> go.He
         z=finite(z),
         colorscale=SOFT_BLUES,
         showscale=False,
-        zsmooth="best",  # a coarse grid, drawn smoothly: small JSON, no visible cells
+        zsmooth="fast",  # a coarse grid, smoothed by the browser as it scales the image up (small
+        # JSON, no visible cells; "best" interpolates every pixel in JS: +45 ms a redraw)
         name=name,
         hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>p_t=%{z:.3g}<extra></extra>",
     )
@@ -179,13 +203,15 @@ def score_field_figure(
     pts = field.grid.points
     bg = density_heatmap(field.bg_grid, field.density)
     exact_kw = dict(width=1.5, max_head=9) if overlay and learned_v is not None else {}
-    exact = quiver_traces(pts, exact_v, scale, cap, PALETTE["exact"], "exact score", **exact_kw)
+    exact = quiver_traces(
+        pts, exact_v, scale, cap, PALETTE["exact"], "exact score", cell=sp, **exact_kw
+    )
     if learned_v is None:
         traces, titles = [[bg] + exact], [_PANEL_TITLES["exact"]]
     else:
         learned_kw = dict(width=5, max_head=15) if overlay else {}
         learned = quiver_traces(
-            pts, learned_v, scale, cap, PALETTE["learned"], "learned score", **learned_kw
+            pts, learned_v, scale, cap, PALETTE["learned"], "learned score", cell=sp, **learned_kw
         )
         if overlay:
             for tr in learned:
@@ -232,27 +258,20 @@ def score_difference_figure(
         colorscale=ERROR_COLORSCALE,
         zmin=0,
         zmax=zmax,
-        zsmooth="best",
+        zsmooth="fast",
         colorbar=dict(title=dict(text="σ²‖Δs‖²", side="right"), len=0.8, thickness=12, x=1.0),
         name="error",
         hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>σ²‖Δs‖²=%{z:.3g}<extra></extra>",
     )
     lo, hi = MASS_LEVELS[0], MASS_LEVELS[-1]
+    mass = np.round(mass_fraction(field.density), 4).astype(np.float32)
     where_data = go.Contour(  # where p_t has its mass: the error that matters is inside
         x=eg.xs.astype(np.float32),
         y=eg.ys.astype(np.float32),
-        z=np.round(mass_fraction(field.density), 4).astype(np.float32),
-        contours=dict(
-            coloring="lines",
-            start=lo,
-            end=hi,
-            size=max(hi - lo, 1e-6),
-            showlabels=True,
-            labelformat=".0%",
-            labelfont=dict(size=12, color="#1F4E79"),
-        ),
+        z=mass,
+        contours=dict(coloring="lines", start=lo, end=hi, size=max(hi - lo, 1e-6)),
         autocontour=False,
-        colorscale=[[0, "#1F4E79"], [1, "#1F4E79"]],  # "lines" colouring ignores line.color
+        colorscale=[[0, CONTOUR_COLOR], [1, CONTOUR_COLOR]],  # "lines" colouring ignores line.color
         line=dict(width=1.5),
         showscale=False,
         name="p_t mass contours",
@@ -260,8 +279,10 @@ def score_difference_figure(
     )
     traces = [
         [density_heatmap(field.bg_grid, field.density)]
-        + quiver_traces(field.grid.points, diff, scale, cap, PALETTE["error"], "learned − exact"),
-        [error_map, where_data],
+        + quiver_traces(
+            field.grid.points, diff, scale, cap, PALETTE["error"], "learned − exact", cell=sp
+        ),
+        [error_map, where_data, contour_labels(eg.xs, eg.ys, mass, MASS_LEVELS)],
     ]
     titles = [
         "learned − exact (same arrow scale)",
@@ -318,6 +339,7 @@ def _panels(traces, titles, xy_range, title, height, scale, cap, gap) -> go.Figu
         )
     fig = go.Figure(data=[tr for panel in traces for tr in panel], layout=layout)
     apply_style(fig, title=title, xy_range=None, equal_aspect=False, height=height)
+    fixed_margins(fig)
     fig.update_layout(
         title=dict(x=0, xanchor="left", y=0.99, yanchor="top", font=dict(size=15)),
         legend=dict(orientation="h", yanchor="bottom", y=1.06, x=1, xanchor="right"),

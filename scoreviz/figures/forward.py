@@ -11,13 +11,24 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from scoreviz.figures.fields import density_heatmap
-from scoreviz.figures.style import PALETTE, apply_style, player_controls
+from scoreviz.figures.style import PALETTE, apply_style, fixed_margins, player_controls
 from scoreviz.grids import Grid, finite
 
 
 def _points(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a = finite(a)
     return np.round(a[:, 0], 3), np.round(a[:, 1], 3)
+
+
+# Below this many points a scatter is drawn as SVG: a WebGL (Scattergl) trace costs a GL context
+# per chart, ~200 ms each in a browser without a GPU (headless Chromium, many school laptops), so
+# the Data & forward pair took 600 ms to draw instead of 140 (benchmarks/bench.py --only redraw).
+SVG_POINTS = 5000
+
+
+def points_trace(n: int, **kw) -> go.Scatter | go.Scattergl:
+    """A marker trace for n points: SVG up to SVG_POINTS, WebGL above."""
+    return go.Scatter(**kw) if n <= SVG_POINTS else go.Scattergl(**kw)
 
 
 def samples_density_figure(
@@ -43,7 +54,8 @@ def samples_density_figure(
     ):
         x, y = _points(pts)
         fig.add_trace(
-            go.Scattergl(
+            points_trace(
+                len(x),
                 x=x,
                 y=y,
                 mode="markers",
@@ -79,7 +91,8 @@ def data_figure(
     fig = go.Figure([density_heatmap(grid, density, name="exact p₀")])
     x, y = _points(x0)
     fig.add_trace(
-        go.Scattergl(
+        points_trace(
+            len(x),
             x=x,
             y=y,
             mode="markers",
@@ -247,7 +260,11 @@ def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
     """The data (left: x_0 over the exact p_0) and the noised data (right: x_t over the exact
     p_t) of a pipelines.ForwardView as one figure of two square panels: the traces of
     `data_figure` and `samples_density_figure`, each panel with its own axis range."""
-    data, noised, _ = forward_figures(view)
+    d, p = view.data, view.noisy  # forward_figures without the schedule figure (a third of it)
+    data = data_figure(view.x0, d.grid, d.density, d.xy)
+    noised = samples_density_figure(
+        view.x0, view.xt, p.grid, p.density, view.t, view.alpha, view.sigma, p.xy
+    )
     titles = [
         "data x₀ over p₀",
         f"x_t over p_t at t = {view.t:.3g}",
@@ -263,7 +280,7 @@ def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
         fig.update_xaxes(range=list(xy), constrain="domain", title_text="x₁", row=1, col=col)
         fig.update_yaxes(range=list(xy), constrain="domain", scaleanchor=ax, row=1, col=col)
     fig.update_yaxes(title_text="x₂", row=1, col=1)
-    apply_style(fig, xy_range=None, equal_aspect=False, height=height)
+    fixed_margins(apply_style(fig, xy_range=None, equal_aspect=False, height=height))
     fig.update_annotations(font_size=14)
     fig.update_layout(
         legend=dict(orientation="h", y=1.1, x=1, xanchor="right"),

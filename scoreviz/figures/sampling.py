@@ -22,7 +22,7 @@ from plotly.subplots import make_subplots
 
 from scoreviz.analysis import SamplingFrames, evenly_spaced
 from scoreviz.figures.arrows import arrow_trace, arrow_xy, capped
-from scoreviz.figures.style import PALETTE, apply_style, player_controls
+from scoreviz.figures.style import PALETTE, apply_style, fixed_margins, player_controls
 
 HIGHLIGHT = ["#1B1F3B", "#E63946", "#2A9D8F", "#F4A261", "#6A4C93", "#1982C4", "#8AC926", "#FF595E"]
 FIELD_OPACITY = 0.5
@@ -303,7 +303,7 @@ def _finish_layout(fig, frames: SamplingFrames, names, frame_ms, moves, height, 
     rows = 2 if o.x0_hat else 1
     height = height or HEIGHT[rows]
     plot_h = height - MARGIN["t"] - MARGIN["b"]
-    apply_style(fig, xy_range=None, equal_aspect=False, height=height)
+    fixed_margins(apply_style(fig, xy_range=None, equal_aspect=False, height=height))
     labels, prefix = None, "t = "
     if len(frames.times) and np.ptp(frames.times) == 0:  # plain Langevin: t never moves
         steps = frames.steps if frames.steps is not None else np.arange(len(frames.times))

@@ -147,8 +147,8 @@ def test_score_field_overlay_and_arrow_density():
     assert_no_exception(at)
     field = chart_specs(at)[0]
     assert {tr.get("xaxis", "x") for tr in field["data"]} == {"x"}  # one panel
-    shafts = [tr for tr in field["data"] if tr.get("mode") == "lines"]
-    assert [tr["name"] for tr in shafts] == ["learned score", "exact score"]
+    shafts = [tr for tr in field["data"] if tr.get("mode") == "lines" and "fill" not in tr]
+    assert [tr["name"] for tr in shafts] == ["learned score", "exact score"]  # filled: heads
     assert len(decode(shafts[0]["x"])) == 3 * 9 * 9  # tail, head, gap per arrow
 
 

@@ -34,9 +34,10 @@ def noised_view() -> None:
     t = t_slider(proc, key="forward_t", default=0.2)
     with friendly_errors("The noised samples"):
         settings = ForwardSettings(t, N_POINTS, GRID, GRID_DATA, sel.seed)
-        pair, schedule = cache.forward_figures(problem, settings)  # built once per server
-        present.show_chart(pair, key="forward_pair")
+        # built once per server; the main chart goes out before the next figure is built
+        present.show_chart(cache.forward_pair(problem, settings), key="forward_pair")
         schedule_metrics(proc, t)
+        schedule = cache.forward_schedule(problem, settings.t)
         present.show_chart(schedule, main=False, key="forward_schedule")
         if pm is not None:
             st.caption(

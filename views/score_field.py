@@ -58,9 +58,9 @@ def field_view() -> None:
     )
     with friendly_errors("The score field"):
         tk, both = cache.tkey(t), overlay and model is not None
-        field_fig, diff_fig = cache.field_figures(problem, tk, n_arrows, scaled, both)
-        present.show_chart(field_fig, key="field")
-        if diff_fig is not None:
+        # built once per server; the main chart goes out before the next figure is built
+        present.show_chart(cache.field_figure(problem, tk, n_arrows, scaled, both), key="field")
+        if problem.model is not None:
             field = cache.score_field(problem, tk, n_arrows).field
             st.markdown(
                 f"**Mean error** σ²‖s_θ − ∇log p_t‖² at this t: `{field.weighted_error:.3g}` "
@@ -68,6 +68,7 @@ def field_view() -> None:
                 "the whole square (empty corners, which training rarely sees, count too). "
                 "0 would be perfect; the factor σ² makes noise levels comparable."
             )
+            diff_fig = cache.difference_figure(problem, tk, n_arrows, scaled)
             present.show_chart(diff_fig, main=False, key="diff")
 
 

@@ -358,14 +358,23 @@ def arrow_vectors(fig: go.Figure, trace_index: int) -> tuple[np.ndarray, np.ndar
     return tails, heads - tails
 
 
+def field_figure(view, scaled: bool = True, overlay: bool = False) -> go.Figure:
+    """The score field figure of a pipelines.ScoreFieldView; raw scores (scaled=False) on the
+    view's fixed scale."""
+    fixed = getattr(view, "raw_scale", None)
+    return score_field_figure(view.field, view.xy, scaled, fixed_scale=fixed, overlay=overlay)
+
+
+def difference_figure(view, scaled: bool = True) -> go.Figure | None:
+    """The learned − exact figure of a pipelines.ScoreFieldView, None without a model."""
+    if view.field.learned is None:
+        return None
+    fixed = getattr(view, "raw_scale", None)
+    return score_difference_figure(view.field, view.xy, scaled, fixed_scale=fixed)
+
+
 def field_figures(
     view, scaled: bool = True, overlay: bool = False
 ) -> tuple[go.Figure, go.Figure | None]:
-    """(score field, learned - exact difference or None without a model) of a
-    pipelines.ScoreFieldView; raw scores (scaled=False) on the view's fixed scale."""
-    field, xy = view.field, view.xy
-    fixed = getattr(view, "raw_scale", None)
-    diff = None
-    if field.learned is not None:
-        diff = score_difference_figure(field, xy, scaled, fixed_scale=fixed)
-    return score_field_figure(field, xy, scaled, fixed_scale=fixed, overlay=overlay), diff
+    """(`field_figure`, `difference_figure`) of a pipelines.ScoreFieldView."""
+    return field_figure(view, scaled, overlay), difference_figure(view, scaled)

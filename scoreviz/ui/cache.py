@@ -75,21 +75,36 @@ def clear_shared_figures() -> None:
         shared.clear()
 
 
-def _field_figures(problem: Problem, t: float, n_arrows: int, scaled: bool, overlay: bool):
-    from scoreviz.figures.fields import field_figures as build
+def _field_figure(problem: Problem, t: float, n_arrows: int, scaled: bool, overlay: bool):
+    from scoreviz.figures.fields import field_figure as build
 
     return build(score_field(problem, t, n_arrows), scaled, overlay)
 
 
-def _forward_figures(problem: Problem, s: pipelines.ForwardSettings):
-    from scoreviz.figures.forward import forward_figures as build
+def _difference_figure(problem: Problem, t: float, n_arrows: int, scaled: bool):
+    from scoreviz.figures.fields import difference_figure as build
+
+    return build(score_field(problem, t, n_arrows), scaled)
+
+
+def _forward_pair(problem: Problem, s: pipelines.ForwardSettings):
     from scoreviz.figures.forward import forward_pair_figure
 
-    view = forward_view(problem, s)
-    return forward_pair_figure(view), build(view)[2]
+    return forward_pair_figure(forward_view(problem, s))
 
 
-# (field figure, difference figure or None) of the Score field at t
-field_figures = shared_figure(_field_figures, 256)
-# (data | noised pair, schedule) of Data & forward at settings.t
-forward_figures = shared_figure(_forward_figures, 128)
+def _forward_schedule(problem: Problem, t: float):
+    from scoreviz.figures.forward import schedule_figure
+    from scoreviz.forward import schedule_table
+
+    return schedule_figure(schedule_table(problem.process), t)
+
+
+# One cache per figure, so a page sends its main figure before it builds the next one: the
+# browser draws the main chart while the server builds the rest (benchmarks/bench.py --only
+# redraw). The Score field figure at t; learned − exact at t (None without a model):
+field_figure = shared_figure(_field_figure, 256)
+difference_figure = shared_figure(_difference_figure, 256)
+# Data & forward at settings.t: the data | noised pair; the schedule with t marked
+forward_pair = shared_figure(_forward_pair, 128)
+forward_schedule = shared_figure(_forward_schedule, 128)

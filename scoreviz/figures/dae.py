@@ -11,11 +11,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from scoreviz.analysis import Reconstruction
 from scoreviz.figures.arrows import arrow_traces
-from scoreviz.figures.style import PALETTE, apply_style, fixed_margins
+from scoreviz.figures.style import PALETTE, apply_style, square_panels
 from scoreviz.text import escape
 
 HEIGHT = 400  # px: the DAE page's main figure (a row of square panels; fits a 720p screen)
@@ -113,14 +112,13 @@ def dae_reconstruction_figure(
     """
     kinds, labels = dict(kinds or {}), dict(labels or {})
     titles = [f"σ = {p.sigma:.2g} (t = {p.t:.2f})" for p in panels]
-    fig = make_subplots(
-        rows=1, cols=max(1, len(panels)), subplot_titles=titles, horizontal_spacing=0.03
-    )
-    clipped_counts = []
+    clipped_counts, traces, ranges, notes = [], [], [], []
     for i, p in enumerate(panels, start=1):
         first = i == 1
-        fig.add_trace(_points(p.x0, "clean x₀", PALETTE["data"], 4, first, 0.5), 1, i)
-        fig.add_trace(_points(p.x_t, "noisy x̃ = x_t", PALETTE["noisy"], 5, first, 0.8), 1, i)
+        panel = [
+            _points(p.x0, "clean x₀", PALETTE["data"], 4, first, 0.5),
+            _points(p.x_t, "noisy x̃ = x_t", PALETTE["noisy"], 5, first, 0.8),
+        ]
         r = _panel_range(p.x_t)
         order = sorted(p.recon, key=lambda n: _kind(kinds, n) == "exact")  # exact drawn last
         clipped = 0
@@ -130,26 +128,28 @@ def dae_reconstruction_figure(
             label = label if kind == "exact" else escape(label)
             end, moved = clip_to_box(p.x_t, p.recon[name], r)
             clipped += int(moved.sum())
-            for tr in _arrows(p.x_t, end, kind, name, label, first, r):
-                fig.add_trace(tr, 1, i)
+            panel += _arrows(p.x_t, end, kind, name, label, first, r)
         clipped_counts.append(clipped)
-        fig.update_xaxes(range=[-r, r], title_text="x₁", row=1, col=i)
-        ax = "x" if i == 1 else f"x{i}"
-        fig.update_yaxes(range=[-r, r], scaleanchor=ax, scaleratio=1, row=1, col=i)
+        traces.append(panel)
+        ranges.append((-r, r))
         note = _alpha_note(p, clipped)
         if note:
-            yax = "y" if i == 1 else f"y{i}"
-            fig.add_annotation(
-                text=note, x=0.02, y=0.02, xref=f"{ax} domain", yref=f"{yax} domain",
-                xanchor="left", yanchor="bottom", showarrow=False, align="left",
-                font=dict(size=12, color=PALETTE["error"]), bgcolor="rgba(255,255,255,0.85)",
+            sfx = "" if i == 1 else str(i)
+            notes.append(
+                dict(text=note, x=0.02, y=0.02, xref=f"x{sfx} domain", yref=f"y{sfx} domain",
+                     xanchor="left", yanchor="bottom", showarrow=False, align="left",
+                     font=dict(size=12, color=PALETTE["error"]),
+                     bgcolor="rgba(255,255,255,0.85)")
             )  # fmt: skip
-    fig.update_yaxes(title_text="x₂", row=1, col=1)
-    fixed_margins(apply_style(fig, xy_range=None, equal_aspect=False, height=height))
+    fig = square_panels(traces, titles, ranges, gap=0.03)
+    for note in notes:
+        fig.add_annotation(note)
+    apply_style(fig, xy_range=None, equal_aspect=False, height=height)
     fig.update_layout(
         legend=dict(y=1.1, font=dict(size=13)), margin=dict(t=70, b=40, l=45, r=10),
         meta={"clipped": clipped_counts},
     )  # fmt: skip
+    fig.update_annotations(font_size=16, selector=dict(xref="paper"))  # the panel titles
     return fig
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from scoreviz.figures.arrows import arrow_traces, capped
-from scoreviz.figures.style import ERROR_COLORSCALE, PALETTE, apply_style, fixed_margins
+from scoreviz.figures.style import ERROR_COLORSCALE, PALETTE, apply_style, square_panels
 from scoreviz.grids import Grid, ScoreField, finite
 
 # Light blues: the density stays readable under the orange/green arrows.
@@ -299,47 +299,12 @@ def score_difference_figure(
 
 
 def _panels(traces, titles, xy_range, title, height, scale, cap, gap) -> go.Figure:
-    """Side-by-side square panels (one per trace list) with equal aspect and labelled axes.
-
-    Built as one layout dict rather than make_subplots + update_* calls: the same figure in a
-    third of the time (each update re-validates), which matters on every slider move.
-    """
-    n = len(traces)
-    width = (1 - gap * (n - 1)) / n
-    layout: dict = {
-        "meta": {"arrow_scale": float(scale), "arrow_cap": float(cap)},
-        "annotations": [],
-        "uirevision": "field",
-    }
-    for i, (panel, sub) in enumerate(zip(traces, titles, strict=True)):
-        sfx = "" if i == 0 else str(i + 1)
-        lo = i * (width + gap)
-        for tr in panel:
-            tr.update(xaxis=f"x{sfx}", yaxis=f"y{sfx}")
-        axis = {"range": list(xy_range), "constrain": "domain", "zeroline": False}
-        layout[f"xaxis{sfx}"] = axis | {"domain": [lo, lo + width], "title": {"text": "x₁"}}
-        layout[f"yaxis{sfx}"] = axis | {
-            "anchor": f"x{sfx}",
-            "scaleanchor": f"x{sfx}",
-            "scaleratio": 1,
-            "title": {"text": "x₂" if i == 0 else ""},
-        }
-        layout["annotations"].append(
-            dict(
-                text=sub,
-                x=lo + width / 2,
-                y=1.0,
-                xref="paper",
-                yref="paper",
-                xanchor="center",
-                yanchor="bottom",
-                showarrow=False,
-                font=dict(size=14),
-            )
-        )
-    fig = go.Figure(data=[tr for panel in traces for tr in panel], layout=layout)
+    """`style.square_panels` over xy_range, with the arrow scale in layout.meta."""
+    fig = square_panels(traces, titles, [xy_range] * len(traces), gap, zeroline=False)
+    fig.update_layout(
+        meta={"arrow_scale": float(scale), "arrow_cap": float(cap)}, uirevision="field"
+    )
     apply_style(fig, title=title, xy_range=None, equal_aspect=False, height=height)
-    fixed_margins(fig)
     fig.update_layout(
         title=dict(x=0, xanchor="left", y=0.99, yanchor="top", font=dict(size=15)),
         legend=dict(orientation="h", yanchor="bottom", y=1.06, x=1, xanchor="right"),

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from scoreviz.figures.fields import density_heatmap
-from scoreviz.figures.style import PALETTE, apply_style, fixed_margins, player_controls
+from scoreviz.figures.style import PALETTE, apply_style, player_controls, square_panels
 from scoreviz.grids import Grid, finite
 
 
@@ -31,6 +31,32 @@ def points_trace(n: int, **kw) -> go.Scatter | go.Scattergl:
     return go.Scatter(**kw) if n <= SVG_POINTS else go.Scattergl(**kw)
 
 
+def _noised_traces(x0, x_t, grid: Grid, density, name: str = "exact p_t") -> list:
+    """Exact p_t as a heatmap, the clean samples (faint) and the noised ones over it."""
+    traces = [density_heatmap(grid, density, name=name)]
+    for pts, key, label, size, opacity, edge in (
+        (x0, "data", "clean samples x₀", 3, 0.35, 0),
+        (x_t, "noisy", "noised samples x_t", 6, 0.8, 0.6),  # dark edge: visible on blue
+    ):
+        x, y = _points(pts)
+        marker = dict(color=PALETTE[key], size=size, opacity=opacity)
+        marker["line"] = dict(color="#2E3440", width=edge)
+        traces.append(
+            points_trace(len(x), x=x, y=y, mode="markers", name=label, marker=marker,
+                         hoverinfo="skip")
+        )  # fmt: skip
+    return traces
+
+
+def _data_traces(x0, grid: Grid, density, points_name: str, showlegend: bool = True) -> list:
+    """Exact p_0 as a heatmap and the clean samples over it."""
+    x, y = _points(x0)
+    marker = dict(color=PALETTE["data"], size=4, opacity=0.75)
+    points = points_trace(len(x), x=x, y=y, mode="markers", name=points_name, marker=marker,
+                          hoverinfo="skip", showlegend=showlegend)  # fmt: skip
+    return [density_heatmap(grid, density, name="exact p₀"), points]
+
+
 def samples_density_figure(
     x0: np.ndarray,
     x_t: np.ndarray,
@@ -46,29 +72,7 @@ def samples_density_figure(
 
     x0, x_t: (N, 2); density: exact p_t on `grid`, shape (G, G) with rows = y.
     """
-    fig = go.Figure()
-    fig.add_trace(density_heatmap(grid, density))
-    for pts, key, name, size, opacity, edge in (
-        (x0, "data", "clean samples x₀", 3, 0.35, 0),
-        (x_t, "noisy", "noised samples x_t", 6, 0.8, 0.6),  # dark edge: visible on blue
-    ):
-        x, y = _points(pts)
-        fig.add_trace(
-            points_trace(
-                len(x),
-                x=x,
-                y=y,
-                mode="markers",
-                name=name,
-                marker=dict(
-                    color=PALETTE[key],
-                    size=size,
-                    opacity=opacity,
-                    line=dict(color="#2E3440", width=edge),
-                ),
-                hoverinfo="skip",
-            )
-        )
+    fig = go.Figure(_noised_traces(x0, x_t, grid, density))
     # Unicode, not LaTeX: Streamlit's Plotly does not load MathJax (streamlit#5251).
     title = f"Noised: x_t at t = {t:.3f} (α_t = {alpha:.2f}, σ_t = {sigma:.3g}) over exact p_t"
     fig = apply_style(fig, title=title, xy_range=xy_range, height=height)
@@ -88,19 +92,7 @@ def data_figure(
     points_name: str = "samples x₀ ~ p₀",
 ) -> go.Figure:
     """Clean samples x_0 over the exact data density p_0 (heatmap; density (G, G), rows = y)."""
-    fig = go.Figure([density_heatmap(grid, density, name="exact p₀")])
-    x, y = _points(x0)
-    fig.add_trace(
-        points_trace(
-            len(x),
-            x=x,
-            y=y,
-            mode="markers",
-            name=points_name,
-            marker=dict(color=PALETTE["data"], size=4, opacity=0.75),
-            hoverinfo="skip",
-        )
-    )
+    fig = go.Figure(_data_traces(x0, grid, density, points_name))
     fig = apply_style(fig, title=title, xy_range=xy_range, height=height)
     fig.update_xaxes(constrain="domain")
     fig.update_yaxes(constrain="domain")
@@ -260,28 +252,13 @@ def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
     """The data (left: x_0 over the exact p_0) and the noised data (right: x_t over the exact
     p_t) of a pipelines.ForwardView as one figure of two square panels: the traces of
     `data_figure` and `samples_density_figure`, each panel with its own axis range."""
-    d, p = view.data, view.noisy  # forward_figures without the schedule figure (a third of it)
-    data = data_figure(view.x0, d.grid, d.density, d.xy)
-    noised = samples_density_figure(
-        view.x0, view.xt, p.grid, p.density, view.t, view.alpha, view.sigma, p.xy
-    )
-    titles = [
-        "data x₀ over p₀",
-        f"x_t over p_t at t = {view.t:.3g}",
-    ]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.06)
-    for col, src in ((1, data), (2, noised)):
-        for tr in src.data:
-            fig.add_trace(tr, row=1, col=col)
-    fig.data[0].name, fig.data[2].name = "exact p₀", "exact p_t"
-    fig.data[1].showlegend = False  # the clean points appear again, fainter, on the right
-    for col, xy in ((1, view.data.xy), (2, view.noisy.xy)):
-        ax = "x" if col == 1 else "x2"
-        fig.update_xaxes(range=list(xy), constrain="domain", title_text="x₁", row=1, col=col)
-        fig.update_yaxes(range=list(xy), constrain="domain", scaleanchor=ax, row=1, col=col)
-    fig.update_yaxes(title_text="x₂", row=1, col=1)
-    fixed_margins(apply_style(fig, xy_range=None, equal_aspect=False, height=height))
-    fig.update_annotations(font_size=14)
+    d, p = view.data, view.noisy
+    # the clean points appear again, fainter, on the right: in the legend once
+    left = _data_traces(view.x0, d.grid, d.density, "samples x₀ ~ p₀", showlegend=False)
+    right = _noised_traces(view.x0, view.xt, p.grid, p.density)
+    titles = ["data x₀ over p₀", f"x_t over p_t at t = {view.t:.3g}"]
+    fig = square_panels([left, right], titles, [d.xy, p.xy], gap=0.06)
+    apply_style(fig, xy_range=None, equal_aspect=False, height=height)
     fig.update_layout(
         legend=dict(orientation="h", y=1.1, x=1, xanchor="right"),
         margin=dict(t=60, b=40, l=50, r=10),

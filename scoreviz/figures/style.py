@@ -63,6 +63,43 @@ def apply_style(
     return fig
 
 
+def square_panels(
+    panels: Sequence[Sequence],
+    titles: Sequence[str],
+    ranges: Sequence[tuple[float, float]],
+    gap: float,
+    zeroline: bool = True,
+) -> go.Figure:
+    """Side-by-side square panels, one per trace list in `panels`, panel i over ranges[i] on both
+    axes (equal aspect, constrained to its domain, no automargin: `fixed_margins`), titled by
+    an annotation above it; x axes read x₁, the first y axis x₂. Traces are moved onto their
+    panel's axes (in place). Style it with `apply_style(..., xy_range=None, equal_aspect=False)`.
+
+    Built as one layout dict rather than make_subplots + update_* calls, which re-validate on
+    every call: the Data & forward pair in 22 ms instead of 83 on every new t.
+    """
+    n = len(panels)
+    width = (1 - gap * (n - 1)) / n
+    layout: dict = {"annotations": []}
+    for i, (traces, text, xy) in enumerate(zip(panels, titles, ranges, strict=True)):
+        sfx = "" if i == 0 else str(i + 1)
+        lo = i * (width + gap)
+        for tr in traces:
+            tr.update(xaxis=f"x{sfx}", yaxis=f"y{sfx}")
+        axis = dict(range=list(xy), constrain="domain", automargin=False)
+        if not zeroline:
+            axis["zeroline"] = False
+        layout[f"xaxis{sfx}"] = axis | dict(domain=[lo, lo + width], anchor=f"y{sfx}")
+        layout[f"xaxis{sfx}"]["title"] = {"text": "x₁"}
+        layout[f"yaxis{sfx}"] = axis | dict(anchor=f"x{sfx}", scaleanchor=f"x{sfx}", scaleratio=1)
+        layout[f"yaxis{sfx}"]["title"] = {"text": "x₂" if i == 0 else ""}
+        layout["annotations"].append(
+            dict(text=text, x=lo + width / 2, y=1.0, xref="paper", yref="paper",
+                 xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=14))
+        )  # fmt: skip
+    return go.Figure([tr for traces in panels for tr in traces], layout=layout)
+
+
 def fixed_margins(fig: go.Figure) -> go.Figure:
     """Turn off every axis's automargin (the figure's own margins must hold its tick labels).
 

@@ -107,6 +107,8 @@ class StreamlitSession:
     alerts: list[str] = field(default_factory=list)  # st.error/warning/success/info bodies
     exceptions: list[str] = field(default_factory=list)  # Streamlit's exception elements
     errors_shown: list[str] = field(default_factory=list)  # st.error bodies, every run's
+    toasts: list[str] = field(default_factory=list)  # st.toast bodies, every run's
+    query: str = ""  # the page's query string, as the app last set it (the browser's address)
     interactions: list[Interaction] = field(default_factory=list)
     received: int = 0  # bytes of websocket payload
     closed: bool = False
@@ -170,6 +172,8 @@ class StreamlitSession:
         if kind == "new_session":
             self.session_id = msg.new_session.initialize.session_id or self.session_id
             self._pages(msg.new_session.app_pages)
+        elif kind == "page_info_changed":
+            self.query = msg.page_info_changed.query_string
         elif kind == "navigation":
             self._pages(msg.navigation.app_pages)
             self.page = msg.navigation.page_script_hash or self.page
@@ -191,6 +195,8 @@ class StreamlitSession:
             self.alerts.append(el.alert.body)
             if el.alert.format == Alert.ERROR:
                 self.errors_shown.append(el.alert.body)
+        elif kind == "toast":
+            self.toasts.append(el.toast.body)
         elif kind == "exception":
             self.exceptions.append(f"{el.exception.type}: {el.exception.message}")
         elif kind in ("slider", "button", "checkbox", "radio", "selectbox"):
@@ -211,7 +217,7 @@ class StreamlitSession:
         and wait for its script_finished. A trigger (button) is sent once, values persist."""
         back = BackMsg()
         cs = back.rerun_script
-        cs.query_string = ""
+        cs.query_string = self.query  # the browser sends its address with every run
         if page is not None:
             if page not in self.pages and self.pages:
                 raise ProtocolError(f"no page {page!r}; the app has {sorted(self.pages)}")

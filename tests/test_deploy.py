@@ -6,7 +6,8 @@ protocol sessions (benchmarks/loadgen.py's client, as a browser would speak) che
 - 24 sessions spread over the replicas and keep theirs (a reconnect resumes the same session,
   which only the replica that holds it can do);
 - killing one replica drops only its sessions; the others go on untouched, and the dropped ones
-  reconnect to a healthy replica and get a working page (a new session, no traceback).
+  reconnect to a healthy replica and get a working page (a new session, no traceback) with
+  their view restored from its address and a message saying so.
 
 Skipped only where haproxy is not installed, except in CI (.ci/run installs it), where that
 fails. Timings are not asserted.
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -191,6 +193,10 @@ async def _lecture_start(s: loadgen.StreamlitSession, i: int) -> None:
     await s.select(loadgen.T_SLIDER, options[i % len(options)])
 
 
+def _params(query: str) -> dict[str, str]:
+    return dict(urllib.parse.parse_qsl(query))
+
+
 async def _reconnect(s: loadgen.StreamlitSession, reload: bool = False) -> str:
     """Drop the websocket and reconnect as the browser does; returns the session id served."""
     await s.close()
@@ -236,11 +242,17 @@ async def _affinity_and_failover(hall: Hall) -> None:
         await asyncio.to_thread(hall.wait_status, {victim: "DOWN", "s1": "UP", "s3": "UP"}, 30)
         # The dropped sessions reconnect (the browser does it by itself): HAProxy sends them to a
         # healthy replica with a new cookie, which starts them a fresh, working session.
+        # Their address (the query string the app keeps up to date) comes along: the new session
+        # gets the view back and says so.
         before = {id(s): s.session_id for s in lost}
+        address = {id(s): _params(s.query) for s in lost}
+        assert all(a.get("t") for a in address.values()), address
         await asyncio.gather(*(_reconnect(s, reload=True) for s in lost))
         for s in lost:
             assert s.replica in {"s1", "s3"} and s.session_id != before[id(s)]
             assert s.interactions[-1].name == "home" and not s.closed
+            assert any("restored from its address" in t for t in s.toasts), s.toasts
+            assert _params(s.query)["t"] == address[id(s)]["t"]  # the same t, not the default
         assert all(s.exceptions == [] and s.errors_shown == [] for s in sessions)
     finally:
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)

@@ -13,6 +13,7 @@ are shared through `scoreviz.ui.state.shared_models`.
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from scoreviz import pipelines
@@ -67,6 +68,39 @@ def shared_figure(build, max_entries: int = 128):
     )
     SHARED_FIGURES.append(shared)
     return shared
+
+
+class _Frozen(go.Figure):
+    """A go.Figure whose `to_dict` is computed once (see `frozen`)."""
+
+    def to_dict(self) -> dict:
+        done = self.__dict__.get("_scoreviz_dict")
+        if done is None:
+            done = self.__dict__["_scoreviz_dict"] = super().to_dict()
+        return _fresh(done)
+
+
+def _fresh(obj):
+    """New dicts and lists over the same leaves (strings, numbers: immutable)."""
+    if isinstance(obj, dict):
+        return {k: _fresh(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_fresh(v) for v in obj]
+    return obj
+
+
+def frozen(fig):
+    """`fig`, promised never to change again, with its `to_dict` computed once.
+
+    Why: st.plotly_chart calls `to_dict` on every rerun of every session, a deep copy of the
+    figure that also base64-encodes every array: 0.23 s of server CPU for the Sampling animation,
+    ~4 s of one core when 16 students open Sampling together (benchmarks/loadgen.py). A shared
+    figure is built once, so its dict can be too; each call still gets its own containers.
+    Anything but a plain go.Figure is returned as it is.
+    """
+    if type(fig) is go.Figure:
+        fig.__class__ = _Frozen
+    return fig
 
 
 def clear_shared_figures() -> None:

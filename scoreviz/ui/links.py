@@ -259,10 +259,12 @@ def read_url(page_file: str) -> None:
     bad = apply(given, page_file, ss)
     init_state()  # after the link's values: defaults only for what it did not set
     bad += _restore_models(given)
-    if ss.get("models"):  # a reload, a shared link, or a reconnect that landed on another replica
+    # a reload, a shared link, or a reconnect that landed on another replica (whose server
+    # never saw this session): say what came back, so a reset view does not look like a glitch
+    if set(given) - {"scene", "present"}:  # a scene's or presentation mode's link is no restore
+        what = "settings and models are" if ss.get("models") else "its settings are"
         st.toast(
-            "This view was restored from its address: settings and models are back.",
-            icon=":material/restore:",
+            f"This view was restored from its address: {what} back.", icon=":material/restore:"
         )
     if bad:
         ss[NOTICE_KEY] = (

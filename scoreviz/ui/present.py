@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from scoreviz.figures.style import for_projector
+from scoreviz.ui.cache import frozen
 
 KEY = "present"
 # In presentation mode the main figure is as tall as the screen minus what sits above it (the
@@ -82,6 +83,7 @@ def show_chart(
             fig.update_layout(height=None, autosize=True)
             kwargs["height"] = "stretch"
     kwargs.setdefault("width", "stretch")
+    fig = frozen(fig)  # not changed after this: its dict is built once, not on every rerun
     if not main:
         st.plotly_chart(fig, **kwargs)
         return

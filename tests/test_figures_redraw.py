@@ -101,3 +101,23 @@ def test_projector_grows_fixed_margins_for_its_bigger_ticks(slider_figures):
 def test_points_are_svg_up_to_the_limit_and_webgl_beyond():
     assert points_trace(SVG_POINTS, x=[0], y=[0]).type == "scatter"
     assert points_trace(SVG_POINTS + 1, x=[0], y=[0]).type == "scattergl"
+
+
+def test_a_frozen_figure_builds_its_dict_once_and_hands_out_fresh_containers(monkeypatch):
+    """What st.plotly_chart calls on every rerun (`to_dict`: a deep copy that base64-encodes
+    every array) runs once per shared figure; callers still get containers of their own."""
+    from scoreviz.ui.cache import frozen
+
+    fig = go.Figure(go.Scatter(x=np.arange(5.0), y=np.arange(5.0)), layout=dict(title="a"))
+    expected = fig.to_dict()
+    calls = []
+    real = go.Figure.to_dict
+    monkeypatch.setattr(go.Figure, "to_dict", lambda self: calls.append(1) or real(self))
+    shared = frozen(fig)
+    assert shared is fig and isinstance(shared, go.Figure)
+    first, second = shared.to_dict(), shared.to_dict()
+    assert first == second == expected and len(calls) == 1
+    first["layout"]["title"]["text"] = "changed by a caller"
+    first["data"].clear()
+    assert shared.to_dict() == expected  # one caller's edits never reach the next
+    assert frozen("not a figure") == "not a figure"

@@ -105,6 +105,7 @@ def quiver_traces(
 
 
 CONTOUR_COLOR = "#1F4E79"
+LABEL_SPREAD = 35  # degrees: the label directions of the first and last contour level
 
 
 def contour_crossings(xs: np.ndarray, ys: np.ndarray, z: np.ndarray, level: float) -> np.ndarray:
@@ -125,22 +126,30 @@ def contour_crossings(xs: np.ndarray, ys: np.ndarray, z: np.ndarray, level: floa
 
 
 def contour_labels(xs, ys, z, levels) -> go.Scatter:
-    """Labels "50%", ... for the contours of z at `levels`, as one text trace: each level's
-    label at its rightmost and leftmost crossing, nudged to alternate heights so two levels never
-    overlap. Plotly's own contour labels (`showlabels`) search every path for a free spot with
-    SVG path measurements: 0.1 s of the Score field page's redraw in Chromium."""
+    """Labels "50%", ... for the contours of z at `levels`, as one text trace. Level k of n is
+    labelled twice, at its crossings farthest along the directions ±LABEL_SPREAD° about the x
+    axis (rotated a step per level), so neighbouring contours' labels never land on one spot
+    even where the lines run close together. Plotly's own contour labels (`showlabels`)
+    search every path for a free spot with SVG path measurements: 0.1 s of the Score field
+    page's redraw in Chromium."""
     x, y, text = [], [], []
-    for level in levels:
+    n = len(levels)
+    for k, level in enumerate(levels):
         pts = contour_crossings(xs, ys, z, level)
         if not len(pts):
             continue
-        pick = np.unique([np.argmax(pts[:, 0]), np.argmin(pts[:, 0])])
+        tilt = np.radians(LABEL_SPREAD * (2 * k / max(n - 1, 1) - 1))  # -spread .. +spread
+        picks = []
+        for angle in (tilt, np.pi - tilt):  # one on the right, one on the left
+            u = np.array([np.cos(angle), np.sin(angle)])
+            picks.append(int(np.argmax(pts @ u)))
+        pick = np.unique(picks)
         x += list(pts[pick, 0])
         y += list(pts[pick, 1])
         text += [f"{level:.0%}"] * len(pick)
     return go.Scatter(
         x=np.round(x, DECIMALS), y=np.round(y, DECIMALS), text=text, mode="text",
-        textposition="middle right", hoverinfo="skip", showlegend=False,
+        textposition="middle center", hoverinfo="skip", showlegend=False,
         textfont=dict(size=12, color=CONTOUR_COLOR, shadow="0px 0px 3px white"),
         name="p_t mass contour labels",
     )  # fmt: skip

@@ -252,7 +252,7 @@ class DaeSettings:
     """Noise levels of the panels, points per panel, seed."""
 
     sigmas: tuple[float, ...]
-    n: int = 120
+    n: int = 80
     seed: int = 0
 
 

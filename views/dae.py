@@ -39,7 +39,10 @@ def reconstruction_view() -> None:
         format_func="{:.3g}".format,
         key=f"dae_range_{sel.process_key}",
     )
-    n = c2.slider("Points", 20, 400, 120, step=20, key="dae_points")
+    # 80 by default: each point brings a clean dot, a noisy dot and an arrow per denoiser; at
+    # 120 the large-σ panel was a thicket on a projector, and the browser took ~100 ms longer
+    # to draw the figure (benchmarks/bench.py --only redraw)
+    n = c2.slider("Points", 20, 400, 80, step=20, key="dae_points")
     hidden = c3.multiselect("Hide denoisers", list(denoiser_kinds(problem)), key="dae_hidden")
     sigmas = (lo,) if lo == hi else tuple(float(s) for s in np.geomspace(lo, hi, 4))
     with friendly_errors("The reconstruction view"):

@@ -654,7 +654,7 @@ _WATCH = f"""() => {{ const sig = {_SIGNATURE};
   window.__redraw = null;
   document.addEventListener('keydown', () => {{
     const t0 = performance.now(), before = sig();
-    const poll = (ts) => {{ if (sig() !== before) window.__redraw = performance.now() - t0;
+    const poll = () => {{ if (sig() !== before) window.__redraw = performance.now() - t0;
       else requestAnimationFrame(poll); }};
     requestAnimationFrame(poll);
   }}, {{capture: true, once: true}}); }}"""
@@ -684,9 +684,7 @@ def redraw_section(repeats: int) -> str:
             page.get_by_role("link", name=title).first.click()
             page.wait_for_function(f"({_SIGNATURE})() !== null", timeout=90_000)
             page.wait_for_timeout(1500)
-            thumb = page.locator(
-                '[data-testid="stMain"] [data-testid="stSlider"] input[type="range"]'
-            ).first
+            thumb = page.locator(SLIDER_INPUT).first
             for label, key in (("new t", "ArrowRight"), ("t seen before", "ArrowLeft")):
                 times = [_redraw_ms(page, thumb, key) for _ in range(repeats)]
                 rows.append([title, label, f"{statistics.median(times):.0f}", f"{max(times):.0f}"])

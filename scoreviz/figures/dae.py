@@ -63,24 +63,14 @@ HEAD_LEARNED, HEAD_EXACT = 0.067, 0.042
 def _arrows(x_t, rec, kind: str, name: str, label: str, first: bool, r: float) -> list:
     """Exact: thin dotted line, small head, drawn on top; others: thick, translucent, below
     (shafts and heads, `arrows.arrow_traces`)."""
-    kw = dict(legendgroup=name, showlegend=first)
-    if kind == "exact":
-        traces = arrow_traces(
-            x_t, rec, PALETTE[kind], 1.3, HEAD_EXACT * r, f"x̃ → {label}", decimals=3, **kw
-        )
+    exact = kind == "exact"
+    width, head = (1.3, HEAD_EXACT) if exact else (3.2, HEAD_LEARNED)
+    kw = dict(legendgroup=name, showlegend=first) | ({} if exact else dict(opacity=0.7))
+    traces = arrow_traces(
+        x_t, rec, PALETTE[kind], width, head * r, f"x̃ → {label}", decimals=3, **kw
+    )
+    if exact:
         traces[0].line.dash = "dot"
-    else:
-        traces = arrow_traces(
-            x_t,
-            rec,
-            PALETTE[kind],
-            3.2,
-            HEAD_LEARNED * r,
-            f"x̃ → {label}",
-            opacity=0.7,
-            decimals=3,
-            **kw,
-        )
     return traces
 
 

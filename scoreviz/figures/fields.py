@@ -87,14 +87,14 @@ def quiver_traces(
     showlegend: bool = True,
     width: float = 2.5,
     max_head: float = 12,
-    cell: float | None = None,
+    *,
+    cell: float,
 ) -> list[go.Scatter]:
     """Arrows from `points` (N, 2) along scale * `vectors` (N, 2), lengths capped at `cap`;
     shafts `width` px, filled heads (`arrows.arrow_traces`) HEAD_OF_LENGTH of their arrow, at
     most `max_head` px on a field figure of the default size (`cell`: the grid spacing in data
-    units, default cap / ARROW_CAP)."""
+    units)."""
     d, length = capped(finite(vectors), scale, cap)
-    cell = cap / ARROW_CAP if cell is None else cell
     head = np.minimum(HEAD_OF_LENGTH * length, max_head / CELL_PX * cell)
     # float32 keeps the JSON small and avoids validating thousands of Python objects (a None
     # list is 10x slower)

@@ -24,8 +24,10 @@ DAE, LOSS, SAMPLING = "views/dae.py", "views/loss.py", "views/sampling.py"
 
 
 def _names(spec) -> set[str]:
-    """Trace names as the reader sees them (model names in them arrive escaped: text.escape)."""
-    return {readable(tr["name"]) for tr in spec["data"] if tr.get("name")}
+    """Legend names as the reader sees them, of traces and of shapes (arrows and dots: see
+    figures.polygons); model names in them arrive escaped (text.escape)."""
+    items = [*spec["data"], *spec["layout"].get("shapes", [])]
+    return {readable(it["name"]) for it in items if it.get("name")}
 
 
 def _app(page, model=None, name="tiny"):

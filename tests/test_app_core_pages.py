@@ -12,12 +12,12 @@ import html
 import pytest
 
 from scoreviz import get_process
+from scoreviz.figures.arrows import polygon_vectors
 from scoreviz.models import ModelConfig
 from scoreviz.ui.widgets import t_options
 from tests.apptest_utils import (
     assert_no_exception,
     chart_specs,
-    decode,
     inject_model,
     make_app,
     open_page,
@@ -147,9 +147,10 @@ def test_score_field_overlay_and_arrow_density():
     assert_no_exception(at)
     field = chart_specs(at)[0]
     assert {tr.get("xaxis", "x") for tr in field["data"]} == {"x"}  # one panel
-    shafts = [tr for tr in field["data"] if tr.get("mode") == "lines" and "fill" not in tr]
-    assert [tr["name"] for tr in shafts] == ["learned score", "exact score"]  # filled: heads
-    assert len(decode(shafts[0]["x"])) == 3 * 9 * 9  # tail, head, gap per arrow
+    arrows = field["layout"]["shapes"]
+    assert [s["name"] for s in arrows] == ["learned score", "exact score"]
+    assert all(s["xref"] == "x" for s in arrows)  # one panel
+    assert len(polygon_vectors(arrows[0]["path"])[0]) == 9 * 9
 
 
 def test_score_field_without_a_matching_model_shows_the_exact_field_and_the_notice():
@@ -166,7 +167,7 @@ def test_score_field_without_a_matching_model_shows_the_exact_field_and_the_noti
     assert any(b.label.startswith("Train for this data (~") for b in at.button)
     specs = chart_specs(at)
     assert len(specs) == 1  # the exact field only, no learned panel, no error figure
-    names = {tr.get("name") for tr in specs[0]["data"]}
+    names = {it.get("name") for it in [*specs[0]["data"], *specs[0]["layout"].get("shapes", [])]}
     assert "exact score" in names and "learned score" not in names
 
 

@@ -7,17 +7,19 @@ import torch
 
 from scoreviz import analysis
 from scoreviz.distributions import get_distribution
-from scoreviz.figures.arrows import ARROW_HEAD, arrow_xy
+from scoreviz.figures.arrows import ARROW_HEAD, CORNERS, arrow_xy, polygon_vectors
 from scoreviz.figures.dae import dae_reconstruction_figure, reconstruction_error_figure
+from scoreviz.figures.dots import dot_centres
+from scoreviz.figures.polygons import polygons_of
 from scoreviz.figures.style import PALETTE
 from scoreviz.processes import get_process
 
 DIST = get_distribution("eight_gaussians")
 
 
-def _arrow_trace(fig, name, panel=1):
-    xaxis = "x" if panel == 1 else f"x{panel}"
-    return next(tr for tr in fig.data if tr.name == f"x̃ → {name}" and (tr.xaxis or "x") == xaxis)
+def _arrow_shape(fig, name, panel=1):
+    xref = "x" if panel == 1 else f"x{panel}"
+    return next(s for s in fig.layout.shapes if s.name == f"x̃ → {name}" and s.xref == xref)
 
 
 @pytest.mark.parametrize("process_key", ["vp_linear", "ve"])
@@ -42,19 +44,17 @@ def test_arrows_go_from_noisy_point_to_exactly_the_exact_denoiser():
     fig = dae_reconstruction_figure(panels, {"exact": "exact"})
     for i, p in enumerate(panels, start=1):
         oracle = DIST.denoise(torch.as_tensor(p.x_t, dtype=torch.float64), p.alpha, p.sigma)
-        tr = _arrow_trace(fig, "exact", i)
-        x, y = np.asarray(tr.x), np.asarray(tr.y)
+        arrows = _arrow_shape(fig, "exact", i)
+        tails, vec = polygon_vectors(arrows.path)
         sent = dict(atol=5.1e-4, rtol=0)  # coordinates go out rounded to 1e-3 (below a pixel)
-        np.testing.assert_allclose(x[0::3], p.x_t[:, 0], **sent)
-        np.testing.assert_allclose(y[0::3], p.x_t[:, 1], **sent)
-        np.testing.assert_allclose(x[1::3], p.recon["exact"][:, 0], **sent)
-        np.testing.assert_allclose(y[1::3], p.recon["exact"][:, 1], **sent)
-        heads = next(h for h in fig.data if h.name == tr.name + " heads" and h.xaxis == tr.xaxis)
-        tips = np.stack([np.asarray(heads.x)[1::4], np.asarray(heads.y)[1::4]], 1)
-        np.testing.assert_allclose(tips, p.recon["exact"], **sent)  # each head at its tip
+        np.testing.assert_allclose(tails, p.x_t, **sent)
+        np.testing.assert_allclose(tails + vec, p.recon["exact"], **sent)  # each tip at D(x̃)
         np.testing.assert_allclose(p.recon["exact"], oracle.numpy(), atol=2e-5)
-        assert np.isnan(x[2::3]).all()
-        assert tr.line.color == PALETTE["exact"]
+        assert arrows.fillcolor == PALETTE["exact"] and arrows.type == "path"
+        dots = next(
+            s for s in fig.layout.shapes if s.name == "noisy x̃ = x_t" and s.xref == arrows.xref
+        )
+        np.testing.assert_allclose(dot_centres(dots.path), p.x_t, **sent)  # x̃ drawn there
     for tr in fig.data:  # equal aspect in every panel
         assert tr.x is not None
     assert fig.layout.yaxis2.scaleanchor == "x2"
@@ -143,24 +143,27 @@ def test_legend_names_carry_no_registry_keys():
     dae = tiny_result(kind="dae")
     problem = problem.with_models({"DAE σ=0.5 · eight_gaussians · vp_linear": dae})
     fig = dae_figure(dae_view(problem, DaeSettings((0.1, 0.5), n=20)))
-    names = {readable(tr.name) for tr in fig.data if tr.name}  # legend text arrives escaped
+    legend = [*fig.data, *fig.layout.shapes]  # traces and the arrow and dot shapes
+    names = {readable(it.name) for it in legend if it.name}  # legend text arrives escaped
     assert "x̃ → DAE σ=0.5" in names
     for key in (*DISTRIBUTIONS, "vp_linear", "ve", "sub_vp", "vp_cosine"):
         assert not any(key in n for n in names), (key, names)
 
 
-def test_exact_arrows_are_thin_dotted_and_drawn_over_the_learned_ones():
+def test_exact_arrows_are_thin_and_drawn_over_the_learned_ones():
     proc = get_process("vp_linear")
     exact = analysis.exact_denoiser(DIST, proc)
     panels = analysis.reconstructions(
         {"net": exact, "exact": exact}, DIST, proc, [0.2], n=30
     )  # the same denoiser twice: they agree everywhere
     fig = dae_reconstruction_figure(panels, {"net": "learned", "exact": "exact"})
-    arrows = [tr for tr in fig.data if tr.name and tr.name.startswith("x̃ →") and tr.fill is None]
-    assert [tr.name for tr in arrows] == ["x̃ → net", "x̃ → exact"]  # exact last: on top
+    arrows = [s for s in fig.layout.shapes if s.name and s.name.startswith("x̃ →")]
+    assert [s.name for s in arrows] == ["x̃ → net", "x̃ → exact"]  # exact last: on top
     net, ex = arrows
-    assert ex.line.dash == "dot" and ex.line.width < net.line.width
-    assert net.opacity < 1 and net.line.color != ex.line.color
+    assert net.opacity < 1 and net.fillcolor != ex.fillcolor
+    shaft = [polygons_of(s.path, CORNERS) for s in (net, ex)]
+    width = [np.linalg.norm(a[:, 0] - a[:, 6], axis=1) for a in shaft]
+    assert np.median(width[1]) < 0.5 * np.median(width[0])  # a thin line inside a thick one
 
 
 def test_arrows_leaving_the_panel_are_cut_at_its_frame_and_the_panel_says_why():
@@ -177,11 +180,13 @@ def test_arrows_leaving_the_panel_are_cut_at_its_frame_and_the_panel_says_why():
     assert p.alpha < 0.2
     fig = dae_reconstruction_figure(panels, {"net": "learned", "exact": "exact"})
     r = fig.layout.xaxis.range[1]
-    tr = _arrow_trace(fig, "net")
-    heads = np.stack([np.asarray(tr.x)[1::3], np.asarray(tr.y)[1::3]], 1)
+    arrows = _arrow_shape(fig, "net")
+    tails, d_drawn = polygon_vectors(arrows.path)
+    heads = tails + d_drawn
     assert np.abs(heads).max() <= r + 1e-9  # every drawn arrow ends inside the panel
-    tails = p.x_t[np.isfinite(p.recon["net"]).all(1)]
-    d_drawn, d_true = heads - tails, p.recon["net"] - p.x_t
+    finite = np.isfinite(p.recon["net"]).all(1)
+    assert len(tails) == finite.sum()
+    d_true = (p.recon["net"] - p.x_t)[finite]
     cos = (d_drawn * d_true).sum(1) / (
         np.linalg.norm(d_drawn, axis=1) * np.linalg.norm(d_true, axis=1) + 1e-12
     )

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from scoreviz import exact_score_fn, get_distribution, get_process
+from scoreviz.figures.arrows import CORNERS
 from scoreviz.figures.fields import (
     MASS_LEVELS,
     arrow_vectors,
@@ -18,6 +19,7 @@ from scoreviz.figures.fields import (
     score_difference_figure,
     score_field_figure,
 )
+from scoreviz.figures.polygons import polygons_of
 from scoreviz.forward import view_range
 from scoreviz.grids import make_grid, score_field
 from tests.apptest_utils import decode, tiny_result
@@ -42,8 +44,8 @@ def _fake_learned(x, t):
     return 0.8 * exact_score_fn(DIST, PROC)(x, t) + torch.tensor([0.3, -0.1])
 
 
-def _check_arrows(fig, trace, expected_vectors, points):
-    tails, drawn = arrow_vectors(fig, trace)
+def _check_arrows(fig, name, expected_vectors, points, panel=1):
+    tails, drawn = arrow_vectors(fig, name, panel)
     scale, cap = fig.layout.meta["arrow_scale"], fig.layout.meta["arrow_cap"]
     np.testing.assert_allclose(tails, points, atol=1e-3)
     want = scale * expected_vectors
@@ -72,9 +74,9 @@ def test_exact_only_panel_draws_the_exact_score(t):
     xy = view_range(PROC, t)
     field = score_field(DIST, PROC, t, None, xy)
     fig = score_field_figure(field, xy, scaled=True)
-    assert len(fig.data) == 3  # heatmap, shafts, heads: one panel only
+    assert len(fig.data) == 1 and len(fig.layout.shapes) == 1  # heatmap, arrows: one panel
     pts = field.grid.points
-    _check_arrows(fig, 1, _sigma(t) * _exact_at(pts, t), pts)
+    _check_arrows(fig, "exact score", _sigma(t) * _exact_at(pts, t), pts)
 
 
 def test_learned_and_exact_panels_share_one_scale_and_show_their_own_fields():
@@ -82,14 +84,15 @@ def test_learned_and_exact_panels_share_one_scale_and_show_their_own_fields():
     xy = view_range(PROC, t)
     field = score_field(DIST, PROC, t, _fake_learned, xy)
     fig = score_field_figure(field, xy, scaled=True)
-    assert len(fig.data) == 6  # two panels of heatmap + shafts + heads
+    assert len(fig.data) == len(fig.layout.shapes) == 2  # two panels of heatmap + arrows
     pts, s = field.grid.points, _sigma(t)
     exact = _exact_at(pts, t)
     learned = 0.8 * exact + np.array([0.3, -0.1])
-    _check_arrows(fig, 1, s * learned, pts)  # left panel: learned
-    _check_arrows(fig, 4, s * exact, pts)  # right panel: exact
-    assert fig.data[1].line.color != fig.data[4].line.color
-    assert fig.data[1].xaxis == "x" and fig.data[4].xaxis == "x2"
+    _check_arrows(fig, "learned score", s * learned, pts)  # left panel: learned
+    _check_arrows(fig, "exact score", s * exact, pts, panel=2)  # right panel: exact
+    left, right = fig.layout.shapes
+    assert left.fillcolor != right.fillcolor
+    assert (left.xref, left.yref, right.xref, right.yref) == ("x", "y", "x2", "y2")
 
 
 def test_raw_score_mode_draws_unscaled_scores():
@@ -97,7 +100,7 @@ def test_raw_score_mode_draws_unscaled_scores():
     xy = view_range(PROC, t)
     field = score_field(DIST, PROC, t, None, xy)
     fig = score_field_figure(field, xy, scaled=False)
-    _check_arrows(fig, 1, _exact_at(field.grid.points, t), field.grid.points)
+    _check_arrows(fig, "exact score", _exact_at(field.grid.points, t), field.grid.points)
 
 
 def test_heatmap_is_the_exact_density_on_the_grid():
@@ -124,8 +127,8 @@ def test_difference_and_error_heatmap():
     pts = field.grid.points
     exact = _exact_at(pts, t)
     diff = -0.2 * exact + np.array([0.3, -0.1])
-    _check_arrows(fig, 1, s * diff, pts)
-    err = fig.data[3]
+    _check_arrows(fig, "learned − exact", s * diff, pts)
+    err = fig.data[1]
     xx, yy = np.meshgrid(err.x, err.y)
     e_pts = np.stack([xx.ravel(), yy.ravel()], 1)
     ex = _exact_at(e_pts, t)
@@ -153,16 +156,14 @@ def _numbers(obj):
 
 
 def _assert_drawn_numbers_finite(spec: dict) -> None:
-    """All numbers finite, except the NaN line breaks between arrows (never drawn)."""
+    """All numbers finite, in the traces and in the arrows' paths (layout shapes)."""
+    for shape in spec["layout"].get("shapes", []):
+        assert not set(shape["path"].lower()) & set("nif"), shape["name"]  # no nan, inf
     for trace in spec["data"]:
         trace = dict(trace)
-        if trace.get("mode") == "lines":
-            # shafts: tail, tip, NaN gap per arrow; heads (filled): left, tip, right, NaN gap
-            step = 4 if trace.get("fill") == "toself" else 3
-            for axis in ("x", "y"):
-                v = decode(trace.pop(axis)).reshape(-1, step)
-                assert np.isnan(v[:, -1]).all()
-                assert np.isfinite(v[:, :-1]).all()
+        for axis in ("x", "y"):
+            if axis in trace:
+                assert np.isfinite(decode(trace.pop(axis))).all(), trace.get("name")
         nums = list(_numbers(trace))
         assert all(math.isfinite(v) for v in nums), trace.get("type")
 
@@ -196,7 +197,7 @@ def test_arrows_never_longer_than_the_cap_at_tiny_sigma():
     xy = view_range(proc, t)
     field = score_field(DIST, proc, t, None, xy)
     fig = score_field_figure(field, xy, scaled=False)
-    _, drawn = arrow_vectors(fig, 1)
+    _, drawn = arrow_vectors(fig, "exact score")
     assert np.linalg.norm(drawn, axis=1).max() <= fig.layout.meta["arrow_cap"] + 1e-3
 
 
@@ -208,8 +209,9 @@ def test_figure_json_stays_small():
         len(f.to_json())
         for f in (score_field_figure(field, xy), score_difference_figure(field, xy))
     ]
-    # filled heads send 4 points per arrow (old rotated markers: a point, an angle and a size)
-    assert max(sizes) < 175_000, sizes
+    # one outline: 9 points per arrow and 1 back, float32 (25 x 25 arrows per panel here; the
+    # page's default 15 x 15 field is ~85 kB)
+    assert max(sizes) < 200_000, sizes
 
 
 @pytest.mark.slow
@@ -223,7 +225,7 @@ def test_learned_panel_shows_a_trained_network():
     fig = score_field_figure(field, xy)
     pts = field.grid.points
     net = res.score_fn()(torch.as_tensor(pts), torch.full((len(pts),), t)).numpy()
-    _check_arrows(fig, 1, _sigma(t) * net, pts)
+    _check_arrows(fig, "learned score", _sigma(t) * net, pts)
 
 
 # ----------------------------------------------------------------------------- issue 10, part 3
@@ -239,13 +241,16 @@ def test_raw_scores_share_one_arrow_scale_across_t_and_grow_as_t_shrinks():
     scales = {t: f.layout.meta["arrow_scale"] for t, f in figs.items()}
     assert scales[0.1] == scales[1.0] > 0
     assert all(f.layout.meta["fixed_scale"] for f in figs.values())
-    lengths = {t: np.linalg.norm(arrow_vectors(f, 1)[1], axis=1) for t, f in figs.items()}
+    lengths = {
+        t: np.linalg.norm(arrow_vectors(f, "exact score")[1], axis=1) for t, f in figs.items()
+    }
     assert np.median(lengths[0.1]) > 2 * np.median(lengths[1.0])
     scaled = [field_figures(score_field_view(problem, t))[0] for t in (0.1, 1.0)]
     assert scaled[0].layout.meta["arrow_scale"] != scaled[1].layout.meta["arrow_scale"]
     # the default grid is 15 x 15 (fewer, thicker arrows), and the density is adjustable
-    assert len(arrow_vectors(scaled[0], 1)[0]) == 15 * 15
-    assert len(arrow_vectors(field_figures(score_field_view(problem, 0.5, 9))[0], 1)[0]) == 81
+    assert len(arrow_vectors(scaled[0], "exact score")[0]) == 15 * 15
+    nine = field_figures(score_field_view(problem, 0.5, 9))[0]
+    assert len(arrow_vectors(nine, "exact score")[0]) == 81
 
 
 def test_error_colours_end_at_the_p_t_weighted_quantile():
@@ -260,16 +265,16 @@ def test_error_colours_end_at_the_p_t_weighted_quantile():
 
     field = score_field(DIST, PROC, t, corners_wrong, xy)
     fig = score_difference_figure(field, xy)
-    err = np.asarray(fig.data[3].z, dtype=np.float64).ravel()
+    err = np.asarray(fig.data[1].z, dtype=np.float64).ravel()
     dens = np.asarray(field.density, dtype=np.float64).ravel()
     order = np.argsort(err)  # independent weighted quantile
     cum = np.cumsum(dens[order]) / dens.sum()
     q = err[order][np.searchsorted(cum, ERROR_QUANTILE)]
-    zmax = fig.data[3].zmax
+    zmax = fig.data[1].zmax
     assert zmax is not None and zmax <= q + 1e-9
     assert zmax < 0.01 * err.max()  # the empty corners no longer set the colour scale
     assert fig.layout.meta["error_zmax"] == zmax
-    contour, labels = fig.data[4], fig.data[5]
+    contour, labels = fig.data[2], fig.data[3]
     assert (contour.contours.start, contour.contours.end) == MASS_LEVELS
     assert set(labels.text) == {"50%", "90%"} and labels.mode == "text"
     # every label sits on its contour: the mass fraction there is the label's level
@@ -303,16 +308,13 @@ def test_overlay_draws_learned_under_exact_in_one_panel():
     field = score_field(DIST, PROC, t, _fake_learned, xy)
     fig = score_field_figure(field, xy, overlay=True)
     assert {tr.xaxis for tr in fig.data} == {"x"}  # one panel
-    lines = [tr for tr in fig.data if getattr(tr, "mode", None) == "lines"]
-    shafts = [tr for tr in lines if tr.fill != "toself"]  # the others are their filled heads
-    assert [tr.name for tr in lines if tr.fill == "toself"] == [
-        "learned score heads",
-        "exact score heads",
-    ]
-    names = [tr.name for tr in shafts]
-    assert names == ["learned score", "exact score"]  # exact drawn last, on top
-    learned, exact = shafts
-    assert learned.line.width > exact.line.width
+    arrows = fig.layout.shapes
+    assert [a.name for a in arrows] == ["learned score", "exact score"]  # exact last, on top
+    assert arrows[0].opacity < 1 and arrows[1].opacity == 1
+    learned, exact = (polygons_of(a.path, CORNERS) for a in arrows)
+    shaft = [np.linalg.norm(a[:, 0] - a[:, 6], axis=1) for a in (learned, exact)]
+    # a thick shaft (5 px) under a thin one (1.5 px), to within the 1e-3 rounding of corners
+    np.testing.assert_allclose(shaft[0] / shaft[1], 5 / 1.5, rtol=0.2)
     pts, s = field.grid.points, _sigma(t)
-    _check_arrows(fig, 1, s * (0.8 * _exact_at(pts, t) + np.array([0.3, -0.1])), pts)
-    _check_arrows(fig, 3, s * _exact_at(pts, t), pts)
+    _check_arrows(fig, "learned score", s * (0.8 * _exact_at(pts, t) + np.array([0.3, -0.1])), pts)
+    _check_arrows(fig, "exact score", s * _exact_at(pts, t), pts)

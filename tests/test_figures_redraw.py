@@ -10,11 +10,20 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from scoreviz.figures.arrows import HEAD_MAX, HEAD_WIDTH, arrow_traces, head_xy
+from scoreviz.figures.arrows import (
+    CORNERS,
+    HEAD_MAX,
+    HEAD_WIDTH,
+    arrow_polygons,
+    arrow_shapes,
+    polygon_vectors,
+)
 from scoreviz.figures.dae import dae_figure
+from scoreviz.figures.dots import SIDES, SVG_POINTS, cloud_traces, dot_centres
 from scoreviz.figures.fields import field_figures
-from scoreviz.figures.forward import SVG_POINTS, forward_pair_figure, points_trace
-from scoreviz.figures.style import PROJECTOR_MARGIN, fixed_margins, for_projector
+from scoreviz.figures.forward import forward_pair_figure
+from scoreviz.figures.polygons import path_of, polygons_of
+from scoreviz.figures.style import PROJECTOR_MARGIN, fixed_margins, for_projector, square_panels
 from scoreviz.pipelines import (
     DaeSettings,
     ForwardSettings,
@@ -27,38 +36,85 @@ from scoreviz.problem import Problem
 PROBLEM = Problem.builtin("eight_gaussians", "vp_linear")
 
 
-def test_heads_are_triangles_at_the_tips_pointing_along_the_arrows():
+def test_arrows_are_filled_outlines_with_the_head_at_the_tip():
     rng = np.random.default_rng(0)
     start = rng.normal(size=(50, 2))
     end = start + rng.normal(size=(50, 2))
-    x, y = head_xy(start, end, 0.2)
-    pts = np.stack([x, y], 1).reshape(50, 4, 2)
-    assert np.isnan(pts[:, 3]).all()  # the gap that separates one filled triangle from the next
-    left, tip, right = pts[:, 0], pts[:, 1], pts[:, 2]
+    pts = arrow_polygons(start, end, 0.2, 0.03)
+    assert pts.shape == (50, CORNERS, 2)
+    tail_l, end_l, head_l, tip, head_r, end_r, tail_r = (pts[:, i] for i in range(CORNERS))
     np.testing.assert_allclose(tip, end)
+    np.testing.assert_allclose((tail_l + tail_r) / 2, start, atol=1e-12)
     d = end - start
     size = np.linalg.norm(d, axis=1)
-    h = np.minimum(0.2, HEAD_MAX * size)
-    base = (left + right) / 2
-    np.testing.assert_allclose(np.linalg.norm(tip - base, axis=1), h, rtol=1e-9)
-    np.testing.assert_allclose(np.linalg.norm(left - right, axis=1), HEAD_WIDTH * h, rtol=1e-9)
     u = d / size[:, None]
+    h = np.minimum(0.2, HEAD_MAX * size)
+    base = (head_l + head_r) / 2
+    np.testing.assert_allclose(np.linalg.norm(tip - base, axis=1), h, rtol=1e-9)
     np.testing.assert_allclose((tip - base) / h[:, None], u, atol=1e-9)  # along the arrow
+    np.testing.assert_allclose(np.linalg.norm(head_l - head_r, axis=1), HEAD_WIDTH * h, rtol=1e-9)
+    # the shaft: 0.03 wide on every arrow, straight from tail to head
+    np.testing.assert_allclose(np.linalg.norm(tail_l - tail_r, axis=1), 0.03, rtol=1e-9)
+    np.testing.assert_allclose(end_l - tail_l, end_r - tail_r, atol=1e-12)
+    np.testing.assert_allclose((end_l + end_r) / 2, base, atol=1e-12)
 
 
-def test_heads_skip_arrows_without_a_direction():
+def test_non_finite_arrows_are_left_out_and_zero_ones_are_points():
     start = np.zeros((3, 2))
     end = np.array([[1.0, 0.0], [0.0, 0.0], [np.nan, 1.0]])  # fine, zero length, non-finite
-    x, y = head_xy(start, end, np.array([0.1, 0.1, 0.1]))
-    assert len(x) == 4 and np.isfinite(x[:3]).all() and np.isfinite(y[:3]).all()
+    pts = arrow_polygons(start, end, np.array([0.1, 0.1, 0.1]), 0.01)
+    assert pts.shape == (2, CORNERS, 2) and np.isfinite(pts).all()
+    assert (pts[1] == 0).all()  # every corner of the zero arrow on its tail: nothing drawn
 
 
-def test_arrow_traces_pair_shafts_with_filled_heads_in_one_legend_entry():
-    shafts, heads = arrow_traces(np.zeros((2, 2)), np.eye(2), "#123456", 2.0, 0.1, "s", opacity=0.5)
-    assert shafts.mode == heads.mode == "lines"
-    assert heads.fill == "toself" and heads.fillcolor == "#123456"
-    assert heads.showlegend is False and heads.legendgroup == "s" and shafts.name == "s"
-    assert shafts.opacity == heads.opacity == 0.5
+def test_a_path_holds_every_polygon_as_its_own_closed_subpath():
+    rng = np.random.default_rng(1)
+    polys = arrow_polygons(rng.normal(size=(30, 2)) * 3, rng.normal(size=(30, 2)) * 3, 0.3, 0.1)
+    path = path_of(polys)
+    assert path.count("M") == path.count("Z") == 30  # nothing drawn between the polygons
+    np.testing.assert_allclose(polygons_of(path, CORNERS), polys, atol=5.1e-4)  # 1e-3 rounding
+    assert path_of(polys[:0]) == ""
+
+
+def test_arrow_shapes_are_one_filled_shape_read_back_by_polygon_vectors():
+    rng = np.random.default_rng(2)
+    start, end = rng.normal(size=(40, 2)), rng.normal(size=(40, 2))
+    (shape,) = arrow_shapes(start, end, "#123456", 0.02, 0.1, "s", opacity=0.5)
+    assert shape["type"] == "path" and shape["fillcolor"] == "#123456"
+    assert shape["line"]["width"] == 0 and shape["layer"] == "above"
+    assert shape["name"] == "s" and shape["opacity"] == 0.5 and shape["showlegend"] is False
+    tails, vec = polygon_vectors(shape["path"])
+    np.testing.assert_allclose(tails, start, atol=6e-4)  # sent rounded to 1e-3
+    np.testing.assert_allclose(tails + vec, end, atol=6e-4)
+
+
+def test_clouds_are_dots_of_the_asked_size_up_to_the_limit_and_webgl_beyond():
+    rng = np.random.default_rng(3)
+    pts = rng.normal(size=(100, 2))
+    pts[5] = np.nan
+    rim, dots = cloud_traces(pts, 0.01, 6, "#ff0000", "p", opacity=0.8, edge=1)
+    finite = pts[np.isfinite(pts).all(1)]
+    np.testing.assert_allclose(dot_centres(dots["path"]), finite, atol=6e-4)
+    radius = np.linalg.norm(polygons_of(dots["path"], SIDES) - finite[:, None], axis=2)
+    np.testing.assert_allclose(radius, 0.03, atol=1e-3)  # 6 px across at 0.01 per px
+    rim_r = np.linalg.norm(polygons_of(rim["path"], SIDES) - finite[:, None], axis=2)
+    np.testing.assert_allclose(rim_r, 0.04, atol=1e-3)  # 1 px of rim
+    assert rim["showlegend"] is False and rim["legendgroup"] == "p" == dots["name"]
+    assert dots["showlegend"] is True and dots["opacity"] == rim["opacity"] == 0.8
+    (gl,) = cloud_traces(rng.normal(size=(SVG_POINTS + 1, 2)), 0.01, 3, "#000", "many")
+    assert gl.type == "scattergl" and gl.marker.size == 3
+
+
+def test_square_panels_put_shapes_on_their_panels_axes():
+    rng = np.random.default_rng(4)
+    a = arrow_shapes(rng.normal(size=(3, 2)), rng.normal(size=(3, 2)), "#111", 0.01, 0.1, "a")
+    b = cloud_traces(rng.normal(size=(4, 2)), 0.01, 4, "#222", "b")
+    fig = square_panels([[go.Scatter(x=[0], y=[0])] + a, b], ["one", "two"], [(-1, 1)] * 2, 0.1)
+    assert [(s.name, s.xref, s.yref) for s in fig.layout.shapes] == [
+        ("a", "x", "y"),
+        ("b", "x2", "y2"),
+    ]
+    assert len(fig.data) == 1 and fig.data[0].xaxis == "x"
 
 
 def _slider_figures():
@@ -75,7 +131,9 @@ def slider_figures():
 
 def test_slider_figures_draw_once(slider_figures):
     """No automargin (a second full draw when tick labels push a margin), no WebGL context
-    (~200 ms each without a GPU), no per-point marker styling of arrow heads."""
+    (~200 ms each without a GPU), no markers (one SVG element per point, styled one by one),
+    and no trace broken into pieces by NaN (Plotly appends an SVG path per piece, even when
+    it only fills)."""
     for name, fig in slider_figures.items():
         spec = json.loads(fig.to_json())
         axes = [v for k, v in spec["layout"].items() if k.startswith(("xaxis", "yaxis"))]
@@ -86,6 +144,12 @@ def test_slider_figures_draw_once(slider_figures):
             for t in spec["data"]
         ), name
         assert "data" not in spec["layout"]["template"], name  # layout-only template
+        for tr in fig.data:  # no trace in pieces (NaN breaks), no markers, no fills
+            if tr.type == "scatter":
+                assert np.isfinite(np.asarray(tr.x, dtype=float)).all(), (name, tr.name)
+                assert "markers" not in (tr.mode or "") and not tr.fill, (name, tr.name)
+        # what they drew as pieces and markers: one path shape per arrow field and point cloud
+        assert all(s.type == "path" for s in fig.layout.shapes) and fig.layout.shapes, name
 
 
 def test_projector_grows_fixed_margins_for_its_bigger_ticks(slider_figures):
@@ -96,11 +160,6 @@ def test_projector_grows_fixed_margins_for_its_bigger_ticks(slider_figures):
     plain = go.Figure(go.Scatter(x=[0], y=[0]), layout=dict(margin=dict(l=30, b=30)))
     assert for_projector(plain).layout.margin.l == 30  # automargin figures keep theirs
     assert fixed_margins(plain) is plain and plain.layout.xaxis.automargin is False
-
-
-def test_points_are_svg_up_to_the_limit_and_webgl_beyond():
-    assert points_trace(SVG_POINTS, x=[0], y=[0]).type == "scatter"
-    assert points_trace(SVG_POINTS + 1, x=[0], y=[0]).type == "scattergl"
 
 
 def test_a_frozen_figure_builds_its_dict_once_and_hands_out_fresh_containers(monkeypatch):

@@ -14,7 +14,7 @@ from scoreviz.ui.widgets import active_model_header
 
 sel = current_selection()
 st.title("DAE reconstructions")
-st.caption("One noise level or all of them: $\\tilde x \\to D(\\tilde x)$, exact dotted.")
+st.caption("One noise level or all of them: $\\tilde x \\to D(\\tilde x)$, exact thin, on top.")
 options = analysis.sigma_options(sel.process)
 TRAINED_NOTE = "dae_trained_note"
 
@@ -50,7 +50,7 @@ def reconstruction_view() -> None:
         present.show_chart(fig, key="dae_main")
     st.caption(
         "Grey: clean $x_0$; light blue: noisy $\\tilde x$; arrows $\\tilde x \\to D(\\tilde x)$, "
-        "the exact one dotted on top of the learned ones. "
+        "the exact one thin on top of the learned ones. "
         "**Small σ**: local detail, each point moves a little onto the nearby data. "
         "**Medium σ**: global shape, points are sent to the mode they most likely came from. "
         "**Large σ**: basically the mean, every arrow ends near $\\mathbb{E}[x_0]$. "

@@ -1,15 +1,16 @@
 """Arrows in Plotly: the one layout, length cap and trace that every arrow figure uses.
 
-An arrow field is one line trace whose points run tail, tip, gap per arrow (NaN is Plotly's line
-break, never drawn): `arrow_xy`. Its heads are either
+Two ways to draw an arrow field:
 
-- filled triangles in data units, all of them one `fill="toself"` line trace (`head_xy`,
-  `arrow_traces`: the Score field and DAE figures, redrawn on every slider move). The browser
-  draws the whole trace as one SVG path; or
-- an "arrow-wide" marker per tip that `angleref="previous"` turns along its segment
-  (`arrow_trace`: the Sampling animation's field, whose frames restyle one trace). Every
-  marker is its own SVG element, styled point by point: on the DAE figure (about 2,000 tips)
-  that styling was most of a 0.7 s redraw in Chromium (benchmarks/bench.py --only redraw).
+- filled outlines, shaft and head in data units, all arrows one layout shape
+  (`arrow_polygons`, `arrow_shapes`: the Score field and DAE figures, redrawn on every slider
+  move). The browser draws the whole field as one SVG path (`polygons`). A line trace with NaN
+  gaps would be one path per arrow, and an arrow-head marker one element per tip, each styled
+  on its own: on the DAE figure (about 2,000 tips) that styling was most of a 0.7 s redraw in
+  Chromium (benchmarks/bench.py --only redraw);
+- one line trace whose points run tail, tip, gap per arrow (`arrow_xy`), with an "arrow-wide"
+  marker per tip that `angleref="previous"` turns along its segment (`arrow_trace`: the
+  Sampling animation's field, whose frames restyle one trace's x and y).
 
 `capped` scales vectors and caps their lengths, so no outlier covers a panel.
 """
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+
+from scoreviz.figures.polygons import fill_shape, polygons_of
 
 ARROW_HEAD = 9  # px ("arrow-wide": plain "arrow" is a hairline at this size)
 
@@ -64,51 +67,60 @@ def arrow_trace(x, y, sizes, color: str, width: float = 1.2, **kw) -> go.Scatter
 
 HEAD_WIDTH = 0.7  # a head's base width / its length
 HEAD_MAX = 0.6  # a head is at most this fraction of its arrow (short arrows keep a shaft)
+CORNERS = 7  # of an arrow's outline in `arrow_polygons`
 
 
-def head_xy(start: np.ndarray, end: np.ndarray, length) -> tuple[np.ndarray, np.ndarray]:
-    """Filled triangular heads at the tips of arrows start -> end (both (N, 2)) as the x, y of one
-    `fill="toself"` line trace: per arrow its left corner, tip, right corner and a NaN gap (Plotly
-    fills each gap-separated piece on its own). length: head length in data units, a scalar or
-    (N,), at most HEAD_MAX of its arrow. Arrows with a non-finite end, or of length 0, get none."""
+def arrow_polygons(start: np.ndarray, end: np.ndarray, head, width) -> np.ndarray:
+    """Arrows start -> end (both (N, 2)) as filled outlines (M, CORNERS, 2): per arrow the
+    shaft's left tail corner, its left end, the head's left corner, the tip, the head's right
+    corner, the shaft's right end and its right tail corner.
+
+    head: head length, width: shaft width, both in data units, scalars or (N,). A head is at
+    most HEAD_MAX of its arrow, HEAD_WIDTH of its length wide; a shaft keeps its width on every
+    arrow (a short thick arrow: a thick stub with a narrower tip, like a thick line with a head
+    marker). Arrows with a non-finite end are left out; one of length 0 is a point (drawn
+    as nothing, kept so that `polygon_vectors` gives every finite arrow back).
+    """
     start, end = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
     d = end - start
     size = np.linalg.norm(d, axis=1)
-    ok = np.isfinite(start).all(1) & np.isfinite(end).all(1) & (size > 0)
-    head = np.broadcast_to(np.asarray(length, dtype=np.float64), size.shape)[ok]
-    d, size, tip = d[ok], size[ok], end[ok]
-    u = d / size[:, None]
-    h = np.minimum(head, HEAD_MAX * size)[:, None]
-    base = tip - h * u
-    side = np.stack([-u[:, 1], u[:, 0]], 1) * h * (HEAD_WIDTH / 2)
-    pts = np.full((len(tip), 4, 2), np.nan)
-    pts[:, 0], pts[:, 1], pts[:, 2] = base + side, tip, base - side
-    return pts[..., 0].ravel(), pts[..., 1].ravel()
+    ok = np.isfinite(start).all(1) & np.isfinite(end).all(1)
+    head = np.broadcast_to(np.asarray(head, dtype=np.float64), size.shape)[ok]
+    width = np.broadcast_to(np.asarray(width, dtype=np.float64), size.shape)[ok]
+    d, size, tail, tip = d[ok], size[ok], start[ok], end[ok]
+    u = d / np.maximum(size, 1e-300)[:, None]  # 0 for a zero-length arrow: all corners at its tail
+    normal = np.stack([-u[:, 1], u[:, 0]], 1)
+    h = np.minimum(head, HEAD_MAX * size)
+    half_head = (h * HEAD_WIDTH / 2)[:, None] * normal
+    half_shaft = (width / 2)[:, None] * normal
+    base = tip - h[:, None] * u
+    return np.stack(
+        [tail + half_shaft, base + half_shaft, base + half_head, tip,
+         base - half_head, base - half_shaft, tail - half_shaft], axis=1,
+    )  # fmt: skip
 
 
-def arrow_traces(
+def polygon_vectors(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of `arrow_shapes` (for tests and notebooks): (tails (N, 2), tip - tail (N, 2))
+    of the arrows in a shape's path."""
+    polys = polygons_of(path, CORNERS)
+    tails = (polys[:, 0] + polys[:, 6]) / 2
+    return tails, polys[:, 3] - tails
+
+
+def arrow_shapes(
     start: np.ndarray,
     end: np.ndarray,
     color: str,
     width: float,
     head,
     name: str,
-    decimals: int | None = None,
+    decimals: int = 3,
     **kw,
-) -> list[go.Scatter]:
-    """Arrows start -> end as two line traces: the shafts (`arrow_xy`'s layout, named `name`,
-    in the legend as `kw` says) and their filled heads (`head_xy`, `head` long in data units,
-    named `name` + " heads", never in the legend). Both get `kw` (opacity, legendgroup, ...);
-    `decimals` rounds the coordinates sent to the browser (float32)."""
-    x, y, _ = arrow_xy(start, end)
-    hx, hy = head_xy(start, end, head)
-    if decimals is not None:
-        x, y, hx, hy = (np.round(a, decimals).astype(np.float32) for a in (x, y, hx, hy))
-    common = dict(mode="lines", hoverinfo="skip") | kw
-    shafts = go.Scatter(x=x, y=y, line=dict(color=color, width=width), name=name, **common)
-    heads_kw = common | dict(showlegend=False, legendgroup=kw.get("legendgroup", name))
-    heads = go.Scatter(
-        x=hx, y=hy, fill="toself", fillcolor=color, line=dict(color=color, width=0),
-        name=f"{name} heads", **heads_kw,
-    )  # fmt: skip
-    return [shafts, heads]
+) -> list[dict]:
+    """Arrows start -> end as one filled layout shape (`arrow_polygons`, shaft `width` and `head`
+    length in data units; `polygons.fill_shape`: one SVG path for the whole field), named
+    `name`, in a list so figures can add it to a panel like traces. `kw`: opacity, showlegend,
+    legendgroup; coordinates go out rounded to `decimals`."""
+    polys = arrow_polygons(start, end, head, width)
+    return [fill_shape(polys, color, name, decimals=decimals, **kw)]

@@ -13,7 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from scoreviz.analysis import Reconstruction
-from scoreviz.figures.arrows import arrow_traces
+from scoreviz.figures.arrows import arrow_shapes
+from scoreviz.figures.dots import cloud_traces
 from scoreviz.figures.style import PALETTE, apply_style, square_panels
 from scoreviz.text import escape
 
@@ -27,17 +28,11 @@ def _panel_range(x_t: np.ndarray, least: float = 3.0) -> float:
     return float(max(least, 1.1 * np.quantile(np.abs(finite), 0.98)))
 
 
-def _points(xy: np.ndarray, name: str, color: str, size: float, show: bool, opacity: float):
-    ok = np.isfinite(xy).all(1)
-    return go.Scatter(
-        x=xy[ok, 0],
-        y=xy[ok, 1],
-        mode="markers",
-        name=name,
-        legendgroup=name,
-        showlegend=show,
-        marker=dict(color=color, size=size, opacity=opacity),
-    )
+def _points(xy: np.ndarray, name: str, color: str, size: float, show: bool, opacity: float,
+            px: float) -> list:  # fmt: skip
+    """`size` px dots (px: data units per pixel; `dots.cloud_traces`)."""
+    return cloud_traces(xy, px, size, color, name, opacity=opacity, legendgroup=name,
+                        showlegend=show)  # fmt: skip
 
 
 SMALL_ALPHA = 0.2  # below this signal level a panel says why learned arrows fly off
@@ -56,22 +51,27 @@ def clip_to_box(start: np.ndarray, end: np.ndarray, r: float) -> tuple[np.ndarra
     return out, moved
 
 
-# Head lengths as a fraction of a panel's half-width r: 11 and 7 px on a 440 px high figure
+# Head lengths as a fraction of a panel's half-width r; shaft widths in px
 HEAD_LEARNED, HEAD_EXACT = 0.067, 0.042
+SHAFT_LEARNED, SHAFT_EXACT = 3.2, 1.3
+MAIN_PX = 1000  # px: the page's main column on a 1280 px wide screen, sidebar open
 
 
-def _arrows(x_t, rec, kind: str, name: str, label: str, first: bool, r: float) -> list:
-    """Exact: thin dotted line, small head, drawn on top; others: thick, translucent, below
-    (shafts and heads, `arrows.arrow_traces`)."""
+def panel_px(n: int, height: int) -> float:
+    """Side (px) of each of n square panels in a row on a figure `height` px high (margins
+    70 + 40) across MAIN_PX: the scale that sizes dots and shafts in data units."""
+    return min(height - 110.0, (MAIN_PX - 55) / max(n, 1) * 0.97)
+
+
+def _arrows(x_t, rec, kind: str, name: str, label: str, first: bool, r: float, px: float):
+    """Exact: thin, small head, drawn on top; others: thick, translucent, below (one filled
+    shape each, `arrows.arrow_shapes`; px: data units per pixel)."""
     exact = kind == "exact"
-    width, head = (1.3, HEAD_EXACT) if exact else (3.2, HEAD_LEARNED)
+    width, head = (SHAFT_EXACT, HEAD_EXACT) if exact else (SHAFT_LEARNED, HEAD_LEARNED)
     kw = dict(legendgroup=name, showlegend=first) | ({} if exact else dict(opacity=0.7))
-    traces = arrow_traces(
-        x_t, rec, PALETTE[kind], width, head * r, f"x̃ → {label}", decimals=3, **kw
+    return arrow_shapes(
+        x_t, rec, PALETTE[kind], width * px, head * r, f"x̃ → {label}", decimals=3, **kw
     )
-    if exact:
-        traces[0].line.dash = "dot"
-    return traces
 
 
 def _alpha_note(p: Reconstruction, clipped: int) -> str | None:
@@ -95,8 +95,8 @@ def dae_reconstruction_figure(
     label (default the name). Labels other than the exact one's (a fixed label) come from
     users' model names: escaped (`scoreviz.text.escape`) before they become legend text.
 
-    The exact denoiser is a thin dotted line on top of the others' thick translucent arrows,
-    so agreement reads as a dotted line inside a thick one. Arrows ending outside a panel are
+    The exact denoiser is a thin green arrow on top of the others' thick translucent arrows,
+    so agreement reads as a thin arrow inside a thick one. Arrows ending outside a panel are
     cut at its frame (the networks' D = (x̃ + σ² s)/α explodes as α -> 0), and the panel says
     so (layout annotations; layout.meta["clipped"]: cut arrows per panel).
     """
@@ -105,11 +105,12 @@ def dae_reconstruction_figure(
     clipped_counts, traces, ranges, notes = [], [], [], []
     for i, p in enumerate(panels, start=1):
         first = i == 1
-        panel = [
-            _points(p.x0, "clean x₀", PALETTE["data"], 4, first, 0.5),
-            _points(p.x_t, "noisy x̃ = x_t", PALETTE["noisy"], 5, first, 0.8),
-        ]
         r = _panel_range(p.x_t)
+        px = 2 * r / panel_px(len(panels), height)  # data units per pixel
+        panel = [
+            *_points(p.x0, "clean x₀", PALETTE["data"], 4, first, 0.5, px),
+            *_points(p.x_t, "noisy x̃ = x_t", PALETTE["noisy"], 5, first, 0.8, px),
+        ]
         order = sorted(p.recon, key=lambda n: _kind(kinds, n) == "exact")  # exact drawn last
         clipped = 0
         for name in order:
@@ -118,7 +119,7 @@ def dae_reconstruction_figure(
             label = label if kind == "exact" else escape(label)
             end, moved = clip_to_box(p.x_t, p.recon[name], r)
             clipped += int(moved.sum())
-            panel += _arrows(p.x_t, end, kind, name, label, first, r)
+            panel += _arrows(p.x_t, end, kind, name, label, first, r, px)
         clipped_counts.append(clipped)
         traces.append(panel)
         ranges.append((-r, r))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from scoreviz.figures.arrows import arrow_traces, capped
+from scoreviz.figures.arrows import arrow_shapes, capped, polygon_vectors
 from scoreviz.figures.style import ERROR_COLORSCALE, PALETTE, apply_style, square_panels
 from scoreviz.grids import Grid, ScoreField, finite
 
@@ -89,17 +89,19 @@ def quiver_traces(
     max_head: float = 12,
     *,
     cell: float,
-) -> list[go.Scatter]:
+    px: float,
+) -> list[dict]:
     """Arrows from `points` (N, 2) along scale * `vectors` (N, 2), lengths capped at `cap`;
-    shafts `width` px, filled heads (`arrows.arrow_traces`) HEAD_OF_LENGTH of their arrow, at
-    most `max_head` px on a field figure of the default size (`cell`: the grid spacing in data
-    units)."""
+    shafts `width` px wide (px: data units per pixel on the default figure), heads
+    HEAD_OF_LENGTH of their arrow and at most `max_head` px long (`cell`: the grid spacing in
+    data units, CELL_PX px), one filled layout shape (`arrows.arrow_shapes`) in a list, for
+    `style.square_panels`."""
     d, length = capped(finite(vectors), scale, cap)
     head = np.minimum(HEAD_OF_LENGTH * length, max_head / CELL_PX * cell)
     # float32 keeps the JSON small and avoids validating thousands of Python objects (a None
     # list is 10x slower)
-    return arrow_traces(
-        points, points + d, color, width, head, name, decimals=DECIMALS, legendgroup=name,
+    return arrow_shapes(
+        points, points + d, color, width * px, head, name, decimals=DECIMALS, legendgroup=name,
         showlegend=showlegend,
     )  # fmt: skip
 
@@ -210,21 +212,30 @@ def score_field_figure(
     # up as arrows at the length cap, and never shrinks the exact field into dots.
     scale, cap = _scale_and_cap(sp, exact_v, scaled, fixed_scale)
     pts = field.grid.points
+    px = _px(xy_range, height)
     bg = density_heatmap(field.bg_grid, field.density)
     exact_kw = dict(width=1.5, max_head=9) if overlay and learned_v is not None else {}
     exact = quiver_traces(
-        pts, exact_v, scale, cap, PALETTE["exact"], "exact score", cell=sp, **exact_kw
+        pts, exact_v, scale, cap, PALETTE["exact"], "exact score", cell=sp, px=px, **exact_kw
     )
     if learned_v is None:
         traces, titles = [[bg] + exact], [_PANEL_TITLES["exact"]]
     else:
         learned_kw = dict(width=5, max_head=15) if overlay else {}
         learned = quiver_traces(
-            pts, learned_v, scale, cap, PALETTE["learned"], "learned score", cell=sp, **learned_kw
+            pts,
+            learned_v,
+            scale,
+            cap,
+            PALETTE["learned"],
+            "learned score",
+            cell=sp,
+            px=px,
+            **learned_kw,
         )
         if overlay:
-            for tr in learned:
-                tr.opacity = 0.55
+            for shape in learned:
+                shape["opacity"] = 0.55
             traces, titles = [[bg] + learned + exact], ["learned (thick) over exact (thin)"]
         else:
             bg2 = density_heatmap(field.bg_grid, field.density)
@@ -289,7 +300,14 @@ def score_difference_figure(
     traces = [
         [density_heatmap(field.bg_grid, field.density)]
         + quiver_traces(
-            field.grid.points, diff, scale, cap, PALETTE["error"], "learned − exact", cell=sp
+            field.grid.points,
+            diff,
+            scale,
+            cap,
+            PALETTE["error"],
+            "learned − exact",
+            cell=sp,
+            px=_px(xy_range, height),
         ),
         [error_map, where_data, contour_labels(eg.xs, eg.ys, mass, MASS_LEVELS)],
     ]
@@ -307,6 +325,15 @@ def score_difference_figure(
     return fig
 
 
+MARGIN_TB = 66 + 34  # px: the field figures' top and bottom margins (`_panels`)
+
+
+def _px(xy_range: tuple[float, float], height: int) -> float:
+    """Data units per pixel of a field panel: xy_range over the plot height (the panels are
+    square and, at the page's widths, as high as the plot area)."""
+    return (xy_range[1] - xy_range[0]) / max(height - MARGIN_TB, 100)
+
+
 def _panels(traces, titles, xy_range, title, height, scale, cap, gap) -> go.Figure:
     """`style.square_panels` over xy_range, with the arrow scale in layout.meta."""
     fig = square_panels(traces, titles, [xy_range] * len(traces), gap, zeroline=False)
@@ -317,19 +344,17 @@ def _panels(traces, titles, xy_range, title, height, scale, cap, gap) -> go.Figu
     fig.update_layout(
         title=dict(x=0, xanchor="left", y=0.99, yanchor="top", font=dict(size=15)),
         legend=dict(orientation="h", yanchor="bottom", y=1.06, x=1, xanchor="right"),
-        margin=dict(t=66, b=34, l=45, r=10),  # room for 24 px title + subtitles (projector)
+        margin=dict(t=66, b=34, l=45, r=10),  # MARGIN_TB; room for a 24 px title (projector)
     )
     return fig
 
 
-def arrow_vectors(fig: go.Figure, trace_index: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of `quiver_traces` for tests and notebooks: (tails (N, 2), head - tail (N, 2))."""
-    tr = fig.data[trace_index]
-    x = np.asarray(tr.x, dtype=float)
-    y = np.asarray(tr.y, dtype=float)
-    tails = np.stack([x[0::3], y[0::3]], 1)
-    heads = np.stack([x[1::3], y[1::3]], 1)
-    return tails, heads - tails
+def arrow_vectors(fig: go.Figure, name: str, panel: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of `quiver_traces` for tests and notebooks: (tails (N, 2), tip - tail (N, 2))
+    of the arrows named `name` in panel `panel` (1: the first)."""
+    xref = "x" if panel == 1 else f"x{panel}"
+    shape = next(s for s in fig.layout.shapes if s.name == name and s.xref == xref)
+    return polygon_vectors(shape.path)
 
 
 def field_figure(view, scaled: bool = True, overlay: bool = False) -> go.Figure:

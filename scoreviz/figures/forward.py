@@ -10,8 +10,15 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from scoreviz.figures.dots import cloud_traces
 from scoreviz.figures.fields import density_heatmap
-from scoreviz.figures.style import PALETTE, apply_style, player_controls, square_panels
+from scoreviz.figures.style import (
+    PALETTE,
+    apply_style,
+    one_panel,
+    player_controls,
+    square_panels,
+)
 from scoreviz.grids import Grid, finite
 
 
@@ -20,41 +27,27 @@ def _points(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.round(a[:, 0], 3), np.round(a[:, 1], 3)
 
 
-# Below this many points a scatter is drawn as SVG: a WebGL (Scattergl) trace costs a GL context
-# per chart, ~200 ms each in a browser without a GPU (headless Chromium, many school laptops), so
-# the Data & forward pair took 600 ms to draw instead of 140 (benchmarks/bench.py --only redraw).
-SVG_POINTS = 5000
+def _noised_traces(x0, x_t, grid: Grid, density, px: float, name: str = "exact p_t") -> list:
+    """Exact p_t as a heatmap, the clean samples (faint) and the noised ones over it (px: data
+    units per pixel)."""
+    return [
+        density_heatmap(grid, density, name=name),
+        *cloud_traces(x0, px, 3, PALETTE["data"], "clean samples x₀", opacity=0.35),
+        # a dark rim: visible on blue
+        *cloud_traces(x_t, px, 6, PALETTE["noisy"], "noised samples x_t", opacity=0.8, edge=0.6),
+    ]
 
 
-def points_trace(n: int, **kw) -> go.Scatter | go.Scattergl:
-    """A marker trace for n points: SVG up to SVG_POINTS, WebGL above."""
-    return go.Scatter(**kw) if n <= SVG_POINTS else go.Scattergl(**kw)
+def _data_traces(x0, grid: Grid, density, points_name: str, px: float, showlegend=True) -> list:
+    """Exact p_0 as a heatmap and the clean samples over it (px: data units per pixel)."""
+    points = cloud_traces(x0, px, 4, PALETTE["data"], points_name, opacity=0.75,
+                          showlegend=showlegend)  # fmt: skip
+    return [density_heatmap(grid, density, name="exact p₀"), *points]
 
 
-def _noised_traces(x0, x_t, grid: Grid, density, name: str = "exact p_t") -> list:
-    """Exact p_t as a heatmap, the clean samples (faint) and the noised ones over it."""
-    traces = [density_heatmap(grid, density, name=name)]
-    for pts, key, label, size, opacity, edge in (
-        (x0, "data", "clean samples x₀", 3, 0.35, 0),
-        (x_t, "noisy", "noised samples x_t", 6, 0.8, 0.6),  # dark edge: visible on blue
-    ):
-        x, y = _points(pts)
-        marker = dict(color=PALETTE[key], size=size, opacity=opacity)
-        marker["line"] = dict(color="#2E3440", width=edge)
-        traces.append(
-            points_trace(len(x), x=x, y=y, mode="markers", name=label, marker=marker,
-                         hoverinfo="skip")
-        )  # fmt: skip
-    return traces
-
-
-def _data_traces(x0, grid: Grid, density, points_name: str, showlegend: bool = True) -> list:
-    """Exact p_0 as a heatmap and the clean samples over it."""
-    x, y = _points(x0)
-    marker = dict(color=PALETTE["data"], size=4, opacity=0.75)
-    points = points_trace(len(x), x=x, y=y, mode="markers", name=points_name, marker=marker,
-                          hoverinfo="skip", showlegend=showlegend)  # fmt: skip
-    return [density_heatmap(grid, density, name="exact p₀"), points]
+def _px(xy_range: tuple[float, float], height: int, margin_tb: int) -> float:
+    """Data units per pixel of a square panel that spans xy_range over its plot height."""
+    return (xy_range[1] - xy_range[0]) / max(height - margin_tb, 100)
 
 
 def samples_density_figure(
@@ -72,7 +65,7 @@ def samples_density_figure(
 
     x0, x_t: (N, 2); density: exact p_t on `grid`, shape (G, G) with rows = y.
     """
-    fig = go.Figure(_noised_traces(x0, x_t, grid, density))
+    fig = one_panel(_noised_traces(x0, x_t, grid, density, _px(xy_range, height, 90 + 50)))
     # Unicode, not LaTeX: Streamlit's Plotly does not load MathJax (streamlit#5251).
     title = f"Noised: x_t at t = {t:.3f} (α_t = {alpha:.2f}, σ_t = {sigma:.3g}) over exact p_t"
     fig = apply_style(fig, title=title, xy_range=xy_range, height=height)
@@ -92,7 +85,7 @@ def data_figure(
     points_name: str = "samples x₀ ~ p₀",
 ) -> go.Figure:
     """Clean samples x_0 over the exact data density p_0 (heatmap; density (G, G), rows = y)."""
-    fig = go.Figure(_data_traces(x0, grid, density, points_name))
+    fig = one_panel(_data_traces(x0, grid, density, points_name, _px(xy_range, height, 90 + 50)))
     fig = apply_style(fig, title=title, xy_range=xy_range, height=height)
     fig.update_xaxes(constrain="domain")
     fig.update_yaxes(constrain="domain")
@@ -254,8 +247,9 @@ def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
     `data_figure` and `samples_density_figure`, each panel with its own axis range."""
     d, p = view.data, view.noisy
     # the clean points appear again, fainter, on the right: in the legend once
-    left = _data_traces(view.x0, d.grid, d.density, "samples x₀ ~ p₀", showlegend=False)
-    right = _noised_traces(view.x0, view.xt, p.grid, p.density)
+    px = [_px(xy, height, 60 + 40) for xy in (d.xy, p.xy)]
+    left = _data_traces(view.x0, d.grid, d.density, "samples x₀ ~ p₀", px[0], showlegend=False)
+    right = _noised_traces(view.x0, view.xt, p.grid, p.density, px[1])
     titles = ["data x₀ over p₀", f"x_t over p_t at t = {view.t:.3g}"]
     fig = square_panels([left, right], titles, [d.xy, p.xy], gap=0.06)
     apply_style(fig, xy_range=None, equal_aspect=False, height=height)

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from scoreviz.figures.polygons import is_shape
+
 PALETTE = {
     "data": "#4C566A",  # slate: clean samples x_0
     "noisy": "#88C0D0",  # light blue: noised samples x_t
@@ -70,22 +72,27 @@ def square_panels(
     gap: float,
     zeroline: bool = True,
 ) -> go.Figure:
-    """Side-by-side square panels, one per trace list in `panels`, panel i over ranges[i] on both
+    """Side-by-side square panels, one per item list in `panels`, panel i over ranges[i] on both
     axes (equal aspect, constrained to its domain, no automargin: `fixed_margins`), titled by
-    an annotation above it; x axes read x₁, the first y axis x₂. Traces are moved onto their
-    panel's axes (in place). Style it with `apply_style(..., xy_range=None, equal_aspect=False)`.
+    an annotation above it; x axes read x₁, the first y axis x₂. Items are traces, moved onto
+    their panel's axes (in place), or `polygons.fill_shape` dicts, which become layout shapes
+    on those axes. Style it with `apply_style(..., xy_range=None, equal_aspect=False)`.
 
     Built as one layout dict rather than make_subplots + update_* calls, which re-validate on
     every call: the Data & forward pair in 22 ms instead of 83 on every new t.
     """
     n = len(panels)
     width = (1 - gap * (n - 1)) / n
-    layout: dict = {"annotations": []}
-    for i, (traces, text, xy) in enumerate(zip(panels, titles, ranges, strict=True)):
+    layout: dict = {"annotations": [], "shapes": []}
+    traces = []
+    for i, (items, text, xy) in enumerate(zip(panels, titles, ranges, strict=True)):
         sfx = "" if i == 0 else str(i + 1)
         lo = i * (width + gap)
-        for tr in traces:
-            tr.update(xaxis=f"x{sfx}", yaxis=f"y{sfx}")
+        for item in items:
+            if is_shape(item):
+                layout["shapes"].append(item | dict(xref=f"x{sfx}", yref=f"y{sfx}"))
+            else:
+                traces.append(item.update(xaxis=f"x{sfx}", yaxis=f"y{sfx}"))
         axis = dict(range=list(xy), constrain="domain", automargin=False)
         if not zeroline:
             axis["zeroline"] = False
@@ -97,7 +104,13 @@ def square_panels(
             dict(text=text, x=lo + width / 2, y=1.0, xref="paper", yref="paper",
                  xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=14))
         )  # fmt: skip
-    return go.Figure([tr for traces in panels for tr in traces], layout=layout)
+    return go.Figure(traces, layout=layout)
+
+
+def one_panel(items: Sequence) -> go.Figure:
+    """A figure of traces and `polygons.fill_shape` dicts (layout shapes on the x, y axes)."""
+    shapes = [it | dict(xref="x", yref="y") for it in items if is_shape(it)]
+    return go.Figure([it for it in items if not is_shape(it)], layout=dict(shapes=shapes))
 
 
 def fixed_margins(fig: go.Figure) -> go.Figure:

@@ -21,9 +21,10 @@ from scoreviz.figures.arrows import (
 from scoreviz.figures.dae import dae_figure
 from scoreviz.figures.dots import SIDES, SVG_POINTS, cloud_traces, dot_centres
 from scoreviz.figures.fields import field_figures
-from scoreviz.figures.forward import forward_pair_figure
+from scoreviz.figures.forward import forward_pair_figure, schedule_figure
 from scoreviz.figures.polygons import path_of, polygons_of
 from scoreviz.figures.style import PROJECTOR_MARGIN, fixed_margins, for_projector, square_panels
+from scoreviz.forward import schedule_table
 from scoreviz.pipelines import (
     DaeSettings,
     ForwardSettings,
@@ -121,7 +122,8 @@ def _slider_figures():
     field, diff = field_figures(score_field_view(PROBLEM, 0.3))
     pair = forward_pair_figure(forward_view(PROBLEM, ForwardSettings(0.3)))
     dae = dae_figure(dae_view(PROBLEM, DaeSettings((0.1, 0.5), n=30)))
-    return {"field": field, "pair": pair, "dae": dae}
+    schedule = schedule_figure(schedule_table(PROBLEM.process), 0.3)  # beside the pair
+    return {"field": field, "pair": pair, "dae": dae, "schedule": schedule}
 
 
 @pytest.fixture(scope="module")
@@ -147,9 +149,12 @@ def test_slider_figures_draw_once(slider_figures):
         for tr in fig.data:  # no trace in pieces (NaN breaks), no markers, no fills
             if tr.type == "scatter":
                 assert np.isfinite(np.asarray(tr.x, dtype=float)).all(), (name, tr.name)
-                assert "markers" not in (tr.mode or "") and not tr.fill, (name, tr.name)
+                assert not tr.fill, (name, tr.name)
+                if "markers" in (tr.mode or ""):  # a marker or two, not a cloud
+                    assert len(tr.x) <= 2, (name, tr.name)
         # what they drew as pieces and markers: one path shape per arrow field and point cloud
-        assert all(s.type == "path" for s in fig.layout.shapes) and fig.layout.shapes, name
+        assert all(s.type == "path" for s in fig.layout.shapes), name
+        assert bool(fig.layout.shapes) == (name != "schedule"), name
 
 
 def test_projector_grows_fixed_margins_for_its_bigger_ticks(slider_figures):

@@ -8,10 +8,10 @@ from scoreviz.figures.forward import (
 from scoreviz.forward import KL_THRESHOLD
 from scoreviz.pipelines import ForwardSettings
 from scoreviz.text import escape
-from scoreviz.ui import cache, present
+from scoreviz.ui import cache, prefetch, present
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
-from scoreviz.ui.widgets import schedule_metrics, t_slider
+from scoreviz.ui.widgets import schedule_metrics, t_options, t_slider
 
 N_POINTS = 600
 GRID = 120  # exact p_t on 120 x 120 points
@@ -39,6 +39,9 @@ def noised_view() -> None:
         schedule_metrics(proc, t)
         schedule = cache.forward_schedule(problem, settings.t)
         present.show_chart(schedule, main=False, key="forward_schedule")
+        # the next t stop, built while the browser draws this one
+        prefetch.warm_stops("forward_t", t_options(proc), t, cache.warm_forward, problem,
+                            N_POINTS, GRID, GRID_DATA, sel.seed)  # fmt: skip
         if pm is not None:
             st.caption(
                 f"Prior check: α₁ = {pm.alpha_1:.3g}, KL(p₁ ‖ N(0, {pm.sigma_1:.3g}²I)) ≈ "

@@ -6,10 +6,10 @@ caption (or the no-model notice), the error figure and the prose follow below.
 
 import streamlit as st
 
-from scoreviz.ui import cache, compute, present
+from scoreviz.ui import cache, compute, prefetch, present
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import current_selection
-from scoreviz.ui.widgets import active_model_header, model_caption, t_slider
+from scoreviz.ui.widgets import active_model_header, model_caption, t_options, t_slider
 
 
 def matching_model(sel):
@@ -70,6 +70,9 @@ def field_view() -> None:
             )
             diff_fig = cache.difference_figure(problem, tk, n_arrows, scaled)
             present.show_chart(diff_fig, main=False, key="diff")
+        # the next t stop, built while the browser draws this one
+        prefetch.warm_stops("field_t", t_options(proc), t, cache.warm_field, problem, n_arrows,
+                            scaled, both)  # fmt: skip
 
 
 field_view()

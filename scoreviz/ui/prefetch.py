@@ -1,0 +1,107 @@
+"""Build the next slider stop's shared figures in the background, so that the step onto it is
+a cache hit.
+
+Why: a t step the server has not seen spends ~60-110 ms of server time (the view and its
+figure, `cache.field_figure`, `cache.forward_pair`) before the chart can go out; a stop already
+built goes out at once (benchmarks/bench.py --only redraw, "new t" against "t seen before").
+A lecturer steps through t one stop at a time, so after each step the next stop in the same
+direction (both neighbours on a page's first run) is built while the browser draws this one.
+
+Bounded so that it never competes with the students it serves: one worker thread (at most one
+core), at most MAX_PENDING jobs queued (more are dropped, not delayed), each job once (a job
+already queued or running is not queued again), and only shared, session-free work: the
+functions given are `cache.shared_figure` caches, whose hits cost a hash lookup. In a lecture
+hall every student follows the lecturer's t, so the stops are built once for everyone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import streamlit as st
+
+THREAD = "scoreviz-prefetch"
+MAX_PENDING = 4
+_LOG = logging.getLogger(__name__)
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD)
+_LOCK = threading.Lock()
+_PENDING: set = set()
+
+
+class _QuietWorker(logging.Filter):
+    """Streamlit warns "missing ScriptRunContext" whenever a cache is called outside a script
+    thread; the worker calls only shared caches, which need none."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not threading.current_thread().name.startswith(THREAD)
+
+
+logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
+    _QuietWorker()
+)
+
+
+def warm(key: tuple, fn: Callable, *args) -> bool:
+    """Call fn(*args) on the worker, unless a job with this `key` is queued or running, or
+    MAX_PENDING jobs are. Returns whether it was queued. Errors are logged, never raised."""
+    with _LOCK:
+        if key in _PENDING or len(_PENDING) >= MAX_PENDING:
+            return False
+        _PENDING.add(key)
+    _POOL.submit(_run, key, fn, args)
+    return True
+
+
+def _run(key: tuple, fn: Callable, args: tuple) -> None:
+    try:
+        fn(*args)
+    except Exception:  # a prefetch that fails costs nothing: the step computes it again
+        _LOG.debug("prefetch %s failed", key, exc_info=True)
+    finally:
+        with _LOCK:
+            _PENDING.discard(key)
+
+
+def idle(timeout: float = 10.0) -> bool:
+    """Wait until no job is queued or running (tests, benchmarks); whether that happened."""
+    done = threading.Event()
+    deadline = threading.Timer(timeout, done.set)
+    deadline.start()
+    try:
+        while not done.is_set():
+            with _LOCK:
+                if not _PENDING:
+                    return True
+            done.wait(0.01)
+        return False
+    finally:
+        deadline.cancel()
+
+
+def next_stops(options: Sequence[float], t: float, previous: float | None) -> list[float]:
+    """The stops to build after a move to `t` (from `previous`, None on a first run): the next
+    one in the direction of the move; both neighbours, the larger first, without one."""
+    i = min(range(len(options)), key=lambda k: abs(options[k] - t))
+    up, down = options[i + 1 : i + 2], options[max(i - 1, 0) : i] if i > 0 else []
+    if previous is None or previous == t:
+        return [*up, *down]
+    return list(up if t > previous else down)
+
+
+def after_step(key: str, options: Sequence[float], t: float) -> list[float]:
+    """`next_stops` for the slider whose session-state memory is `key` (its previous value is
+    remembered there; call once per run of the page)."""
+    memory = f"_prefetch_{key}"
+    previous = st.session_state.get(memory)
+    st.session_state[memory] = t
+    return next_stops(options, t, previous)
+
+
+def warm_stops(key: str, options: Sequence[float], t: float, job: Callable, problem, *args):
+    """After a move of the slider `key` to t: job(problem, stop, *args) on the worker for each
+    of `after_step`'s stops. `job` must only fill shared caches (see the module doc)."""
+    for stop in after_step(key, options, t):
+        warm((job.__name__, problem.key, stop, *args), job, problem, stop, *args)

@@ -1,0 +1,80 @@
+"""The next slider stop is built in the background (scoreviz.ui.prefetch): which stops, how the
+worker is bounded, and that stepping onto a prefetched stop builds nothing."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from scoreviz import get_process
+from scoreviz.ui import cache, prefetch
+from scoreviz.ui.widgets import t_options
+from tests.apptest_utils import assert_no_exception, inject_model, make_app, open_page, tiny_result
+
+OPTIONS = [0.001, 0.01, 0.02, 0.03]
+
+
+def test_next_stops_follow_the_move_and_stay_on_the_slider():
+    assert prefetch.next_stops(OPTIONS, 0.02, None) == [0.03, 0.01]  # first run: both, up first
+    assert prefetch.next_stops(OPTIONS, 0.02, 0.01) == [0.03]  # moving up
+    assert prefetch.next_stops(OPTIONS, 0.02, 0.03) == [0.01]  # moving down
+    assert prefetch.next_stops(OPTIONS, 0.03, 0.02) == []  # the last stop: nothing above
+    assert prefetch.next_stops(OPTIONS, 0.001, None) == [0.01]
+    assert prefetch.next_stops(OPTIONS, 0.02, 0.02) == [0.03, 0.01]  # a rerun without a move
+
+
+def test_the_worker_runs_each_job_once_and_drops_what_does_not_fit():
+    gate, ran = threading.Event(), []
+
+    def job(name):
+        gate.wait(5)
+        ran.append(name)
+
+    try:
+        assert prefetch.warm(("a",), job, "a")
+        assert not prefetch.warm(("a",), job, "a")  # queued already: not again
+        assert all(prefetch.warm((k,), job, k) for k in "bcd")  # MAX_PENDING = 4 in all
+        assert not prefetch.warm(("e",), job, "e")  # full: dropped, not delayed
+    finally:
+        gate.set()
+    assert prefetch.idle(5)
+    assert sorted(ran) == ["a", "b", "c", "d"]
+    assert prefetch.warm(("a",), job, "a")  # done: a later move may queue it again
+    assert prefetch.idle(5)
+
+
+def test_a_failing_job_is_dropped_quietly():
+    def boom():
+        raise RuntimeError("no")
+
+    assert prefetch.warm(("boom",), boom)
+    assert prefetch.idle(5)
+
+
+@pytest.mark.slow
+def test_stepping_onto_a_prefetched_t_builds_no_figure(monkeypatch):
+    """Score field: after a move up, the next stop's figures are built in the background, and
+    the step onto it only sends them (the figure builder is not called again)."""
+    from scoreviz.figures import fields
+
+    cache.clear_shared_figures()
+    built = []
+    real = fields.field_figure
+    monkeypatch.setattr(fields, "field_figure", lambda *a, **k: built.append(1) or real(*a, **k))
+    proc = get_process("vp_linear")
+    stops = t_options(proc)
+    at = make_app()
+    inject_model(at, tiny_result(), "tiny")
+    at.run()
+    open_page(at, "views/score_field.py")
+    slider = at.select_slider(key="field_t_vp_linear")
+    slider.set_value(stops[20]).run()
+    slider.set_value(stops[21]).run()  # a move up: stops[22] is built in the background
+    assert prefetch.idle(30)
+    before = len(built)
+    at.select_slider(key="field_t_vp_linear").set_value(stops[22]).run()
+    assert_no_exception(at)
+    assert len(built) == before  # a cache hit: nothing built on the step
+    assert prefetch.idle(30)
+    assert len(built) == before + 1  # and now stops[23], in the background

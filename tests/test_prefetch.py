@@ -4,6 +4,7 @@ worker is bounded, and that stepping onto a prefetched stop builds nothing."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -52,6 +53,24 @@ def test_a_failing_job_is_dropped_quietly():
     assert prefetch.idle(5)
 
 
+def test_nothing_is_prefetched_while_the_process_is_busy(monkeypatch):
+    ran = []
+    monkeypatch.setattr(prefetch, "busy", lambda: True)
+    assert not prefetch.warm(("busy",), ran.append, 1)
+    assert prefetch.idle(5) and ran == []
+
+
+def test_cpu_rate_is_this_process_s_use_of_the_last_second():
+    prefetch._SAMPLES.clear()
+    assert prefetch.cpu_rate() == 0.0  # no sample a WINDOW old yet
+    end = time.monotonic() + 1.1 * prefetch.WINDOW
+    while time.monotonic() < end:  # one core, flat out
+        sum(range(1000))
+    assert 0.7 < prefetch.cpu_rate() < 2.5
+    time.sleep(1.1 * prefetch.WINDOW)  # idle
+    assert prefetch.cpu_rate() < 0.3
+
+
 @pytest.mark.slow
 def test_stepping_onto_a_prefetched_t_builds_no_figure(monkeypatch):
     """Score field: after a move up, the next stop's figures are built in the background, and
@@ -62,6 +81,7 @@ def test_stepping_onto_a_prefetched_t_builds_no_figure(monkeypatch):
     built = []
     real = fields.field_figure
     monkeypatch.setattr(fields, "field_figure", lambda *a, **k: built.append(1) or real(*a, **k))
+    monkeypatch.setattr(prefetch, "busy", lambda: False)  # AppTest runs keep this process busy
     proc = get_process("vp_linear")
     stops = t_options(proc)
     at = make_app()

@@ -9,15 +9,22 @@ direction (both neighbours on a page's first run) is built while the browser dra
 
 Bounded so that it never competes with the students it serves: one worker thread (at most one
 core), at most MAX_PENDING jobs queued (more are dropped, not delayed), each job once (a job
-already queued or running is not queued again), and only shared, session-free work: the
-functions given are `cache.shared_figure` caches, whose hits cost a hash lookup. In a lecture
-hall every student follows the lecturer's t, so the stops are built once for everyone.
+already queued or running is not queued again), only shared, session-free work (the functions
+given fill `cache.shared_figure` caches, whose hits cost a hash lookup), and none at all while
+the process is busy: when it used more than BUSY of the machine's cores over the last WINDOW
+seconds, a job is dropped instead of queued or run. 64 students each picking random t values
+(benchmarks/loadgen.py) drove slider p95 from 0.3 to 1.9 s with prefetching that ignored load.
+In a lecture hall every student follows the lecturer's t, so the stops are built once for
+everyone.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,6 +32,8 @@ import streamlit as st
 
 THREAD = "scoreviz-prefetch"
 MAX_PENDING = 4
+BUSY = 0.5  # of os.cpu_count(): above this CPU use, nothing is prefetched
+WINDOW = 1.0  # s over which the process's CPU use is measured
 _LOG = logging.getLogger(__name__)
 _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD)
 _LOCK = threading.Lock()
@@ -44,11 +53,39 @@ logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").add
 )
 
 
+_SAMPLES: deque = deque()  # (monotonic s, process CPU s): the last WINDOW and one before it
+
+
+def cpu_rate() -> float:
+    """Cores this process used on average since the newest sample at least WINDOW old (0.0
+    until there is one). Samples are taken when this is called (on slider moves), so an idle
+    stretch counts as idle."""
+    wall, cpu = time.monotonic(), time.process_time()  # all threads' CPU time
+    with _LOCK:
+        _SAMPLES.append((wall, cpu))
+        while len(_SAMPLES) > 2 and wall - _SAMPLES[1][0] >= WINDOW:
+            _SAMPLES.popleft()
+        then, cpu0 = _SAMPLES[0]
+    return (cpu - cpu0) / (wall - then) if wall - then >= WINDOW else 0.0
+
+
+def busy() -> bool:
+    """Whether the process uses more than BUSY of the machine's cores (see the module doc)."""
+    return cpu_rate() > BUSY * (os.cpu_count() or 1)
+
+
 def warm(key: tuple, fn: Callable, *args) -> bool:
     """Call fn(*args) on the worker, unless a job with this `key` is queued or running, or
-    MAX_PENDING jobs are. Returns whether it was queued. Errors are logged, never raised."""
+    MAX_PENDING jobs are, or the process is `busy` (then, or when it is busy by the time the
+    job's turn comes, the job is dropped). Returns whether it was queued. Errors are logged,
+    never raised."""
     with _LOCK:
         if key in _PENDING or len(_PENDING) >= MAX_PENDING:
+            return False
+    if busy():
+        return False
+    with _LOCK:
+        if key in _PENDING:
             return False
         _PENDING.add(key)
     _POOL.submit(_run, key, fn, args)
@@ -57,7 +94,8 @@ def warm(key: tuple, fn: Callable, *args) -> bool:
 
 def _run(key: tuple, fn: Callable, args: tuple) -> None:
     try:
-        fn(*args)
+        if not busy():
+            fn(*args)
     except Exception:  # a prefetch that fails costs nothing: the step computes it again
         _LOG.debug("prefetch %s failed", key, exc_info=True)
     finally:

@@ -23,7 +23,13 @@ from scoreviz.figures.dots import SIDES, SVG_POINTS, cloud_traces, dot_centres
 from scoreviz.figures.fields import field_figures
 from scoreviz.figures.forward import forward_pair_figure, schedule_figure
 from scoreviz.figures.polygons import path_of, polygons_of
-from scoreviz.figures.style import PROJECTOR_MARGIN, fixed_margins, for_projector, square_panels
+from scoreviz.figures.style import (
+    PROJECTOR_MARGIN,
+    fixed_margins,
+    for_projector,
+    place_shapes,
+    square_panels,
+)
 from scoreviz.forward import schedule_table
 from scoreviz.pipelines import (
     DaeSettings,
@@ -106,11 +112,14 @@ def test_clouds_are_dots_of_the_asked_size_up_to_the_limit_and_webgl_beyond():
     assert gl.type == "scattergl" and gl.marker.size == 3
 
 
-def test_square_panels_put_shapes_on_their_panels_axes():
+def test_shapes_go_on_their_panels_axes_last():
     rng = np.random.default_rng(4)
     a = arrow_shapes(rng.normal(size=(3, 2)), rng.normal(size=(3, 2)), "#111", 0.01, 0.1, "a")
     b = cloud_traces(rng.normal(size=(4, 2)), 0.01, 4, "#222", "b")
-    fig = square_panels([[go.Scatter(x=[0], y=[0])] + a, b], ["one", "two"], [(-1, 1)] * 2, 0.1)
+    panels = [[go.Scatter(x=[0], y=[0])] + a, b]
+    fig = square_panels(panels, ["one", "two"], [(-1, 1)] * 2, 0.1)
+    assert not fig.layout.shapes  # not yet: every later layout update would re-validate them
+    place_shapes(fig, panels)
     assert [(s.name, s.xref, s.yref) for s in fig.layout.shapes] == [
         ("a", "x", "y"),
         ("b", "x2", "y2"),

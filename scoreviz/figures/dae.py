@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from scoreviz.analysis import Reconstruction
 from scoreviz.figures.arrows import arrow_shapes
 from scoreviz.figures.dots import cloud_traces
-from scoreviz.figures.style import PALETTE, apply_style, square_panels
+from scoreviz.figures.style import PALETTE, apply_style, place_shapes, square_panels
 from scoreviz.text import escape
 
 HEIGHT = 400  # px: the DAE page's main figure (a row of square panels; fits a 720p screen)
@@ -141,7 +141,7 @@ def dae_reconstruction_figure(
         meta={"clipped": clipped_counts},
     )  # fmt: skip
     fig.update_annotations(font_size=16, selector=dict(xref="paper"))  # the panel titles
-    return fig
+    return place_shapes(fig, traces)
 
 
 def _kind(kinds: Mapping[str, str], name: str) -> str:

@@ -18,7 +18,13 @@ import numpy as np
 import plotly.graph_objects as go
 
 from scoreviz.figures.arrows import arrow_shapes, capped, polygon_vectors
-from scoreviz.figures.style import ERROR_COLORSCALE, PALETTE, apply_style, square_panels
+from scoreviz.figures.style import (
+    ERROR_COLORSCALE,
+    PALETTE,
+    apply_style,
+    place_shapes,
+    square_panels,
+)
 from scoreviz.grids import Grid, ScoreField, finite
 
 # Light blues: the density stays readable under the orange/green arrows.
@@ -346,7 +352,7 @@ def _panels(traces, titles, xy_range, title, height, scale, cap, gap) -> go.Figu
         legend=dict(orientation="h", yanchor="bottom", y=1.06, x=1, xanchor="right"),
         margin=dict(t=66, b=34, l=45, r=10),  # MARGIN_TB; room for a 24 px title (projector)
     )
-    return fig
+    return place_shapes(fig, traces)
 
 
 def arrow_vectors(fig: go.Figure, name: str, panel: int = 1) -> tuple[np.ndarray, np.ndarray]:

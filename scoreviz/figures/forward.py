@@ -15,6 +15,7 @@ from scoreviz.figures.style import (
     PALETTE,
     apply_style,
     one_panel,
+    place_shapes,
     player_controls,
     square_panels,
 )
@@ -64,14 +65,15 @@ def samples_density_figure(
 
     x0, x_t: (N, 2); density: exact p_t on `grid`, shape (G, G) with rows = y.
     """
-    fig = one_panel(_noised_traces(x0, x_t, grid, density, _px(xy_range, height, 90 + 50)))
+    items = _noised_traces(x0, x_t, grid, density, _px(xy_range, height, 90 + 50))
+    fig = one_panel(items)
     # Unicode, not LaTeX: Streamlit's Plotly does not load MathJax (streamlit#5251).
     title = f"Noised: x_t at t = {t:.3f} (α_t = {alpha:.2f}, σ_t = {sigma:.3g}) over exact p_t"
     fig = apply_style(fig, title=title, xy_range=xy_range, height=height)
     fig.update_xaxes(constrain="domain")
     fig.update_yaxes(constrain="domain")
     fig.update_layout(margin=dict(t=90), legend=dict(y=1.02))
-    return fig
+    return place_shapes(fig, [items])
 
 
 def data_figure(
@@ -84,12 +86,13 @@ def data_figure(
     points_name: str = "samples x₀ ~ p₀",
 ) -> go.Figure:
     """Clean samples x_0 over the exact data density p_0 (heatmap; density (G, G), rows = y)."""
-    fig = one_panel(_data_traces(x0, grid, density, points_name, _px(xy_range, height, 90 + 50)))
+    items = _data_traces(x0, grid, density, points_name, _px(xy_range, height, 90 + 50))
+    fig = one_panel(items)
     fig = apply_style(fig, title=title, xy_range=xy_range, height=height)
     fig.update_xaxes(constrain="domain")
     fig.update_yaxes(constrain="domain")
     fig.update_layout(margin=dict(t=90), legend=dict(y=1.02))
-    return fig
+    return place_shapes(fig, [items])
 
 
 def schedule_figure(table: dict[str, np.ndarray], t_now: float, height: int = 320) -> go.Figure:
@@ -252,7 +255,7 @@ def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
         legend=dict(orientation="h", y=1.1, x=1, xanchor="right"),
         margin=dict(t=60, b=40, l=50, r=10),
     )
-    return fig
+    return place_shapes(fig, [left, right])
 
 
 def forward_animation_figure(view) -> go.Figure:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from scoreviz import GaussianMixture, get_distribution, get_process
-from scoreviz.figures.dots import dot_centres
+from scoreviz.figures.dots import RIMMED_SIDES, dot_centres
 from scoreviz.figures.forward import (
     data_figure,
     forward_animation,
@@ -105,9 +105,9 @@ def test_samples_figure_draws_exact_density_and_the_given_points():
     pts = torch.as_tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float64)
     oracle = torch.exp(DIST.log_prob(pts, s["alpha"], s["sigma"])).numpy().reshape(40, 40)
     np.testing.assert_allclose(np.asarray(hm.z), oracle, rtol=1e-4, atol=1e-7)
-    noisy = fig.layout.shapes[-1]  # the noised samples, last: on top (over their dark rims)
-    assert noisy.name == "noised samples x_t" and fig.layout.shapes[-2].name.endswith("rim")
-    np.testing.assert_allclose(dot_centres(noisy.path), traj[1], atol=1e-3)
+    noisy, rims = fig.layout.shapes[-2:]  # the noised samples, last, under their dark rims
+    assert noisy.name == "noised samples x_t" and rims.name.endswith("rim")
+    np.testing.assert_allclose(dot_centres(noisy.path, RIMMED_SIDES), traj[1], atol=1e-3)
     np.testing.assert_allclose(dot_centres(fig.layout.shapes[0].path), traj[0], atol=1e-3)
     assert fig.layout.yaxis.scaleanchor == "x"
     assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
@@ -210,7 +210,8 @@ def test_forward_pair_figure_draws_data_and_noised_in_two_panels():
     np.testing.assert_allclose(left[0].z, view.data.density, rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(right[0].z, view.noisy.density, rtol=1e-4, atol=1e-7)
     dots = {(s.name, s.xref): s.path for s in fig.layout.shapes}
-    np.testing.assert_allclose(dot_centres(dots["noised samples x_t", "x2"]), view.xt, atol=1e-3)
+    noisy = dot_centres(dots["noised samples x_t", "x2"], RIMMED_SIDES)
+    np.testing.assert_allclose(noisy, view.xt, atol=1e-3)
     np.testing.assert_allclose(dot_centres(dots["samples x₀ ~ p₀", "x"]), view.x0, atol=1e-3)
     assert fig.layout.yaxis2.scaleanchor == "x2" and fig.layout.height <= 470
     assert f"t = {view.t:.3g}" in fig.layout.annotations[1].text

@@ -19,7 +19,7 @@ from scoreviz.figures.arrows import (
     polygon_vectors,
 )
 from scoreviz.figures.dae import dae_figure
-from scoreviz.figures.dots import SIDES, SVG_POINTS, cloud_traces, dot_centres
+from scoreviz.figures.dots import RIMMED_SIDES, SIDES, SVG_POINTS, cloud_traces, dot_centres
 from scoreviz.figures.fields import field_figures
 from scoreviz.figures.forward import forward_pair_figure, schedule_figure
 from scoreviz.figures.polygons import path_of, polygons_of
@@ -89,25 +89,43 @@ def test_arrow_shapes_are_one_filled_shape_read_back_by_polygon_vectors():
     (shape,) = arrow_shapes(start, end, "#123456", 0.02, 0.1, "s", opacity=0.5)
     assert shape["type"] == "path" and shape["fillcolor"] == "#123456"
     assert shape["line"]["width"] == 0 and shape["layer"] == "above"
+    assert shape["fillrule"] == "nonzero"  # evenodd would cut holes where arrows overlap
+    winding = _winding(polygons_of(shape["path"], CORNERS))  # which needs one winding for all
+    assert (winding == winding[0]).all()
     assert shape["name"] == "s" and shape["opacity"] == 0.5 and shape["showlegend"] is False
     tails, vec = polygon_vectors(shape["path"])
     np.testing.assert_allclose(tails, start, atol=6e-4)  # sent rounded to 1e-3
     np.testing.assert_allclose(tails + vec, end, atol=6e-4)
 
 
+def _winding(polys: np.ndarray) -> np.ndarray:
+    """The sign of each polygon's signed area (N, K, 2): +1 counterclockwise."""
+    x, y = polys[..., 0], polys[..., 1]
+    return np.sign((x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(1))
+
+
 def test_clouds_are_dots_of_the_asked_size_up_to_the_limit_and_webgl_beyond():
     rng = np.random.default_rng(3)
     pts = rng.normal(size=(100, 2))
     pts[5] = np.nan
-    rim, dots = cloud_traces(pts, 0.01, 6, "#ff0000", "p", opacity=0.8, edge=1)
+    dots, rims = cloud_traces(pts, 0.01, 6, "#ff0000", "p", opacity=0.8, edge=1)
     finite = pts[np.isfinite(pts).all(1)]
-    np.testing.assert_allclose(dot_centres(dots["path"]), finite, atol=6e-4)
-    radius = np.linalg.norm(polygons_of(dots["path"], SIDES) - finite[:, None], axis=2)
+    np.testing.assert_allclose(dot_centres(dots["path"], RIMMED_SIDES), finite, atol=6e-4)
+    radius = np.linalg.norm(polygons_of(dots["path"], RIMMED_SIDES) - finite[:, None], axis=2)
     np.testing.assert_allclose(radius, 0.03, atol=1e-3)  # 6 px across at 0.01 per px
-    rim_r = np.linalg.norm(polygons_of(rim["path"], SIDES) - finite[:, None], axis=2)
-    np.testing.assert_allclose(rim_r, 0.04, atol=1e-3)  # 1 px of rim
-    assert rim["showlegend"] is False and rim["legendgroup"] == "p" == dots["name"]
-    assert dots["showlegend"] is True and dots["opacity"] == rim["opacity"] == 0.8
+    # a ring per dot, on top: its outer outline (1 px of rim outside the dot) and its inner one
+    # reversed, so that the nonzero fill leaves the dot inside it alone
+    ring = polygons_of(rims["path"], RIMMED_SIDES)
+    outer, inner = ring[: len(finite)], ring[len(finite) :]
+    np.testing.assert_allclose(np.linalg.norm(outer - finite[:, None], axis=2), 0.04, atol=1e-3)
+    np.testing.assert_allclose(inner, polygons_of(dots["path"], RIMMED_SIDES)[:, ::-1])
+    assert (_winding(outer) * _winding(inner) < 0).all()
+    assert dots["fillrule"] == rims["fillrule"] == "nonzero"  # overlapping dots: no holes
+    assert rims["showlegend"] is False and rims["legendgroup"] == "p" == dots["name"]
+    assert dots["showlegend"] is True and dots["opacity"] == rims["opacity"] == 0.8
+    (plain,) = cloud_traces(finite, 0.01, 4, "#00ff00", "q")  # no rim: small hexagons
+    np.testing.assert_allclose(dot_centres(plain["path"]), finite, atol=6e-4)
+    assert polygons_of(plain["path"], SIDES).shape == (len(finite), SIDES, 2)
     (gl,) = cloud_traces(rng.normal(size=(SVG_POINTS + 1, 2)), 0.01, 3, "#000", "many")
     assert gl.type == "scattergl" and gl.marker.size == 3
 

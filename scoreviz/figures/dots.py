@@ -15,22 +15,23 @@ import plotly.graph_objects as go
 
 from scoreviz.figures.polygons import fill_shape, polygons_of
 
-SIDES = 6  # corners of a dot: at 3-6 px across a regular hexagon reads as a disc
-_ANGLES = np.linspace(0.0, 2 * np.pi, SIDES, endpoint=False)
-_UNIT = np.stack([np.cos(_ANGLES), np.sin(_ANGLES)], 1)  # (SIDES, 2)
+SIDES = 6  # corners of a small dot: at 3-6 px across a regular hexagon reads as a disc
+RIMMED_SIDES = 8  # corners of a dot with a rim (larger: 6 px, 12 on a projector)
 
 
-def dot_polygons(points: np.ndarray, radius: float) -> np.ndarray:
-    """Dots of `radius` (data units) at `points` (N, 2) as hexagons (M, SIDES, 2); non-finite
-    points are left out."""
+def dot_polygons(points: np.ndarray, radius: float, sides: int = SIDES) -> np.ndarray:
+    """Dots of `radius` (data units) at `points` (N, 2) as regular polygons (M, sides, 2),
+    counterclockwise; non-finite points are left out."""
     pts = np.asarray(points, dtype=np.float64)
     pts = pts[np.isfinite(pts).all(1)]
-    return pts[:, None, :] + radius * _UNIT[None]
+    angles = np.linspace(0.0, 2 * np.pi, sides, endpoint=False)
+    unit = np.stack([np.cos(angles), np.sin(angles)], 1)
+    return pts[:, None, :] + radius * unit[None]
 
 
-def dot_centres(path: str) -> np.ndarray:
+def dot_centres(path: str, sides: int = SIDES) -> np.ndarray:
     """Inverse of `cloud_traces`' dots (for tests and notebooks): the centres (N, 2)."""
-    return polygons_of(path, SIDES).mean(1)
+    return polygons_of(path, sides).mean(1)
 
 
 # Above this many points a cloud is one WebGL (Scattergl) marker trace: a GL context costs ~200 ms
@@ -51,10 +52,12 @@ def cloud_traces(
     showlegend: bool = True,
     legendgroup: str | None = None,
 ) -> list:
-    """A point cloud of `size` px dots (px: data units per pixel on the figure's default size),
-    `edge` px of dark rim: one filled layout shape (`polygons.fill_shape`, and one for the rim,
-    under it, never in the legend); above SVG_POINTS points one WebGL marker trace instead.
-    Items for `style.square_panels`."""
+    """A point cloud of `size` px dots (px: data units per pixel on the figure's default size):
+    one filled layout shape (`polygons.fill_shape`) of SIDES-gons; with `edge` px of dark rim,
+    RIMMED_SIDES-gons and a second shape on top of them, never in the legend, of rings (each
+    its outer outline and, reversed, its inner one: a hole under the nonzero fill rule), so
+    every dot keeps its own rim where dots overlap; above SVG_POINTS points one WebGL marker
+    trace instead. Items for `style.square_panels`."""
     pts = np.asarray(points, dtype=np.float64)
     pts = pts[np.isfinite(pts).all(1)]
     group = legendgroup or name
@@ -63,9 +66,13 @@ def cloud_traces(
         x, y = (np.round(pts[:, i], 3).astype(np.float32) for i in (0, 1))
         kw = dict(name=name, hoverinfo="skip", showlegend=showlegend, legendgroup=group)
         return [go.Scattergl(x=x, y=y, mode="markers", marker=marker, **kw)]
-    out = []
-    if edge > 0:
-        rim = dot_polygons(pts, (size / 2 + edge) * px)
-        out.append(fill_shape(rim, EDGE, f"{name} rim", opacity=opacity, legendgroup=group))
-    dots = dot_polygons(pts, size / 2 * px)
-    return out + [fill_shape(dots, color, name, opacity, showlegend, group)]
+    r = size / 2 * px
+    if edge <= 0:
+        return [fill_shape(dot_polygons(pts, r), color, name, opacity, showlegend, group)]
+    inner = dot_polygons(pts, r, RIMMED_SIDES)
+    outer = dot_polygons(pts, r + edge * px, RIMMED_SIDES)
+    rings = np.concatenate([outer, inner[:, ::-1]])
+    return [
+        fill_shape(inner, color, name, opacity, showlegend, group),
+        fill_shape(rings, EDGE, f"{name} rim", opacity=opacity, legendgroup=group),
+    ]

@@ -51,12 +51,15 @@ def fill_shape(
     decimals: int = 3,
 ) -> dict:
     """The polygons (N, K, 2), all finite, filled in one colour without outline: a layout
-    shape (dict) drawn above the traces. `style.square_panels` puts it on its panel's axes;
-    `name`, `showlegend` and `legendgroup` give it a legend entry like a trace's."""
+    shape (dict) drawn above the traces, overlapping polygons filled as their union (fill rule
+    nonzero; the polygons of one shape all wind the same way, as `arrows.arrow_polygons` and
+    `dots.dot_polygons` make them). `style.place_shapes` puts it on its panel's axes; `name`,
+    `showlegend` and `legendgroup` give it a legend entry like a trace's."""
     return dict(
         type="path", path=path_of(polys, decimals), fillcolor=color, opacity=opacity,
         line=dict(width=0), layer="above", name=name, showlegend=showlegend,
         legendgroup=legendgroup or name,
+        fillrule="nonzero",  # Plotly's default, evenodd, cuts a hole where two polygons overlap
     )  # fmt: skip
 
 

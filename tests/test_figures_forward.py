@@ -105,8 +105,8 @@ def test_samples_figure_draws_exact_density_and_the_given_points():
     pts = torch.as_tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float64)
     oracle = torch.exp(DIST.log_prob(pts, s["alpha"], s["sigma"])).numpy().reshape(40, 40)
     np.testing.assert_allclose(np.asarray(hm.z), oracle, rtol=1e-4, atol=1e-7)
-    noisy, rims = fig.layout.shapes[-2:]  # the noised samples, last, under their dark rims
-    assert noisy.name == "noised samples x_t" and rims.name.endswith("rim")
+    noisy = fig.layout.shapes[-1]  # the noised samples, last: on top, each with a dark rim
+    assert noisy.name == "noised samples x_t" and noisy.line.width > 0
     np.testing.assert_allclose(dot_centres(noisy.path, RIMMED_SIDES), traj[1], atol=1e-3)
     np.testing.assert_allclose(dot_centres(fig.layout.shapes[0].path), traj[0], atol=1e-3)
     assert fig.layout.yaxis.scaleanchor == "x"

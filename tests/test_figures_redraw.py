@@ -19,7 +19,14 @@ from scoreviz.figures.arrows import (
     polygon_vectors,
 )
 from scoreviz.figures.dae import dae_figure
-from scoreviz.figures.dots import RIMMED_SIDES, SIDES, SVG_POINTS, cloud_traces, dot_centres
+from scoreviz.figures.dots import (
+    EDGE,
+    RIMMED_SIDES,
+    SIDES,
+    SVG_POINTS,
+    cloud_traces,
+    dot_centres,
+)
 from scoreviz.figures.fields import field_figures
 from scoreviz.figures.forward import forward_pair_figure, schedule_figure
 from scoreviz.figures.polygons import path_of, polygons_of
@@ -108,21 +115,17 @@ def test_clouds_are_dots_of_the_asked_size_up_to_the_limit_and_webgl_beyond():
     rng = np.random.default_rng(3)
     pts = rng.normal(size=(100, 2))
     pts[5] = np.nan
-    dots, rims = cloud_traces(pts, 0.01, 6, "#ff0000", "p", opacity=0.8, edge=1)
+    (dots,) = cloud_traces(pts, 0.01, 6, "#ff0000", "p", opacity=0.8, edge=1)
     finite = pts[np.isfinite(pts).all(1)]
     np.testing.assert_allclose(dot_centres(dots["path"], RIMMED_SIDES), finite, atol=6e-4)
     radius = np.linalg.norm(polygons_of(dots["path"], RIMMED_SIDES) - finite[:, None], axis=2)
     np.testing.assert_allclose(radius, 0.03, atol=1e-3)  # 6 px across at 0.01 per px
-    # a ring per dot, on top: its outer outline (1 px of rim outside the dot) and its inner one
-    # reversed, so that the nonzero fill leaves the dot inside it alone
-    ring = polygons_of(rims["path"], RIMMED_SIDES)
-    outer, inner = ring[: len(finite)], ring[len(finite) :]
-    np.testing.assert_allclose(np.linalg.norm(outer - finite[:, None], axis=2), 0.04, atol=1e-3)
-    np.testing.assert_allclose(inner, polygons_of(dots["path"], RIMMED_SIDES)[:, ::-1])
-    assert (_winding(outer) * _winding(inner) < 0).all()
-    assert dots["fillrule"] == rims["fillrule"] == "nonzero"  # overlapping dots: no holes
-    assert rims["showlegend"] is False and rims["legendgroup"] == "p" == dots["name"]
-    assert dots["showlegend"] is True and dots["opacity"] == rims["opacity"] == 0.8
+    # the rim: every dot's outline stroked on top of the shape's fill, so it shows where dots
+    # overlap; the fill is their union (nonzero, one winding for all)
+    assert dots["line"] == dict(color=EDGE, width=1) and dots["fillrule"] == "nonzero"
+    winding = _winding(polygons_of(dots["path"], RIMMED_SIDES))
+    assert (winding == winding[0]).all()
+    assert dots["showlegend"] is True and dots["opacity"] == 0.8 and dots["name"] == "p"
     (plain,) = cloud_traces(finite, 0.01, 4, "#00ff00", "q")  # no rim: small hexagons
     np.testing.assert_allclose(dot_centres(plain["path"]), finite, atol=6e-4)
     assert polygons_of(plain["path"], SIDES).shape == (len(finite), SIDES, 2)

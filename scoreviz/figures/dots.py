@@ -54,10 +54,9 @@ def cloud_traces(
 ) -> list:
     """A point cloud of `size` px dots (px: data units per pixel on the figure's default size):
     one filled layout shape (`polygons.fill_shape`) of SIDES-gons; with `edge` px of dark rim,
-    RIMMED_SIDES-gons and a second shape on top of them, never in the legend, of rings (each
-    its outer outline and, reversed, its inner one: a hole under the nonzero fill rule), so
-    every dot keeps its own rim where dots overlap; above SVG_POINTS points one WebGL marker
-    trace instead. Items for `style.square_panels`."""
+    RIMMED_SIDES-gons whose outlines the same shape strokes on top of its fill, so every dot
+    keeps its own rim where dots overlap (as markers do); above SVG_POINTS points one WebGL
+    marker trace instead. Items for `style.square_panels`."""
     pts = np.asarray(points, dtype=np.float64)
     pts = pts[np.isfinite(pts).all(1)]
     group = legendgroup or name
@@ -69,10 +68,5 @@ def cloud_traces(
     r = size / 2 * px
     if edge <= 0:
         return [fill_shape(dot_polygons(pts, r), color, name, opacity, showlegend, group)]
-    inner = dot_polygons(pts, r, RIMMED_SIDES)
-    outer = dot_polygons(pts, r + edge * px, RIMMED_SIDES)
-    rings = np.concatenate([outer, inner[:, ::-1]])
-    return [
-        fill_shape(inner, color, name, opacity, showlegend, group),
-        fill_shape(rings, EDGE, f"{name} rim", opacity=opacity, legendgroup=group),
-    ]
+    dots = dot_polygons(pts, r, RIMMED_SIDES)
+    return [fill_shape(dots, color, name, opacity, showlegend, group, edge=(EDGE, edge))]

@@ -22,6 +22,7 @@ from scoreviz.figures.style import (
     ERROR_COLORSCALE,
     PALETTE,
     apply_style,
+    data_per_px,
     place_shapes,
     square_panels,
 )
@@ -218,7 +219,7 @@ def score_field_figure(
     # up as arrows at the length cap, and never shrinks the exact field into dots.
     scale, cap = _scale_and_cap(sp, exact_v, scaled, fixed_scale)
     pts = field.grid.points
-    px = _px(xy_range, height)
+    px = data_per_px(xy_range, height, MARGIN_TB)
     bg = density_heatmap(field.bg_grid, field.density)
     exact_kw = dict(width=1.5, max_head=9) if overlay and learned_v is not None else {}
     exact = quiver_traces(
@@ -313,7 +314,7 @@ def score_difference_figure(
             PALETTE["error"],
             "learned − exact",
             cell=sp,
-            px=_px(xy_range, height),
+            px=data_per_px(xy_range, height, MARGIN_TB),
         ),
         [error_map, where_data, contour_labels(eg.xs, eg.ys, mass, MASS_LEVELS)],
     ]
@@ -332,12 +333,6 @@ def score_difference_figure(
 
 
 MARGIN_TB = 66 + 34  # px: the field figures' top and bottom margins (`_panels`)
-
-
-def _px(xy_range: tuple[float, float], height: int) -> float:
-    """Data units per pixel of a field panel: xy_range over the plot height (the panels are
-    square and, at the page's widths, as high as the plot area)."""
-    return (xy_range[1] - xy_range[0]) / max(height - MARGIN_TB, 100)
 
 
 def _panels(traces, titles, xy_range, title, height, scale, cap, gap) -> go.Figure:

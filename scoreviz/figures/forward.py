@@ -14,6 +14,7 @@ from scoreviz.figures.fields import density_heatmap
 from scoreviz.figures.style import (
     PALETTE,
     apply_style,
+    data_per_px,
     one_panel,
     place_shapes,
     player_controls,
@@ -45,11 +46,6 @@ def _data_traces(x0, grid: Grid, density, points_name: str, px: float, showlegen
     return [density_heatmap(grid, density, name="exact p₀"), *points]
 
 
-def _px(xy_range: tuple[float, float], height: int, margin_tb: int) -> float:
-    """Data units per pixel of a square panel that spans xy_range over its plot height."""
-    return (xy_range[1] - xy_range[0]) / max(height - margin_tb, 100)
-
-
 def samples_density_figure(
     x0: np.ndarray,
     x_t: np.ndarray,
@@ -65,7 +61,7 @@ def samples_density_figure(
 
     x0, x_t: (N, 2); density: exact p_t on `grid`, shape (G, G) with rows = y.
     """
-    items = _noised_traces(x0, x_t, grid, density, _px(xy_range, height, 90 + 50))
+    items = _noised_traces(x0, x_t, grid, density, data_per_px(xy_range, height, 90 + 50))
     fig = one_panel(items)
     # Unicode, not LaTeX: Streamlit's Plotly does not load MathJax (streamlit#5251).
     title = f"Noised: x_t at t = {t:.3f} (α_t = {alpha:.2f}, σ_t = {sigma:.3g}) over exact p_t"
@@ -86,7 +82,7 @@ def data_figure(
     points_name: str = "samples x₀ ~ p₀",
 ) -> go.Figure:
     """Clean samples x_0 over the exact data density p_0 (heatmap; density (G, G), rows = y)."""
-    items = _data_traces(x0, grid, density, points_name, _px(xy_range, height, 90 + 50))
+    items = _data_traces(x0, grid, density, points_name, data_per_px(xy_range, height, 90 + 50))
     fig = one_panel(items)
     fig = apply_style(fig, title=title, xy_range=xy_range, height=height)
     fig.update_xaxes(constrain="domain")
@@ -245,7 +241,7 @@ def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
     `data_figure` and `samples_density_figure`, each panel with its own axis range."""
     d, p = view.data, view.noisy
     # the clean points appear again, fainter, on the right: in the legend once
-    px = [_px(xy, height, 60 + 40) for xy in (d.xy, p.xy)]
+    px = [data_per_px(xy, height, 60 + 40) for xy in (d.xy, p.xy)]
     left = _data_traces(view.x0, d.grid, d.density, "samples x₀ ~ p₀", px[0], showlegend=False)
     right = _noised_traces(view.x0, view.xt, p.grid, p.density, px[1])
     titles = ["data x₀ over p₀", f"x_t over p_t at t = {view.t:.3g}"]

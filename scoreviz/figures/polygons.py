@@ -51,13 +51,13 @@ def fill_shape(
     decimals: int = 3,
     edge: tuple[str, float] | None = None,
 ) -> dict:
-    """The polygons (N, K, 2), all finite, filled in one colour without outline: a layout
-    shape (dict) drawn above the traces, overlapping polygons filled as their union (fill rule
-    nonzero; the polygons of one shape all wind the same way, as `arrows.arrow_polygons` and
-    `dots.dot_polygons` make them). `style.place_shapes` puts it on its panel's axes; `name`,
-    `showlegend` and `legendgroup` give it a legend entry like a trace's. `edge`: (colour, px)
-    of an outline stroked along every polygon, on top of the fill, so each keeps its outline
-    where polygons overlap."""
+    """The polygons (N, K, 2), all finite, filled in one colour (outlined only with `edge`):
+    a layout shape (dict) drawn above the traces, overlapping polygons filled as their union
+    (fill rule nonzero; the polygons of one shape all wind the same way, as
+    `arrows.arrow_polygons` and `dots.dot_polygons` make them). `style.place_shapes` puts it on
+    its panel's axes; `name`, `showlegend` and `legendgroup` give it a legend entry like a
+    trace's. `edge`: (colour, px) of an outline stroked along every polygon, on top of the
+    fill, so each keeps its outline where polygons overlap."""
     return dict(
         type="path", path=path_of(polys, decimals), fillcolor=color, opacity=opacity,
         line=dict(color=edge[0], width=edge[1]) if edge else dict(width=0), layer="above",

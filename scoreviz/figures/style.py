@@ -107,6 +107,13 @@ def square_panels(
     return go.Figure(traces, layout=layout)
 
 
+def data_per_px(xy_range: tuple[float, float], height: int, margin_tb: int) -> float:
+    """Data units per pixel of a square panel spanning xy_range over the plot height of a
+    figure `height` px high with `margin_tb` px of top and bottom margins (at the pages'
+    widths such panels are as high as the plot area): sizes arrows and dots in data units."""
+    return (xy_range[1] - xy_range[0]) / max(height - margin_tb, 100)
+
+
 def one_panel(items: Sequence) -> go.Figure:
     """A figure of the traces among `items`; its shapes go in last (`place_shapes`)."""
     return go.Figure([it for it in items if not is_shape(it)])

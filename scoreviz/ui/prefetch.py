@@ -79,13 +79,10 @@ def warm(key: tuple, fn: Callable, *args) -> bool:
     MAX_PENDING jobs are, or the process is `busy` (then, or when it is busy by the time the
     job's turn comes, the job is dropped). Returns whether it was queued. Errors are logged,
     never raised."""
-    with _LOCK:
-        if key in _PENDING or len(_PENDING) >= MAX_PENDING:
-            return False
     if busy():
         return False
     with _LOCK:
-        if key in _PENDING:
+        if key in _PENDING or len(_PENDING) >= MAX_PENDING:
             return False
         _PENDING.add(key)
     _POOL.submit(_run, key, fn, args)
@@ -105,25 +102,21 @@ def _run(key: tuple, fn: Callable, args: tuple) -> None:
 
 def idle(timeout: float = 10.0) -> bool:
     """Wait until no job is queued or running (tests, benchmarks); whether that happened."""
-    done = threading.Event()
-    deadline = threading.Timer(timeout, done.set)
-    deadline.start()
-    try:
-        while not done.is_set():
-            with _LOCK:
-                if not _PENDING:
-                    return True
-            done.wait(0.01)
-        return False
-    finally:
-        deadline.cancel()
+    deadline = time.monotonic() + timeout
+    while True:
+        with _LOCK:
+            if not _PENDING:
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
 
 
 def next_stops(options: Sequence[float], t: float, previous: float | None) -> list[float]:
     """The stops to build after a move to `t` (from `previous`, None on a first run): the next
     one in the direction of the move; both neighbours, the larger first, without one."""
     i = min(range(len(options)), key=lambda k: abs(options[k] - t))
-    up, down = options[i + 1 : i + 2], options[max(i - 1, 0) : i] if i > 0 else []
+    up, down = options[i + 1 : i + 2], options[i - 1 : i] if i else []
     if previous is None or previous == t:
         return [*up, *down]
     return list(up if t > previous else down)

@@ -18,6 +18,8 @@ from scoreviz.figures.forward import (
     samples_density_figure,
     schedule_figure,
 )
+from scoreviz.figures.fields import SOFT_BLUES
+from scoreviz.figures.raster import colorize, image_rgb
 from scoreviz.figures.style import PALETTE
 from scoreviz.figures.training import loss_curve_figure, smooth
 from scoreviz.forward import (
@@ -31,6 +33,21 @@ from scoreviz.forward import (
 from scoreviz.grids import log_density_grid, make_grid
 
 DIST = get_distribution("eight_gaussians")
+
+
+def assert_density_image(image, xs, ys, oracle):
+    """`image` (a layout image) shows `oracle` (G, G), rows = y, on the grid xs, ys: one pixel
+    per grid point, centred on it, coloured as Plotly colours a heatmap of it."""
+    dx, dy = xs[1] - xs[0], ys[1] - ys[0]
+    assert (image.xanchor, image.yanchor, image.sizing) == ("left", "top", "stretch")
+    np.testing.assert_allclose([image.x, image.y], [xs[0] - dx / 2, ys[-1] + dy / 2], rtol=1e-5)
+    np.testing.assert_allclose([image.sizex, image.sizey], [len(xs) * dx, len(ys) * dy], rtol=1e-5)
+    rgb = image_rgb(image.to_plotly_json()).astype(int)
+    assert rgb.shape == (*oracle.shape, 3)
+    assert np.abs(rgb - colorize(oracle, SOFT_BLUES).astype(int)).max() <= 1
+    # the darkest pixel is the density's peak (the colorscale darkens with the density)
+    peak = np.unravel_index(np.argmax(oracle), oracle.shape)
+    assert rgb.sum(-1)[peak] == rgb.sum(-1).min()
 
 
 # ----------------------------------------------------------------------------- prior check
@@ -100,11 +117,12 @@ def test_samples_figure_draws_exact_density_and_the_given_points():
     fig = samples_density_figure(
         traj[0], traj[1], grid, dens, t, s["alpha"], s["sigma"], view_range(proc, t)
     )
-    hm = fig.data[0]
-    xx, yy = np.meshgrid(hm.x, hm.y)
+    xx, yy = np.meshgrid(grid.xs, grid.ys)
     pts = torch.as_tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float64)
     oracle = torch.exp(DIST.log_prob(pts, s["alpha"], s["sigma"])).numpy().reshape(40, 40)
-    np.testing.assert_allclose(np.asarray(hm.z), oracle, rtol=1e-4, atol=1e-7)
+    (image,) = fig.layout.images
+    assert image.name == "exact p_t" and not fig.data  # no heatmap: an image (raster)
+    assert_density_image(image, grid.xs, grid.ys, oracle)
     noisy = fig.layout.shapes[-1]  # the noised samples, last: on top, each with a dark rim
     assert noisy.name == "noised samples x_t" and noisy.line.width > 0
     np.testing.assert_allclose(dot_centres(noisy.path, RIMMED_SIDES), traj[1], atol=1e-3)
@@ -121,7 +139,8 @@ def test_data_figure_draws_exact_p0_and_the_samples():
     xx, yy = np.meshgrid(grid.xs, grid.ys)
     pts = torch.as_tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float64)
     oracle = torch.exp(DIST.log_prob(pts)).numpy().reshape(30, 30)  # alpha = 1, sigma = 0
-    np.testing.assert_allclose(np.asarray(fig.data[0].z), oracle, rtol=1e-4, atol=1e-7)
+    (image,) = fig.layout.images
+    assert_density_image(image, grid.xs, grid.ys, oracle)
     (dots,) = fig.layout.shapes
     np.testing.assert_allclose(dot_centres(dots.path), x0, atol=1e-3)
     assert dots.fillcolor == PALETTE["data"] and (dots.xref, dots.yref) == ("x", "y")
@@ -205,10 +224,10 @@ def test_forward_pair_figure_draws_data_and_noised_in_two_panels():
 
     view = forward_view(Problem.builtin("eight_gaussians", "vp_linear"), ForwardSettings(0.3))
     fig = forward_pair_figure(view)
-    left = [tr for tr in fig.data if (tr.xaxis or "x") == "x"]
-    right = [tr for tr in fig.data if tr.xaxis == "x2"]
-    np.testing.assert_allclose(left[0].z, view.data.density, rtol=1e-4, atol=1e-7)
-    np.testing.assert_allclose(right[0].z, view.noisy.density, rtol=1e-4, atol=1e-7)
+    images = {im.xref: im for im in fig.layout.images}
+    assert (images["x"].yref, images["x2"].yref) == ("y", "y2")
+    for image, panel in ((images["x"], view.data), (images["x2"], view.noisy)):
+        assert_density_image(image, panel.grid.xs, panel.grid.ys, panel.density)
     dots = {(s.name, s.xref): s.path for s in fig.layout.shapes}
     noisy = dot_centres(dots["noised samples x_t", "x2"], RIMMED_SIDES)
     np.testing.assert_allclose(noisy, view.xt, atol=1e-3)

@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from scoreviz.figures.dots import cloud_traces
-from scoreviz.figures.fields import density_heatmap
+from scoreviz.figures.fields import SOFT_BLUES
 from scoreviz.figures.style import (
     PALETTE,
     apply_style,
@@ -20,6 +20,7 @@ from scoreviz.figures.style import (
     player_controls,
     square_panels,
 )
+from scoreviz.figures.raster import density_image
 from scoreviz.grids import Grid, finite
 
 
@@ -29,10 +30,11 @@ def _points(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _noised_traces(x0, x_t, grid: Grid, density, px: float, name: str = "exact p_t") -> list:
-    """Exact p_t as a heatmap, the clean samples (faint) and the noised ones over it (px: data
-    units per pixel)."""
+    """Exact p_t as an image (`raster.density_image`: drawn on every t step, it is cheaper in
+    the browser than a heatmap), the clean samples (faint) and the noised ones over it (px:
+    data units per pixel)."""
     return [
-        density_heatmap(grid, density, name=name),
+        density_image(grid, density, SOFT_BLUES, name),
         *cloud_traces(x0, px, 3, PALETTE["data"], "clean samples x₀", opacity=0.35),
         # a dark rim: visible on blue
         *cloud_traces(x_t, px, 6, PALETTE["noisy"], "noised samples x_t", opacity=0.8, edge=0.6),
@@ -40,10 +42,11 @@ def _noised_traces(x0, x_t, grid: Grid, density, px: float, name: str = "exact p
 
 
 def _data_traces(x0, grid: Grid, density, points_name: str, px: float, showlegend=True) -> list:
-    """Exact p_0 as a heatmap and the clean samples over it (px: data units per pixel)."""
+    """Exact p_0 as an image (`raster.density_image`) and the clean samples over it (px: data
+    units per pixel)."""
     points = cloud_traces(x0, px, 4, PALETTE["data"], points_name, opacity=0.75,
                           showlegend=showlegend)  # fmt: skip
-    return [density_heatmap(grid, density, name="exact p₀"), *points]
+    return [density_image(grid, density, SOFT_BLUES, "exact p₀"), *points]
 
 
 def samples_density_figure(
@@ -57,7 +60,7 @@ def samples_density_figure(
     xy_range: tuple[float, float],
     height: int = 520,
 ) -> go.Figure:
-    """Noised samples x_t = alpha_t x_0 + sigma_t eps over the exact density p_t (heatmap).
+    """Noised samples x_t = alpha_t x_0 + sigma_t eps over the exact density p_t (an image).
 
     x0, x_t: (N, 2); density: exact p_t on `grid`, shape (G, G) with rows = y.
     """
@@ -81,7 +84,7 @@ def data_figure(
     title: str = "The data: samples x₀ over the exact p₀",
     points_name: str = "samples x₀ ~ p₀",
 ) -> go.Figure:
-    """Clean samples x_0 over the exact data density p_0 (heatmap; density (G, G), rows = y)."""
+    """Clean samples x_0 over the exact data density p_0 (an image; density (G, G), rows = y)."""
     items = _data_traces(x0, grid, density, points_name, data_per_px(xy_range, height, 90 + 50))
     fig = one_panel(items)
     fig = apply_style(fig, title=title, xy_range=xy_range, height=height)
@@ -237,7 +240,7 @@ PAIR_HEIGHT = 400  # px: the Data & forward page's main figure (fits a 720p scre
 
 def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
     """The data (left: x_0 over the exact p_0) and the noised data (right: x_t over the exact
-    p_t) of a pipelines.ForwardView as one figure of two square panels: the traces of
+    p_t) of a pipelines.ForwardView as one figure of two square panels: the items of
     `data_figure` and `samples_density_figure`, each panel with its own axis range."""
     d, p = view.data, view.noisy
     # the clean points appear again, fainter, on the right: in the legend once

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from scoreviz.figures.polygons import is_shape
+from scoreviz.figures.raster import is_image
 
 PALETTE = {
     "data": "#4C566A",  # slate: clean samples x_0
@@ -120,15 +121,19 @@ def one_panel(items: Sequence) -> go.Figure:
 
 
 def place_shapes(fig: go.Figure, panels: Sequence[Sequence]) -> go.Figure:
-    """Add the `polygons.fill_shape` items of `panels` (as given to `square_panels` or
-    `one_panel`, panel i on axes x{i+1}, y{i+1}) to fig's layout, in one update: call it last.
-    In place; returns `fig`."""
-    shapes = []
+    """Add the layout items of `panels` (as given to `square_panels` or `one_panel`, panel i on
+    axes x{i+1}, y{i+1}) to fig's layout, in one update: call it last. `polygons.fill_shape`
+    dicts become shapes, `raster.density_image` dicts images. In place; returns `fig`."""
+    shapes, images = [], []
     for i, items in enumerate(panels):
-        sfx = "" if i == 0 else str(i + 1)
-        shapes += [it | dict(xref=f"x{sfx}", yref=f"y{sfx}") for it in items if is_shape(it)]
-    if shapes:
-        fig.update_layout(shapes=shapes)
+        axes = dict(xref="x" + ("" if i == 0 else str(i + 1)))
+        axes["yref"] = "y" + axes["xref"][1:]
+        for it in items:
+            if is_shape(it):
+                (images if is_image(it) else shapes).append(it | axes)
+    layout = {k: v for k, v in (("shapes", shapes), ("images", images)) if v}
+    if layout:
+        fig.update_layout(layout)
     return fig
 
 

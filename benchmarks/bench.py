@@ -636,13 +636,16 @@ def _server_times() -> dict[str, float]:
 
 SLIDER_INPUT = '[data-testid="stMain"] [data-testid="stSlider"] input[type="range"]'
 REDRAW_PAGES = ("Score field", "Data & forward process", "DAE reconstructions")
-# a signature of the main chart's data, read from Plotly's graph div (gd.data) in the page
+# a signature of the main chart's data, read from Plotly's graph div (gd.data, and the images
+# and shapes that draw densities, point clouds and arrows) in the page
 _SIGNATURE = """() => { const gd = document.querySelector('.st-key-main_figure .js-plotly-plot');
   if (!gd || !gd.data || !gd.layout) return null;
   const head = (a) => (a && a.length) ? Array.from(a).slice(0, 40) : null;
   return JSON.stringify([gd.layout.title && gd.layout.title.text,
     (gd.layout.annotations || []).map(a => a.text),
-    gd.data.map(t => [head(t.y), t.z ? head(t.z[Math.floor(t.z.length / 2)]) : null])]); }"""
+    gd.data.map(t => [head(t.y), t.z ? head(t.z[Math.floor(t.z.length / 2)]) : null]),
+    (gd.layout.images || []).map(i => String(i.source).slice(-60)),
+    (gd.layout.shapes || []).map(s => String(s.path).slice(0, 60))]); }"""
 
 
 # In the page: from the key press, check the main chart in every animation frame; the first

@@ -40,7 +40,11 @@ def _draws_lines(trace: dict, base: dict) -> bool:
 
 def _trace_problems(trace: dict, base: dict, where: str) -> list[str]:
     """Non-finite numbers in x/y/z/u/v. Allowed: NaN at the same index of x and y of a line trace
-    (Plotly's line break, e.g. between arrows; plain lists send NaN as null)."""
+    (Plotly's line break, e.g. between arrows; plain lists send NaN as null), and a legend
+    entry's stand-in: x = y = [null], one point that is not drawn (`dots.cloud_image`; a trace
+    without points gets no legend entry)."""
+    if trace.get("x") == [None] and trace.get("y") == [None] and not trace.get("z"):
+        return []
     arrays = {k: _numeric(trace[k]) for k in ARRAY_KEYS if k in trace}
     arrays = {k: a for k, a in arrays.items() if a is not None}
     gaps = None

@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from scoreviz import GaussianMixture, get_distribution, get_process
-from scoreviz.figures.dots import RIMMED_SIDES, dot_centres
+from scoreviz.figures.dots import image_points, is_cloud_image
+from scoreviz.figures.fields import SOFT_BLUES
 from scoreviz.figures.forward import (
     data_figure,
     forward_animation,
     samples_density_figure,
     schedule_figure,
 )
-from scoreviz.figures.fields import SOFT_BLUES
 from scoreviz.figures.raster import colorize, image_rgb
 from scoreviz.figures.style import PALETTE
 from scoreviz.figures.training import loss_curve_figure, smooth
@@ -120,13 +120,15 @@ def test_samples_figure_draws_exact_density_and_the_given_points():
     xx, yy = np.meshgrid(grid.xs, grid.ys)
     pts = torch.as_tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float64)
     oracle = torch.exp(DIST.log_prob(pts, s["alpha"], s["sigma"])).numpy().reshape(40, 40)
-    (image,) = fig.layout.images
-    assert image.name == "exact p_t" and not fig.data  # no heatmap: an image (raster)
+    image, clean, noisy = fig.layout.images  # drawn in this order: density, x_0, x_t on top
+    assert image.name == "exact p_t" and not is_cloud_image(image.to_plotly_json())
     assert_density_image(image, grid.xs, grid.ys, oracle)
-    noisy = fig.layout.shapes[-1]  # the noised samples, last: on top, each with a dark rim
-    assert noisy.name == "noised samples x_t" and noisy.line.width > 0
-    np.testing.assert_allclose(dot_centres(noisy.path, RIMMED_SIDES), traj[1], atol=1e-3)
-    np.testing.assert_allclose(dot_centres(fig.layout.shapes[0].path), traj[0], atol=1e-3)
+    assert noisy.name == "noised samples x_t" and "stroke-width" in noisy.source  # dark rims
+    np.testing.assert_allclose(image_points(noisy.to_plotly_json()), traj[1], atol=6e-4)
+    np.testing.assert_allclose(image_points(clean.to_plotly_json()), traj[0], atol=6e-4)
+    assert all(tr.x == (None,) for tr in fig.data)  # only the legend's stand-ins are traces
+    assert [tr.name for tr in fig.data] == ["clean samples x₀", "noised samples x_t"]
+    assert fig.layout.legend.itemclick is False  # a key: clicking could not hide an image
     assert fig.layout.yaxis.scaleanchor == "x"
     assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
 
@@ -139,11 +141,11 @@ def test_data_figure_draws_exact_p0_and_the_samples():
     xx, yy = np.meshgrid(grid.xs, grid.ys)
     pts = torch.as_tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float64)
     oracle = torch.exp(DIST.log_prob(pts)).numpy().reshape(30, 30)  # alpha = 1, sigma = 0
-    (image,) = fig.layout.images
+    image, dots = fig.layout.images
     assert_density_image(image, grid.xs, grid.ys, oracle)
-    (dots,) = fig.layout.shapes
-    np.testing.assert_allclose(dot_centres(dots.path), x0, atol=1e-3)
-    assert dots.fillcolor == PALETTE["data"] and (dots.xref, dots.yref) == ("x", "y")
+    np.testing.assert_allclose(image_points(dots.to_plotly_json()), x0, atol=6e-4)
+    assert PALETTE["data"].replace("#", "%23") in dots.source
+    assert (dots.xref, dots.yref) == ("x", "y") and not fig.layout.shapes
 
 
 @pytest.mark.parametrize("proc_key", ["vp_linear", "ve"])
@@ -224,13 +226,14 @@ def test_forward_pair_figure_draws_data_and_noised_in_two_panels():
 
     view = forward_view(Problem.builtin("eight_gaussians", "vp_linear"), ForwardSettings(0.3))
     fig = forward_pair_figure(view)
-    images = {im.xref: im for im in fig.layout.images}
-    assert (images["x"].yref, images["x2"].yref) == ("y", "y2")
-    for image, panel in ((images["x"], view.data), (images["x2"], view.noisy)):
+    images = {(im.name, im.xref): im for im in fig.layout.images}
+    density = {"x": images["exact p₀", "x"], "x2": images["exact p_t", "x2"]}
+    assert (density["x"].yref, density["x2"].yref) == ("y", "y2")
+    for image, panel in ((density["x"], view.data), (density["x2"], view.noisy)):
         assert_density_image(image, panel.grid.xs, panel.grid.ys, panel.density)
-    dots = {(s.name, s.xref): s.path for s in fig.layout.shapes}
-    noisy = dot_centres(dots["noised samples x_t", "x2"], RIMMED_SIDES)
-    np.testing.assert_allclose(noisy, view.xt, atol=1e-3)
-    np.testing.assert_allclose(dot_centres(dots["samples x₀ ~ p₀", "x"]), view.x0, atol=1e-3)
+    dots = {key: image_points(im.to_plotly_json()) for key, im in images.items()}
+    np.testing.assert_allclose(dots["noised samples x_t", "x2"], view.xt, atol=6e-4)
+    np.testing.assert_allclose(dots["clean samples x₀", "x2"], view.x0, atol=6e-4)
+    np.testing.assert_allclose(dots["samples x₀ ~ p₀", "x"], view.x0, atol=6e-4)
     assert fig.layout.yaxis2.scaleanchor == "x2" and fig.layout.height <= 470
     assert f"t = {view.t:.3g}" in fig.layout.annotations[1].text

@@ -24,8 +24,11 @@ from scoreviz.figures.dots import (
     RIMMED_SIDES,
     SIDES,
     SVG_POINTS,
+    cloud_image,
     cloud_traces,
     dot_centres,
+    image_points,
+    is_cloud_image,
 )
 from scoreviz.figures.fields import field_figures
 from scoreviz.figures.forward import forward_pair_figure, schedule_figure
@@ -133,6 +136,35 @@ def test_clouds_are_dots_of_the_asked_size_up_to_the_limit_and_webgl_beyond():
     assert gl.type == "scattergl" and gl.marker.size == 3
 
 
+def test_cloud_images_are_svg_circles_of_the_asked_size_over_the_clouds_box():
+    import re
+    from urllib.parse import unquote
+
+    rng = np.random.default_rng(5)
+    pts = rng.normal(size=(50, 2))
+    pts[7] = np.inf
+    finite = pts[np.isfinite(pts).all(1)]
+    image, legend = cloud_image(pts, 0.01, 6, "#ff0000", "p", opacity=0.8, edge=1)
+    np.testing.assert_allclose(image_points(image), finite, atol=6e-4)  # sent rounded to 1e-3
+    svg = unquote(image["source"].removeprefix("data:image/svg+xml,"))
+    assert "#" not in image["source"]  # escaped: a "#" would end a data: URI
+    assert 'r="0.03"' in svg and 'stroke-width="0.01"' in svg  # 6 px across, 1 px rim
+    assert svg.count("<circle") == len(finite) and 'opacity="0.8"' in svg
+    # the image spans the cloud plus a dot, in data units; the SVG's viewBox is that box, y up
+    lo, hi = finite.min(0) - 0.04, finite.max(0) + 0.04
+    np.testing.assert_allclose([image["x"], image["y"]], [lo[0], hi[1]], atol=6e-4)
+    np.testing.assert_allclose([image["sizex"], image["sizey"]], hi - lo, atol=1.2e-3)
+    box = [float(v) for v in re.search(r'viewBox="([^"]+)"', svg).group(1).split()]
+    np.testing.assert_allclose(box, [lo[0], -hi[1], *(hi - lo)], atol=1.2e-3)
+    assert image["sizing"] == "stretch" and 'preserveAspectRatio="none"' in svg
+    assert is_cloud_image(image) and legend.x == (None,) and legend.marker.line.width == 1
+    plain, *rest = cloud_image(finite, 0.01, 4, "#00ff00", "q", showlegend=False)
+    assert rest == [] and "<circle" not in plain["source"]  # round-capped zero-length strokes
+    assert 'stroke-width="0.04"' in unquote(plain["source"]) and "h0" in plain["source"]
+    np.testing.assert_allclose(image_points(plain), finite, atol=6e-4)
+    assert cloud_image(np.full((3, 2), np.nan), 0.01, 4, "#000", "none", showlegend=False) == []
+
+
 def test_shapes_go_on_their_panels_axes_last():
     rng = np.random.default_rng(4)
     a = arrow_shapes(rng.normal(size=(3, 2)), rng.normal(size=(3, 2)), "#111", 0.01, 0.1, "a")
@@ -177,14 +209,21 @@ def test_slider_figures_draw_once(slider_figures):
         ), name
         assert "data" not in spec["layout"]["template"], name  # layout-only template
         for tr in fig.data:  # no trace in pieces (NaN breaks), no markers, no fills
-            if tr.type == "scatter":
+            stand_in = tuple(np.asarray(tr.x, dtype=object)) == (None,)  # a legend entry only
+            if tr.type == "scatter" and stand_in:
+                assert tr.y == (None,) and tr.hoverinfo == "skip", (name, tr.name)
+            elif tr.type == "scatter":
                 assert np.isfinite(np.asarray(tr.x, dtype=float)).all(), (name, tr.name)
                 assert not tr.fill, (name, tr.name)
                 if "markers" in (tr.mode or ""):  # a marker or two, not a cloud
                     assert len(tr.x) <= 2, (name, tr.name)
-        # what they drew as pieces and markers: one path shape per arrow field and point cloud
+        # what they drew as pieces and markers: one path shape per arrow field and point cloud,
+        # or one image per point cloud and density (the forward pair: no shape at all)
         assert all(s.type == "path" for s in fig.layout.shapes), name
-        assert bool(fig.layout.shapes) == (name != "schedule"), name
+        assert bool(fig.layout.shapes) == (name in ("field", "dae")), name
+        if name == "pair":
+            clouds = [im for im in fig.layout.images if is_cloud_image(im.to_plotly_json())]
+            assert len(clouds) == 3 and len(fig.layout.images) == 5
 
 
 def test_projector_grows_fixed_margins_for_its_bigger_ticks(slider_figures):

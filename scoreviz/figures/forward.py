@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from scoreviz.figures.dots import cloud_traces
+from scoreviz.figures.dots import cloud_image
 from scoreviz.figures.fields import SOFT_BLUES
+from scoreviz.figures.raster import density_image
 from scoreviz.figures.style import (
     PALETTE,
     apply_style,
@@ -20,8 +21,11 @@ from scoreviz.figures.style import (
     player_controls,
     square_panels,
 )
-from scoreviz.figures.raster import density_image
 from scoreviz.grids import Grid, finite
+
+# The clouds are images with stand-in legend entries (`dots.cloud_image`): clicking an entry
+# could not hide its dots, so the legend is a key only.
+KEY_LEGEND = dict(itemclick=False, itemdoubleclick=False)
 
 
 def _points(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -31,21 +35,21 @@ def _points(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _noised_traces(x0, x_t, grid: Grid, density, px: float, name: str = "exact p_t") -> list:
     """Exact p_t as an image (`raster.density_image`: drawn on every t step, it is cheaper in
-    the browser than a heatmap), the clean samples (faint) and the noised ones over it (px:
-    data units per pixel)."""
+    the browser than a heatmap), the clean samples (faint) and the noised ones over it, each an
+    SVG image too (`dots.cloud_image`; px: data units per pixel)."""
     return [
         density_image(grid, density, SOFT_BLUES, name),
-        *cloud_traces(x0, px, 3, PALETTE["data"], "clean samples x₀", opacity=0.35),
+        *cloud_image(x0, px, 3, PALETTE["data"], "clean samples x₀", opacity=0.35),
         # a dark rim: visible on blue
-        *cloud_traces(x_t, px, 6, PALETTE["noisy"], "noised samples x_t", opacity=0.8, edge=0.6),
+        *cloud_image(x_t, px, 6, PALETTE["noisy"], "noised samples x_t", opacity=0.8, edge=0.6),
     ]
 
 
 def _data_traces(x0, grid: Grid, density, points_name: str, px: float, showlegend=True) -> list:
-    """Exact p_0 as an image (`raster.density_image`) and the clean samples over it (px: data
-    units per pixel)."""
-    points = cloud_traces(x0, px, 4, PALETTE["data"], points_name, opacity=0.75,
-                          showlegend=showlegend)  # fmt: skip
+    """Exact p_0 as an image (`raster.density_image`) and the clean samples over it
+    (`dots.cloud_image`; px: data units per pixel)."""
+    points = cloud_image(x0, px, 4, PALETTE["data"], points_name, opacity=0.75,
+                         showlegend=showlegend)  # fmt: skip
     return [density_image(grid, density, SOFT_BLUES, "exact p₀"), *points]
 
 
@@ -71,7 +75,7 @@ def samples_density_figure(
     fig = apply_style(fig, title=title, xy_range=xy_range, height=height)
     fig.update_xaxes(constrain="domain")
     fig.update_yaxes(constrain="domain")
-    fig.update_layout(margin=dict(t=90), legend=dict(y=1.02))
+    fig.update_layout(margin=dict(t=90), legend=KEY_LEGEND | dict(y=1.02))
     return place_shapes(fig, [items])
 
 
@@ -90,7 +94,7 @@ def data_figure(
     fig = apply_style(fig, title=title, xy_range=xy_range, height=height)
     fig.update_xaxes(constrain="domain")
     fig.update_yaxes(constrain="domain")
-    fig.update_layout(margin=dict(t=90), legend=dict(y=1.02))
+    fig.update_layout(margin=dict(t=90), legend=KEY_LEGEND | dict(y=1.02))
     return place_shapes(fig, [items])
 
 
@@ -251,7 +255,7 @@ def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
     fig = square_panels([left, right], titles, [d.xy, p.xy], gap=0.06)
     apply_style(fig, xy_range=None, equal_aspect=False, height=height)
     fig.update_layout(
-        legend=dict(orientation="h", y=1.1, x=1, xanchor="right"),
+        legend=KEY_LEGEND | dict(orientation="h", y=1.1, x=1, xanchor="right"),
         margin=dict(t=60, b=40, l=50, r=10),
     )
     return place_shapes(fig, [left, right])

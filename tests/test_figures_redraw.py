@@ -254,3 +254,39 @@ def test_a_frozen_figure_builds_its_dict_once_and_hands_out_fresh_containers(mon
     first["data"].clear()
     assert shared.to_dict() == expected  # one caller's edits never reach the next
     assert frozen("not a figure") == "not a figure"
+
+
+def _head_start_app():
+    import time
+
+    import plotly.graph_objects as go
+    import streamlit as st
+
+    from scoreviz.ui import present
+
+    present.show_chart(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])), key="main")
+    st.session_state["after_main"] = time.monotonic()
+    st.markdown("below the main chart")
+    present.show_chart(go.Figure(go.Scatter(x=[1], y=[1])), main=False, key="below")
+    st.session_state["after_below"] = time.monotonic()
+
+
+def test_what_follows_the_main_chart_comes_after_a_head_start(monkeypatch):
+    """The main chart goes out alone: the rest of the run (export menu, metrics, the chart
+    under it) waits until it has had present.HEAD_START in the browser, once per run."""
+    import time
+    import types
+
+    from streamlit.testing.v1 import AppTest
+
+    from scoreviz.ui import present
+
+    sleeps = []
+    shim = types.SimpleNamespace(monotonic=time.monotonic,
+                                 sleep=lambda s: sleeps.append(s) or time.sleep(s))  # fmt: skip
+    monkeypatch.setattr(present, "time", shim)
+    at = AppTest.from_function(_head_start_app, default_timeout=60).run()
+    assert not at.exception and len(at.get("plotly_chart")) == 2
+    waited = at.session_state["after_main"] - at.session_state["_main_chart_sent_at"]
+    assert waited >= present.HEAD_START
+    assert len(sleeps) == 1 and 0 < sleeps[0] <= present.HEAD_START  # the chart below: no wait

@@ -67,12 +67,14 @@ def apply_page_style() -> None:
 
 
 MAIN_KEY = "main_figure"  # the main figure's container: CSS class "st-key-main_figure"
-# A chart that follows the main one in the same run waits until the main chart has had this
-# long (s) in the browser. Charts that arrive together are drawn in one go before anything is
-# shown, so the main chart of a slider step (Score field, Data & forward) waited for the chart
-# under it: ~100 ms more in Chromium, where Streamlit shows a new chart 100-170 ms after it
-# arrives (benchmarks/bench.py --only redraw). The wait is a sleep in the session's own
-# thread: it costs the server no CPU and delays only the chart below.
+# Whatever follows the main chart in the same run (its export menu, the metrics, the chart under
+# it) waits until the main chart has had this long (s) in the browser. Streamlit renders the
+# deltas that have arrived in one go, and draws the charts among them before anything is shown,
+# so the main chart of a slider step waited for the chart under it (~100 ms more in Chromium,
+# where Streamlit shows a new chart 100-170 ms after it arrives) and for every element sent with
+# it (~20 ms more for the export menu and metrics: benchmarks/bench.py --only redraw). The wait
+# is a sleep in the session's own thread: it costs the server no CPU and delays only what is
+# below the main chart.
 HEAD_START = 0.1
 _MAIN_SENT = "_main_chart_sent_at"
 
@@ -112,5 +114,6 @@ def show_chart(
     with st.container(key=MAIN_KEY):
         st.plotly_chart(fig, **kwargs)
     st.session_state[_MAIN_SENT] = time.monotonic()
+    _head_start()  # the main chart is drawn alone: what follows comes HEAD_START later
     name = export or str(kwargs.get("key") or "figure")
     export_menu(fig, name, samples=samples, animated=bool(fig.frames), key=name)

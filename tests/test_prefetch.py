@@ -25,6 +25,16 @@ def test_next_stops_follow_the_move_and_stay_on_the_slider():
     assert prefetch.next_stops(OPTIONS, 0.02, 0.02) == [0.03, 0.01]  # a rerun without a move
 
 
+def test_range_stops_follow_the_thumb_that_moved():
+    assert prefetch.range_stops(OPTIONS, (0.01, 0.03), None) == [(0.02, 0.03)]  # low thumb up
+    assert prefetch.range_stops(OPTIONS, (0.01, 0.03), (0.001, 0.03)) == [(0.02, 0.03)]
+    assert prefetch.range_stops(OPTIONS, (0.01, 0.03), (0.02, 0.03)) == [(0.001, 0.03)]
+    assert prefetch.range_stops(OPTIONS, (0.01, 0.02), (0.01, 0.03)) == [(0.01, 0.01)]  # hi down
+    assert prefetch.range_stops(OPTIONS, (0.01, 0.02), (0.01, 0.01)) == [(0.01, 0.03)]  # hi up
+    assert prefetch.range_stops(OPTIONS, (0.02, 0.02), (0.01, 0.02)) == []  # lo would pass hi
+    assert prefetch.range_stops(OPTIONS, (0.01, 0.03), (0.01, 0.03)) == [(0.02, 0.03)]  # no move
+
+
 def test_the_worker_runs_each_job_once_and_drops_what_does_not_fit():
     gate, ran = threading.Event(), []
 
@@ -98,3 +108,32 @@ def test_stepping_onto_a_prefetched_t_builds_no_figure(monkeypatch):
     assert len(built) == before  # a cache hit: nothing built on the step
     assert prefetch.idle(30)
     assert len(built) == before + 1  # and now stops[23], in the background
+
+
+def test_stepping_the_dae_range_onto_a_prefetched_stop_builds_no_figure(monkeypatch):
+    """DAE: after the low thumb moves up, the figure for its next stop is built in the
+    background, and the step onto it only sends it."""
+    from scoreviz import analysis
+    from scoreviz.figures import dae
+
+    cache.clear_shared_figures()
+    built = []
+    real = dae.dae_figure
+    monkeypatch.setattr(dae, "dae_figure", lambda *a, **k: built.append(1) or real(*a, **k))
+    monkeypatch.setattr(prefetch, "busy", lambda: False)  # AppTest runs keep this process busy
+    at = make_app()
+    inject_model(at, tiny_result(), "tiny")
+    at.run()
+    open_page(at, "views/dae.py")
+    slider = at.select_slider(key="dae_range_vp_linear")
+    options = list(analysis.sigma_options(get_process("vp_linear")))
+    lo, hi = slider.value
+    i = options.index(lo)
+    slider.set_value((options[i + 1], hi)).run()  # the low thumb up: options[i + 2] next
+    assert prefetch.idle(30)
+    before = len(built)
+    at.select_slider(key="dae_range_vp_linear").set_value((options[i + 2], hi)).run()
+    assert_no_exception(at)
+    assert len(built) == before  # a cache hit: nothing built on the step
+    assert prefetch.idle(30)
+    assert len(built) == before + 1  # and now options[i + 3], in the background

@@ -7,7 +7,7 @@ import streamlit as st
 from scoreviz import analysis
 from scoreviz.figures.dae import dae_error_figure
 from scoreviz.pipelines import DaeSettings, dae_error_points, denoiser_kinds
-from scoreviz.ui import cache, compute, present
+from scoreviz.ui import cache, compute, prefetch, present
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import add_model, current_selection
 from scoreviz.ui.widgets import active_model_header
@@ -44,10 +44,13 @@ def reconstruction_view() -> None:
     # to draw the figure (benchmarks/bench.py --only redraw)
     n = c2.slider("Points", 20, 400, 80, step=20, key="dae_points")
     hidden = c3.multiselect("Hide denoisers", list(denoiser_kinds(problem)), key="dae_hidden")
-    sigmas = (lo,) if lo == hi else tuple(float(s) for s in np.geomspace(lo, hi, 4))
     with friendly_errors("The reconstruction view"):
-        fig = compute.dae_figure(problem, DaeSettings(sigmas, n, sel.seed), tuple(hidden))
+        settings = DaeSettings(compute.dae_sigmas(lo, hi), n, sel.seed)
+        fig = compute.dae_figure(problem, settings, tuple(hidden))
         present.show_chart(fig, key="dae_main")
+        # the next position of the thumb just moved, built while the browser draws this one
+        prefetch.warm_range(f"dae_range_{sel.process_key}", options, (lo, hi), compute.warm_dae,
+                            problem, n, sel.seed, tuple(hidden))  # fmt: skip
     st.caption(
         "Grey: clean $x_0$; light blue: noisy $\\tilde x$; arrows $\\tilde x \\to D(\\tilde x)$, "
         "the exact one thin on top of the learned ones. "

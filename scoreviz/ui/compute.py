@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
 from scoreviz import pipelines
 from scoreviz.problem import Problem
 from scoreviz.text import escape
-from scoreviz.ui.cache import cached, shared_figure
+from scoreviz.ui.cache import cached, frozen, shared_figure
 
 EXACT = pipelines.EXACT  # the exact denoiser's display name in the DAE view
 
@@ -110,6 +111,18 @@ def _dae_figure(problem, settings, hidden: tuple[str, ...]):
 
 
 dae_figure = shared_figure(_dae_figure, 128)  # the DAE page's main figure, shared
+
+
+def dae_sigmas(lo: float, hi: float, panels: int = 4) -> tuple[float, ...]:
+    """The DAE page's noise levels for its range slider at (lo, hi): `panels` log-spaced from
+    lo to hi, or lo alone when they are equal."""
+    return (lo,) if lo == hi else tuple(float(s) for s in np.geomspace(lo, hi, panels))
+
+
+def warm_dae(problem: Problem, lo: float, hi: float, n: int, seed: int, hidden: tuple) -> None:
+    """The DAE page's main figure for the range (lo, hi), built and frozen (a `prefetch` job)."""
+    settings = pipelines.DaeSettings(dae_sigmas(lo, hi), n, seed)
+    frozen(dae_figure(problem, settings, hidden)).to_dict()
 
 
 def _sampling_figure(problem, settings, x0_hat: bool, trails: bool, height: int):

@@ -2,10 +2,12 @@
 a cache hit.
 
 Why: a t step the server has not seen spends ~60-110 ms of server time (the view and its
-figure, `cache.field_figure`, `cache.forward_pair`) before the chart can go out; a stop already
-built goes out at once (benchmarks/bench.py --only redraw, "new t" against "t seen before").
+figure, `cache.field_figure`, `cache.forward_pair`, `compute.dae_figure`) before the chart can
+go out; a stop already built goes out at once (benchmarks/bench.py --only redraw, "new t"
+against "t seen before").
 A lecturer steps through t one stop at a time, so after each step the next stop in the same
-direction (both neighbours on a page's first run) is built while the browser draws this one.
+direction (both neighbours on a page's first run) is built while the browser draws this one;
+on DAE, whose slider is a σ range, the next stop of the thumb that moved (`warm_range`).
 
 Bounded so that it never competes with the students it serves: one worker thread (at most one
 core), at most MAX_PENDING jobs queued (more are dropped, not delayed), each job once (a job
@@ -129,6 +131,35 @@ def after_step(key: str, options: Sequence[float], t: float) -> list[float]:
     previous = st.session_state.get(memory)
     st.session_state[memory] = t
     return next_stops(options, t, previous)
+
+
+def range_stops(
+    options: Sequence[float], now: tuple[float, float], previous: tuple[float, float] | None
+) -> list[tuple[float, float]]:
+    """The (lo, hi) positions of a range slider to build after a move to `now` from `previous`
+    (None on a first run): the next stop of the thumb that moved, in the direction it moved;
+    without a move (a first run, another widget), the low thumb's next stop up. Never lo > hi."""
+    lo, hi = now
+    if previous is None or tuple(previous) == (lo, hi):
+        out = [(s, hi) for s in next_stops(options, lo, None)[:1]]
+    elif previous[0] != lo:
+        out = [(s, hi) for s in next_stops(options, lo, previous[0])]
+    else:
+        out = [(lo, s) for s in next_stops(options, hi, previous[1])]
+    return [(a, b) for a, b in out if a <= b]
+
+
+def warm_range(key: str, options: Sequence[float], now: tuple[float, float], job: Callable,
+               problem, *args) -> None:  # fmt: skip
+    """After a move of the range slider `key` to now = (lo, hi): job(problem, lo', hi', *args)
+    on the worker for each of `range_stops`' positions (the slider's previous value is
+    remembered in the session; call once per run of the page). `job` must only fill shared
+    caches (see the module doc)."""
+    memory = f"_prefetch_{key}"
+    previous = st.session_state.get(memory)
+    st.session_state[memory] = tuple(now)
+    for lo, hi in range_stops(options, tuple(now), previous):
+        warm((job.__name__, problem.key, lo, hi, *args), job, problem, lo, hi, *args)
 
 
 def warm_stops(key: str, options: Sequence[float], t: float, job: Callable, problem, *args):

@@ -1,12 +1,12 @@
 """Score fields as arrows over the exact density: learned beside exact, their difference, error.
 
-Arrows are drawn as two traces per field: the shafts (one scatter line trace, segments tail ->
-head separated by NaN, Plotly's line break) and the heads (one marker trace of triangles rotated
-per arrow). All panels share one arrow scale, set by the exact field, so equal lengths mean
-equal vectors. By default the arrows show sigma_t * score (= -E[eps | x_t], of order 1 at every
-noise level), rescaled at each t, so they stay readable from t_min to t = 1. Raw scores
-(~ 1/sigma) are drawn on one scale for every t (`fixed_scale`, set at t = 1 by the pipeline), so
-they visibly grow as t -> 0 until they reach the cap (RAW_CAP cells).
+Each arrow field is one layout shape: a filled outline per arrow, shaft and head in data units
+(`arrows.arrow_shapes`; Plotly made an SVG element per arrow of a trace). All panels share one
+arrow scale, set by the exact field, so equal lengths mean equal vectors. By default the arrows
+show sigma_t * score (= -E[eps | x_t], of order 1 at every noise level), rescaled at each t, so
+they stay readable from t_min to t = 1. Raw scores (~ 1/sigma) are drawn on one scale for every
+t (`fixed_scale`, set at t = 1 by the pipeline), so they visibly grow as t -> 0 until they reach
+the cap (RAW_CAP cells).
 
 The scale and length cap are recorded in `fig.layout.meta` ("arrow_scale", "arrow_cap") so the
 drawn arrows can be turned back into vectors: head - tail = arrow_scale * vector (if not capped).

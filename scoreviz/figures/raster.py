@@ -51,7 +51,9 @@ def image_rgb(item: dict) -> np.ndarray:
 def density_image(grid: Grid, z: np.ndarray, colorscale, name: str) -> dict:
     """The density z (G, G) on `grid` (rows = y), coloured by `colorscale`, as a layout image
     item (a dict with "source"): pixel (i, j) is the grid cell centred at (xs[j], ys[i]),
-    stretched over the panel's data coordinates below its traces. `style.place_shapes` puts it
+    stretched over the panel's data coordinates. Drawn in the layer above the traces, so that it
+    covers the grid lines as a heatmap does (and any trace of its panel: draw points and arrows
+    over it as images or shapes, which come later in that layer). `style.place_shapes` puts it
     on its panel's axes."""
     xs, ys = np.asarray(grid.xs, float), np.asarray(grid.ys, float)
     dx = (xs[-1] - xs[0]) / max(len(xs) - 1, 1)
@@ -65,5 +67,6 @@ def density_image(grid: Grid, z: np.ndarray, colorscale, name: str) -> dict:
 
 
 def is_image(item) -> bool:
-    """Whether a layout item (a dict, see `polygons.is_shape`) is a `density_image`."""
+    """Whether a layout item (a dict, see `polygons.is_shape`) is an image (a `density_image`
+    or a `dots.cloud_image`), not a shape."""
     return isinstance(item, dict) and "source" in item

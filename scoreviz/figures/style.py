@@ -123,7 +123,8 @@ def one_panel(items: Sequence) -> go.Figure:
 def place_shapes(fig: go.Figure, panels: Sequence[Sequence]) -> go.Figure:
     """Add the layout items of `panels` (as given to `square_panels` or `one_panel`, panel i on
     axes x{i+1}, y{i+1}) to fig's layout, in one update: call it last. `polygons.fill_shape`
-    dicts become shapes, `raster.density_image` dicts images. In place; returns `fig`."""
+    dicts become shapes, `raster.density_image` and `dots.cloud_image` dicts images (drawn in
+    the order given, under the shapes). In place; returns `fig`."""
     shapes, images = [], []
     for i, items in enumerate(panels):
         axes = dict(xref="x" + ("" if i == 0 else str(i + 1)))

@@ -68,6 +68,6 @@ def fill_shape(
 
 
 def is_shape(item) -> bool:
-    """Whether a panel item goes into the layout (a dict: a `fill_shape`, or a
-    `raster.density_image`), not a trace."""
+    """Whether a panel item goes into the layout (a dict: a `fill_shape`, or an image:
+    `raster.density_image`, `dots.cloud_image`), not a trace."""
     return isinstance(item, dict)

@@ -144,20 +144,21 @@ forward_pair = shared_figure(_forward_pair, 128)
 forward_schedule = shared_figure(_forward_schedule, 128)
 
 
-def _warmed(fig):
-    """A shared figure with its dict built too (what `present.show_chart` sends)."""
+def warmed(fig) -> None:
+    """A shared figure with its dict built too (what `present.show_chart` sends): the last step
+    of every `prefetch` job."""
     if fig is not None:
         frozen(fig).to_dict()
 
 
 def warm_field(problem: Problem, t: float, n_arrows: int, scaled: bool, overlay: bool) -> None:
     """The Score field's figures at t, built and frozen (a `prefetch` job)."""
-    _warmed(field_figure(problem, tkey(t), n_arrows, scaled, overlay))
+    warmed(field_figure(problem, tkey(t), n_arrows, scaled, overlay))
     if problem.model is not None:
-        _warmed(difference_figure(problem, tkey(t), n_arrows, scaled))
+        warmed(difference_figure(problem, tkey(t), n_arrows, scaled))
 
 
 def warm_forward(problem: Problem, t: float, n: int, grid: int, grid_data: int, seed: int) -> None:
     """The Data & forward figures at t, built and frozen (a `prefetch` job)."""
-    _warmed(forward_pair(problem, pipelines.ForwardSettings(t, n, grid, grid_data, seed)))
-    _warmed(forward_schedule(problem, tkey(t)))
+    warmed(forward_pair(problem, pipelines.ForwardSettings(t, n, grid, grid_data, seed)))
+    warmed(forward_schedule(problem, tkey(t)))

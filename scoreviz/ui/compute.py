@@ -18,7 +18,7 @@ import streamlit as st
 from scoreviz import pipelines
 from scoreviz.problem import Problem
 from scoreviz.text import escape
-from scoreviz.ui.cache import cached, frozen, shared_figure
+from scoreviz.ui.cache import cached, shared_figure, warmed
 
 EXACT = pipelines.EXACT  # the exact denoiser's display name in the DAE view
 
@@ -122,7 +122,7 @@ def dae_sigmas(lo: float, hi: float, panels: int = 4) -> tuple[float, ...]:
 def warm_dae(problem: Problem, lo: float, hi: float, n: int, seed: int, hidden: tuple) -> None:
     """The DAE page's main figure for the range (lo, hi), built and frozen (a `prefetch` job)."""
     settings = pipelines.DaeSettings(dae_sigmas(lo, hi), n, seed)
-    frozen(dae_figure(problem, settings, hidden)).to_dict()
+    warmed(dae_figure(problem, settings, hidden))
 
 
 def _sampling_figure(problem, settings, x0_hat: bool, trails: bool, height: int):

@@ -124,13 +124,19 @@ def next_stops(options: Sequence[float], t: float, previous: float | None) -> li
     return list(up if t > previous else down)
 
 
+def _remember(key: str, value):
+    """The value the slider `key` had on this session's last run (None on the first), and
+    `value` remembered in its place (call once per run of the page)."""
+    memory = f"_prefetch_{key}"
+    previous = st.session_state.get(memory)
+    st.session_state[memory] = value
+    return previous
+
+
 def after_step(key: str, options: Sequence[float], t: float) -> list[float]:
     """`next_stops` for the slider whose session-state memory is `key` (its previous value is
     remembered there; call once per run of the page)."""
-    memory = f"_prefetch_{key}"
-    previous = st.session_state.get(memory)
-    st.session_state[memory] = t
-    return next_stops(options, t, previous)
+    return next_stops(options, t, _remember(key, t))
 
 
 def range_stops(
@@ -155,10 +161,7 @@ def warm_range(key: str, options: Sequence[float], now: tuple[float, float], job
     on the worker for each of `range_stops`' positions (the slider's previous value is
     remembered in the session; call once per run of the page). `job` must only fill shared
     caches (see the module doc)."""
-    memory = f"_prefetch_{key}"
-    previous = st.session_state.get(memory)
-    st.session_state[memory] = tuple(now)
-    for lo, hi in range_stops(options, tuple(now), previous):
+    for lo, hi in range_stops(options, tuple(now), _remember(key, tuple(now))):
         warm((job.__name__, problem.key, lo, hi, *args), job, problem, lo, hi, *args)
 
 

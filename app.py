@@ -14,11 +14,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from scoreviz.ui import links, pages, present, scenes
+from scoreviz.ui import keys, links, pages, present, scenes
 from scoreviz.ui.errors import friendly_errors  # importing scoreviz sets the thread policy
 from scoreviz.ui.sessions import track_session
-from scoreviz.ui.state import sidebar
-from scoreviz.ui.training_runner import collect_finished, sidebar_status
+from scoreviz.ui.sidebar import sidebar
+from scoreviz.ui.training_runner import collect_finished
 
 # A local image: a ":material/...:" page icon makes the browser fetch the favicon from a font CDN
 # (fails in a lecture hall without internet). Material icons in st.Page use the bundled font.
@@ -31,15 +31,14 @@ PAGES = [
 
 nav = st.navigation(PAGES)
 page = pages.by_title(nav.title)
-st.session_state[links.PAGE_KEY] = page.file
-links.read_url(page.file)  # a session's first run: the link's settings, before any widget
+st.session_state[keys.PAGE] = page.file
+scenes.open_from_link()  # a session's first run: a scene named by the link, then
+links.read_url(page.file)  # the link's settings (over the scene's), before any widget
 if present.is_on():
     st.set_page_config(**present.page_config())
 track_session()  # closed once gone for server.disconnectedSessionTTL
 collect_finished()
 sidebar()
-with st.sidebar:
-    sidebar_status()
 present.apply_page_style()
 links.show_notice()
 scenes.run_pending(page.file)  # an opened scene: its trainings, then its page

@@ -44,13 +44,6 @@ def sigma_grid(process: NoiseProcess, n: int, smallest: float = 1e-2) -> np.ndar
     return np.geomspace(lo, hi, n)
 
 
-def sigma_options(process: NoiseProcess, n: int = 25, smallest: float = 1e-2) -> list[float]:
-    """Slider stops: n noise levels log-spaced over the process' range, 3 significant digits."""
-    lo, hi = sigma_bounds(process, smallest)
-    inner = [float(f"{s:.3g}") for s in np.geomspace(lo, hi, n)[1:-1]]
-    return sorted({lo, hi, *(s for s in inner if lo < s < hi)})
-
-
 def exact_denoiser(dist: GaussianMixture, process: NoiseProcess) -> Denoiser:
     """The optimal denoiser E[X0 | x_t] of the mixture under `process`."""
 

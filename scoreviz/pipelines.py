@@ -1,6 +1,6 @@
 """View pipelines without Streamlit: a Problem and a view's settings in, a frozen dataclass out.
 
-The app (through one cached wrapper per piece in `scoreviz.ui.compute`), the benchmark and a
+The app (through one cached wrapper per piece in `scoreviz.ui.cache`), the benchmark and a
 notebook all call these, so they draw the same figure from the same numbers:
 
     problem = Problem.builtin("eight_gaussians", "vp_linear")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from scoreviz import analysis
 from scoreviz.processes import get_process
+from scoreviz.stops import sigma_stops
 from scoreviz.text import readable
 from tests.apptest_utils import (
     assert_no_exception,
@@ -63,7 +63,7 @@ def test_dae_page_with_a_model_and_sigma_at_both_ends(tiny):
     recon, error = chart_specs(at)
     assert {"x̃ → tiny", "x̃ → exact E[x₀|x̃]"} <= _names(recon)
     assert "tiny" in _names(error)
-    opts = analysis.sigma_options(get_process("vp_linear"))  # the slider's values
+    opts = sigma_stops(get_process("vp_linear"))  # the slider's values
     for lo, hi in ((opts[0], opts[0]), (opts[-1], opts[-1]), (opts[0], opts[-1])):
         at.select_slider(key="dae_range_vp_linear").set_value((lo, hi)).run()
         assert_no_exception(at)

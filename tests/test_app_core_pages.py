@@ -14,7 +14,7 @@ import pytest
 from scoreviz import get_process
 from scoreviz.figures.arrows import polygon_vectors
 from scoreviz.models import ModelConfig
-from scoreviz.ui.widgets import t_options
+from scoreviz.stops import t_stops as t_options
 from tests.apptest_utils import (
     assert_no_exception,
     chart_specs,
@@ -338,11 +338,11 @@ class _Running:
 
 
 def test_a_queued_training_shows_its_place_and_wait():
-    from scoreviz.ui import training_runner as tr
+    from scoreviz.jobs import training_job as tr
 
     holders = [_Running() for _ in range(tr.MAX_CONCURRENT)]
     for h in holders:
-        tr._SLOTS.acquire(h)
+        tr.SLOTS.acquire(h)
     try:
         at = make_app().run()
         open_page(at, "views/train.py")
@@ -355,7 +355,7 @@ def test_a_queued_training_shows_its_place_and_wait():
     finally:
         job.request_stop()
         for h in holders:
-            tr._SLOTS.release(h)
+            tr.SLOTS.release(h)
     assert job.wait(30)
 
 
@@ -461,7 +461,7 @@ def test_model_export_import_round_trip():
 
 def test_home_button_reuses_an_identical_model_and_the_sidebar_shows_it():
     from scoreviz.training import TrainConfig
-    from scoreviz.ui.state import shared_models
+    from scoreviz.ui.models import shared_models
 
     res = tiny_result()
     default_id = TrainConfig(distribution="eight_gaussians", process="vp_linear", seed=0).model_id
@@ -483,7 +483,7 @@ def test_train_for_this_data_shows_the_model_in_place(page):
     """The no-model notice's button trains the default model for the sidebar's choice; when the
     server already has it (shared cache), it is active at once and the page shows it."""
     from scoreviz.training import TrainConfig
-    from scoreviz.ui.state import shared_models
+    from scoreviz.ui.models import shared_models
 
     config = TrainConfig(distribution="two_moons", process="vp_linear", seed=11)
     shared_models().put(config.model_id, tiny_result("two_moons", steps=310))

@@ -6,7 +6,7 @@ sessions), driven concurrently with Playwright's async API:
 1. The lecturer trains the default model from Home (a real training, a few seconds) while
    eight students open Home together.
 2. Once it is trained, the eight press "Train the default model": the server-wide store
-   (`scoreviz.ui.state.shared_models`) must hand each the finished model, not train it 8 times.
+   (`scoreviz.ui.models.shared_models`) must hand each the finished model, not train it 8 times.
 3. Each student opens the Score field and gets both charts (learned vs exact, the error).
 4. Isolation: one student uploads a point cloud on Train; no other student's sidebar offers it.
 

@@ -1,6 +1,6 @@
 """Extreme settings: the ends of every range the pages offer, and what happens when things break.
 
-Core first, with the same inputs the pages build (through `scoreviz.ui.cache` / `compute`):
+Core first, with the same inputs the pages build (through `scoreviz.ui.cache`):
 - every figure builder a page uses, at t = t_min and t = 1 (sigma at both ends of its slider) for
   every noise process, contains only finite numbers (conftest's `assert_finite_figure`);
 - every sampler with 1 step and 1 particle, for every process, with the exact and a learned score;
@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 import pytest
 import streamlit as st
 
-from scoreviz import analysis
+from scoreviz import pipelines
 from scoreviz.distributions import get_distribution
 from scoreviz.errors import TrainingDivergedError
 from scoreviz.figures.dae import dae_reconstruction_figure, reconstruction_error_figure
@@ -50,13 +50,14 @@ from scoreviz.pipelines import (
     SamplingSettings,
     denoiser_kinds,
 )
-from scoreviz.problem import Problem
+from scoreviz.problem import Problem, model_key
 from scoreviz.processes import PROCESSES, get_process
 from scoreviz.samplers import SAMPLERS, SamplerConfig, SamplerDivergedError, sample
 from scoreviz.score import exact_score_fn
+from scoreviz.stops import sigma_stops
+from scoreviz.stops import t_stops as t_options
 from scoreviz.training import TrainConfig, train
-from scoreviz.ui import cache, compute
-from scoreviz.ui.widgets import t_options
+from scoreviz.ui import cache
 from tests.apptest_utils import (
     ROOT,
     assert_no_exception,
@@ -145,7 +146,7 @@ def test_score_field_figures_at_both_ends_of_t(proc_key, dist_key, assert_finite
     for t in _t_ends(proc):
         xy = view_range(proc, t)
         for res in (None, model):
-            key = cache.model_key(res)
+            key = model_key(res)
             problem = Problem.builtin(dist_key, proc_key).with_model("tiny", res)
             field = cache.score_field(problem, cache.tkey(t)).field
             for scaled in (True, False):
@@ -160,18 +161,18 @@ def test_score_field_figures_at_both_ends_of_t(proc_key, dist_key, assert_finite
 def test_dae_figures_at_both_ends_of_sigma(proc_key, assert_finite_figure):
     proc, dist_key = get_process(proc_key), "eight_gaussians"
     models = {"tiny": _tiny(proc_key), "tiny dae": tiny_result(kind="dae")}
-    kinds = {"tiny": "learned", "tiny dae": "dae", compute.EXACT: "exact"}
+    kinds = {"tiny": "learned", "tiny dae": "dae", pipelines.EXACT: "exact"}
     problem = Problem.builtin(dist_key, proc_key).with_models(models)
     assert denoiser_kinds(problem) == kinds
-    opts = analysis.sigma_options(proc)  # the page's select-slider stops
+    opts = sigma_stops(proc)  # the page's select-slider stops
     lo, hi = opts[0], opts[-1]
     for sigmas in ((lo,), (hi,), tuple(float(s) for s in np.geomspace(lo, hi, 4))):
         for n in (20, 400):  # the "Points" slider's ends
-            panels = list(compute.dae_view(problem, DaeSettings(sigmas, n, SEED)).panels)
+            panels = list(cache.dae_view(problem, DaeSettings(sigmas, n, SEED)).panels)
             assert_finite_figure(dae_reconstruction_figure(panels, kinds), f"σ {sigmas}, {n}")
             hidden = [p.only(set()) for p in panels]  # every denoiser hidden
             assert_finite_figure(dae_reconstruction_figure(hidden, kinds), "all hidden")
-    err = compute.dae_error(problem, seed=SEED)
+    err = cache.dae_error(problem, seed=SEED)
     df = err.table
     marks = {"tiny dae": models["tiny dae"].config.model.dae_sigma}
     assert err.marks == marks
@@ -187,12 +188,12 @@ def test_loss_figures_at_the_ends_of_their_sliders(proc_key, assert_finite_figur
         ((model.config.weighting,), 20, 128),
         (tuple(WEIGHTINGS), 60, 1024),
     ):
-        view = compute.loss_view(problem, LossSettings(ws, n_bins, per_bin, SEED))
+        view = cache.loss_view(problem, LossSettings(ws, n_bins, per_bin, SEED))
         binned, fine, by_bin = view.binned, view.fine, view.by_bin
         fig = loss_vs_t_figure(binned, fine, by_bin, WEIGHTINGS, ws)
         assert_finite_figure(fig, f"loss vs t, {ws}, {n_bins} bins")
         assert_finite_figure(loss_figure(view, ws), f"the page's loss vs t, {ws}")
-    floors = compute.weighting_floors(exact)
+    floors = cache.weighting_floors(exact)
     assert_finite_figure(weighting_floor_figure(floors, WEIGHTINGS), "weighting floors")
     w, dae_t = model.config.weighting, model.model.dae_t
     floor = cache.mean_loss_floor(exact, w, dae_t)
@@ -213,7 +214,7 @@ def _sampling_figure(model, proc_key: str, config: SamplerConfig, dist_key="eigh
     """What the Sampling page draws for one row (learned if model, else exact)."""
     color = "exact" if model is None else "learned"
     problem = Problem.builtin(dist_key, proc_key).with_model("tiny", model)
-    view = compute.sampling_view(problem, SamplingSettings(config, rows=(color,)))
+    view = cache.sampling_view(problem, SamplingSettings(config, rows=(color,)))
     out = view.rows[0].as_dict()
     fr = out["frames"]
     panel = SamplingPanel("row", color, fr, out["field_xy"], out["field_score"], out["ranges"])

@@ -13,6 +13,7 @@ from scoreviz.figures.dots import dot_centres
 from scoreviz.figures.polygons import polygons_of
 from scoreviz.figures.style import PALETTE
 from scoreviz.processes import get_process
+from scoreviz.stops import sigma_stops
 
 DIST = get_distribution("eight_gaussians")
 
@@ -116,7 +117,7 @@ def test_a_single_sigma_denoiser_is_optimal_only_at_its_own_sigma():
 def test_sigma_options_cover_the_process_range():
     for key in ("vp_linear", "ve", "sub_vp", "vp_cosine"):
         proc = get_process(key)
-        opts = analysis.sigma_options(proc)
+        opts = sigma_stops(proc)
         lo, hi = analysis.sigma_bounds(proc)
         assert opts[0] == lo and opts[-1] == hi and opts == sorted(set(opts))
         assert len(opts) >= 10
@@ -168,7 +169,7 @@ def test_exact_arrows_are_thin_and_drawn_over_the_learned_ones():
 
 def test_arrows_leaving_the_panel_are_cut_at_its_frame_and_the_panel_says_why():
     proc = get_process("vp_linear")
-    sigma = analysis.sigma_options(proc)[-1]  # t = 1: alpha ~ 0
+    sigma = sigma_stops(proc)[-1]  # t = 1: alpha ~ 0
 
     def blown_up(x, t):  # what (x + sigma^2 s)/alpha does with a small score error at alpha ~ 0
         return x * 50

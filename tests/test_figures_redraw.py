@@ -262,31 +262,31 @@ def _head_start_app():
     import plotly.graph_objects as go
     import streamlit as st
 
-    from scoreviz.ui import present
+    from scoreviz.ui import charts
 
-    present.show_chart(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])), key="main")
+    charts.draw_figure(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])), key="main")
     st.session_state["after_main"] = time.monotonic()
     st.markdown("below the main chart")
-    present.show_chart(go.Figure(go.Scatter(x=[1], y=[1])), main=False, key="below")
+    charts.draw_figure(go.Figure(go.Scatter(x=[1], y=[1])), main=False, key="below")
     st.session_state["after_below"] = time.monotonic()
 
 
 def test_what_follows_the_main_chart_comes_after_a_head_start(monkeypatch):
     """The main chart goes out alone: the rest of the run (export menu, metrics, the chart
-    under it) waits until it has had present.HEAD_START in the browser, once per run."""
+    under it) waits until it has had charts.HEAD_START in the browser, once per run."""
     import time
     import types
 
     from streamlit.testing.v1 import AppTest
 
-    from scoreviz.ui import present
+    from scoreviz.ui import charts
 
     sleeps = []
     shim = types.SimpleNamespace(monotonic=time.monotonic,
                                  sleep=lambda s: sleeps.append(s) or time.sleep(s))  # fmt: skip
-    monkeypatch.setattr(present, "time", shim)
+    monkeypatch.setattr(charts, "time", shim)
     at = AppTest.from_function(_head_start_app, default_timeout=60).run()
     assert not at.exception and len(at.get("plotly_chart")) == 2
     waited = at.session_state["after_main"] - at.session_state["_main_chart_sent_at"]
-    assert waited >= present.HEAD_START
-    assert len(sleeps) == 1 and 0 < sleeps[0] <= present.HEAD_START  # the chart below: no wait
+    assert waited >= charts.HEAD_START
+    assert len(sleeps) == 1 and 0 < sleeps[0] <= charts.HEAD_START  # the chart below: no wait

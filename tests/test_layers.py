@@ -1,6 +1,8 @@
 """The layering: only app.py, views/ and scoreviz/ui import `scoreviz.ui`; the rest of scoreviz
-and benchmarks/bench.py import no Streamlit; and the README's notebook cell draws the Sampling
-figure from the core alone (run in a fresh interpreter, read out of the README: no drift)."""
+and benchmarks/bench.py import no Streamlit; the modules of scoreviz import each other without a
+cycle, imports inside functions counted (and those are few, each for a start-up cost); and the
+README's notebook cell draws the Sampling figure from the core alone (run in a fresh interpreter,
+read out of the README: no drift)."""
 
 from __future__ import annotations
 
@@ -45,6 +47,124 @@ def _imports(path: Path, package: str) -> bool:
 
 def _rel(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _package_modules() -> dict[str, Path]:
+    """Every module of the scoreviz package by its dotted name."""
+    return {_module_name(p): p for p in (ROOT / "scoreviz").rglob("*.py")}
+
+
+def _edges(path: Path, modules: dict[str, Path]) -> list[tuple[str, bool]]:
+    """(module of scoreviz imported, whether the import sits inside a function) for every import
+    statement of the file, anywhere in it (a `TYPE_CHECKING` block is no import at run time).
+    `from scoreviz.x import y` names the module scoreviz.x.y if that is one, else scoreviz.x."""
+    out: list[tuple[str, bool]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            if isinstance(child, ast.Import):
+                out.extend((a.name, in_function) for a in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
+                for a in child.names:
+                    full = f"{child.module}.{a.name}"
+                    out.append((full if full in modules else child.module, in_function))
+            else:
+                visit(child, inner)
+
+    visit(ast.parse(path.read_text(), str(path)), False)
+    return [(m, f) for m, f in out if m in modules]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """scoreviz module -> the scoreviz modules it imports (at the top or inside functions)."""
+    modules = _package_modules()
+    return {m: {t for t, _ in _edges(p, modules) if t != m} for m, p in modules.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan): every cycle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_function_level_import_is_counted(tmp_path):
+    modules = {"scoreviz.x": ROOT, "scoreviz.y": ROOT}
+    path = tmp_path / "probe.py"
+    path.write_text("import scoreviz.x\ndef f():\n    from scoreviz.y import g\n")
+    assert _edges(path, modules) == [("scoreviz.x", False), ("scoreviz.y", True)]
+    assert _function_imports(path) == 1
+
+
+def test_scoreviz_imports_have_no_cycle_counting_imports_inside_functions():
+    graph = import_graph()
+    assert "scoreviz.ui.cache" in graph["scoreviz.ui.charts"]
+    assert cycles(graph) == []
+
+
+def _function_imports(path: Path) -> int:
+    """Import statements inside functions (of any module, scoreviz's or not)."""
+    functions = [
+        n
+        for n in ast.walk(ast.parse(path.read_text()))
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+    ]
+    nested = {id(f2) for f in functions for f2 in ast.walk(f) if f2 is not f}
+    return sum(
+        isinstance(n, ast.Import | ast.ImportFrom)
+        for f in functions
+        if id(f) not in nested
+        for n in ast.walk(f)
+    )
+
+
+# Imports inside functions in scoreviz/ui: only where one breaks a measured start-up cost (none
+# does today; there were 57 before the UI layer was re-cut by ownership).
+UI_FUNCTION_IMPORTS_MAX = 0
+
+
+def test_scoreviz_ui_imports_at_the_top():
+    ui = sorted((ROOT / "scoreviz" / "ui").glob("*.py"))
+    inside = {_rel(p): n for p in ui if (n := _function_imports(p))}
+    assert sum(inside.values()) <= UI_FUNCTION_IMPORTS_MAX, inside
 
 
 def test_the_sources_are_found():

@@ -1,4 +1,5 @@
-"""Server-wide limits (scoreviz.ui.limits) and the cost caps of the core, with real threads."""
+"""Server-wide limits in the app (scoreviz.ui.limits: heavy computations in the FIFO slots of
+scoreviz.jobs) and the cost caps of the core, with real threads."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import pytest
 import torch
 
 from scoreviz.errors import ConfigError
+from scoreviz.jobs import Slots, SlotWaitAbandoned
 from scoreviz.mixture import memorising_optimum
 from scoreviz.training import MAX_N_TRAIN, TrainConfig
 from scoreviz.ui import limits
+from tests.test_jobs import Gauge
 
 
 def _wait_for(cond, timeout=10.0):
@@ -21,81 +24,8 @@ def _wait_for(cond, timeout=10.0):
         time.sleep(0.01)
 
 
-class Gauge:
-    """Counts how many threads are inside at once (and the most ever)."""
-
-    def __init__(self) -> None:
-        self.now = self.most = 0
-        self.lock = threading.Lock()
-
-    def work(self, release: threading.Event) -> None:
-        with self.lock:
-            self.now += 1
-            self.most = max(self.most, self.now)
-        release.wait(10)
-        with self.lock:
-            self.now -= 1
-
-
-def test_slots_admit_at_most_capacity_at_once():
-    slots, gauge, release = limits.Slots(2), Gauge(), threading.Event()
-
-    def body():
-        with slots.slot():
-            gauge.work(release)
-
-    threads = [threading.Thread(target=body) for _ in range(6)]
-    for th in threads:
-        th.start()
-    _wait_for(lambda: len(slots.snapshot()[1]) == 4)  # 2 hold, 4 wait
-    assert gauge.now == 2
-    release.set()
-    for th in threads:
-        th.join(10)
-    assert gauge.most == 2 and gauge.now == 0
-    assert slots.snapshot() == ([], [])
-
-
-def test_waiters_get_their_queue_position_and_are_admitted_in_order():
-    slots = limits.Slots(2)
-    a, b = slots.acquire("a"), slots.acquire("b")
-    seen: dict[str, list[int]] = {"c": [], "d": [], "e": []}
-    order: list[str] = []
-
-    def waiter(name):
-        slots.acquire(name, on_wait=lambda ahead: seen[name].append(ahead), poll=0.01)
-        order.append(name)
-
-    threads = []
-    for name in ("c", "d", "e"):
-        threads.append(threading.Thread(target=waiter, args=(name,)))
-        threads[-1].start()
-        _wait_for(lambda name=name: slots.position(name) is not None)
-    assert [slots.position(n) for n in ("c", "d", "e")] == [0, 1, 2]
-    _wait_for(lambda: all(seen.values()))
-    assert (seen["c"][0], seen["d"][0], seen["e"][0]) == (0, 1, 2)
-    slots.release(a)
-    _wait_for(lambda: order == ["c"])
-    assert [slots.position(n) for n in ("d", "e")] == [0, 1]
-    slots.release(b)
-    slots.release("c")
-    for th in threads:
-        th.join(10)
-    assert order == ["c", "d", "e"]
-
-
-def test_a_wait_can_be_abandoned_and_leaves_the_queue():
-    slots = limits.Slots(1)
-    held = slots.acquire()
-    with pytest.raises(limits.SlotWaitAbandoned):
-        slots.acquire("late", on_wait=lambda ahead: True)
-    assert slots.position("late") is None and slots.snapshot()[1] == []
-    slots.release(held)
-    slots.release(slots.acquire("next"))  # the slot is free again
-
-
 def test_heavy_computations_run_at_most_heavy_slots_at_once(monkeypatch):
-    monkeypatch.setattr(limits, "_HEAVY", limits.Slots(limits.HEAVY_SLOTS))
+    monkeypatch.setattr(limits, "_HEAVY", Slots(limits.HEAVY_SLOTS))
     gauge, release = Gauge(), threading.Event()
     work = limits.heavy(lambda: gauge.work(release))
     threads = [threading.Thread(target=work) for _ in range(limits.HEAVY_SLOTS + 3)]
@@ -109,14 +39,14 @@ def test_heavy_computations_run_at_most_heavy_slots_at_once(monkeypatch):
 
 
 def test_heavy_work_of_a_session_that_has_gone_is_dropped(monkeypatch):
-    monkeypatch.setattr(limits, "_HEAVY", limits.Slots(1))
+    monkeypatch.setattr(limits, "_HEAVY", Slots(1))
     monkeypatch.setattr(limits, "current_session_id", lambda: "s1")
     alive = {"s1": True}
     monkeypatch.setattr(limits, "session_alive", lambda sid: alive[sid])
     calls = []
     work = limits.heavy(lambda: calls.append(1))
     alive["s1"] = False
-    with pytest.raises(limits.SlotWaitAbandoned, match="closed"):
+    with pytest.raises(SlotWaitAbandoned, match="closed"):
         work()  # gone before it starts
     held = limits._HEAVY.acquire()
     alive["s1"] = True
@@ -134,7 +64,7 @@ def test_heavy_work_of_a_session_that_has_gone_is_dropped(monkeypatch):
 def _catch(fn, errors):
     try:
         fn()
-    except limits.SlotWaitAbandoned as exc:
+    except SlotWaitAbandoned as exc:
         errors.append(exc)
 
 
@@ -167,14 +97,14 @@ def test_memorising_optimum_keeps_at_most_max_points_of_the_training_set():
 # ----------------------------------------------------------------------------- in the app
 @pytest.mark.slow
 def test_a_page_waits_for_a_compute_slot_then_draws_and_clears_the_notice(monkeypatch):
-    from scoreviz.ui import compute
+    from scoreviz.ui import cache
     from tests.apptest_utils import assert_no_exception, chart_specs, make_app, open_page
 
-    slots = limits.Slots(1)
+    slots = Slots(1)
     monkeypatch.setattr(limits, "_HEAVY", slots)
     at = make_app().run()
-    compute.weighting_floors.clear()
-    compute.loss_floors.clear()
+    cache.weighting_floors.clear()
+    cache.loss_floors.clear()
     held = slots.acquire()  # another session's computation holds the only slot
     page = threading.Thread(target=lambda: open_page(at, "views/loss.py"))
     page.start()

@@ -10,7 +10,8 @@ import plotly.graph_objects as go
 import pytest
 
 from scoreviz.figures.style import PROJECTOR, for_projector
-from scoreviz.ui import links, pages
+from scoreviz.ui import keys, links, pages
+from scoreviz.ui.models import find_model
 from tests.apptest_utils import make_app, tiny_result
 
 # one valid, non-default value per parameter of every page (and the shared ones)
@@ -116,7 +117,7 @@ def test_link_reopens_the_sampling_settings():
     at = make_app()
     at.run()
     at.switch_page("views/sampling.py")
-    at.session_state[links.READ_KEY] = False  # as a fresh session opening the link
+    at.session_state[keys.LINKS_READ] = False  # as a fresh session opening the link
     for k, v in {"sampler": "pf_ode_heun", "steps": "40", "particles": "300"}.items():
         at.query_params[k] = v
     at.run()
@@ -131,7 +132,7 @@ def test_link_reopens_the_sampling_settings():
 def test_reload_gets_the_models_back():
     """A new session whose URL carries the model ids (what a reload is) finds them in the
     server's store, activates the right one, and shows them in the sidebar."""
-    from scoreviz.ui.state import shared_models
+    from scoreviz.ui.models import shared_models
 
     a = tiny_result(steps=260)
     b = tiny_result(steps=270)
@@ -181,10 +182,10 @@ def test_reload_finds_a_model_another_replica_stored(tmp_path, monkeypatch):
     monkeypatch.setenv(model_store.ENV_VAR, str(tmp_path))
     result = tiny_result(steps=280)
     model_store.from_env().put(result)
-    found = links.find_model(result.model_id)
+    found = find_model(result.model_id)
     assert found is not None and found.model_id == result.model_id
-    assert links.find_model("../../etc/passwd") is None
-    assert links.find_model("zz") is None  # alphanumeric, but no model id
+    assert find_model("../../etc/passwd") is None
+    assert find_model("zz") is None  # alphanumeric, but no model id
 
 
 @pytest.mark.parametrize("page", ["views/forward.py", "views/score_field.py", "views/loss.py"])
@@ -208,7 +209,7 @@ def test_presentation_mode_from_the_link(page):
 
 
 def test_sidebar_model_names_are_short_and_the_help_has_the_full_one():
-    from scoreviz.ui.state import sidebar_name
+    from scoreviz.ui.sidebar import sidebar_name
     from tests.apptest_utils import inject_model
 
     full = "default · Eight Gaussians (ring) · vp_linear · seed 0"
@@ -231,7 +232,8 @@ def test_t_slider_labels_give_each_stops_sigma(name):
     """The t slider's labels, computed once per process in one call, say each stop's sigma_t."""
     from scoreviz.forward import schedule_at
     from scoreviz.processes import get_process
-    from scoreviz.ui.widgets import t_labels, t_options
+    from scoreviz.stops import t_labels
+    from scoreviz.stops import t_stops as t_options
 
     process = get_process(name)
     labels = t_labels(process)

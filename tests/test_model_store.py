@@ -160,12 +160,12 @@ def test_two_processes_racing_for_one_model_train_it_once(tmp_path, monkeypatch)
 def test_a_training_job_loads_what_another_process_trained(tmp_path, monkeypatch):
     """The app's hook: with the variable set, a fresh server (empty in-process store) loads the
     model from disk instead of training it; without it, it trains."""
-    from scoreviz.ui import training_runner as tr
-    from scoreviz.ui.state import _SharedModels
+    from scoreviz.jobs import SharedModels
+    from scoreviz.jobs import training_job as tr
 
     monkeypatch.setenv(model_store.ENV_VAR, str(tmp_path))
     config = _tiny(seed=9, steps=60)
-    first = tr.TrainingJob(config, name="replica 1", store=_SharedModels(4))
+    first = tr.TrainingJob(config, name="replica 1", store=SharedModels(4))
     first.run()
     assert first.error is None and not first.reused and not first.from_store
     assert config.model_id in ModelStore(tmp_path)
@@ -173,7 +173,7 @@ def test_a_training_job_loads_what_another_process_trained(tmp_path, monkeypatch
     calls = []
     real_train = tr.TrainingJob._train
     monkeypatch.setattr(tr.TrainingJob, "_train", lambda self: calls.append(1) or real_train(self))
-    second = tr.TrainingJob(config, name="replica 2", store=_SharedModels(4))
+    second = tr.TrainingJob(config, name="replica 2", store=SharedModels(4))
     second.run()
     assert calls == [] and second.error is None
     assert second.from_store and second.reused
@@ -181,7 +181,7 @@ def test_a_training_job_loads_what_another_process_trained(tmp_path, monkeypatch
     assert second.result.quality == first.result.quality  # the verdict travelled too
 
     monkeypatch.delenv(model_store.ENV_VAR)
-    third = tr.TrainingJob(config, name="no store", store=_SharedModels(4))
+    third = tr.TrainingJob(config, name="no store", store=SharedModels(4))
     third.run()
     assert calls == [1] and not third.from_store
 
@@ -189,8 +189,8 @@ def test_a_training_job_loads_what_another_process_trained(tmp_path, monkeypatch
 def test_an_upload_model_never_reaches_the_store(tmp_path, monkeypatch):
     """An uploaded point cloud stays in its session on every replica: start_training gives its
     job no server-wide store (shareable=False), and such a job never writes to the disk store."""
+    from scoreviz.jobs import training_job as tr
     from scoreviz.mixture import empirical
-    from scoreviz.ui import training_runner as tr
 
     monkeypatch.setenv(model_store.ENV_VAR, str(tmp_path))
     pts = torch.tensor([[0.0, 0.0], [1.0, 1.0], [-1.0, 0.5]])

@@ -4,16 +4,22 @@ worker is bounded, and that stepping onto a prefetched stop builds nothing."""
 from __future__ import annotations
 
 import threading
-import time
+import types
 
 import pytest
 
 from scoreviz import get_process
+from scoreviz.stops import sigma_stops
+from scoreviz.stops import t_stops as t_options
 from scoreviz.ui import cache, prefetch
-from scoreviz.ui.widgets import t_options
 from tests.apptest_utils import assert_no_exception, inject_model, make_app, open_page, tiny_result
 
 OPTIONS = [0.001, 0.01, 0.02, 0.03]
+
+
+def _builder() -> str:
+    """Who builds a figure: the prefetch "worker", or the "page" (the script's thread)."""
+    return "worker" if threading.current_thread().name.startswith(prefetch.THREAD) else "page"
 
 
 def test_next_stops_follow_the_move_and_stay_on_the_slider():
@@ -71,14 +77,28 @@ def test_nothing_is_prefetched_while_the_process_is_busy(monkeypatch):
 
 
 def test_cpu_rate_is_this_process_s_use_of_the_last_second():
-    prefetch._SAMPLES.clear()
-    assert prefetch.cpu_rate() == 0.0  # no sample a WINDOW old yet
-    end = time.monotonic() + 1.1 * prefetch.WINDOW
-    while time.monotonic() < end:  # one core, flat out
-        sum(range(1000))
-    assert 0.7 < prefetch.cpu_rate() < 2.5
-    time.sleep(1.1 * prefetch.WINDOW)  # idle
-    assert prefetch.cpu_rate() < 0.3
+    clock = {"wall": 100.0, "cpu": 5.0}
+    meter = prefetch.CpuMeter(1.0, wall=lambda: clock["wall"], cpu=lambda: clock["cpu"])
+    assert meter.rate() == 0.0  # no sample a window old yet
+
+    def spend(seconds: float, cores: float) -> float:
+        clock["wall"] += seconds
+        clock["cpu"] += seconds * cores
+        return meter.rate()
+
+    assert spend(0.5, 1.0) == 0.0  # still no sample a window old
+    assert spend(0.6, 1.0) == pytest.approx(1.0)  # one core, flat out, for 1.1 s
+    assert spend(1.1, 0.0) == pytest.approx(0.0)  # idle for a window: idle
+    assert spend(0.5, 2.0) == pytest.approx(1.0 / 1.6)  # since the sample 1.6 s ago
+    assert spend(1.0, 2.0) == pytest.approx(2.0)  # two cores over the last window
+
+
+def test_busy_compares_the_rate_with_the_machine_s_cores(monkeypatch):
+    monkeypatch.setattr(prefetch.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(prefetch, "_METER", types.SimpleNamespace(rate=lambda: 1.1))
+    assert prefetch.busy()  # 1.1 cores > half of 2
+    monkeypatch.setattr(prefetch, "_METER", types.SimpleNamespace(rate=lambda: 0.9))
+    assert not prefetch.busy()
 
 
 @pytest.mark.slow
@@ -90,7 +110,9 @@ def test_stepping_onto_a_prefetched_t_builds_no_figure(monkeypatch):
     cache.clear_shared_figures()
     built = []
     real = fields.field_figure
-    monkeypatch.setattr(fields, "field_figure", lambda *a, **k: built.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        fields, "field_figure", lambda *a, **k: built.append(_builder()) or real(*a, **k)
+    )
     monkeypatch.setattr(prefetch, "busy", lambda: False)  # AppTest runs keep this process busy
     proc = get_process("vp_linear")
     stops = t_options(proc)
@@ -105,7 +127,8 @@ def test_stepping_onto_a_prefetched_t_builds_no_figure(monkeypatch):
     before = len(built)
     at.select_slider(key="field_t_vp_linear").set_value(stops[22]).run()
     assert_no_exception(at)
-    assert len(built) == before  # a cache hit: nothing built on the step
+    # a cache hit: nothing built by the step itself (the worker may already build the next)
+    assert built[before:].count("page") == 0
     assert prefetch.idle(30)
     assert len(built) == before + 1  # and now stops[23], in the background
 
@@ -113,20 +136,21 @@ def test_stepping_onto_a_prefetched_t_builds_no_figure(monkeypatch):
 def test_stepping_the_dae_range_onto_a_prefetched_stop_builds_no_figure(monkeypatch):
     """DAE: after the low thumb moves up, the figure for its next stop is built in the
     background, and the step onto it only sends it."""
-    from scoreviz import analysis
     from scoreviz.figures import dae
 
     cache.clear_shared_figures()
     built = []
     real = dae.dae_figure
-    monkeypatch.setattr(dae, "dae_figure", lambda *a, **k: built.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        dae, "dae_figure", lambda *a, **k: built.append(_builder()) or real(*a, **k)
+    )
     monkeypatch.setattr(prefetch, "busy", lambda: False)  # AppTest runs keep this process busy
     at = make_app()
     inject_model(at, tiny_result(), "tiny")
     at.run()
     open_page(at, "views/dae.py")
     slider = at.select_slider(key="dae_range_vp_linear")
-    options = list(analysis.sigma_options(get_process("vp_linear")))
+    options = list(sigma_stops(get_process("vp_linear")))
     lo, hi = slider.value
     i = options.index(lo)
     slider.set_value((options[i + 1], hi)).run()  # the low thumb up: options[i + 2] next
@@ -134,6 +158,7 @@ def test_stepping_the_dae_range_onto_a_prefetched_stop_builds_no_figure(monkeypa
     before = len(built)
     at.select_slider(key="dae_range_vp_linear").set_value((options[i + 2], hi)).run()
     assert_no_exception(at)
-    assert len(built) == before  # a cache hit: nothing built on the step
+    # a cache hit: nothing built by the step itself (the worker may already build the next)
+    assert built[before:].count("page") == 0
     assert prefetch.idle(30)
     assert len(built) == before + 1  # and now options[i + 3], in the background

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from scoreviz.scenes import ScenesError, load_scene
-from scoreviz.ui import links, pages
+from scoreviz.ui import keys, pages
 from scoreviz.ui.scenes import check_settings, load_scenes
 from tests.apptest_utils import make_app, tiny_result
 
@@ -58,7 +58,7 @@ def preload():
     store, so the scene finds it there (the path a second student's click takes); removed
     afterwards, since the ids are real configs' (the default model's among them) that other
     tests train."""
-    from scoreviz.ui.state import shared_models
+    from scoreviz.ui.models import shared_models
 
     ids = []
 
@@ -80,15 +80,12 @@ def test_every_scene_opens_from_its_link(name, preload):
     at.query_params["scene"] = name
     at.run()
     for _ in range(len(scene.train) + 2):  # each shared model: one rerun; then the page switch
-        if (
-            at.session_state[links.PAGE_KEY] == scene.page
-            and not at.session_state["_scene_trainings"]
-        ):
+        if at.session_state[keys.PAGE] == scene.page and not at.session_state["_scene_trainings"]:
             break
         at.run()
     assert not at.exception, [e.value for e in at.exception]
     ss = at.session_state
-    assert ss[links.PAGE_KEY] == scene.page
+    assert ss[keys.PAGE] == scene.page
     assert ss["distribution"] == scene.settings_dict["data"]
     assert ss["scene"] == name
     assert len(ss["models"]) == len(scene.train)
@@ -102,10 +99,10 @@ def test_scene_button_applies_it_and_close_hides_the_card():
     at = make_app()
     at.run()
     at.sidebar.button(key="scene_too_few_steps").click().run()
-    if at.session_state[links.PAGE_KEY] != scene.page:
+    if at.session_state[keys.PAGE] != scene.page:
         at.run()
     assert not at.exception
-    assert at.session_state[links.PAGE_KEY] == "views/sampling.py"
+    assert at.session_state[keys.PAGE] == "views/sampling.py"
     assert at.slider(key="sampler_steps").value == 8
     assert any(scene.title in m.value for m in at.markdown)
     at.button(key="scene_close").click().run()

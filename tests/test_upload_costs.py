@@ -11,7 +11,7 @@ import numpy as np
 
 from scoreviz import models, training
 from scoreviz.mixture import empirical
-from scoreviz.ui.state import UploadedData
+from scoreviz.ui.models import UploadedData
 from tests.apptest_utils import assert_no_exception, chart_specs, inject_model, make_app, open_page
 
 SHA = "00112233445566aa"
@@ -35,13 +35,13 @@ def _upload_app(n_points: int):
 
 
 def test_loss_page_defers_the_exact_floors_of_a_big_upload(monkeypatch):
-    from scoreviz.ui import cache, compute
+    from scoreviz.ui import cache
 
     def refuse(*args, **kwargs):
         raise AssertionError("exact floor curves computed without being asked")
 
     for name in ("loss_floors", "weighting_floors"):
-        monkeypatch.setattr(compute, name, refuse)
+        monkeypatch.setattr(cache, name, refuse)
     monkeypatch.setattr(cache, "mean_loss_floor", refuse)
     at = _upload_app(500)  # 500 components > FLOOR_MAX_COMPONENTS
     open_page(at, "views/loss.py")

@@ -1,30 +1,30 @@
 """DAE reconstructions: noisy points -> denoised, by the multi-scale model, a one-sigma DAE and
 the exact E[x0 | x~]; and the reconstruction error of each against sigma."""
 
-import numpy as np
 import streamlit as st
 
-from scoreviz import analysis
 from scoreviz.figures.dae import dae_error_figure
 from scoreviz.pipelines import DaeSettings, dae_error_points, denoiser_kinds
-from scoreviz.ui import cache, compute, prefetch, present
+from scoreviz.stops import nearest, sigma_stops
+from scoreviz.ui import cache, charts, keys, prefetch
 from scoreviz.ui.errors import friendly_errors
-from scoreviz.ui.state import add_model, current_selection
+from scoreviz.ui.models import active_score_model, add_model, current_selection, matching_models
 from scoreviz.ui.widgets import active_model_header
 
 sel = current_selection()
 st.title("DAE reconstructions")
 st.caption("One noise level or all of them: $\\tilde x \\to D(\\tilde x)$, exact thin, on top.")
-options = analysis.sigma_options(sel.process)
-TRAINED_NOTE = "dae_trained_note"
+options = sigma_stops(sel.process)
+TRAINED_NOTE = keys.DAE_TRAINED
 
 
-def nearest(value: float) -> float:
-    return min(options, key=lambda o: abs(np.log(o / value)))
+def near(value: float) -> float:
+    """The σ stop nearest to `value`."""
+    return nearest(options, value, log=True)
 
 
-name, model = compute.active_score_model(sel)  # announced below the figure
-daes = dict(list(compute.matching_models(sel, "dae").items())[-3:])
+name, model = active_score_model(sel)  # announced below the figure
+daes = dict(list(matching_models(sel, "dae").items())[-3:])
 models = ({name: model} if model is not None else {}) | daes
 problem = cache.problem_of(sel).with_models(models)
 
@@ -35,7 +35,7 @@ def reconstruction_view() -> None:
     lo, hi = c1.select_slider(
         "Noise levels σ (4 panels, log-spaced)",
         options,
-        value=(nearest(0.05), nearest(min(options[-2], 2.0))),  # t = 1: alpha ~ 0 on VP
+        value=(near(0.05), near(min(options[-2], 2.0))),  # t = 1: alpha ~ 0 on VP
         format_func="{:.3g}".format,
         key=f"dae_range_{sel.process_key}",
     )
@@ -45,11 +45,11 @@ def reconstruction_view() -> None:
     n = c2.slider("Points", 20, 400, 80, step=20, key="dae_points")
     hidden = c3.multiselect("Hide denoisers", list(denoiser_kinds(problem)), key="dae_hidden")
     with friendly_errors("The reconstruction view"):
-        settings = DaeSettings(compute.dae_sigmas(lo, hi), n, sel.seed)
-        fig = compute.dae_figure(problem, settings, tuple(hidden))
-        present.show_chart(fig, key="dae_main")
+        settings = DaeSettings(cache.dae_sigmas(lo, hi), n, sel.seed)
+        fig = cache.dae_figure(problem, settings, tuple(hidden))
+        charts.draw_figure(fig, key="dae_main")
         # the next position of the thumb just moved, built while the browser draws this one
-        prefetch.warm_range(f"dae_range_{sel.process_key}", options, (lo, hi), compute.warm_dae,
+        prefetch.warm_range(f"dae_range_{sel.process_key}", options, (lo, hi), cache.warm_dae,
                             problem, n, sel.seed, tuple(hidden))  # fmt: skip
     st.caption(
         "Grey: clean $x_0$; light blue: noisy $\\tilde x$; arrows $\\tilde x \\to D(\\tilde x)$, "
@@ -76,7 +76,7 @@ with st.expander("Train a classical DAE at one σ (a few seconds)"):
     dae_sigma = c1.select_slider(
         "Its noise level σ",
         options,
-        value=nearest(0.5),
+        value=near(0.5),
         format_func="{:.3g}".format,
         key=f"dae_train_sigma_{sel.process_key}",
     )
@@ -84,7 +84,7 @@ with st.expander("Train a classical DAE at one σ (a few seconds)"):
     if st.button("Train the DAE", type="primary", key="dae_train"):
         bar = st.progress(0.0, text="Training the DAE…")
         with friendly_errors("Training the DAE"):
-            result = compute.train_dae(
+            result = cache.train_dae(
                 cache.problem_of(sel), dae_sigma, steps, sel.seed, lambda f: bar.progress(f)
             )
             label = f"DAE σ={dae_sigma:.3g} · {sel.dist_key} · {sel.process_key}"
@@ -104,8 +104,8 @@ st.markdown(
 
 st.subheader("Reconstruction error against σ")
 with friendly_errors("The reconstruction-error curve"):
-    view = compute.dae_error(problem, n=dae_error_points(sel.dist), seed=sel.seed)
-    present.show_chart(dae_error_figure(view), main=False, key="dae_error")
+    view = cache.dae_error(problem, n=dae_error_points(sel.dist), seed=sel.seed)
+    charts.draw_figure(dae_error_figure(view), main=False, key="dae_error")
 st.caption(
     "$\\mathbb{E}\\lVert D(\\tilde x) - x_0\\rVert^2$ on fresh points at each σ. The exact "
     "denoiser reaches the irreducible MMSE $\\mathbb{E}\\,\\mathrm{tr}\\,\\mathrm{Cov}[x_0 \\mid "

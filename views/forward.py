@@ -7,11 +7,12 @@ from scoreviz.figures.forward import (
 )
 from scoreviz.forward import KL_THRESHOLD
 from scoreviz.pipelines import ForwardSettings
+from scoreviz.stops import t_stops
 from scoreviz.text import escape
-from scoreviz.ui import cache, prefetch, present
+from scoreviz.ui import cache, charts, prefetch
 from scoreviz.ui.errors import friendly_errors
-from scoreviz.ui.state import current_selection
-from scoreviz.ui.widgets import schedule_metrics, t_options, t_slider
+from scoreviz.ui.models import current_selection
+from scoreviz.ui.widgets import schedule_metrics, t_slider
 
 N_POINTS = 600
 GRID = 120  # exact p_t on 120 x 120 points
@@ -35,12 +36,12 @@ def noised_view() -> None:
     with friendly_errors("The noised samples"):
         settings = ForwardSettings(t, N_POINTS, GRID, GRID_DATA, sel.seed)
         # built once per server; the main chart goes out before the next figure is built
-        present.show_chart(cache.forward_pair(problem, settings), key="forward_pair")
+        charts.draw_figure(cache.forward_pair(problem, settings), key="forward_pair")
         schedule_metrics(proc, t)
         schedule = cache.forward_schedule(problem, settings.t)
-        present.show_chart(schedule, main=False, key="forward_schedule")
+        charts.draw_figure(schedule, main=False, key="forward_schedule")
         # the next t stop, built while the browser draws this one
-        prefetch.warm_stops("forward_t", t_options(proc), t, cache.warm_forward, problem,
+        prefetch.warm_stops("forward_t", t_stops(proc), t, cache.warm_forward, problem,
                             N_POINTS, GRID, GRID_DATA, sel.seed)  # fmt: skip
         if pm is not None:
             st.caption(
@@ -77,4 +78,4 @@ st.caption(
 )
 with friendly_errors("The animation"):
     fig = forward_animation_figure(cache.animation(problem, 26, 600, sel.seed))
-    present.show_chart(fig, main=False, key="forward_anim")
+    charts.draw_figure(fig, main=False, key="forward_anim")

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from scoreviz.text import escape
+from scoreviz.ui.models import current_selection
 from scoreviz.ui.pages import VIEWS
-from scoreviz.ui.state import current_selection
 from scoreviz.ui.training_runner import live_status, show_notice
 from scoreviz.ui.widgets import train_default_button
 

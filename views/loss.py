@@ -7,15 +7,15 @@ from scoreviz.figures.loss import loss_figure, weighting_floor_figure
 from scoreviz.figures.training import loss_curve_figure
 from scoreviz.losses import WEIGHTINGS
 from scoreviz.pipelines import LossSettings
-from scoreviz.ui import cache, compute, present
+from scoreviz.ui import cache, charts, keys
 from scoreviz.ui.errors import friendly_errors
-from scoreviz.ui.state import current_selection
+from scoreviz.ui.models import active_score_model, current_selection
 from scoreviz.ui.widgets import active_model_header
 
 sel = current_selection()
 st.title("Loss vs t: read a loss against its floor")
 st.caption("Only the excess of the DSM loss above its exact floor $L^*(t)$ can be learned.")
-name, model = compute.active_score_model(sel)  # announced below the figure
+name, model = active_score_model(sel)  # announced below the figure
 problem = cache.problem_of(sel, name, model)
 
 # The exact floor curves evaluate tr Cov[x0 | x_t] for every QMC point (1,024 per t, at ~100 t)
@@ -25,7 +25,7 @@ problem = cache.problem_of(sel, name, model)
 # the same samples as its floor (a Monte Carlo estimate of it; the excess is a paired difference).
 FLOOR_MAX_COMPONENTS = 400
 K = sel.dist.n_components
-floors_key = f"_loss_exact_floors:{sel.dist_key}"
+floors_key = keys.loss_floors(sel.dist_key)
 exact_floors = K <= FLOOR_MAX_COMPONENTS or st.session_state.get(floors_key, False)
 
 
@@ -62,8 +62,8 @@ def loss_view() -> None:
         return
     with friendly_errors("The loss-vs-t view"):
         settings = LossSettings(tuple(ws), n_bins, per_bin, sel.seed, exact_floors)
-        view = compute.loss_view(problem, settings)
-        present.show_chart(loss_figure(view, settings.weightings), key="loss_main")
+        view = cache.loss_view(problem, settings)
+        charts.draw_figure(loss_figure(view, settings.weightings), key="loss_main")
     who = "the model's" if model is not None else "the exact score's"
     st.caption(
         f"Top: {who} loss on fresh samples, per t bin (± one standard error), and the exact "
@@ -101,8 +101,8 @@ if not exact_floors:
     ask_exact_floors("The comparison of the weightings below needs them.")
 else:
     with friendly_errors("The weighting comparison"):
-        floors = compute.weighting_floors(problem.exact())
-        present.show_chart(
+        floors = cache.weighting_floors(problem.exact())
+        charts.draw_figure(
             weighting_floor_figure(floors, WEIGHTINGS), main=False, key="loss_weightings_fig"
         )
 st.caption(
@@ -129,7 +129,7 @@ if model is not None:
             floor = cache.mean_loss_floor(
                 problem.exact(), w, model.model.dae_t, model.config.time_sampling
             )
-        present.show_chart(
+        charts.draw_figure(
             loss_curve_figure(model.history, floor=floor, title=None), main=False, key="loss_hist"
         )
     st.caption(

@@ -13,9 +13,9 @@ from scoreviz.figures.sampling import X0_MIN_SNR, sampling_weights_figure
 from scoreviz.mixture import MAX_MEMORISED
 from scoreviz.pipelines import SamplingSettings
 from scoreviz.samplers import SAMPLERS, SamplerConfig, config_from_knobs, sampler_labels
-from scoreviz.ui import cache, compute, present
+from scoreviz.ui import cache, charts
 from scoreviz.ui.errors import friendly_errors
-from scoreviz.ui.state import current_selection
+from scoreviz.ui.models import current_selection
 from scoreviz.ui.widgets import active_model_header
 
 N_FRAMES = 50  # 2 panels x 50 frames x 500 particles on the wire: ~1.4 MB of figure JSON
@@ -121,7 +121,7 @@ def notes(view, config: SamplerConfig) -> None:
         weights_fig = sampling_weights_figure(view)
         k = sel.dist.n_components
         if weights_fig is not None:
-            present.show_chart(weights_fig, main=False)
+            charts.draw_figure(weights_fig, main=False)
         elif k > 25:
             st.caption(f"Mode weights are shown for mixtures of ≤ 25 components (this has {k}).")
         st.caption(
@@ -150,10 +150,10 @@ def sampling_view() -> None:
     with friendly_errors("Sampling"):
         with figure, st.spinner("Sampling…"):
             settings = SamplingSettings(config, rows)
-            view = compute.sampling_view(problem, settings)
-            fig = compute.sampling_figure(problem, settings, x0, trails, figure_height(x0))
+            view = cache.sampling_view(problem, settings)
+            fig = cache.sampling_figure(problem, settings, x0, trails, figure_height(x0))
             final = view.rows[0].final if view.rows else None  # the first panel's samples
-            present.show_chart(fig, key="sampling", samples=final)
+            charts.draw_figure(fig, key="sampling", samples=final)
         with below:
             notes(view, config)
 

@@ -6,26 +6,14 @@ caption (or the no-model notice), the error figure and the prose follow below.
 
 import streamlit as st
 
-from scoreviz.ui import cache, compute, prefetch, present
+from scoreviz.stops import t_stops
+from scoreviz.ui import cache, charts, prefetch
 from scoreviz.ui.errors import friendly_errors
-from scoreviz.ui.state import current_selection
-from scoreviz.ui.widgets import active_model_header, model_caption, t_options, t_slider
-
-
-def matching_model(sel):
-    """(name, model) the page compares: the active model when it was trained on the sidebar's
-    data and process (a classical DAE too), else `compute.active_score_model`."""
-    res = sel.model
-    if res is not None and (res.config.distribution, res.config.process) == (
-        sel.dist_key,
-        sel.process_key,
-    ):
-        return sel.model_name, res
-    return compute.active_score_model(sel)
-
+from scoreviz.ui.models import current_selection, field_model
+from scoreviz.ui.widgets import active_model_header, model_caption, t_slider
 
 sel = current_selection()
-name, model = matching_model(sel)
+name, model = field_model(sel)
 problem = cache.problem_of(sel, name, model)
 proc = problem.process
 dae_t = None if model is None else model.model.dae_t
@@ -59,7 +47,7 @@ def field_view() -> None:
     with friendly_errors("The score field"):
         tk, both = cache.tkey(t), overlay and model is not None
         # built once per server; the main chart goes out before the next figure is built
-        present.show_chart(cache.field_figure(problem, tk, n_arrows, scaled, both), key="field")
+        charts.draw_figure(cache.field_figure(problem, tk, n_arrows, scaled, both), key="field")
         if problem.model is not None:
             field = cache.score_field(problem, tk, n_arrows).field
             st.markdown(
@@ -69,9 +57,9 @@ def field_view() -> None:
                 "0 would be perfect; the factor σ² makes noise levels comparable."
             )
             diff_fig = cache.difference_figure(problem, tk, n_arrows, scaled)
-            present.show_chart(diff_fig, main=False, key="diff")
+            charts.draw_figure(diff_fig, main=False, key="diff")
         # the next t stop, built while the browser draws this one
-        prefetch.warm_stops("field_t", t_options(proc), t, cache.warm_field, problem, n_arrows,
+        prefetch.warm_stops("field_t", t_stops(proc), t, cache.warm_field, problem, n_arrows,
                             scaled, both)  # fmt: skip
 
 

@@ -9,9 +9,9 @@ from scoreviz.models import ACTIVATIONS, KINDS, PARAMETERIZATIONS, ModelConfig
 from scoreviz.problem import Problem
 from scoreviz.text import escape
 from scoreviz.training import MAX_N_TRAIN, TIME_SAMPLINGS, TrainConfig, continuation
-from scoreviz.ui import cache
+from scoreviz.ui import cache, keys
 from scoreviz.ui.errors import friendly_errors
-from scoreviz.ui.state import MAX_MODELS, current_selection
+from scoreviz.ui.models import MAX_MODELS, current_selection, session_models
 from scoreviz.ui.training_runner import is_training, live_status, show_notice, start_training
 from scoreviz.ui.transfer import model_transfer_block, upload_block
 from scoreviz.ui.widgets import model_caption
@@ -115,7 +115,7 @@ def _form() -> TrainConfig | None:
         ema=EMAS[ema],
         seed=sel.seed,
     )
-    st.session_state["_train_name"] = name.strip() or config.display_name(sel.dist_label)
+    st.session_state[keys.TRAIN_NAME] = name.strip() or config.display_name(sel.dist_label)
     return config
 
 
@@ -123,7 +123,7 @@ with friendly_errors("The training settings"):
     config = _form()
     if config is not None:
         dist = sel.dist if sel.dist_key.startswith("upload:") else None
-        outcome = start_training(config, st.session_state["_train_name"], dist=dist)
+        outcome = start_training(config, st.session_state[keys.TRAIN_NAME], dist=dist)
         if outcome == "busy":
             st.warning("A model is already training in this session: stop it or wait.")
 
@@ -168,7 +168,7 @@ def _verdict_and_more(res) -> None:
 
 # ----------------------------------------------------------------------------- models
 st.subheader(f"Your models (up to {MAX_MODELS} kept; the active one is used everywhere)")
-models = st.session_state.get("models", {})
+models = session_models()
 if not models:
     st.caption("None yet. Press **Train** above.")
 else:

@@ -1,28 +1,43 @@
-"""Streamlit caching of the view pipelines (`scoreviz.pipelines`): one bounded st.cache_data per
-pipeline piece, keyed by the hashable `Problem` (its keys: distribution key, "upload:<sha>" for
-an upload, process key, model keys) and the view's settings. Values are the pipelines' frozen
-dataclasses of arrays. This module adds no logic of its own: a notebook calls the same
-functions from `scoreviz.pipelines` uncached.
+"""Cached page pipelines: every page's `scoreviz.pipelines` pieces behind one bounded cache
+each, one section per page, and the shared figures the pages draw.
 
-`cached(fn, n)` makes such a wrapper; `heavy=True` (the computations in `compute.py`) also takes
-one of the server's few heavy-computation slots on a cache miss (`limits.heavy`).
+- `cached(fn, n)`: fn(problem, ...) behind a bounded st.cache_data keyed by the hashable
+  `Problem` (its keys: distribution key, "upload:<sha>" for an upload, process key, model keys)
+  and the view's settings; values are the pipelines' frozen dataclasses of arrays. `heavy=True`
+  (the expensive pieces) also takes one of the server's few heavy-computation slots on a miss
+  (`limits.heavy`), waiting visibly for one.
+- `shared_figure(build, n)`: a built Plotly figure per argument set, the same object for every
+  session (st.cache_resource); `warm_*` fill them in the background (`prefetch`).
 
-Training is never cached here (a cache would replay, not show, a progress bar); finished models
-are shared through `scoreviz.ui.state.shared_models`.
+This module adds no logic of its own: a notebook calls the same functions from
+`scoreviz.pipelines` uncached. Training is never cached here (a cache would replay, not show, a
+progress bar); finished models are shared through `models.shared_models`. Torch runs on one
+thread (`scoreviz.threads`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from scoreviz import pipelines
+from scoreviz.figures import dae as dae_figures
+from scoreviz.figures import fields as field_figures
+from scoreviz.figures import forward as forward_figures
+from scoreviz.figures import sampling as sampling_figures
+from scoreviz.forward import schedule_table
 from scoreviz.problem import Problem
-from scoreviz.problem import model_key as model_key  # re-exported: pages key their models by it
 from scoreviz.ui.limits import heavy as heavy_slot
+from scoreviz.ui.models import shared_models
 
+# The figure builders are called through their modules, so a test can wrap one (monkeypatch).
+
+# ---------------------------------------------------------------------------- the machinery
 HASH_FUNCS = {Problem: lambda p: p.key}  # the mixture and models ride along unhashed
-tkey = pipelines.tkey
+tkey = pipelines.tkey  # t as a cache key (rounded: float noise must not miss)
 
 
 def cached(fn, max_entries: int, heavy: bool = False):
@@ -32,22 +47,8 @@ def cached(fn, max_entries: int, heavy: bool = False):
 
 
 def problem_of(sel, name: str | None = None, model=None) -> Problem:
-    """The sidebar's data and process (a `state.Selection`), with `model` under `name` if given."""
+    """The sidebar's data and process (a `models.Selection`), with `model` under `name` if given."""
     return Problem(sel.dist_key, sel.dist, sel.process_key).with_model(name, model)
-
-
-samples = cached(pipelines.data_samples, 32)
-noised = cached(pipelines.noised, 64)
-density_at = cached(pipelines.density_at, 64)
-prior_check = cached(pipelines.prior_view, 16)
-animation = cached(pipelines.forward_animation_view, 16)
-score_field = cached(pipelines.score_field_view, 64)
-mean_loss_floor = cached(pipelines.mean_loss_floor, 16)
-
-
-def forward_view(problem: Problem, s: pipelines.ForwardSettings) -> pipelines.ForwardView:
-    """The Data & forward view from cached pieces (p_0 is not recomputed when t moves)."""
-    return pipelines.forward_view(problem, s, noised=noised, density=density_at)
 
 
 SHARED_FIGURES: list = []  # every shared_figure cache, for clear_shared_figures
@@ -109,46 +110,62 @@ def clear_shared_figures() -> None:
         shared.clear()
 
 
-def _field_figure(problem: Problem, t: float, n_arrows: int, scaled: bool, overlay: bool):
-    from scoreviz.figures.fields import field_figure as build
+def warmed(fig) -> None:
+    """A shared figure with its dict built too (what `charts.draw_figure` sends): the last step
+    of every `prefetch` job."""
+    if fig is not None:
+        frozen(fig).to_dict()
 
-    return build(score_field(problem, t, n_arrows), scaled, overlay)
+
+# ---------------------------------------------------------------------------- Data & forward
+samples = cached(pipelines.data_samples, 32)  # exact samples of the data (Sampling's too)
+noised = cached(pipelines.noised, 64)
+density_at = cached(pipelines.density_at, 64)
+prior_check = cached(pipelines.prior_view, 16)
+animation = cached(pipelines.forward_animation_view, 16)
 
 
-def _difference_figure(problem: Problem, t: float, n_arrows: int, scaled: bool):
-    from scoreviz.figures.fields import difference_figure as build
-
-    return build(score_field(problem, t, n_arrows), scaled)
+def forward_view(problem: Problem, s: pipelines.ForwardSettings) -> pipelines.ForwardView:
+    """The Data & forward view from cached pieces (p_0 is not recomputed when t moves)."""
+    return pipelines.forward_view(problem, s, noised=noised, density=density_at)
 
 
 def _forward_pair(problem: Problem, s: pipelines.ForwardSettings):
-    from scoreviz.figures.forward import forward_pair_figure
-
-    return forward_pair_figure(forward_view(problem, s))
+    return forward_figures.forward_pair_figure(forward_view(problem, s))
 
 
 def _forward_schedule(problem: Problem, t: float):
-    from scoreviz.figures.forward import schedule_figure
-    from scoreviz.forward import schedule_table
-
-    return schedule_figure(schedule_table(problem.process), t)
+    return forward_figures.schedule_figure(schedule_table(problem.process), t)
 
 
 # One cache per figure, so a page sends its main figure before it builds the next one: the
 # browser draws the main chart while the server builds the rest (benchmarks/bench.py --only
-# redraw). The Score field figure at t; learned − exact at t (None without a model):
-field_figure = shared_figure(_field_figure, 256)
-difference_figure = shared_figure(_difference_figure, 256)
-# Data & forward at settings.t: the data | noised pair; the schedule with t marked
+# redraw). At settings.t: the data | noised pair; the schedule with t marked.
 forward_pair = shared_figure(_forward_pair, 128)
 forward_schedule = shared_figure(_forward_schedule, 128)
 
 
-def warmed(fig) -> None:
-    """A shared figure with its dict built too (what `present.show_chart` sends): the last step
-    of every `prefetch` job."""
-    if fig is not None:
-        frozen(fig).to_dict()
+def warm_forward(problem: Problem, t: float, n: int, grid: int, grid_data: int, seed: int) -> None:
+    """The Data & forward figures at t, built and frozen (a `prefetch` job)."""
+    warmed(forward_pair(problem, pipelines.ForwardSettings(t, n, grid, grid_data, seed)))
+    warmed(forward_schedule(problem, tkey(t)))
+
+
+# ---------------------------------------------------------------------------- Score field
+score_field = cached(pipelines.score_field_view, 64)
+
+
+def _field_figure(problem: Problem, t: float, n_arrows: int, scaled: bool, overlay: bool):
+    return field_figures.field_figure(score_field(problem, t, n_arrows), scaled, overlay)
+
+
+def _difference_figure(problem: Problem, t: float, n_arrows: int, scaled: bool):
+    return field_figures.difference_figure(score_field(problem, t, n_arrows), scaled)
+
+
+# The Score field figure at t; learned − exact at t (None without a model)
+field_figure = shared_figure(_field_figure, 256)
+difference_figure = shared_figure(_difference_figure, 256)
 
 
 def warm_field(problem: Problem, t: float, n_arrows: int, scaled: bool, overlay: bool) -> None:
@@ -158,7 +175,61 @@ def warm_field(problem: Problem, t: float, n_arrows: int, scaled: bool, overlay:
         warmed(difference_figure(problem, tkey(t), n_arrows, scaled))
 
 
-def warm_forward(problem: Problem, t: float, n: int, grid: int, grid_data: int, seed: int) -> None:
-    """The Data & forward figures at t, built and frozen (a `prefetch` job)."""
-    warmed(forward_pair(problem, pipelines.ForwardSettings(t, n, grid, grid_data, seed)))
-    warmed(forward_schedule(problem, tkey(t)))
+# ---------------------------------------------------------------------------- DAE
+dae_view = cached(pipelines.dae_view, 16, heavy=True)
+dae_error = cached(pipelines.dae_error_view, 16, heavy=True)
+
+
+def train_dae(problem: Problem, sigma: float, steps: int, seed: int, on_progress: Callable):
+    """Train a classical DAE at one sigma now (not cached: a cache would replay no progress),
+    reusing an identical finished model from the server-wide store (built-in data only)."""
+    return pipelines.train_dae(problem, sigma, steps, seed, on_progress, store=shared_models())
+
+
+def _dae_figure(problem, settings, hidden: tuple[str, ...]):
+    return dae_figures.dae_figure(dae_view(problem, settings).without(list(hidden)))
+
+
+dae_figure = shared_figure(_dae_figure, 128)  # the DAE page's main figure, shared
+
+
+def dae_sigmas(lo: float, hi: float, panels: int = 4) -> tuple[float, ...]:
+    """The DAE page's noise levels for its range slider at (lo, hi): `panels` log-spaced from
+    lo to hi, or lo alone when they are equal."""
+    return (lo,) if lo == hi else tuple(float(s) for s in np.geomspace(lo, hi, panels))
+
+
+def warm_dae(problem: Problem, lo: float, hi: float, n: int, seed: int, hidden: tuple) -> None:
+    """The DAE page's main figure for the range (lo, hi), built and frozen (a `prefetch` job)."""
+    settings = pipelines.DaeSettings(dae_sigmas(lo, hi), n, seed)
+    warmed(dae_figure(problem, settings, hidden))
+
+
+# ---------------------------------------------------------------------------- Loss vs t
+loss_bins = cached(pipelines.loss_bins, 16, heavy=True)
+loss_floors = cached(pipelines.loss_floors, 16, heavy=True)
+weighting_floors = cached(pipelines.weighting_floors, 16, heavy=True)
+mean_loss_floor = cached(pipelines.mean_loss_floor, 16)
+
+
+def loss_view(problem: Problem, s: pipelines.LossSettings) -> pipelines.LossView:
+    """The Loss-vs-t view from cached pieces (the floors do not depend on the model)."""
+    return pipelines.loss_view(problem, s, bins=loss_bins, floors=loss_floors)
+
+
+# ---------------------------------------------------------------------------- Sampling
+sampling_row = cached(pipelines.sampling_view_row, 16, heavy=True)
+
+
+def sampling_view(problem: Problem, s: pipelines.SamplingSettings) -> pipelines.SamplingView:
+    """The Sampling view with each row cached on its own (showing a row again costs nothing)."""
+    return pipelines.sampling_view(problem, s, row=sampling_row, samples=samples)
+
+
+def _sampling_figure(problem, settings, x0_hat: bool, trails: bool, height: int):
+    view = sampling_view(problem, settings)
+    return sampling_figures.sampling_figure(view, x0_hat=x0_hat, trails=trails, height=height)
+
+
+# the Sampling animation, shared: every student at the defaults gets the same built figure
+sampling_figure = shared_figure(_sampling_figure, 32)

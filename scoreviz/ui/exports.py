@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from scoreviz import exports
+from scoreviz.ui import keys
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.limits import heavy
 
@@ -86,7 +87,7 @@ def export_menu(
     """A compact "Export" popover for `fig`: PNG and HTML always, GIF if `animated`, CSV of
     `samples` (N, 2) if given. Files are named "<name>.<ext>" (name sanitised); `key` (default
     the name) keeps two menus on one page apart."""
-    key = f"export-{key or name}"
+    key = keys.export_files(key or name)
     built: dict[str, str] = st.session_state.setdefault(key, {})
     digest = figure_digest(fig) if built else None
     if digest is not None and digest not in built.values():

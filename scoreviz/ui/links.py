@@ -12,8 +12,9 @@ exception.
 
 Models travel by id (`TrainConfig.model_id`, which hashes every setting): `model` is the active
 one, `models` the session's others. On a new session (a reload, or a link opened elsewhere) each
-id is looked up in the server's store of finished models (`state.shared_models`, plus the
-on-disk `model_store` when one is configured), so nothing trained on this server is lost to F5.
+id is looked up in the server's store of finished models (`models.find_model`: the server's
+store, then the on-disk `model_store` when one is configured), so nothing trained on this server
+is lost to F5.
 Models of uploaded data stay out of links: the data is private to its session.
 
 Plain data for the parameters, one table (`GLOBAL`, `PAGE_PARAMS`): a new setting is one entry.
@@ -28,11 +29,15 @@ from typing import Any
 
 import streamlit as st
 
+from scoreviz import scenes
+from scoreviz.distributions import distribution_labels
+from scoreviz.losses import WEIGHTINGS
+from scoreviz.processes import get_process, process_labels
+from scoreviz.samplers import SAMPLERS
+from scoreviz.stops import nearest, sigma_stops, t_stops
 from scoreviz.text import escape
-
-NOTICE_KEY = "_links_notice"
-READ_KEY = "_links_read"
-PAGE_KEY = "_page_file"  # the script of the page this run shows (set by app.py)
+from scoreviz.ui import keys
+from scoreviz.ui.models import restore_models
 
 
 @dataclass(frozen=True)
@@ -111,24 +116,17 @@ def real(lo: float, hi: float) -> Callable[[str, str], float]:
 
 def t_value(text: str, process_key: str) -> float:
     """A time t in [t_min, 1], moved to the t slider's nearest stop."""
-    from scoreviz.processes import get_process
-    from scoreviz.ui.widgets import nearest_option, t_options
-
     v = real(0.0, 1.0)(text, process_key)
-    return nearest_option(t_options(get_process(process_key)), v)
+    return nearest(t_stops(get_process(process_key)), v)
 
 
 def sigma_range(text: str, process_key: str) -> tuple[float, float]:
     """Two noise levels "lo~hi", each moved to the σ slider's nearest stop."""
-    from scoreviz.analysis import sigma_options
-    from scoreviz.processes import get_process
-
-    options = sigma_options(get_process(process_key))
+    stops = sigma_stops(get_process(process_key))
     lo, hi = (real(0.0, math.inf)(p, process_key) for p in text.split("~"))
     if not 0 < lo <= hi:
         raise ValueError(text)
-    near = [min(options, key=lambda o, v=v: abs(math.log(o / v))) for v in (lo, hi)]
-    return near[0], near[1]
+    return nearest(stops, lo, log=True), nearest(stops, hi, log=True)
 
 
 def show_number(value: Any) -> str:
@@ -156,52 +154,20 @@ def show_list(value: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- the table
-def _distributions():
-    from scoreviz.distributions import distribution_labels
-
-    return distribution_labels()
-
-
-def _processes():
-    from scoreviz.processes import process_labels
-
-    return process_labels()
-
-
-def _samplers():
-    from scoreviz.samplers import SAMPLERS
-
-    return SAMPLERS
-
-
-def _weightings():
-    from scoreviz.losses import WEIGHTINGS
-
-    return WEIGHTINGS
-
-
 GLOBAL: tuple[Param, ...] = (
-    Param("data", "distribution", choice(_distributions)),
-    Param("process", "process", choice(_processes)),
-    Param("seed", "seed", integer(0, 2**31 - 1)),
-    Param("present", "present", flag, show_flag),
-    Param("scene", "scene", choice(lambda: _scene_names())),
+    Param("data", keys.DISTRIBUTION, choice(distribution_labels)),
+    Param("process", keys.PROCESS, choice(process_labels)),
+    Param("seed", keys.SEED, integer(0, 2**31 - 1)),
+    Param("present", keys.PRESENT, flag, show_flag),
+    Param("scene", keys.SCENE, choice(lambda: scenes.load_scenes())),
 )
-
-
-def _scene_names() -> list[str]:
-    from scoreviz.ui.scenes import load_scenes
-
-    return list(load_scenes())
 
 
 def _sampler_params() -> tuple[Param, ...]:
     """The Sampling page's settings, every sampler knob included (from the sampler registry)."""
-    from scoreviz.samplers import SAMPLERS
-
     knobs = {k.key: k for spec in SAMPLERS.values() for k in spec.knobs}
     return (
-        Param("sampler", "sampler", choice(_samplers)),
+        Param("sampler", "sampler", choice(lambda: SAMPLERS)),
         Param("steps", "sampler_steps", integer(1, 500)),
         Param("particles", "sampler_particles", integer(1, 2000)),
         *(
@@ -228,7 +194,7 @@ PAGE_PARAMS: dict[str, Callable[[], tuple[Param, ...]]] = {
         Param("points", "dae_points", integer(20, 400, 20)),
     ),
     "views/loss.py": lambda: (
-        Param("weightings", "loss_weightings", several(_weightings), show_list),
+        Param("weightings", "loss_weightings", several(lambda: WEIGHTINGS), show_list),
         Param("bins", "loss_bins", integer(20, 60, 4)),
         Param("per_bin", "loss_per_bin", one_of((128, 256, 512, 1024))),
     ),
@@ -241,33 +207,34 @@ def page_params(page_file: str) -> tuple[Param, ...]:
 
 
 # ----------------------------------------------------------------------------- read
+def first_run() -> bool:
+    """Whether this run is the session's first, before `read_url` (a link is read only then)."""
+    return not st.session_state.get(keys.LINKS_READ)
+
+
 def read_url(page_file: str) -> None:
-    """On a session's first run: URL parameters into session state (before any widget)."""
+    """On a session's first run: URL parameters into session state (before any widget). A scene
+    named by the link is opened before this (`scenes.open_from_link`): the link's own values
+    override the scene's."""
     ss = st.session_state
-    if ss.get(READ_KEY):
+    if not first_run():
         return
-    ss[READ_KEY] = True
+    ss[keys.LINKS_READ] = True
     given = st.query_params.to_dict()
     if not given:
         return
-    from scoreviz.ui.state import init_state
-
-    if given.get("scene") in _scene_names():  # the scene first: the link's values override it
-        from scoreviz.ui.scenes import open_scene
-
-        open_scene(given["scene"])
     bad = apply(given, page_file, ss)
-    init_state()  # after the link's values: defaults only for what it did not set
+    keys.init_state()  # after the link's values: defaults only for what it did not set
     bad += _restore_models(given)
     # a reload, a shared link, or a reconnect that landed on another replica (whose server
     # never saw this session): say what came back, so a reset view does not look like a glitch
     if set(given) - {"scene", "present"}:  # a scene's or presentation mode's link is no restore
-        what = "settings and models are" if ss.get("models") else "its settings are"
+        what = "settings and models are" if ss.get(keys.MODELS) else "its settings are"
         st.toast(
             f"This view was restored from its address: {what} back.", icon=":material/restore:"
         )
     if bad:
-        ss[NOTICE_KEY] = (
+        ss[keys.LINKS_NOTICE] = (
             "This link's " + ", ".join(f"“{escape(b)}”" for b in bad) + " could not be used: "
             "the default is shown instead."
         )
@@ -278,7 +245,7 @@ def apply(given: Mapping[str, str], page_file: str, ss: Any) -> list[str]:
 
     The process is parsed first: the t and σ settings are per process."""
     bad = []
-    process = ss.get("process", "vp_linear")
+    process = ss.get(keys.PROCESS, keys.DEFAULT_PROCESS)
     for p in (*GLOBAL, *page_params(page_file)):
         if p.name not in given:
             continue
@@ -294,61 +261,28 @@ def apply(given: Mapping[str, str], page_file: str, ss: Any) -> list[str]:
 
 
 def _restore_models(given: Mapping[str, str]) -> list[str]:
-    """The link's models from the server's stores into this session; the missing ids' names."""
-    from scoreviz.ui.state import add_model
-
+    """The link's models from the server's stores into this session; the missing ids' names
+    ("model" for the active one, "models" for the others)."""
     active = given.get("model", "")
     ids = [i for i in given.get("models", "").split(",") if i] + ([active] if active else [])
-    missing = []
-    for model_id in dict.fromkeys(ids):
-        result = find_model(model_id)
-        if result is None:
-            missing.append("model" if model_id == active else "models")
-            continue
-        add_model(result.config.display_name(), result, activate=model_id == active)
-    return list(dict.fromkeys(missing))
-
-
-def find_model(model_id: str):
-    """A finished TrainResult of this id from the server's store (or the on-disk store), else
-    None. Ids are 12 hex digits; anything else is refused before any lookup."""
-    from scoreviz.ui.state import shared_models
-
-    if not (len(model_id) <= 64 and model_id.isalnum()):
-        return None
-    result = shared_models().get(model_id)
-    if result is None:
-        result = _from_disk(model_id)
-        if result is not None:
-            shared_models().put(model_id, result)
-    return result
-
-
-def _from_disk(model_id: str):
-    """The model from the on-disk store shared by replicas ($SCOREVIZ_MODEL_STORE), if any."""
-    from scoreviz import model_store
-
-    store = model_store.from_env()
-    try:
-        return None if store is None else store.get(model_id)
-    except ValueError:  # not a model id (the store takes 12 hex digits only)
-        return None
+    missing = restore_models(ids, active)
+    return list(dict.fromkeys("model" if i == active else "models" for i in missing))
 
 
 # ----------------------------------------------------------------------------- write
 def url_values(page_file: str, ss: Any) -> dict[str, str]:
     """The URL parameters that reproduce the current view (defaults omitted where known)."""
     out: dict[str, str] = {}
-    process = ss.get("process", "vp_linear")
+    process = ss.get(keys.PROCESS, keys.DEFAULT_PROCESS)
     for p in (*GLOBAL, *page_params(page_file)):
         key = p.session_key(process)
         if key in ss and not (p.name == "data" and ss[key] == "upload"):
             if p.name in ("present", "scene") and not ss[key]:
                 continue
             out[p.name] = p.show(ss[key])
-    models = ss.get("models", {})
+    models = ss.get(keys.MODELS, {})
     shareable = {n: r for n, r in models.items() if not r.config.distribution.startswith("upload")}
-    active = ss.get("active_model")
+    active = ss.get(keys.ACTIVE_MODEL)
     if active in shareable:
         out["model"] = shareable[active].model_id
     others = [r.model_id for n, r in shareable.items() if n != active]
@@ -366,13 +300,13 @@ def sync(page_file: str) -> None:
 
 def sync_current() -> None:
     """`sync` for the page being shown: for fragments, whose reruns skip app.py's own sync."""
-    page = st.session_state.get(PAGE_KEY)
+    page = st.session_state.get(keys.PAGE)
     if page is not None:
         sync(page)
 
 
 def show_notice() -> None:
     """The notice about a link's invalid values, once."""
-    text = st.session_state.pop(NOTICE_KEY, None)
+    text = st.session_state.pop(keys.LINKS_NOTICE, None)
     if text:
         st.warning(text, icon=":material/link_off:")

@@ -2,7 +2,7 @@
 a cache hit.
 
 Why: a t step the server has not seen spends ~60-110 ms of server time (the view and its
-figure, `cache.field_figure`, `cache.forward_pair`, `compute.dae_figure`) before the chart can
+figure, `cache.field_figure`, `cache.forward_pair`, `cache.dae_figure`) before the chart can
 go out; a stop already built goes out at once (benchmarks/bench.py --only redraw, "new t"
 against "t seen before").
 A lecturer steps through t one stop at a time, so after each step the next stop in the same
@@ -32,6 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import streamlit as st
 
+from scoreviz.stops import nearest_index
+from scoreviz.ui import keys
+
 THREAD = "scoreviz-prefetch"
 MAX_PENDING = 4
 BUSY = 0.5  # of os.cpu_count(): above this CPU use, nothing is prefetched
@@ -55,25 +58,41 @@ logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").add
 )
 
 
-_SAMPLES: deque = deque()  # (monotonic s, process CPU s): the last WINDOW and one before it
+class CpuMeter:
+    """This process's CPU use in cores, over the last `window` seconds of wall time.
+
+    Samples are taken when `rate` is called (on slider moves), so an idle stretch counts as idle.
+    The clocks are arguments (wall: monotonic seconds, cpu: this process's CPU seconds, all
+    threads), so that a test can drive them."""
+
+    def __init__(
+        self,
+        window: float = WINDOW,
+        wall: Callable[[], float] = time.monotonic,
+        cpu: Callable[[], float] = time.process_time,
+    ) -> None:
+        self.window, self._wall, self._cpu = window, wall, cpu
+        self._samples: deque = deque()  # (wall s, CPU s): the last window and one before it
+        self._lock = threading.Lock()
+
+    def rate(self) -> float:
+        """Cores used on average since the newest sample at least `window` old (0.0 until there
+        is one)."""
+        wall, cpu = self._wall(), self._cpu()
+        with self._lock:
+            self._samples.append((wall, cpu))
+            while len(self._samples) > 2 and wall - self._samples[1][0] >= self.window:
+                self._samples.popleft()
+            then, cpu0 = self._samples[0]
+        return (cpu - cpu0) / (wall - then) if wall - then >= self.window else 0.0
 
 
-def cpu_rate() -> float:
-    """Cores this process used on average since the newest sample at least WINDOW old (0.0
-    until there is one). Samples are taken when this is called (on slider moves), so an idle
-    stretch counts as idle."""
-    wall, cpu = time.monotonic(), time.process_time()  # all threads' CPU time
-    with _LOCK:
-        _SAMPLES.append((wall, cpu))
-        while len(_SAMPLES) > 2 and wall - _SAMPLES[1][0] >= WINDOW:
-            _SAMPLES.popleft()
-        then, cpu0 = _SAMPLES[0]
-    return (cpu - cpu0) / (wall - then) if wall - then >= WINDOW else 0.0
+_METER = CpuMeter()
 
 
 def busy() -> bool:
     """Whether the process uses more than BUSY of the machine's cores (see the module doc)."""
-    return cpu_rate() > BUSY * (os.cpu_count() or 1)
+    return _METER.rate() > BUSY * (os.cpu_count() or 1)
 
 
 def warm(key: tuple, fn: Callable, *args) -> bool:
@@ -117,7 +136,7 @@ def idle(timeout: float = 10.0) -> bool:
 def next_stops(options: Sequence[float], t: float, previous: float | None) -> list[float]:
     """The stops to build after a move to `t` (from `previous`, None on a first run): the next
     one in the direction of the move; both neighbours, the larger first, without one."""
-    i = min(range(len(options)), key=lambda k: abs(options[k] - t))
+    i = nearest_index(options, t)
     up, down = options[i + 1 : i + 2], options[i - 1 : i] if i else []
     if previous is None or previous == t:
         return [*up, *down]
@@ -127,7 +146,7 @@ def next_stops(options: Sequence[float], t: float, previous: float | None) -> li
 def _remember(key: str, value):
     """The value the slider `key` had on this session's last run (None on the first), and
     `value` remembered in its place (call once per run of the page)."""
-    memory = f"_prefetch_{key}"
+    memory = keys.prefetch(key)
     previous = st.session_state.get(memory)
     st.session_state[memory] = value
     return previous

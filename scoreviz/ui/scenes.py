@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import functools
 
+import streamlit as st
+
 from scoreviz.scenes import Scene, ScenesError
 from scoreviz.scenes import load_scenes as load_scene_files
+from scoreviz.ui import keys, links, pages
+from scoreviz.ui.training_runner import is_training, start_training
 
-__all__ = ["ACTIVE_KEY", "QUEUE_KEY", "Scene", "ScenesError", "load_scenes"]
-
-ACTIVE_KEY = "scene"  # session key: the name of the scene whose card is shown
-QUEUE_KEY = "_scene_trainings"  # session key: TrainConfigs still to train, in order
+__all__ = ["Scene", "ScenesError", "load_scenes"]
 
 
 @functools.cache
@@ -31,8 +32,6 @@ def load_scenes() -> dict[str, Scene]:
 
 def check_settings(scene: Scene) -> None:
     """ScenesError unless every setting is one of the page's URL parameters, with a valid value."""
-    from scoreviz.ui import links, pages
-
     where = f"Scene {scene.source or scene.name}"
     if scene.page not in {p.file for p in pages.PAGES}:
         raise ScenesError(f"{where}: page '{scene.page}' is not one of the app's pages")
@@ -46,47 +45,43 @@ def check_settings(scene: Scene) -> None:
 
 
 # ----------------------------------------------------------------------------- in the app
-GOTO_KEY = "_scene_goto"  # session key: the page a just-opened scene still has to switch to
-
-
 def open_scene(name: str) -> None:
     """Apply scene `name`: its settings now (call it from a widget callback or before the
     widgets are drawn), its trainings and its page on this run (`run_pending`)."""
-    import streamlit as st
-
-    from scoreviz.ui import links
-
     scene = load_scenes()[name]
     ss = st.session_state
     links.apply(scene.settings_dict, scene.page, ss)
-    ss[ACTIVE_KEY] = name
-    ss[QUEUE_KEY] = list(scene.train)
-    ss[GOTO_KEY] = scene.page
+    ss[keys.SCENE] = name
+    ss[keys.SCENE_QUEUE] = list(scene.train)
+    ss[keys.SCENE_GOTO] = scene.page
+
+
+def open_from_link() -> None:
+    """On a session's first run, the scene its link names (`?scene=<name>`), opened before
+    `links.read_url` reads the link's other values (which override the scene's)."""
+    if links.first_run():
+        name = st.query_params.get("scene")
+        if name in load_scenes():
+            open_scene(name)
 
 
 def run_pending(page_file: str) -> None:
     """Start the open scene's next training (the shared cache makes a known one instant) and
     switch to its page. Both may end this run (st.rerun / st.switch_page); the state they
     need stays in the session, so the next run carries on."""
-    import streamlit as st
-
-    from scoreviz.ui.training_runner import is_training, start_training
-
     ss = st.session_state
-    queue = ss.get(QUEUE_KEY) or []
+    queue = ss.get(keys.SCENE_QUEUE) or []
     if queue and not is_training():
         config = queue.pop(0)
         # reruns at once if the server already has it
         start_training(config, config.display_name(suffix="scene"))
-    goto = ss.pop(GOTO_KEY, None)
+    goto = ss.pop(keys.SCENE_GOTO, None)
     if goto and goto != page_file:
         st.switch_page(goto)
 
 
 def picker() -> None:
     """The sidebar's list of scenes: one button each (a callback applies it)."""
-    import streamlit as st
-
     with st.popover("Scenes", icon=":material/slideshow:", width="stretch"):
         st.caption("One click: data, settings, a trained model and the page of a lecture idea.")
         for name, scene in load_scenes().items():
@@ -99,9 +94,7 @@ def picker() -> None:
 def card(page_file: str) -> None:
     """The open scene's title, sentences and formula, on its own page (shown in presentation
     mode too: the container's key exempts it from the hidden prose)."""
-    import streamlit as st
-
-    name = st.session_state.get(ACTIVE_KEY)
+    name = st.session_state.get(keys.SCENE)
     scene = load_scenes().get(name) if name else None
     if scene is None or scene.page != page_file:
         return
@@ -110,6 +103,6 @@ def card(page_file: str) -> None:
         left.markdown(f"**Scene: {scene.title}**  \n{scene.summary}")
         right.button(
             "", icon=":material/close:", key="scene_close", help="Close the scene's card",
-            on_click=st.session_state.__setitem__, args=(ACTIVE_KEY, None),
+            on_click=st.session_state.__setitem__, args=(keys.SCENE, None),
         )  # fmt: skip
         st.latex(scene.formula)

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 
 import streamlit as st
+from streamlit import runtime
 
 from scoreviz.ui.limits import current_session_id
 
@@ -114,9 +115,7 @@ def release_memory() -> None:
 
 def _runtime_close(session_id: str) -> None:
     """Shut a disconnected session down on the runtime's event loop (waits up to 10 s)."""
-    from streamlit.runtime import Runtime
-
-    rt = Runtime.instance()
+    rt = runtime.Runtime.instance()
 
     async def close() -> None:
         if not rt.is_active_session(session_id):  # it may have reconnected meanwhile
@@ -138,8 +137,6 @@ def _grace() -> float:
 @st.cache_resource(max_entries=1)
 def _reaper() -> SessionReaper | None:
     """The server's reaper, its thread started (None without a server: AppTest, a notebook)."""
-    from streamlit import runtime
-
     if not runtime.exists():
         return None
     if sys.platform.startswith("linux") and "MALLOC_ARENA_MAX" not in os.environ:

@@ -1,336 +1,46 @@
-"""Training in a background thread, one job per session, with a Stop that really stops.
-
-Why a thread: `training.train` is a plain loop (seconds to a minute on a 2-core CPU). Run inside
-the script, it would freeze the session (no other page, no Stop) until it ends. Instead:
+"""Training in the app: one background job per session (`scoreviz.jobs.TrainingJob`), its live
+progress, its Stop button, and its result handed to the session.
 
 - `start_training` reuses a finished identical model from the server-wide store
-  (`state.shared_models`, built-in distributions only) or starts a `TrainingJob`: a daemon
-  thread that calls `train(progress=job._on_progress)`. The callback records the loss and
-  returns `job.stop_event.is_set()`, so Stop ends training at the next report (~25 steps).
-- The job object lives in `st.session_state["training_job"]`. The thread never touches
-  Streamlit; pages poll the job inside an `@st.fragment(run_every=0.5)` (`live_status`), and
-  `collect_finished` (called by app.py on every run) moves a finished result into the session's
-  models, or turns the error into a notice. A diverged run leaves the active model unchanged.
-- At most `MAX_CONCURRENT` jobs train at once per server (the others wait in a FIFO queue,
-  `limits.Slots`, and are shown their place and an estimated wait), so a room of students pressing
-  Train does not grind the CPU to a halt.
-- Every job has a budget: `start_training` refuses a config whose estimated time
-  (`costs.train_seconds`) exceeds `MAX_JOB_SECONDS`, and a job that trains longer than
-  `TIME_LIMIT_SECONDS` by the wall clock is stopped like Stop does (its model so far is kept).
-- A job whose session has gone (tab closed: the runtime no longer lists it as connected) for
-  `GRACE_SECONDS` stops, while it trains or while it waits for a slot: no abandoned job holds a
-  slot for half an hour.
-- Identical shareable configs train once even when pressed at the same moment: a job first takes
-  a per-model-id lock; whoever gets it second finds the first one's result in the shared store
-  and takes it without training (a "follower", shown the leader's progress while it waits). If
-  the leader is stopped, its partial model is not shared and the next follower trains itself.
-- Across processes (replicas behind a load balancer): with `SCOREVIZ_MODEL_STORE` set, the leader
-  goes through the on-disk store (`scoreviz.model_store`): under the model's file lock it loads
-  the model another replica trained, or trains it and saves it there (`from_store` says which).
+  (`models.shared_models`, built-in distributions only) or starts a job in its own thread, with
+  the budget (`MAX_JOB_SECONDS` refused up front, `TIME_LIMIT_SECONDS` stopped) and a liveness
+  check of this session (a closed tab's job stops after `jobs.training_job.GRACE_SECONDS`).
+- The job lives in session state (`keys.TRAINING_JOB`); the thread never touches Streamlit.
+  Pages poll it inside an `@st.fragment(run_every=0.5)` (`live_status`), and `collect_finished`
+  (app.py calls it on every run) moves a finished result into the session's models, or turns
+  the error into a notice. A diverged run leaves the active model unchanged.
+- At most `MAX_CONCURRENT` jobs train at once per server; the others are shown their place in
+  the queue and an estimated wait (`queue_text`).
 
-Tests (AppTest) use the real thread and rerun the app until the job is collected
-(`tests/apptest_utils.run_until`); `TrainingJob` itself is tested without Streamlit.
+AppTests use the real thread and rerun the app until the job is collected
+(`tests/apptest_utils.run_until`); the job itself is tested without Streamlit (tests/test_jobs.py).
 """
 
 from __future__ import annotations
 
-import heapq
-import logging
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 import streamlit as st
 
-from scoreviz import costs, model_store
+from scoreviz import costs
 from scoreviz.errors import ScorevizError
+from scoreviz.figures.training import loss_curve_figure
+from scoreviz.jobs.training_job import MAX_CONCURRENT, Cancelled, TrainingJob
 from scoreviz.mixture import GaussianMixture
-from scoreviz.quality import assess_result
 from scoreviz.text import escape
-from scoreviz.ui.limits import Slots, SlotWaitAbandoned, current_session_id, session_alive
+from scoreviz.ui import keys
+from scoreviz.ui.limits import current_session_id, session_alive
+from scoreviz.ui.models import add_model, shared_models
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-log = logging.getLogger("scoreviz")
-
-JOB_KEY = "training_job"
-NOTICE_KEY = "training_notice"
-MAX_CONCURRENT = 2  # training threads per server; more wait for a free slot
 POLL_SECONDS = 0.5  # how often the live status refreshes (2 updates/s: cheap, still fluid)
 # Budget per job: an estimate above MAX_JOB_SECONDS is refused before it starts (the form's
 # largest settings, 256x6 at batch 2,048 for 20,000 steps, would take ~35 min); a job that
 # trains longer than TIME_LIMIT_SECONDS anyway (a busy server, an estimate off by 1.5x) is stopped.
 MAX_JOB_SECONDS = 300.0
 TIME_LIMIT_SECONDS = 1.5 * MAX_JOB_SECONDS
-GRACE_SECONDS = 30.0  # a job stops once its session has been gone this long (reconnects are fine)
-_SLOTS = Slots(MAX_CONCURRENT)  # FIFO slots (a lock and a queue of jobs, not per-user data)
-# Server-wide, per model id: one lock (identical configs train one after the other, so the
-# second finds the first's result) and the job training it now (for followers' progress).
-_KEYS_GUARD = threading.Lock()
-_KEY_LOCKS: dict[str, threading.Lock] = {}
-_LEADERS: dict[str, TrainingJob] = {}
-MAX_KEY_LOCKS = 1024
-
-
-def _key_lock(model_id: str) -> threading.Lock:
-    with _KEYS_GUARD:
-        lock = _KEY_LOCKS.get(model_id)
-        if lock is None:
-            if len(_KEY_LOCKS) >= MAX_KEY_LOCKS:  # forget idle ones (bounded memory)
-                for key in [k for k, v in _KEY_LOCKS.items() if not v.locked()]:
-                    del _KEY_LOCKS[key]
-            lock = _KEY_LOCKS[model_id] = threading.Lock()
-        return lock
-
-
-@dataclass(eq=False)
-class TrainingJob:
-    """One training run: the config, a stop event, live progress, and the outcome.
-
-    Thread-safe for one writer (the training thread) and many readers (script runs).
-    """
-
-    config: object  # scoreviz.training.TrainConfig
-    name: str
-    dist: GaussianMixture | None = None  # uploaded data (None: the built-in distribution)
-    init: object | None = None  # the TrainResult this job trains longer (None: from scratch)
-    shareable: bool = True  # put the result in the server-wide store when it finishes
-    store: object | None = None  # the server-wide store (state._SharedModels): dedupe via it
-    reused: bool = False  # the result came from an identical job of another session
-    every: int = 25  # steps between progress reports (and stop checks)
-    alive: Callable[[], bool] | None = None  # is the session still there? (None: always)
-    grace: float = GRACE_SECONDS  # stop once `alive` has said False for this long
-    time_limit: float | None = None  # seconds of training before it is stopped (None: none)
-    end_reason: str | None = None  # why it stopped by itself: "time limit" | "session gone"
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    result: object | None = None  # TrainResult once finished
-    error: BaseException | None = None
-    collected: bool = False  # the result/error has been handed to the session
-    _rows: list = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _done: threading.Event = field(default_factory=threading.Event)
-    _started: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
-    checking: bool = False  # trained; now sampling to compare with the exact answer
-    elsewhere: bool = False  # waiting while another process trains this model (model store)
-    from_store: bool = False  # the result was loaded from the on-disk model store
-    _gone_since: float | None = None
-
-    # --- running
-    def start(self) -> TrainingJob:
-        """Start the daemon thread (returns at once)."""
-        self.thread = threading.Thread(target=self.run, name=f"scoreviz-train-{self.name}")
-        self.thread.daemon = True
-        self.thread.start()
-        return self
-
-    def run(self) -> None:
-        """The thread body: wait for a slot, train, record result or error (never raises)."""
-        try:
-            if self.store is None:
-                self._train()
-            else:
-                self._train_once_per_server()
-        except _Cancelled as exc:
-            self.error = exc
-        except SlotWaitAbandoned:
-            self.error = _Cancelled()
-        except ScorevizError as exc:
-            self.error = exc
-        except Exception as exc:  # noqa: BLE001 - reported to the user as a short message
-            log.exception("Training %s failed", self.name)
-            self.error = exc
-        finally:
-            self._done.set()
-
-    def _train(self) -> None:
-        from scoreviz.training import train
-
-        _SLOTS.acquire(self, on_wait=lambda ahead: self._should_stop())
-        try:
-            self._started.set()
-            if self.stop_event.is_set():
-                raise _Cancelled()
-            result = train(
-                self.config,
-                progress=self._on_progress,
-                every=self.every,
-                dist=self.dist,
-                init=self.init,
-            )
-            self.checking = True  # the progress text says so while the samplers run
-            result.quality = assess_result(result, self.dist)
-            self.result = result
-        finally:
-            _SLOTS.release(self)
-
-    def _train_once_per_server(self) -> None:
-        model_id = self.config.model_id
-        lock = _key_lock(model_id)
-        while not lock.acquire(timeout=0.1):  # an identical job is running: wait, stoppable
-            if self._should_stop():
-                raise _Cancelled()
-        try:
-            cached = self.store.get(model_id)
-            if cached is not None:
-                self.result, self.reused = cached, True
-                return
-            with _KEYS_GUARD:
-                _LEADERS[model_id] = self
-            try:
-                self._train_or_load(model_id)
-            finally:
-                with _KEYS_GUARD:
-                    _LEADERS.pop(model_id, None)
-            if self.result is not None and not self.result.stopped:
-                self.store.put(model_id, self.result)
-        finally:
-            lock.release()
-
-    def _train_or_load(self, model_id: str) -> None:
-        """Train; with an on-disk model store, first load the model if another process trained
-        it (or wait for it while one does), and save what this one trains."""
-        disk = model_store.from_env()
-        if disk is None:
-            self._train()
-            return
-
-        def create():
-            self._train()
-            return self.result
-
-        def stop_waiting() -> bool:  # asked only while another process holds the model's lock
-            self.elsewhere = True
-            return self._should_stop()
-
-        try:
-            result, loaded = disk.get_or_create(model_id, create, stop_waiting)
-        except model_store.StoreWaitAbandoned:
-            raise _Cancelled() from None
-        finally:
-            self.elsewhere = False
-        if loaded:
-            self.result, self.reused, self.from_store = result, True, True
-
-    def shown(self) -> TrainingJob:
-        """The job whose progress to show for this one: while it waits behind an identical
-        job of another session, that job; otherwise itself."""
-        leader = self.leader() if self.queued else None
-        return leader or self
-
-    def leader(self) -> TrainingJob | None:
-        """The other session's job now training this identical config (None: no such job)."""
-        if self.store is None:
-            return None
-        with _KEYS_GUARD:
-            job = _LEADERS.get(self.config.model_id)
-        return None if job is self else job
-
-    def _on_progress(self, p) -> bool:
-        with self._lock:
-            self._rows.append((p.step, p.loss, p.elapsed, p.steps))
-        if self.time_limit is not None and p.elapsed >= self.time_limit:
-            self.end_reason = "time limit"
-            return True
-        return self._should_stop()
-
-    def _should_stop(self) -> bool:
-        """Stop pressed, or the session gone for longer than the grace period."""
-        if self.stop_event.is_set():
-            return True
-        if self.alive is None or self.alive():
-            self._gone_since = None
-            return False
-        now = time.monotonic()
-        self._gone_since = self._gone_since or now
-        if now - self._gone_since < self.grace:
-            return False
-        self.end_reason = "session gone"
-        return True
-
-    def request_stop(self) -> None:
-        """Ask the loop to stop at its next progress report (the model so far is kept)."""
-        self.stop_event.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until finished (True) or timeout (False)."""
-        return self._done.wait(timeout)
-
-    # --- reading
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    @property
-    def queued(self) -> bool:
-        return not self._started.is_set() and not self.done
-
-    @property
-    def steps_done(self) -> int:
-        with self._lock:
-            return self._rows[-1][0] if self._rows else 0
-
-    @property
-    def estimate(self) -> float:
-        """Estimated seconds of the whole training (`costs.train_seconds`)."""
-        return costs.train_seconds(self.config)
-
-    def remaining(self) -> float:
-        """Estimated seconds left: from the measured pace once it trains, else the estimate."""
-        with self._lock:
-            last = self._rows[-1] if self._rows else None
-        if last is None:
-            return self.estimate
-        step, _, elapsed, steps = last
-        return max(0.0, (steps - step) * elapsed / max(step, 1))
-
-    def queue_place(self) -> tuple[int, float] | None:
-        """(place in the queue for a training slot, 1 = next; estimated seconds until it starts),
-        or None when not waiting for a slot."""
-        holders, queue = _SLOTS.snapshot()
-        if self not in queue:
-            return None
-        ahead = queue[: queue.index(self)]
-        return len(ahead) + 1, expected_wait(holders, ahead, _SLOTS.capacity)
-
-    @property
-    def fraction(self) -> float:
-        total = getattr(self.config, "steps", 1) or 1
-        return 1.0 if self.done and self.error is None else min(1.0, self.steps_done / total)
-
-    def history(self) -> pd.DataFrame:  # pandas imported here: Home's first render skips it
-        """Reported (step, loss, elapsed) so far (loss = mean over the last `every` steps)."""
-        with self._lock:
-            rows = [r[:3] for r in self._rows]
-        import pandas as pd
-
-        return pd.DataFrame(rows, columns=["step", "loss", "elapsed"])
-
-
-def expected_wait(holders: list, ahead: list, capacity: int) -> float:
-    """Seconds until a slot frees for the next waiter after `ahead`: the running jobs finish in
-    their `remaining()` s, each job ahead then takes a slot for its `estimate` s."""
-    free = [getattr(h, "remaining", lambda: 0.0)() for h in holders]
-    free += [0.0] * max(0, capacity - len(holders))
-    heapq.heapify(free)
-    for job in ahead:
-        heapq.heappush(free, heapq.heappop(free) + getattr(job, "estimate", 0.0))
-    return free[0]
-
-
-class _Cancelled(ScorevizError):
-    """Stopped before training started (while waiting for a free slot)."""
-
-    def __init__(self) -> None:
-        super().__init__("Training was stopped before it started.")
 
 
 # ----------------------------------------------------------------------------- session glue
 def current_job() -> TrainingJob | None:
-    return st.session_state.get(JOB_KEY)
+    return st.session_state.get(keys.TRAINING_JOB)
 
 
 def is_training() -> bool:
@@ -350,8 +60,6 @@ def start_training(
     `dist` is given only for uploaded data (never shared across sessions); `init` is the
     TrainResult to train longer (config from `training.continuation`).
     """
-    from scoreviz.ui.state import add_model, shared_models
-
     if is_training():
         return "busy"
     costs.check_budget(config, MAX_JOB_SECONDS)
@@ -363,7 +71,7 @@ def start_training(
             "success", f"“{escape(name)}” was already trained on this server: it is active now."
         )
         st.rerun()  # the sidebar (drawn before the button) must show the new active model
-    st.session_state.pop(NOTICE_KEY, None)
+    st.session_state.pop(keys.TRAINING_NOTICE, None)
     store = shared_models() if shareable else None
     sid = current_session_id()
     job = TrainingJob(
@@ -376,15 +84,13 @@ def start_training(
         alive=lambda: session_alive(sid),
         time_limit=TIME_LIMIT_SECONDS,
     )
-    st.session_state[JOB_KEY] = job
+    st.session_state[keys.TRAINING_JOB] = job
     job.start()
     return "started"
 
 
 def collect_finished() -> None:
     """Hand a finished job to the session (app.py calls this at the top of every run)."""
-    from scoreviz.ui.state import add_model, shared_models
-
     job = current_job()
     if job is None or job.collected or not job.done:
         return
@@ -414,7 +120,7 @@ def collect_finished() -> None:
             how = f"finished in {res.elapsed:.1f} s"
         _notice("success", f"“{escape(job.name)}” {how} and is now active.")
     elif isinstance(job.error, ScorevizError):
-        kind = "warning" if isinstance(job.error, _Cancelled) else "error"
+        kind = "warning" if isinstance(job.error, Cancelled) else "error"
         _notice(kind, f"{job.error} The previously active model stays active.")
     else:
         _notice(
@@ -425,12 +131,12 @@ def collect_finished() -> None:
 
 
 def _notice(kind: str, text: str) -> None:
-    st.session_state[NOTICE_KEY] = (kind, text)
+    st.session_state[keys.TRAINING_NOTICE] = (kind, text)
 
 
 def show_notice() -> None:
     """Show the outcome of the last training (success / error) until the next one starts."""
-    notice = st.session_state.get(NOTICE_KEY)
+    notice = st.session_state.get(keys.TRAINING_NOTICE)
     if notice:
         {"success": st.success, "error": st.error, "warning": st.warning}[notice[0]](notice[1])
 
@@ -469,8 +175,6 @@ def queue_text(place: tuple[int, float] | None) -> str:
 
 
 def _draw(job: TrainingJob, show_chart: bool, key: str) -> None:
-    from scoreviz.figures.training import loss_curve_figure
-
     steps = getattr(job.config, "steps", 0)
     shown = job.shown()
     hist = shown.history()

@@ -15,15 +15,15 @@ import logging
 import numpy as np
 import streamlit as st
 
+from scoreviz import model_io
+from scoreviz.data_io import MAX_COMPONENTS, parse_point_cloud, reduce_components, select_bandwidth
 from scoreviz.errors import ScorevizError
+from scoreviz.figures.forward import data_figure
+from scoreviz.problem import Problem
 from scoreviz.text import escape
+from scoreviz.ui import cache, keys
 from scoreviz.ui.errors import friendly_errors
-from scoreviz.ui.state import (
-    UploadedData,
-    add_model,
-    current_selection,
-    request_distribution,
-)
+from scoreviz.ui.models import UploadedData, add_model, current_selection
 
 log = logging.getLogger("scoreviz")
 
@@ -33,7 +33,7 @@ MAX_POINTS = 20_000
 
 def _once(key: str, file) -> bool:
     """True the first time this uploaded file is seen under `key` (then remembers it)."""
-    seen_key = f"_{key}_seen"
+    seen_key = keys.seen(key)
     if st.session_state.get(seen_key) == file.file_id:
         return False
     st.session_state[seen_key] = file.file_id
@@ -50,29 +50,28 @@ def upload_block() -> None:
     )
     file = st.file_uploader("Point cloud", type=["csv", "txt"], key="upload_file")
     if file is not None and _once("upload", file):
-        st.session_state.pop("_upload_error", None)
+        st.session_state.pop(keys.UPLOAD_ERROR, None)
         try:
             _accept_upload(file.getvalue(), file.name)
         except ScorevizError as exc:
-            st.session_state["_upload_error"] = (file.file_id, str(exc))
+            st.session_state[keys.UPLOAD_ERROR] = (file.file_id, str(exc))
         except Exception as exc:  # noqa: BLE001 - a short message, never a traceback
             log.exception("Unexpected error reading an upload")
-            st.session_state["_upload_error"] = (file.file_id, _unexpected("file", exc))
-    err = st.session_state.get("_upload_error")
+            st.session_state[keys.UPLOAD_ERROR] = (file.file_id, _unexpected("file", exc))
+    err = st.session_state.get(keys.UPLOAD_ERROR)
     if file is not None and err and err[0] == file.file_id:
         st.error(f"{escape(err[1], limit=600)} The previous dataset stays selected.")
-    up = st.session_state.get("upload")
+    up = st.session_state.get(keys.UPLOAD)
     if up is not None:
         st.success(f"Loaded **{escape(up.name)}**: {escape(up.note)}")
         smoothing_block()
 
 
 def _accept_upload(data: bytes, name: str) -> None:
-    from scoreviz.data_io import parse_point_cloud, reduce_components, select_bandwidth
 
     parsed = parse_point_cloud(data, name)
     h = select_bandwidth(parsed.points)
-    st.session_state["upload"] = UploadedData(
+    st.session_state[keys.UPLOAD] = UploadedData(
         name=name,
         sha=parsed.sha,
         dist=reduce_components(parsed.points, h),
@@ -83,8 +82,8 @@ def _accept_upload(data: bytes, name: str) -> None:
         auto_bandwidth=h,
         raw_sha=parsed.sha,
     )
-    st.session_state["upload_h"] = h
-    if not request_distribution("upload"):
+    st.session_state[keys.UPLOAD_H] = h
+    if not keys.request_distribution("upload"):
         st.rerun()  # the sidebar (already drawn) now offers and selects "Uploaded: ..."
 
 
@@ -99,12 +98,8 @@ def _smoothing_key(raw_sha: str, h: float, auto: float) -> str:
 def smoothing_block() -> None:
     """Choose the smoothing width h of the uploaded data's exact density, seeing the points
     over it: "exact" means exact for the points blurred by N(0, h^2 I)."""
-    from scoreviz.data_io import MAX_COMPONENTS, reduce_components
-    from scoreviz.figures.forward import data_figure
-    from scoreviz.problem import Problem
-    from scoreviz.ui import cache
 
-    up = st.session_state.get("upload")
+    up = st.session_state.get(keys.UPLOAD)
     if up is None or up.points is None:
         return
     auto = up.auto_bandwidth
@@ -112,7 +107,7 @@ def smoothing_block() -> None:
     h = st.select_slider(
         "Smoothing width h of the exact density",
         options,
-        key="upload_h",
+        key=keys.UPLOAD_H,
         format_func=lambda v: f"{v:.3g}" + (" (chosen from the data)" if v == auto else ""),
         help="Each uploaded point becomes a Gaussian of width h; the exact score, denoiser and "
         "samplers are exact for that density. The default maximises the leave-one-out "
@@ -123,7 +118,7 @@ def smoothing_block() -> None:
         with friendly_errors("Smoothing the uploaded data"):
             dist = reduce_components(up.points, h)
             up = dataclasses.replace(up, sha=sha, dist=dist, bandwidth=h)
-            st.session_state["upload"] = up
+            st.session_state[keys.UPLOAD] = up
     merged = (
         f" Merged to {up.dist.n_components:,} Gaussians (at most {MAX_COMPONENTS:,}: every exact "
         "computation costs time in proportion)."
@@ -152,7 +147,6 @@ def smoothing_block() -> None:
 def model_transfer_block() -> None:
     """Download the active model; upload a model file to add it to this session's models."""
     st.subheader("Export / import a model")
-    from scoreviz import model_io
 
     sel = current_selection()
     if sel.model is not None:
@@ -169,17 +163,17 @@ def model_transfer_block() -> None:
         st.caption("Train a model to export it.")
     file = st.file_uploader("Import a model file", key="model_file")
     if file is not None and _once("model_file", file):
-        st.session_state.pop("_import_error", None)
+        st.session_state.pop(keys.IMPORT_ERROR, None)
         try:
             result = model_io.import_model(file.getvalue())
             add_model(f"imported · {_short(file.name)}", result)
             st.rerun()
         except ScorevizError as exc:
-            st.session_state["_import_error"] = (file.file_id, str(exc))
+            st.session_state[keys.IMPORT_ERROR] = (file.file_id, str(exc))
         except Exception as exc:  # noqa: BLE001 - a short message, never a traceback
             log.exception("Unexpected error importing a model file")
-            st.session_state["_import_error"] = (file.file_id, _unexpected("model file", exc))
-    err = st.session_state.get("_import_error")
+            st.session_state[keys.IMPORT_ERROR] = (file.file_id, _unexpected("model file", exc))
+    err = st.session_state.get(keys.IMPORT_ERROR)
     if file is not None and err and err[0] == file.file_id:
         st.error(f"{escape(err[1], limit=600)} Your models are unchanged.")
 
@@ -195,9 +189,8 @@ def _short(name: str, limit: int = 60) -> str:
 
 def _export(name: str, result) -> bytes:
     """Model file bytes, memoised per model in the session (exports are not free)."""
-    from scoreviz import model_io
 
-    memo = st.session_state.setdefault("_export_memo", {})
+    memo = st.session_state.setdefault(keys.EXPORT_MEMO, {})
     key = (name, result.model_id, len(result.history))
     if key not in memo:
         memo.clear()

@@ -11,44 +11,19 @@ import math
 
 import numpy as np
 import streamlit as st
-import torch
 
+from scoreviz import training
+from scoreviz.costs import minutes, train_seconds
 from scoreviz.forward import schedule_at
 from scoreviz.processes import NoiseProcess
-from scoreviz.samplers import Knob
+from scoreviz.stops import nearest, t_labels, t_stops
 from scoreviz.text import escape
 from scoreviz.ui import links
+from scoreviz.ui.errors import friendly_errors
+from scoreviz.ui.models import Selection, active_score_model, current_selection, mismatch_note
+from scoreviz.ui.training_runner import is_training, start_training
 
 TRAIN_PAGE = "views/train.py"
-T_STEP = 0.01  # slider resolution in t (plus t_min itself as the first stop)
-
-
-def t_options(process: NoiseProcess) -> list[float]:
-    """Slider stops: t_min, then 0.01, 0.02, ..., 1.0 (all above t_min)."""
-    grid = [round(k * T_STEP, 4) for k in range(1, round(1 / T_STEP) + 1)]
-    return [float(process.t_min)] + [t for t in grid if t > process.t_min + 1e-9]
-
-
-_T_LABELS: dict[str, dict[float, str]] = {}  # process name -> option -> label (read-only)
-
-
-def t_labels(process: NoiseProcess) -> dict[float, str]:
-    """Each t slider stop's label "t = 0.1  (σ = 0.322)", computed once per process (one
-    vectorised call). Formatting the ~100 stops one by one, on every rerun, was 70 % of a
-    slider move's server time (py-spy under benchmarks/loadgen.py)."""
-    labels = _T_LABELS.get(process.name)
-    if labels is None:
-        options = t_options(process)
-        sigma = process.at(torch.tensor(options, dtype=torch.float64)).sigma
-        labels = {
-            t: f"t = {t:.3g}  (σ = {float(s):.3g})" for t, s in zip(options, sigma, strict=True)
-        }
-        _T_LABELS[process.name] = labels  # same for every session: shared, never changed
-    return labels
-
-
-def nearest_option(options: list[float], t: float) -> float:
-    return min(options, key=lambda o: abs(o - t))
 
 
 def t_slider(
@@ -63,13 +38,13 @@ def t_slider(
     The widget key includes the process name: each process has its own stops, so switching
     the process in the sidebar never leaves the slider on a value it does not offer.
     """
-    options = t_options(process)
+    options = t_stops(process)
     labels = t_labels(process)
 
     t = st.select_slider(
         label,
         options=options,
-        value=nearest_option(options, default),
+        value=nearest(options, default),
         format_func=labels.__getitem__,
         key=f"{key}_{process.name}",
         help=help or "t = 0 is the data, t = 1 is (nearly) pure noise.",
@@ -97,9 +72,6 @@ def no_model_notice(what: str = "the learned quantities", sel=None) -> None:
     """The one behaviour of every page without a model for the sidebar's data and process: the
     exact answer is shown, with this notice and a button that trains the default model in place
     (the page shows it when it is done)."""
-    from scoreviz.ui.state import current_selection
-    from scoreviz.ui.training_runner import is_training
-
     if is_training():
         todo = "A model is training now (progress in the sidebar); it appears here when done."
     else:
@@ -116,21 +88,16 @@ def no_model_notice(what: str = "the learned quantities", sel=None) -> None:
         st.page_link(TRAIN_PAGE, label="Other settings: Train", icon=":material/model_training:")
 
 
-def default_config(sel):
-    """The default TrainConfig for the sidebar's data, process and seed."""
-    from scoreviz.training import TrainConfig
-
-    return TrainConfig(distribution=sel.dist_key, process=sel.process_key, seed=sel.seed)
+def default_config(sel: Selection) -> training.TrainConfig:
+    """The default TrainConfig for the sidebar's data, process and seed (looked up in its module
+    when called: tests shorten the default training there)."""
+    return training.TrainConfig(distribution=sel.dist_key, process=sel.process_key, seed=sel.seed)
 
 
 def train_default_button(sel, key: str, label: str | None = None) -> None:
     """A primary button that trains the default model for the sidebar's choice (the server's
     shared cache answers at once if someone trained it already). Without a label it reads
     "Train for this data (~N s)"; the estimate is always in its help."""
-    from scoreviz.costs import minutes, train_seconds
-    from scoreviz.ui.errors import friendly_errors
-    from scoreviz.ui.training_runner import is_training, start_training
-
     config = default_config(sel)
     took = f"~{minutes(train_seconds(config))}"
     text = label or f"Train for this data ({took})"
@@ -165,25 +132,12 @@ def active_model_header(sel, needed_for: str, prefix: str = "Model"):
     """(name, TrainResult) of the model an analysis page compares with (`active_score_model`),
     announced: its caption, or the "no model" notice (after a warning when the active model
     was trained on other data or another process). (None, None) when there is none."""
-    from scoreviz.ui import compute
-
-    name, model = compute.active_score_model(sel)
+    name, model = active_score_model(sel)
     if model is None:
-        note = compute.mismatch_note(sel)
+        note = mismatch_note(sel)
         if note:
             st.warning(note)
         no_model_notice(needed_for, sel)
     else:
         st.caption(f"{prefix} “{escape(name)}”: {model_caption(model)}.")
     return name, model
-
-
-def knob_sliders(knobs: tuple[Knob, ...], key_prefix: str = "") -> dict:
-    """One slider per registry `Knob`, three to a row: {knob.name: value}."""
-    cols = st.columns(3)
-    return {
-        k.name: cols[i % 3].slider(
-            k.label, k.lo, k.hi, k.default, k.step, key=key_prefix + k.key, help=k.help
-        )
-        for i, k in enumerate(knobs)
-    }

@@ -1,5 +1,5 @@
 """The view pipelines (`scoreviz.pipelines`) and the Problem they take: keys, the decisions they
-own (which score, which truth, which floor), and their numbers against exact answers."""
+own (which score, which floor), and their numbers against exact answers."""
 
 from __future__ import annotations
 
@@ -35,18 +35,6 @@ def test_a_problem_is_equal_and_hashed_by_its_keys_only(tiny):
     assert m == b.with_model("mine", tiny) and len({m, b.with_model("mine", tiny)}) == 1
     assert a.with_model("x", None) == a and a.model is None and a.train_points is None
     assert a.process.label == Problem.builtin(DIST, PROC).process.label
-
-
-def test_ground_truth_is_the_model_s_own_data_and_process(tiny):
-    sidebar = Problem.builtin("word", "ve").with_model("mine", tiny)  # trained on DIST / PROC
-    truth = pipelines.ground_truth(sidebar)
-    assert truth.moved and not truth.upload_missing
-    assert truth.problem == Problem.builtin(DIST, PROC).with_model("mine", tiny)
-    same = pipelines.ground_truth(Problem.builtin(DIST, PROC).with_model("mine", tiny))
-    assert not same.moved and same.problem.dist_key == DIST
-    upload = Problem("upload:abc", get_distribution("word"), PROC)
-    up_model = pipelines.ground_truth(upload.with_model("m", tiny))
-    assert up_model.moved and up_model.problem.dist_key == DIST  # a built-in: it can be rebuilt
 
 
 def test_forward_view_noises_the_same_points_and_draws_the_exact_density():

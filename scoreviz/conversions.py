@@ -43,8 +43,3 @@ def eps_to_x0(eps: torch.Tensor, x_t: torch.Tensor, alpha, sigma) -> torch.Tenso
 
 def x0_to_eps(x0: torch.Tensor, x_t: torch.Tensor, alpha, sigma) -> torch.Tensor:
     return (x_t - _col(alpha, x_t) * x0) / _col(sigma, x_t)
-
-
-def dae_score(reconstruction: torch.Tensor, x_noisy: torch.Tensor, sigma) -> torch.Tensor:
-    """Score of a classical single-sigma DAE f: (f(x~) - x~) / sigma^2 (Vincent 2011)."""
-    return (reconstruction - x_noisy) / _col(sigma, x_noisy) ** 2

@@ -172,9 +172,6 @@ class TrainResult:
     def score_fn(self) -> ScoreFn:
         return self.model.score
 
-    def denoiser(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        return self.model.denoise
-
 
 def resolve_distribution(config: TrainConfig, dist: GaussianMixture | None) -> GaussianMixture:
     """The training distribution: `dist` if given, else the built-in one named by the config."""

@@ -72,11 +72,6 @@ def test_hand_computed_values():
     torch.testing.assert_close(C.x0_to_score(x0, x_t, a, s), -eps / s)
 
 
-def test_dae_score_is_x0_to_score_at_alpha_one(batch):
-    x_t, v, _, sigma = batch
-    torch.testing.assert_close(C.dae_score(v, x_t, sigma), C.x0_to_score(v, x_t, 1.0, sigma))
-
-
 def test_float32_stays_float32(batch):
     x_t, v, alpha, sigma = (u.float() for u in batch)
     assert C.score_to_x0(v, x_t, alpha.double(), sigma.double()).dtype == torch.float32

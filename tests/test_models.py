@@ -127,7 +127,7 @@ def test_dae_score_is_alpha_f_minus_x_over_sigma2_at_its_own_sigma(process_name)
     # t is ignored: the classical DAE knows one noise level only
     assert close(model.score(x, torch.full((128,), 0.9, dtype=torch.float64)), model.score(x, t))
     if process_name == "ve":  # x~ = x + sigma eps: Vincent's (f(x~) - x~) / sigma^2
-        assert close(model.score(x, t), conv.dae_score(f, x, 0.4))
+        assert close(model.score(x, t), conv.x0_to_score(f, x, 1.0, 0.4))
 
 
 def test_score_model_has_no_dae_t():

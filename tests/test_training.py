@@ -60,7 +60,6 @@ def test_history_and_result_fields():
     assert not r.stopped and r.train_points is None and r.model_id == r.config.model_id
     x = torch.randn(7, 2)
     assert torch.equal(r.score_fn()(x, torch.full((7,), 0.5)), r.model.score(x, 0.5))
-    assert torch.equal(r.denoiser()(x, torch.full((7,), 0.5)), r.model.denoise(x, 0.5))
 
 
 def test_progress_reports_and_stop():

@@ -83,7 +83,7 @@ class TrainingJob:
     alive: Callable[[], bool] | None = None  # is the session still there? (None: always)
     grace: float = GRACE_SECONDS  # stop once `alive` has said False for this long
     time_limit: float | None = None  # seconds of training before it is stopped (None: none)
-    clock: Callable[[], float] = time.monotonic  # for the grace period (tests pass their own)
+    clock: Callable[[], float] = time.monotonic  # seconds, for the grace period
     end_reason: str | None = None  # why it stopped by itself: "time limit" | "session gone"
     stop_event: threading.Event = field(default_factory=threading.Event)
     result: object | None = None  # TrainResult once finished

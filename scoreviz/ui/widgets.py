@@ -89,8 +89,7 @@ def no_model_notice(what: str = "the learned quantities", sel=None) -> None:
 
 
 def default_config(sel: Selection) -> training.TrainConfig:
-    """The default TrainConfig for the sidebar's data, process and seed (looked up in its module
-    when called: tests shorten the default training there)."""
+    """The default TrainConfig for the sidebar's data, process and seed."""
     return training.TrainConfig(distribution=sel.dist_key, process=sel.process_key, seed=sel.seed)
 
 

@@ -6,7 +6,7 @@ import streamlit as st
 from scoreviz.figures.dae import dae_error_figure
 from scoreviz.pipelines import DaeSettings, dae_error_points, denoiser_kinds
 from scoreviz.stops import nearest, sigma_stops
-from scoreviz.ui import cache, charts, keys, prefetch
+from scoreviz.ui import cache, charts, controls, keys, links, prefetch
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.models import active_score_model, add_model, current_selection, matching_models
 from scoreviz.ui.widgets import active_model_header
@@ -29,28 +29,20 @@ models = ({name: model} if model is not None else {}) | daes
 problem = cache.problem_of(sel).with_models(models)
 
 
-@st.fragment
+@links.fragment
 def reconstruction_view() -> None:
     c1, c2, c3 = st.columns([3, 1, 2])
-    lo, hi = c1.select_slider(
-        "Noise levels σ (4 panels, log-spaced)",
-        options,
-        value=(near(0.05), near(min(options[-2], 2.0))),  # t = 1: alpha ~ 0 on VP
-        format_func="{:.3g}".format,
-        key=f"dae_range_{sel.process_key}",
-    )
-    # 80 by default: each point brings a clean dot, a noisy dot and an arrow per denoiser; at
-    # 120 the large-σ panel was a thicket on a projector, and the browser took ~100 ms longer
-    # to draw the figure (benchmarks/bench.py --only redraw)
-    n = c2.slider("Points", 20, 400, 80, step=20, key="dae_points")
+    lo, hi = controls.draw(controls.DAE_SIGMAS, c1, sel.process)
+    n = controls.draw(controls.DAE_POINTS, c2)
     hidden = c3.multiselect("Hide denoisers", list(denoiser_kinds(problem)), key="dae_hidden")
     with friendly_errors("The reconstruction view"):
         settings = DaeSettings(cache.dae_sigmas(lo, hi), n, sel.seed)
         fig = cache.dae_figure(problem, settings, tuple(hidden))
         charts.draw_figure(fig, key="dae_main")
         # the next position of the thumb just moved, built while the browser draws this one
-        prefetch.warm_range(f"dae_range_{sel.process_key}", options, (lo, hi), cache.warm_dae,
-                            problem, n, sel.seed, tuple(hidden))  # fmt: skip
+        memory = controls.DAE_SIGMAS.session_key(sel.process_key)
+        prefetch.warm_range(memory, options, (lo, hi), cache.warm_dae, problem, n, sel.seed,
+                            tuple(hidden))  # fmt: skip
     st.caption(
         "Grey: clean $x_0$; light blue: noisy $\\tilde x$; arrows $\\tilde x \\to D(\\tilde x)$, "
         "the exact one thin on top of the learned ones. "

@@ -9,10 +9,10 @@ from scoreviz.forward import KL_THRESHOLD
 from scoreviz.pipelines import ForwardSettings
 from scoreviz.stops import t_stops
 from scoreviz.text import escape
-from scoreviz.ui import cache, charts, prefetch
+from scoreviz.ui import cache, charts, controls, links, prefetch
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.models import current_selection
-from scoreviz.ui.widgets import schedule_metrics, t_slider
+from scoreviz.ui.widgets import schedule_metrics
 
 N_POINTS = 600
 GRID = 120  # exact p_t on 120 x 120 points
@@ -30,9 +30,9 @@ st.caption(
 )
 
 
-@st.fragment
+@links.fragment
 def noised_view() -> None:
-    t = t_slider(proc, key="forward_t", default=0.2)
+    t = controls.draw(controls.FORWARD_T, process=proc)
     with friendly_errors("The noised samples"):
         settings = ForwardSettings(t, N_POINTS, GRID, GRID_DATA, sel.seed)
         # built once per server; the main chart goes out before the next figure is built

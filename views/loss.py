@@ -7,7 +7,7 @@ from scoreviz.figures.loss import loss_figure, weighting_floor_figure
 from scoreviz.figures.training import loss_curve_figure
 from scoreviz.losses import WEIGHTINGS
 from scoreviz.pipelines import LossSettings
-from scoreviz.ui import cache, charts, keys
+from scoreviz.ui import cache, charts, controls, keys, links
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.models import active_score_model, current_selection
 from scoreviz.ui.widgets import active_model_header
@@ -40,23 +40,16 @@ def ask_exact_floors(where: str) -> None:
         st.rerun()
 
 
-@st.fragment
+@links.fragment
 def loss_view() -> None:
     trained = "sigma2" if model is None else model.config.weighting
     other = "one" if trained != "one" else "sigma2"
     c1, c2, c3 = st.columns([3, 1, 1])
     first = "the model was trained with the first" if model is not None else "exact score"
-    ws = c1.multiselect(
-        f"Weightings λ(t) ({first})",
-        list(WEIGHTINGS),
-        default=[trained, other],
-        format_func=WEIGHTINGS.get,
-        key="loss_weightings",
-    )
-    n_bins = c2.slider("t bins", 20, 60, 24, step=4, key="loss_bins")
-    per_bin = c3.select_slider(
-        "Samples per bin", [128, 256, 512, 1024], value=256, key="loss_per_bin"
-    )
+    spec = controls.LOSS_WEIGHTINGS
+    ws = controls.draw(spec, c1, label=f"{spec.label} ({first})", default=[trained, other])
+    n_bins = controls.draw(controls.LOSS_BINS, c2)
+    per_bin = controls.draw(controls.LOSS_PER_BIN, c3)
     if not ws:
         st.info("Pick at least one weighting.")
         return

@@ -13,7 +13,7 @@ from scoreviz.figures.sampling import X0_MIN_SNR, sampling_weights_figure
 from scoreviz.mixture import MAX_MEMORISED
 from scoreviz.pipelines import SamplingSettings
 from scoreviz.samplers import SAMPLERS, SamplerConfig, config_from_knobs, sampler_labels
-from scoreviz.ui import cache, charts
+from scoreviz.ui import cache, charts, controls, links
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.models import current_selection
 from scoreviz.ui.widgets import active_model_header
@@ -39,31 +39,24 @@ line.caption(
 def sampler_settings() -> tuple[SamplerConfig, bool, bool]:
     """The controls row: sampler, steps, particles, its knobs, then the x0_hat and trail
     switches. Returns (config, show x0_hat, show trails)."""
-    kind = st.session_state.get("sampler", next(iter(LABELS)))
+    kind = st.session_state.get(controls.SAMPLER.key, next(iter(LABELS)))
     knobs = SAMPLERS[kind].knobs if kind in SAMPLERS else ()
     cols = st.columns([1.8, 1.2, 1.2, *([1.4] * len(knobs)), 2.0])
-    kind = cols[0].selectbox("Sampler", list(LABELS), format_func=LABELS.get, key="sampler")
-    steps = cols[1].slider("Steps", 1, 500, 200, key="sampler_steps")
-    particles = cols[2].slider("Particles", 1, 2000, 1000, key="sampler_particles")
+    kind = controls.draw(controls.SAMPLER, cols[0])
+    steps = controls.draw(controls.SAMPLER_STEPS, cols[1])
+    particles = controls.draw(controls.SAMPLER_PARTICLES, cols[2])
     values = {}
     for col, k in zip(cols[3:-1], SAMPLERS[kind].knobs, strict=False):
-        values[k.name] = col.slider(k.label, k.lo, k.hi, k.default, k.step, key=k.key, help=k.help)
-    x0 = cols[-1].toggle(
-        "Show x̂₀ (Tweedie)",
-        value=False,
-        key="sampler_x0",
-        help="A second row: the denoised preview x̂₀ = (x_t + σ_t² s)/α_t of every particle, "
-        f"from where α_t/σ_t ≥ {X0_MIN_SNR} (before, it divides by α_t ≈ 0).",
-    )
-    fade = "The last 10 frames of 8 highlighted particles, fading."
-    trails = cols[-1].toggle("Trails", value=True, key="sampler_trails", help=fade)
+        values[k.name] = controls.draw(controls.knob_control(k), col)
+    x0 = controls.draw(controls.SAMPLER_X0, cols[-1])
+    trails = controls.draw(controls.SAMPLER_TRAILS, cols[-1])
     return config_from_knobs(kind, steps, particles, N_FRAMES, sel.seed, **values), x0, trails
 
 
 def figure_height(x0: bool) -> int | None:
     """The figure's default height, 20 px less beside two knobs: on a 1280-px screen with the
     sidebar open their labels take two lines, and the slider must stay inside 720 px."""
-    knobs = SAMPLERS[st.session_state["sampler"]].knobs
+    knobs = SAMPLERS[st.session_state[controls.SAMPLER.key]].knobs
     return 380 if len(knobs) >= 2 and not x0 else None
 
 
@@ -71,12 +64,7 @@ def row_choice() -> tuple[str, ...]:
     """The rows to show (pipelines.ROWS keys), from the Show radio and the memorisation box."""
     rows = ["learned", "exact"] if model is not None else ["exact"]
     if model is not None:
-        pick = st.radio(
-            "Show",
-            ["Learned and exact", "Learned only", "Exact only"],
-            horizontal=True,
-            key="sampler_show",
-        )
+        pick = controls.draw(controls.SAMPLER_SHOW)
         rows = {"Learned only": ["learned"], "Exact only": ["exact"]}.get(pick, rows)
     if TRAIN is not None:
         n = len(TRAIN)
@@ -92,7 +80,7 @@ def row_choice() -> tuple[str, ...]:
                 else ""
             )
         )
-        if st.checkbox("Add the memorising optimum", value=True, key="sampler_memorised"):
+        if controls.draw(controls.SAMPLER_MEMORISED):
             rows = [*rows, "memorised"]
     return tuple(rows)
 
@@ -140,7 +128,7 @@ def notes(view, config: SamplerConfig) -> None:
         )
 
 
-@st.fragment
+@links.fragment
 def sampling_view() -> None:
     controls, figure, below = st.container(), st.container(), st.container()
     with controls:

@@ -7,10 +7,10 @@ caption (or the no-model notice), the error figure and the prose follow below.
 import streamlit as st
 
 from scoreviz.stops import t_stops
-from scoreviz.ui import cache, charts, prefetch
+from scoreviz.ui import cache, charts, controls, links, prefetch
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.models import current_selection, field_model
-from scoreviz.ui.widgets import active_model_header, model_caption, t_slider
+from scoreviz.ui.widgets import active_model_header, model_caption
 
 sel = current_selection()
 name, model = field_model(sel)
@@ -20,30 +20,13 @@ dae_t = None if model is None else model.model.dae_t
 st.title("Score field")
 
 
-@st.fragment
+@links.fragment
 def field_view() -> None:
     c1, c2, c3, c4 = st.columns([5, 2, 2, 2], vertical_alignment="bottom")
-    with c1:
-        t = t_slider(proc, key="field_t", default=0.1 if dae_t is None else dae_t)
-    n_arrows = c2.slider(
-        "Arrows per side", 7, 31, 15, step=2, key="field_arrows", help="Arrow density."
-    )
-    scaled = c3.toggle(
-        "σ_t·score",
-        value=True,
-        key="field_scaled",
-        help="On: σ_t·score = −E[ε | x_t], of order 1 at every noise level, arrows rescaled "
-        "at each t. Off: the raw score on one arrow scale for every t, so it visibly grows "
-        "like 1/σ_t as t → 0 (arrows longer than the cap are drawn at the cap).",
-    )
-    overlay = c4.toggle(
-        "Overlay",
-        value=False,
-        key="field_overlay",
-        disabled=model is None,
-        help="One panel: learned (thick, orange) under exact (thin, green); where they "
-        "agree, the green line sits inside the orange one.",
-    )
+    t = controls.draw(controls.FIELD_T, c1, proc, default=0.1 if dae_t is None else dae_t)
+    n_arrows = controls.draw(controls.FIELD_ARROWS, c2)
+    scaled = controls.draw(controls.FIELD_SCALED, c3)
+    overlay = controls.draw(controls.FIELD_OVERLAY, c4, disabled=model is None)
     with friendly_errors("The score field"):
         tk, both = cache.tkey(t), overlay and model is not None
         # built once per server; the main chart goes out before the next figure is built

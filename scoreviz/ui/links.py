@@ -17,143 +17,27 @@ store, then the on-disk `model_store` when one is configured), so nothing traine
 is lost to F5.
 Models of uploaded data stay out of links: the data is private to its session.
 
-Plain data for the parameters, one table (`GLOBAL`, `PAGE_PARAMS`): a new setting is one entry.
+The parameters: the sidebar's (`GLOBAL`) and each page's, from its control specs
+(`controls.page_params`): a new page setting is one `controls.Control`. A view owns its sync:
+its fragments are `links.fragment`s, which write the address after every rerun.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
 from scoreviz import scenes
 from scoreviz.distributions import distribution_labels
-from scoreviz.losses import WEIGHTINGS
-from scoreviz.processes import get_process, process_labels
-from scoreviz.samplers import SAMPLERS
-from scoreviz.stops import nearest, sigma_stops, t_stops
+from scoreviz.processes import process_labels
 from scoreviz.text import escape
 from scoreviz.ui import keys
+from scoreviz.ui.controls import Param, choice, flag, integer, page_params, show_flag
 from scoreviz.ui.models import restore_models
 
-
-@dataclass(frozen=True)
-class Param:
-    """One URL parameter: its name, the session-state key it fills ("{process}" is replaced by
-    the process key: per-process widgets) and its text form.
-
-    parse(text, process_key) -> value, raising ValueError for text that is not a valid value;
-    show(value) -> text.
-    """
-
-    name: str
-    key: str
-    parse: Callable[[str, str], Any]
-    show: Callable[[Any], str] = str
-
-    def session_key(self, process_key: str) -> str:
-        return self.key.replace("{process}", process_key)
-
-
-# ----------------------------------------------------------------------------- value kinds
-def choice(options: Callable[[], Mapping | list]) -> Callable[[str, str], str]:
-    """A registry key (or an option) among `options()`."""
-
-    def parse(text: str, _process: str) -> str:
-        if text not in list(options()):
-            raise ValueError(text)
-        return text
-
-    return parse
-
-
-def integer(lo: int, hi: int, step: int = 1) -> Callable[[str, str], int]:
-    """An int in [lo, hi] on the slider's step grid."""
-
-    def parse(text: str, _process: str) -> int:
-        v = int(text)
-        if not lo <= v <= hi or (v - lo) % step:
-            raise ValueError(text)
-        return v
-
-    return parse
-
-
-def one_of(values: tuple) -> Callable[[str, str], Any]:
-    """One of a select_slider's numeric options."""
-
-    def parse(text: str, _process: str):
-        v = type(values[0])(text)
-        if v not in values:
-            raise ValueError(text)
-        return v
-
-    return parse
-
-
-def flag(text: str, _process: str) -> bool:
-    if text not in ("0", "1", "true", "false"):
-        raise ValueError(text)
-    return text in ("1", "true")
-
-
-def show_flag(value: Any) -> str:
-    return "1" if value else "0"
-
-
-def real(lo: float, hi: float) -> Callable[[str, str], float]:
-    def parse(text: str, _process: str) -> float:
-        v = float(text)
-        if not (math.isfinite(v) and lo <= v <= hi):
-            raise ValueError(text)
-        return v
-
-    return parse
-
-
-def t_value(text: str, process_key: str) -> float:
-    """A time t in [t_min, 1], moved to the t slider's nearest stop."""
-    v = real(0.0, 1.0)(text, process_key)
-    return nearest(t_stops(get_process(process_key)), v)
-
-
-def sigma_range(text: str, process_key: str) -> tuple[float, float]:
-    """Two noise levels "lo~hi", each moved to the σ slider's nearest stop."""
-    stops = sigma_stops(get_process(process_key))
-    lo, hi = (real(0.0, math.inf)(p, process_key) for p in text.split("~"))
-    if not 0 < lo <= hi:
-        raise ValueError(text)
-    return nearest(stops, lo, log=True), nearest(stops, hi, log=True)
-
-
-def show_number(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-def show_range(value: Any) -> str:
-    return "~".join(f"{float(v):.6g}" for v in value)
-
-
-def several(options: Callable[[], Mapping | list]) -> Callable[[str, str], list[str]]:
-    """A comma-separated list of keys among `options()` (a multiselect)."""
-
-    def parse(text: str, _process: str) -> list[str]:
-        items = [s for s in text.split(",") if s]
-        if not items or any(s not in list(options()) for s in items):
-            raise ValueError(text)
-        return list(dict.fromkeys(items))
-
-    return parse
-
-
-def show_list(value: Any) -> str:
-    return ",".join(value)
-
-
-# ----------------------------------------------------------------------------- the table
 GLOBAL: tuple[Param, ...] = (
     Param("data", keys.DISTRIBUTION, choice(distribution_labels)),
     Param("process", keys.PROCESS, choice(process_labels)),
@@ -161,49 +45,6 @@ GLOBAL: tuple[Param, ...] = (
     Param("present", keys.PRESENT, flag, show_flag),
     Param("scene", keys.SCENE, choice(lambda: scenes.load_scenes())),
 )
-
-
-def _sampler_params() -> tuple[Param, ...]:
-    """The Sampling page's settings, every sampler knob included (from the sampler registry)."""
-    knobs = {k.key: k for spec in SAMPLERS.values() for k in spec.knobs}
-    return (
-        Param("sampler", "sampler", choice(lambda: SAMPLERS)),
-        Param("steps", "sampler_steps", integer(1, 500)),
-        Param("particles", "sampler_particles", integer(1, 2000)),
-        *(
-            Param(k.key.removeprefix("sampler_"), k.key, real(k.lo, k.hi), show_number)
-            if not all(float(v).is_integer() for v in (k.lo, k.hi, k.default, k.step))
-            else Param(
-                k.key.removeprefix("sampler_"), k.key, integer(int(k.lo), int(k.hi), int(k.step))
-            )
-            for k in knobs.values()
-        ),
-    )
-
-
-PAGE_PARAMS: dict[str, Callable[[], tuple[Param, ...]]] = {
-    "views/forward.py": lambda: (Param("t", "forward_t_{process}", t_value, show_number),),
-    "views/score_field.py": lambda: (
-        Param("t", "field_t_{process}", t_value, show_number),
-        Param("scaled", "field_scaled", flag, show_flag),
-        Param("arrows", "field_arrows", integer(7, 31, 2)),
-        Param("overlay", "field_overlay", flag, show_flag),
-    ),
-    "views/dae.py": lambda: (
-        Param("sigmas", "dae_range_{process}", sigma_range, show_range),
-        Param("points", "dae_points", integer(20, 400, 20)),
-    ),
-    "views/loss.py": lambda: (
-        Param("weightings", "loss_weightings", several(lambda: WEIGHTINGS), show_list),
-        Param("bins", "loss_bins", integer(20, 60, 4)),
-        Param("per_bin", "loss_per_bin", one_of((128, 256, 512, 1024))),
-    ),
-    "views/sampling.py": _sampler_params,
-}
-
-
-def page_params(page_file: str) -> tuple[Param, ...]:
-    return PAGE_PARAMS.get(page_file, lambda: ())()
 
 
 # ----------------------------------------------------------------------------- read
@@ -303,6 +144,21 @@ def sync_current() -> None:
     page = st.session_state.get(keys.PAGE)
     if page is not None:
         sync(page)
+
+
+def fragment(body: Callable) -> Callable:
+    """`st.fragment(body)` that writes the view's settings to the address after every rerun of
+    the fragment (a fragment's rerun skips app.py, whose own `sync` ends every full run)."""
+
+    @st.fragment
+    @functools.wraps(body)
+    def synced(*args, **kwargs):
+        try:
+            return body(*args, **kwargs)
+        finally:
+            sync_current()
+
+    return synced
 
 
 def show_notice() -> None:

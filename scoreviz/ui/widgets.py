@@ -1,6 +1,6 @@
-"""Small widgets shared by several pages: the t slider, live schedule numbers, "no model" notice.
+"""Small widgets shared by several pages: live schedule numbers, the "no model" notice, the
+default model's Train button, a model's caption. (A page's settings are `controls`.)
 
-t = t_slider(sel.process, key="field_t")      # t in [t_min, 1], label shows sigma_t too
 if sel.model is None:
     no_model_notice("the learned score")        # st.info + link to Train, never a failure
 """
@@ -16,41 +16,12 @@ from scoreviz import training
 from scoreviz.costs import minutes, train_seconds
 from scoreviz.forward import schedule_at
 from scoreviz.processes import NoiseProcess
-from scoreviz.stops import nearest, t_labels, t_stops
 from scoreviz.text import escape
-from scoreviz.ui import links
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.models import Selection, active_score_model, current_selection, mismatch_note
 from scoreviz.ui.training_runner import is_training, start_training
 
 TRAIN_PAGE = "views/train.py"
-
-
-def t_slider(
-    process: NoiseProcess,
-    key: str,
-    default: float = 0.1,
-    label: str = "Time t (noise level)",
-    help: str | None = None,
-) -> float:
-    """A t slider from process.t_min to 1 whose value label also shows sigma_t.
-
-    The widget key includes the process name: each process has its own stops, so switching
-    the process in the sidebar never leaves the slider on a value it does not offer.
-    """
-    options = t_stops(process)
-    labels = t_labels(process)
-
-    t = st.select_slider(
-        label,
-        options=options,
-        value=nearest(options, default),
-        format_func=labels.__getitem__,
-        key=f"{key}_{process.name}",
-        help=help or "t = 0 is the data, t = 1 is (nearly) pure noise.",
-    )
-    links.sync_current()  # t sliders sit in fragments, whose reruns skip app.py's sync
-    return float(t)
 
 
 def schedule_metrics(process: NoiseProcess, t: float) -> None:

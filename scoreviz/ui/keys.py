@@ -29,8 +29,11 @@ Bookkeeping (leading "_": never a widget):
 Keys made from a name (helpers below): `pending(key)` parks a widget value for the next run,
 `prefetch(slider)` remembers a slider's last value (`prefetch`), `seen(what)` the last file
 handled, `export_files(name)` an export menu's built files, `loss_floors(dist)` whether the
-Loss page may compute an upload's exact floors. Each page's own widgets are keyed by its control
-spec (`scoreviz.ui.controls`), per process where the stops depend on it.
+Loss page may compute an upload's exact floors.
+Each page's settings are keyed by their control specs (`scoreviz.ui.controls`: "field_t_<process>",
+"sampler_steps", ...), which also give their defaults. Widgets that are no view setting keep their
+keys where they are drawn: buttons, the Train form ("tf_*"), the DAE trainer ("dae_train_*"),
+"dae_hidden", the export menus.
 """
 
 from __future__ import annotations

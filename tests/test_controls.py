@@ -138,3 +138,36 @@ def test_every_sampling_setting_reaches_the_address():
             _change_and_check(at, c.knob_control(knob), type(knob.default)(other))
             knobs += 1
     assert knobs >= 2, "the samplers' knobs were not reached"
+
+
+# ----------------------------------------------------------------------------- in a browser
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_fragment_rerun_in_chromium_updates_the_address():
+    """A real fragment rerun (AppTest reruns the whole script, so only a browser shows it): a
+    setting changed inside a view's fragment reaches the address without a full rerun."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser_utils import CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server
+
+    require_chromium()
+    with streamlit_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"{url}/loss", wait_until="domcontentloaded")
+            slider = page.locator('[data-testid="stSlider"]').filter(has_text="t bins")
+            thumb = slider.get_by_role("slider")
+            thumb.wait_for(timeout=120_000)
+            page.wait_for_function("() => location.search.includes('bins=24')", timeout=60_000)
+            thumb.focus()
+            thumb.press("ArrowRight")  # one step: 24 -> 28, a rerun of the fragment only
+            page.wait_for_function("() => location.search.includes('bins=28')", timeout=60_000)
+            toggle = page.get_by_text("Show x̂₀ (Tweedie)")
+            page.goto(f"{url}/sampling", wait_until="domcontentloaded")
+            toggle.wait_for(timeout=120_000)
+            page.wait_for_function("() => location.search.includes('x0=0')", timeout=120_000)
+            toggle.click()
+            page.wait_for_function("() => location.search.includes('x0=1')", timeout=120_000)
+        finally:
+            browser.close()

@@ -122,7 +122,8 @@ def _train_config(table: dict, state: dict):
     from scoreviz.training import TrainConfig
 
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"model", "parent"}
+    not_settable = {"model", "parent", "parent_digest"}  # a scene trains from scratch
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - not_settable
     unknown = set(table) - model_fields - train_fields - {"distribution", "process", "seed"}
     if unknown:
         raise ValueError(f"train keys {sorted(unknown)} are not TrainConfig/ModelConfig fields")

@@ -25,6 +25,12 @@ SMALL = ModelConfig(width=16, depth=1, n_freqs=4, x_freqs=0)
 QUALITY = Quality(0.05, 1.1, 0.01, 0.01, 0.02, (0.5, -1.0), 2000)
 
 
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch):
+    """The hall's shared MAC key, as deploy/ sets it (no .secret file appears in the store)."""
+    monkeypatch.setenv(model_store.SECRET_ENV, "test-secret-of-the-hall-0123456789")
+
+
 def _tiny(seed: int = 0, steps: int = 30) -> TrainConfig:
     return TrainConfig(steps=steps, model=SMALL, seed=seed, batch_size=64)
 

@@ -28,13 +28,21 @@ from scoreviz.distributions import distribution_labels  # noqa: E402
 from scoreviz.training import TrainConfig  # noqa: E402
 
 
-def plan(processes: list[str], scenes: bool = True, defaults: bool = True) -> list[TrainConfig]:
+def plan(
+    processes: list[str], scenes: bool = True, defaults: bool = True, log=print
+) -> list[TrainConfig]:
     """The configs to have ready: each scene's trainings, then the default model of every
-    built-in distribution for each process (seed 0, the sidebar's default); no duplicates."""
-    from scoreviz.scenes import load_scenes
+    built-in distribution for each process (seed 0, the sidebar's default); no duplicates.
+
+    Scene files are checked one by one (`scoreviz.scenes`): a broken one is named (`log`) and
+    skipped, as the app's Scenes menu disables it. (A setting its page refuses is the app's
+    check alone, which needs Streamlit: such a scene's trainings, valid ones, are still warmed.)"""
+    from scoreviz.scenes import broken_scenes, load_scenes
 
     configs: list[TrainConfig] = []
     if scenes:
+        for message in broken_scenes().values():
+            log(f"{message} This scene is disabled (fix the file; the others are warmed).")
         configs += [c for s in load_scenes().values() for c in s.train]
     if defaults:
         configs += [

@@ -157,3 +157,15 @@ def test_the_train_form_stays_within_the_import_limits():
     assert at.number_input(key="tf_steps").max <= lim["steps"]
     assert max(float(o) for o in at.select_slider(key="tf_batch").options) <= lim["batch_size"]
     assert at.number_input(key="tf_n").max <= lim["n_train"]
+
+
+def test_a_model_name_in_the_sidebars_tooltip_is_text():
+    """The active model's tooltip renders markdown: an image tag in a model's name made the
+    browser fetch its URL (issue 26, item 8)."""
+    at = make_app()
+    inject_model(at, tiny_result(), name=PAYLOAD)
+    at.run()
+    assert_no_exception(at)
+    tip = at.selectbox(key="active_model").help
+    assert tip.startswith("Its full name: ") and PAYLOAD in readable(tip)
+    assert not any(r in tip for r in RAW), tip

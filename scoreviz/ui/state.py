@@ -30,7 +30,7 @@ from streamlit.errors import StreamlitAPIException
 from scoreviz.distributions import distribution_labels, get_distribution
 from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import NoiseProcess, get_process, process_labels
-from scoreviz.text import escape
+from scoreviz.text import code_span
 from scoreviz.ui import present, scenes
 
 MAX_MODELS = 5  # per session: bounds memory per user
@@ -117,7 +117,7 @@ def sidebar() -> Selection:
                 names,
                 key="active_model",
                 format_func=sidebar_name,
-                help="Its full name: " + escape(ss["active_model"]),  # tooltips are markdown
+                help="Its full name: " + code_span(ss["active_model"]),  # tooltips are markdown
             )
             quality = getattr(ss["models"][ss["active_model"]], "quality", None)
             if quality is not None:

@@ -400,3 +400,27 @@ def test_an_unusable_store_directory_turns_the_store_off(tmp_path, monkeypatch, 
     (tmp_path / "file").write_text("not a directory")
     monkeypatch.setenv(model_store.ENV_VAR, str(tmp_path / "file"))
     assert model_store.from_env() is None and "cannot be used" in caplog.text
+
+
+def test_a_link_to_a_stored_model_with_a_malformed_verdict_shows_it_without_one(
+    tmp_path, trained, monkeypatch
+):
+    """The sidebar shows a linked model's verdict; a malformed quality.json in the store (here
+    the old layout with a string where a number belongs) used to crash it. Now the model opens
+    without a verdict."""
+    from scoreviz.ui.state import shared_models
+    from tests.apptest_utils import assert_no_exception, make_app
+
+    monkeypatch.setenv(model_store.ENV_VAR, str(tmp_path))
+    store = ModelStore(tmp_path)
+    store.put(trained)
+    bad = {**dataclasses.asdict(QUALITY), "nats_lost": "a lot"}
+    store.path(trained.model_id, ".quality.json").write_text(json.dumps(bad))
+    shared_models().discard(trained.model_id)
+    at = make_app()
+    at.query_params["model"] = trained.model_id
+    at.run()
+    assert_no_exception(at)
+    active = at.session_state["models"][at.session_state["active_model"]]
+    assert active.model_id == trained.model_id and active.quality is None
+    shared_models().discard(trained.model_id)

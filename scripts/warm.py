@@ -11,7 +11,10 @@ pages' "Train for this data" and the scenes ask for, so their model ids match. A
 with the same $SCOREVIZ_MODEL_STORE then loads them instead of training: the first student who
 presses a button waits a second, not ten. Models already in the store are skipped (their lock is
 taken, so a running server and this script never train one twice). Each model is also checked
-against the exact answer (`quality.assess_result`), as the app does after training.
+against the exact answer (`quality.assess_result`), as the app does after training. Run it as
+the servers' user and with their $SCOREVIZ_STORE_SECRET (or, like them, without one: then the
+store's own .secret is used): entries are MACed with it, and a server trusts no other. A scene
+file that cannot be used is named and skipped, as the app's Scenes menu disables it.
 """
 
 from __future__ import annotations

@@ -348,7 +348,9 @@ def _read_regular(path: Path, limit: int) -> bytes | None:
 
 
 def _canonical(d) -> str:
-    return json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    """One text per value (what the verdict's MAC covers); Infinity stays (a verdict of samples
+    that ran off to infinity is `Quality(inf, inf, ...)`)."""
+    return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
 
 _QUALITY_FLOATS = ("nats_lost", "energy_ratio", "off_data", "expected_off", "missing_share")
@@ -360,8 +362,9 @@ def quality_from_dict(d) -> Quality | None:
     if not isinstance(d, dict) or set(d) != fields:
         return None
     at = d["missing_at"]
-    numbers = [d[k] for k in _QUALITY_FLOATS] + (at if isinstance(at, list) else [])
-    if not isinstance(at, list) or len(at) != 2 or not all(map(_finite, numbers)):
+    if not isinstance(at, list) or len(at) != 2 or not all(map(_finite, at)):
+        return None
+    if not all(_number(d[k]) for k in _QUALITY_FLOATS):
         return None
     n = d["n"]
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
@@ -370,8 +373,13 @@ def quality_from_dict(d) -> Quality | None:
     return Quality(**floats, missing_at=(float(at[0]), float(at[1])), n=n)
 
 
+def _number(v) -> bool:
+    """An int or float, not a bool, not NaN (infinity is a verdict's value for diverged samples)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v)
+
+
 def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return _number(v) and math.isfinite(v)
 
 
 def _write_atomic(path: Path, data: bytes) -> Path:

@@ -62,6 +62,15 @@ def test_round_trip_keeps_weights_history_and_quality(tmp_path, trained):
     assert back.quality == QUALITY
 
 
+def test_a_verdict_of_samples_that_ran_off_to_infinity_round_trips(tmp_path, trained):
+    import math
+
+    off = Quality(math.inf, math.inf, 1.0, 0.01, 1.0, (0.0, 0.0), 0)  # quality.assess's verdict
+    store = ModelStore(tmp_path)
+    store.put(replace(trained, quality=off))
+    assert store.get(trained.model_id).quality == off
+
+
 def test_writes_leave_no_temporary_files_and_replace_whole(tmp_path, trained):
     store = ModelStore(tmp_path)
     store.put(trained)

@@ -148,3 +148,30 @@ def test_import_and_train_longer_does_not_poison_sessions_or_replicas(
     assert not attack.shareable and shared_models().get(attacks.model_id) is None
     assert attacks.model_id not in model_store.ModelStore(tmp_path)
     shared_models.clear()
+
+
+def test_an_imported_models_cache_key_binds_its_weights(honest):
+    from scoreviz.problem import model_key
+
+    imported = model_io.import_model(doctored_file(honest))
+    same = model_io.import_model(model_io.export_model(honest))
+    assert model_key(honest) == f"{honest.model_id}:{len(honest.history)}"  # as before
+    assert model_key(imported) != model_key(same) != model_key(honest)
+    assert model_key(same) == model_key(model_io.import_model(model_io.export_model(honest)))
+
+
+def test_a_doctored_file_does_not_poison_the_views_of_a_classmates_file(honest):
+    """The lecturer shares model.safetensors; an attacker imports a doctored file of the same
+    name and settings first. The server-wide caches of the views are keyed by model name and
+    id: without the weights' digest the classmate's Score field was the attacker's."""
+    from tests.apptest_utils import chart_specs
+
+    specs = []
+    for data in (doctored_file(honest), model_io.export_model(honest)):
+        at = make_app().run()
+        open_page(at, "views/train.py")
+        at.file_uploader(key="model_file").set_value(("model.safetensors", data, "x/y")).run()
+        open_page(at, "views/score_field.py")
+        assert_no_exception(at)
+        specs.append(chart_specs(at))
+    assert specs[0] and specs[1] and specs[0] != specs[1]

@@ -3,13 +3,23 @@
 # ports, HAProxy in front of them (deploy/haproxy.cfg), one shared model store, until Ctrl-C.
 #
 #   deploy/start.sh [N]        # N replicas (default: REPLICAS, else the number of CPU cores)
+#   SCOREVIZ_BIND=0.0.0.0:8080 deploy/start.sh 1     # a single-server hall, still behind HAProxy
+#
+# Serve a hall through this script even with one replica: HAProxy refuses Streamlit's metrics
+# endpoint (/_stcore/metrics, however it is spelled) and sends the frame-ancestors policy;
+# `streamlit run app.py --server.address 0.0.0.0` alone can do neither.
 #
 # Environment (all optional):
 #   BASE_PORT=8601                       replica i listens on 127.0.0.1:BASE_PORT+i-1
 #   SCOREVIZ_BIND=127.0.0.1:8080         where students connect (0.0.0.0:8080 for a hall's LAN)
-#   SCOREVIZ_STATS_BIND=127.0.0.1:8404   HAProxy stats: /stats (HTML), /stats;csv
+#   SCOREVIZ_STATS_BIND=127.0.0.1:8404   HAProxy stats: /stats (HTML), /stats;csv (keep it on
+#                                        loopback: it names every replica and its load)
 #   RUN_DIR=<new temp dir>               logs, pid files, the generated haproxy config
 #   SCOREVIZ_MODEL_STORE=$RUN_DIR/models models shared by the replicas (scoreviz/model_store.py)
+#   SCOREVIZ_STORE_SECRET                the store's MAC key, the same for every replica of the
+#                                        hall (at least 16 characters, e.g. `openssl rand -hex
+#                                        32`); unset, the store creates $SCOREVIZ_MODEL_STORE/
+#                                        .secret (0600) on first use and every replica reads it
 #   PYTHON=.venv/bin/python
 #
 # Each replica is one Python process: it runs one session's script at a time per core it can
@@ -18,6 +28,9 @@
 # terminated; the pids are in $RUN_DIR/*.pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Every replica runs as this user with this umask: model files are 0644 (the store sets that),
+# lock files 0644, directories 0755 (scoreviz/model_store.py, "Permissions").
+umask 022
 
 N=${1:-${REPLICAS:-$(nproc)}}
 BASE_PORT=${BASE_PORT:-8601}

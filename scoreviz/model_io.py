@@ -11,8 +11,10 @@ The file holds the network weights as tensors "net.<name>" (float32), the fixed 
 `import_model` checks everything before use: anything corrupt, truncated, foreign (another
 safetensors file, a zip, random bytes), with missing or unexpected weights, wrong shapes,
 non-finite values or from a newer format version raises `ModelFileError` with a message that says
-what is wrong. A model trained on uploaded data ("upload:<16 hex digits>") imports like any
-other; the app decides what it can show without the data.
+what is wrong. An imported result is marked `from_file`: it (and what is trained from it) stays in
+its session, never in a store shared with classmates. A model trained on uploaded data
+("upload:<16 hex digits>") imports like any other; the app decides what it can show without the
+data.
 
 A model file is shared between students, so it is hostile input. It is checked *before* anything
 is built, in this order, each step bounded by the previous one:
@@ -87,7 +89,11 @@ _TRAIN_TYPES = {
 }
 # Settings added later: a file may lack them (then they take their legacy values, see
 # TrainConfig.from_dict), and a file that has them is checked like the others.
-_TRAIN_OPTIONAL = {"time_sampling": (str,), "parent": (str, type(None))}
+_TRAIN_OPTIONAL = {
+    "time_sampling": (str,),
+    "parent": (str, type(None)),
+    "parent_digest": (str, type(None)),
+}
 _MODEL_OPTIONAL = {"x_freqs": (int,), "residual": (bool,)}
 _MODEL_TYPES = {
     "kind": (str,),
@@ -102,8 +108,12 @@ _MODEL_TYPES = {
 _NOT_OURS = "This is not a scoreviz model file (export one from the Train page)."
 
 
-def export_model(result: TrainResult) -> bytes:
-    """The whole TrainResult as safetensors bytes (weights, settings, loss history)."""
+def export_model(result: TrainResult, extra: dict[str, str] | None = None) -> bytes:
+    """The whole TrainResult as safetensors bytes (weights, settings, loss history).
+
+    extra: more metadata entries beside META_KEY (the model store's MAC); `import_model` ignores
+    them, `read_metadata` returns them.
+    """
     tensors = {
         f"net.{k}": v.detach().to("cpu", torch.float32).contiguous()
         for k, v in result.model.net.state_dict().items()
@@ -120,7 +130,30 @@ def export_model(result: TrainResult) -> bytes:
         "elapsed": float(result.elapsed),
         "stopped": bool(result.stopped),
     }
-    return safetensors.torch.save(tensors, metadata={META_KEY: json.dumps(header)})
+    metadata = {**(extra or {}), META_KEY: json.dumps(header)}
+    return safetensors.torch.save(tensors, metadata=metadata)
+
+
+def read_metadata(data: bytes) -> dict[str, str]:
+    """The metadata entries of a model file's preamble (strings), read without its tensors.
+
+    Bounded like `import_model` (file size, preamble length, JSON depth); ModelFileError if the
+    preamble is not a scoreviz model's. The model store checks its MAC on these before it
+    imports anything.
+    """
+    data = bytes(data)
+    if len(data) > MAX_FILE_BYTES or len(data) < 8:
+        raise ModelFileError(_NOT_OURS)
+    n = int.from_bytes(data[:8], "little")
+    if n > min(len(data) - 8, _MAX_HEADER_BYTES):
+        raise ModelFileError(f"{_NOT_OURS} Its header is missing or cut off (truncated file?).")
+    try:
+        meta = _json(data[8 : 8 + n]).get("__metadata__")
+    except (UnicodeError, ValueError, AttributeError) as exc:
+        raise ModelFileError(_NOT_OURS) from exc
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ModelFileError(_NOT_OURS)
+    return meta
 
 
 def import_model(data: bytes) -> TrainResult:
@@ -163,6 +196,7 @@ def _import(data: bytes) -> TrainResult:
         elapsed=_number(header.get("elapsed"), "elapsed"),
         stopped=_flag(header.get("stopped")),
         train_points=_read_points(config, tensors),
+        from_file=True,  # the model store, which vouches for its files by a MAC, resets it
     )
 
 

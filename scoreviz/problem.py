@@ -4,7 +4,7 @@ Every view pipeline (`scoreviz.pipelines`) takes a `Problem` and its settings. A
 hashable and compared by its keys alone, (distribution key, process key, model names and keys),
 so it is a cache key as it stands: the mixture and the trained models ride along unhashed. The
 keys must therefore identify them: a registry name or "upload:<sha>" for the data, `model_key`
-(model id + the steps it really ran) for a model.
+(model id + the steps it really ran, + the weights' digest for an imported file) for a model.
 
     problem = Problem.builtin("eight_gaussians", "vp_linear").with_model("mine", result)
     problem.process, problem.model   # NoiseProcess, the TrainResult (or None)
@@ -12,18 +12,32 @@ keys must therefore identify them: a registry name or "upload:<sha>" for the dat
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from scoreviz.identity import content_digest
 from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import NoiseProcess, get_process
 
 
 def model_key(result) -> str | None:
-    """Cache key of a TrainResult: its model id plus how many steps it really ran (Stop)."""
+    """Cache key of a TrainResult: its model id plus how many steps it really ran (Stop), and
+    for weights from an imported file their content digest: the id names settings only, and the
+    server-wide caches of views must not hand a classmate with the same settings the views of
+    a doctored file (nor the other way round). Memoised per result (~1-4 ms each)."""
     if result is None:
         return None
-    return f"{result.model_id}:{len(result.history)}"
+    key = f"{result.model_id}:{len(result.history)}"
+    if getattr(result, "from_file", False):
+        digest = _FILE_DIGESTS.get(result)
+        if digest is None:
+            digest = _FILE_DIGESTS[result] = content_digest(result)
+        key += f":{digest}"
+    return key
+
+
+_FILE_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, eq=False)

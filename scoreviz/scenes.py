@@ -20,16 +20,19 @@ sentences with the formula the view illustrates. A lecturer adds a scene by addi
     n_train = 20                               # keys: TrainConfig / ModelConfig fields
                                                # ([[train]] tables: several, trained in turn)
 
-Every file is checked when loaded (`load_scenes`): unknown keys, a page outside the registry,
+Every file is checked when loaded (`load_scene`): unknown keys, a page outside the registry,
 settings the page would refuse, or a training config `TrainConfig` refuses make a ScenesError
-that names the file and the problem. `?scene=<name>` (the file name without its number prefix
-and ".toml") opens a scene from a link.
+that names the file and the problem. Files are checked one by one: `load_scenes` returns the
+good ones, `broken_scenes` the others with their message (shown on the Scenes menu and by
+`scripts/warm.py`), so a typo in one file disables that scene, not every page.
+`?scene=<name>` (the file name without its number prefix and ".toml") opens a scene from a link.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +45,7 @@ from scoreviz.errors import ConfigError, ScorevizError
 ROOT = Path(__file__).resolve().parents[1]
 SCENES_DIR = ROOT / "assets" / "scenes"
 KEYS = {"title", "page", "summary", "formula", "settings", "train"}
+log = logging.getLogger("scoreviz")
 
 
 class ScenesError(ScorevizError):
@@ -71,14 +75,29 @@ def scene_name(path: Path) -> str:
     return re.sub(r"^\d+_", "", path.stem)
 
 
+def load_scenes(directory: Path | None = None) -> dict[str, Scene]:
+    """Every good scene in `directory` (default SCENES_DIR), by name, in file-name order."""
+    return dict(_scan(directory or SCENES_DIR)[0])
+
+
+def broken_scenes(directory: Path | None = None) -> dict[str, str]:
+    """File name -> what is wrong, for every scene file that cannot be used (disabled)."""
+    return dict(_scan(directory or SCENES_DIR)[1])
+
+
 @functools.cache
-def load_scenes(directory: Path = SCENES_DIR) -> dict[str, Scene]:
-    """Every scene in `directory`, by name, in file-name order; raises ScenesError."""
-    out = {}
+def _scan(directory: Path) -> tuple[dict[str, Scene], dict[str, str]]:
+    """(good scenes by name, broken files' messages by file name); each broken file logged."""
+    good, broken = {}, {}
     for path in sorted(directory.glob("*.toml")):
-        scene = load_scene(path)
-        out[scene.name] = scene
-    return out
+        try:
+            scene = load_scene(path)
+        except ScenesError as exc:
+            log.warning("%s This scene is disabled.", exc)
+            broken[path.name] = str(exc)
+            continue
+        good[scene.name] = scene
+    return good, broken
 
 
 def load_scene(path: Path) -> Scene:
@@ -89,7 +108,7 @@ def load_scene(path: Path) -> Scene:
         raise ScenesError(f"Scene {path.name}: not a readable TOML file ({e}).") from e
     try:
         return dataclasses.replace(_validated(scene_name(path), raw), source=path.name)
-    except (ConfigError, ValueError, TypeError) as e:  # ConfigError: a bad data/process key too
+    except (ConfigError, ValueError, TypeError, AttributeError, KeyError) as e:  # a bad key too
         raise ScenesError(f"Scene {path.name}: {e}") from e
 
 
@@ -122,7 +141,8 @@ def _train_config(table: dict, state: dict):
     from scoreviz.training import TrainConfig
 
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"model", "parent"}
+    not_settable = {"model", "parent", "parent_digest"}  # a scene trains from scratch
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - not_settable
     unknown = set(table) - model_fields - train_fields - {"distribution", "process", "seed"}
     if unknown:
         raise ValueError(f"train keys {sorted(unknown)} are not TrainConfig/ModelConfig fields")

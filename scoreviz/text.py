@@ -56,6 +56,20 @@ def escape(text: object, limit: int | None = 200) -> str:
     return s.translate(_PUNCTUATION)
 
 
+def code_span(text: object, limit: int | None = 200) -> str:
+    """`text` as one markdown code span: shown literally (no markup, link, image, math, emoji
+    or directive is recognised inside a code span) and kept verbatim in the source, for the
+    places where the reader should see the exact characters of a name (tooltips). The fence is
+    one backtick longer than the longest run of backticks inside, so none closes it early;
+    CommonMark strips the one space padding each side."""
+    s = str(text)
+    if limit is not None and len(s) > limit:
+        s = s[: max(limit - 1, 0)] + "…"
+    s = "".join(_clean(ch) for ch in s)
+    fence = "`" * (1 + max(map(len, re.findall("`+", s)), default=0))
+    return f"{fence} {s} {fence}"
+
+
 def readable(escaped: str) -> str:
     """What a reader of `escape(text)` sees: references decoded, joiners dropped."""
     return html.unescape(escaped).replace(JOINER, "")

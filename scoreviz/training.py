@@ -9,9 +9,10 @@ Uniform t alone gives sigma_t < 0.1 (where thin shapes live: widths ~0.06 at uni
 the high noise levels the samplers start from. The learning rate follows a short warm-up and a
 cosine decay to 0; the result uses the EMA weights when `ema` is set.
 
-Train longer: `train(TrainConfig(..., parent=prev.model_id, steps=extra), init=prev)` continues
-from prev's weights and Adam state (a warm restart: the same warm-up and cosine, from `lr`), and
-its history runs on from prev's. All randomness comes from one torch.Generator
+Train longer: `train(continuation(prev, steps=extra), init=prev)` continues from prev's weights
+and Adam state (a warm restart: the same warm-up and cosine, from `lr`), and its history runs on
+from prev's; the continuation's config names prev by id and by content (`parent`,
+`parent_digest`: `scoreviz.identity`). All randomness comes from one torch.Generator
 seeded by `config.seed`, so the same config gives the same loss history.
 
     result = train(TrainConfig(), progress=lambda p: stop_button_pressed)
@@ -36,6 +37,7 @@ import torch
 
 from scoreviz.distributions import DISTRIBUTIONS, get_distribution
 from scoreviz.errors import ConfigError, TrainingDivergedError, unknown_key
+from scoreviz.identity import DIGEST, DIGEST_HEX, content_digest
 from scoreviz.losses import WEIGHTINGS, output_loss
 from scoreviz.mixture import GaussianMixture
 from scoreviz.models import LEGACY_FIELDS as MODEL_LEGACY_FIELDS
@@ -44,7 +46,7 @@ from scoreviz.processes import PROCESSES, NoiseProcess, get_process, stratified_
 from scoreviz.score import ScoreFn
 
 # Settings added later, with the behaviour the code had before they existed.
-LEGACY_FIELDS = {"time_sampling": "uniform", "parent": None}
+LEGACY_FIELDS = {"time_sampling": "uniform", "parent": None, "parent_digest": None}
 TIME_SAMPLINGS = {
     "mixed": "½ uniform in t, ½ uniform in log σ_t",
     "uniform": "uniform in t",
@@ -81,6 +83,9 @@ class TrainConfig:
     ema: float | None = None  # EMA decay of the weights the result uses, or None
     seed: int = 0
     parent: str | None = None  # model_id this training continues (pass its result as init=)
+    # the continued model's content (`identity.content_digest`): the child's id binds the
+    # parent's weights, so a doctored parent never names a classmate's continuation
+    parent_digest: str | None = None
 
     def __post_init__(self) -> None:
         if self.distribution not in DISTRIBUTIONS and not self.distribution.startswith("upload:"):
@@ -111,6 +116,8 @@ class TrainConfig:
                 f"The training set size must lie in [1, {MAX_N_TRAIN:,}], got {self.n_train:,}. "
                 "Beyond that a network no longer memorises its points: use infinite data (0)."
             )
+        if self.parent_digest is not None and not DIGEST.fullmatch(str(self.parent_digest)):
+            raise ConfigError(f"parent_digest must be {DIGEST_HEX} hex digits or None.")
         if self.ema is not None and not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"The EMA decay must lie in [0, 1), got {self.ema}.")
         # 1 and 1.0 are the same setting: store floats so that they hash to the same model id
@@ -168,6 +175,7 @@ class TrainResult:
     train_points: torch.Tensor | None  # (n_train, 2) the fixed training set, or None
     optimizer: dict | None = None  # Adam's state at the end (`Adam.state`), to train longer
     quality: object | None = None  # scoreviz.quality.Quality, once assessed (None: not yet)
+    from_file: bool = False  # its weights came from an imported file (or a continuation of one)
 
     def score_fn(self) -> ScoreFn:
         return self.model.score
@@ -331,7 +339,9 @@ CONTINUE_LR_FACTOR = 0.3
 def continuation(result: TrainResult, steps: int | None = None) -> TrainConfig:
     """The config that trains `result` for `steps` more steps (default: as many as its last run).
 
-    Pass it to `train` with init=result. Its model_id differs from the parent's (it names it).
+    Pass it to `train` with init=result. Its model_id differs from the parent's: it names the
+    parent by id and by content (`identity.content_digest`), so two parents with the same
+    settings but other weights (a doctored model file) have different continuations.
     Its peak learning rate is CONTINUE_LR_FACTOR x the last run's, so each further restart of
     the same model starts lower again (0.3x, 0.09x, ... of the first run's).
     """
@@ -339,6 +349,7 @@ def continuation(result: TrainResult, steps: int | None = None) -> TrainConfig:
     return dataclasses.replace(
         cfg,
         parent=result.model_id,
+        parent_digest=content_digest(result),
         steps=int(steps if steps is not None else cfg.steps),
         lr=cfg.lr * CONTINUE_LR_FACTOR,
     )
@@ -347,6 +358,11 @@ def continuation(result: TrainResult, steps: int | None = None) -> TrainConfig:
 def _check_init(config: TrainConfig, init: TrainResult) -> None:
     if config.parent != init.model_id:
         raise ConfigError(f"To continue model {init.model_id}, set parent={init.model_id!r}.")
+    if config.parent_digest != content_digest(init):
+        raise ConfigError(
+            f"To continue model {init.model_id}, set parent_digest to its content digest "
+            "(use training.continuation)."
+        )
     same = ("distribution", "process", "model", "n_train")
     if any(getattr(config, k) != getattr(init.config, k) for k in same):
         raise ConfigError(
@@ -441,4 +457,5 @@ def train(
         stopped=stopped,
         train_points=points,
         optimizer=optimizer,
+        from_file=init is not None and init.from_file,
     )

@@ -11,7 +11,10 @@ pages' "Train for this data" and the scenes ask for, so their model ids match. A
 with the same $SCOREVIZ_MODEL_STORE then loads them instead of training: the first student who
 presses a button waits a second, not ten. Models already in the store are skipped (their lock is
 taken, so a running server and this script never train one twice). Each model is also checked
-against the exact answer (`quality.assess_result`), as the app does after training.
+against the exact answer (`quality.assess_result`), as the app does after training. Run it as
+the servers' user and with their $SCOREVIZ_STORE_SECRET (or, like them, without one: then the
+store's own .secret is used): entries are MACed with it, and a server trusts no other. A scene
+file that cannot be used is named and skipped, as the app's Scenes menu disables it.
 """
 
 from __future__ import annotations
@@ -28,13 +31,21 @@ from scoreviz.distributions import distribution_labels  # noqa: E402
 from scoreviz.training import TrainConfig  # noqa: E402
 
 
-def plan(processes: list[str], scenes: bool = True, defaults: bool = True) -> list[TrainConfig]:
+def plan(
+    processes: list[str], scenes: bool = True, defaults: bool = True, log=print
+) -> list[TrainConfig]:
     """The configs to have ready: each scene's trainings, then the default model of every
-    built-in distribution for each process (seed 0, the sidebar's default); no duplicates."""
-    from scoreviz.scenes import load_scenes
+    built-in distribution for each process (seed 0, the sidebar's default); no duplicates.
+
+    Scene files are checked one by one (`scoreviz.scenes`): a broken one is named (`log`) and
+    skipped, as the app's Scenes menu disables it. (A setting its page refuses is the app's
+    check alone, which needs Streamlit: such a scene's trainings, valid ones, are still warmed.)"""
+    from scoreviz.scenes import broken_scenes, load_scenes
 
     configs: list[TrainConfig] = []
     if scenes:
+        for message in broken_scenes().values():
+            log(f"{message} This scene is disabled (fix the file; the others are warmed).")
         configs += [c for s in load_scenes().values() for c in s.train]
     if defaults:
         configs += [

@@ -30,6 +30,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,44 @@ def test_the_balancer_serves_the_app_and_hides_streamlits_metrics(hall):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(hall.url + "/_stcore/metrics", timeout=10)
     assert err.value.code == 404
+
+
+# Spellings of /_stcore/metrics that a replica (uvicorn decodes the path, then routes it)
+# answers with the metrics; HAProxy must refuse every one.
+METRICS_SPELLINGS = [
+    "/_stcore/metrics",
+    "/_stcore/%6Detrics",
+    "/_stcore/%6detrics",
+    "/%5Fstcore/metrics",
+    "/_stcore%2Fmetrics",
+    "/_stcore/%6D%65trics",
+]
+BLOCKED_TOO = ["/_stcore//metrics", "/_STCORE/Metrics", "/_stcore/metrics/", "//_stcore/metrics"]
+
+
+def _get(url: str) -> tuple[int, bytes, Message]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read(), resp.headers
+    except urllib.error.HTTPError as err:
+        return err.code, b"", err.headers
+
+
+def test_encoded_metrics_paths_are_refused_by_the_balancer(hall):
+    replica = f"http://127.0.0.1:{hall.base_port}"
+    for path in METRICS_SPELLINGS:  # the replica itself serves each (so the check is real)
+        status, body, _ = _get(replica + path)
+        assert status == 200 and b"session" in body, (path, status)
+    for path in METRICS_SPELLINGS + BLOCKED_TOO:
+        assert _get(hall.url + path)[0] == 404, path
+    assert _get(hall.url + "/_stcore/health")[:2] == (200, b"ok")
+
+
+def test_the_balancer_forbids_framing_by_other_sites(hall):
+    status, _, headers = _get(hall.url + "/")
+    assert status == 200
+    assert headers.get("Content-Security-Policy") == "frame-ancestors 'self'"
+    assert headers.get("X-Frame-Options") == "SAMEORIGIN"
 
 
 def test_a_model_trained_through_one_replica_is_loaded_by_the_others(hall):

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from scoreviz import model_io
-from scoreviz.text import readable
+from scoreviz.text import code_span, readable
 from tests.apptest_utils import (
     assert_no_exception,
     chart_specs,
@@ -157,3 +157,17 @@ def test_the_train_form_stays_within_the_import_limits():
     assert at.number_input(key="tf_steps").max <= lim["steps"]
     assert max(float(o) for o in at.select_slider(key="tf_batch").options) <= lim["batch_size"]
     assert at.number_input(key="tf_n").max <= lim["n_train"]
+
+
+def test_a_model_name_in_the_sidebars_tooltip_is_text():
+    """The active model's tooltip renders markdown: an image tag in a model's name made the
+    browser fetch its URL (issue 26, item 8). Now the name is one code span (nothing inside one
+    is markup), whose fence no backtick run in the name can close."""
+    name = PAYLOAD + " ``x```y"
+    at = make_app()
+    inject_model(at, tiny_result(), name=name)
+    at.run()
+    assert_no_exception(at)
+    tip = at.selectbox(key="active_model").help
+    assert tip == f"Its full name: ```` {name} ````"
+    assert code_span("a\nb\u202e") == "` a b `" and code_span("`") == "`` ` ``"

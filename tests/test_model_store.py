@@ -4,10 +4,13 @@ racing for one model train it once, and the training job loads what another proc
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import multiprocessing
 import os
 import sys
 import time
+import tracemalloc
 import types
 from dataclasses import replace
 
@@ -23,6 +26,12 @@ from scoreviz.training import TrainConfig, train
 pytestmark = pytest.mark.slow
 SMALL = ModelConfig(width=16, depth=1, n_freqs=4, x_freqs=0)
 QUALITY = Quality(0.05, 1.1, 0.01, 0.01, 0.02, (0.5, -1.0), 2000)
+
+
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch):
+    """The hall's shared MAC key, as deploy/ sets it (no .secret file appears in the store)."""
+    monkeypatch.setenv(model_store.SECRET_ENV, "test-secret-of-the-hall-0123456789")
 
 
 def _tiny(seed: int = 0, steps: int = 30) -> TrainConfig:
@@ -51,6 +60,15 @@ def test_round_trip_keeps_weights_history_and_quality(tmp_path, trained):
     assert _same_weights(back, trained)
     assert back.history["loss"].tolist() == trained.history["loss"].tolist()
     assert back.quality == QUALITY
+
+
+def test_a_verdict_of_samples_that_ran_off_to_infinity_round_trips(tmp_path, trained):
+    import math
+
+    off = Quality(math.inf, math.inf, 1.0, 0.01, 1.0, (0.0, 0.0), 0)  # quality.assess's verdict
+    store = ModelStore(tmp_path)
+    store.put(replace(trained, quality=off))
+    assert store.get(trained.model_id).quality == off
 
 
 def test_writes_leave_no_temporary_files_and_replace_whole(tmp_path, trained):
@@ -199,3 +217,219 @@ def test_an_upload_model_never_reaches_the_store(tmp_path, monkeypatch):
     job.run()
     assert job.error is None and job.result is not None and not job.from_store
     assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- trust (MAC)
+def test_a_model_file_dropped_into_the_store_is_not_trusted(tmp_path, trained, caplog):
+    """A valid model file of the right id, written by someone without the secret (a doctored
+    export copied onto the volume), is absent with a log line; trained again, it is replaced."""
+    from scoreviz.model_io import export_model
+
+    store = ModelStore(tmp_path)
+    store.path(trained.model_id).write_bytes(export_model(trained))
+    assert store.get(trained.model_id) is None
+    assert "not trusted" in caplog.text
+    calls = []
+    result, loaded = store.get_or_create(trained.model_id, lambda: calls.append(1) or trained)
+    assert calls == [1] and not loaded
+    assert _same_weights(store.get(trained.model_id), trained)
+
+
+def test_another_secret_trusts_nothing(tmp_path, trained, monkeypatch):
+    ModelStore(tmp_path).put(trained)
+    monkeypatch.setenv(model_store.SECRET_ENV, "another-hall-secret-9876543210")
+    assert ModelStore(tmp_path).get(trained.model_id) is None
+
+
+def test_a_verdict_copied_from_another_model_is_not_trusted(tmp_path, trained):
+    store = ModelStore(tmp_path)
+    store.put(trained)
+    other = train(_tiny(seed=1, steps=5))
+    store.put(other)  # no verdict of its own
+    verdict = store.path(trained.model_id, ".quality.json").read_bytes()
+    store.path(other.model_id, ".quality.json").write_bytes(verdict)
+    back = store.get(other.model_id)
+    assert back is not None and back.quality is None
+
+
+def test_without_the_variable_the_replicas_share_a_secret_file(tmp_path, trained, monkeypatch):
+    monkeypatch.delenv(model_store.SECRET_ENV)
+    ModelStore(tmp_path).put(trained)
+    secret = tmp_path / model_store.SECRET_FILE
+    assert secret.stat().st_mode & 0o777 == 0o600 and len(secret.read_bytes()) == 64
+    assert ModelStore(tmp_path).get(trained.model_id) is not None  # a second replica
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / model_store.SECRET_FILE).write_text("f" * 64)  # a store with another secret
+    os.replace(store_path := ModelStore(tmp_path).path(trained.model_id), other / store_path.name)
+    assert ModelStore(other).get(trained.model_id) is None
+
+
+def test_files_are_readable_by_every_replica_whatever_the_umask(tmp_path, trained):
+    old = os.umask(0o077)
+    try:
+        store = ModelStore(tmp_path)
+        store.put(trained)
+        with store.lock(trained.model_id):
+            pass
+    finally:
+        os.umask(old)
+    for suffix in (".safetensors", ".quality.json"):
+        assert store.path(trained.model_id, suffix).stat().st_mode & 0o777 == 0o644
+
+
+# ----------------------------------------------------------------------------- a sick volume
+def _within(seconds: float, fn):
+    """fn() in a daemon thread; fails (never hangs) if it has not returned within `seconds`."""
+    import threading
+
+    out = []
+    t = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"blocked for more than {seconds} s"
+    return out[0]
+
+
+def _sick(store: ModelStore, model_id: str, kind: str, outside) -> None:
+    path = store.path(model_id)
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "symlink loop":
+        os.symlink(path.name + ".b", path)
+        os.symlink(path.name, store.root / (path.name + ".b"))
+    elif kind == "symlink to /dev/zero":
+        os.symlink("/dev/zero", path)
+    elif kind == "symlink outside":
+        outside.write_bytes(b"x")
+        os.symlink(outside, path)
+    elif kind == "fifo":
+        os.mkfifo(path)
+
+
+@pytest.mark.parametrize(
+    "kind", ["directory", "symlink loop", "symlink to /dev/zero", "symlink outside", "fifo"]
+)
+def test_a_sick_entry_is_absent_and_trained_around(tmp_path, trained, kind, caplog):
+    """No raw error, no unbounded read, no hang: absent with a log line; get_or_create trains
+    (and, where the entry blocks the write, serves the model without storing it)."""
+    store = ModelStore(tmp_path / "store")
+    _sick(store, trained.model_id, kind, tmp_path / "outside")
+    assert _within(10, lambda: store.get(trained.model_id)) is None
+    assert trained.model_id not in store
+    assert caplog.text, "a log line says why"
+    result, loaded = _within(10, lambda: store.get_or_create(trained.model_id, lambda: trained))
+    assert result is trained and not loaded
+
+
+def test_an_oversize_file_is_refused_before_it_is_read(tmp_path, trained, monkeypatch, caplog):
+    from scoreviz.model_io import MAX_FILE_BYTES
+
+    store = ModelStore(tmp_path)
+    with open(store.path(trained.model_id), "wb") as f:
+        f.truncate(1_500_000_000)  # sparse: 1.5 GB that take no disk
+    assert MAX_FILE_BYTES < 1_500_000_000
+    reads = []
+    real_read = os.read
+    monkeypatch.setattr(model_store.os, "read", lambda fd, n: reads.append(n) or real_read(fd, n))
+    tracemalloc.start()
+    try:
+        assert store.get(trained.model_id) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert reads == [] and peak < 10_000_000 and "too large" in caplog.text
+
+
+def test_a_symlinked_lock_creates_nothing_outside_the_store(tmp_path, trained, caplog):
+    store = ModelStore(tmp_path / "store")
+    victim = tmp_path / "victim"
+    os.symlink(victim, store.path(trained.model_id, ".lock"))
+    with pytest.raises(OSError):
+        with store.lock(trained.model_id):
+            pass
+    result, loaded = store.get_or_create(trained.model_id, lambda: trained)
+    assert result is trained and not loaded and "no lock" in caplog.text
+    assert not victim.exists()
+    os.unlink(store.path(trained.model_id, ".lock"))
+    os.mkfifo(store.path(trained.model_id, ".lock"))  # a FIFO as the lock: refused, not blocked
+    result, _ = _within(10, lambda: store.get_or_create(trained.model_id, lambda: trained))
+    assert result is trained
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "[]",
+        '{"quality": null, "mac": "x"}',
+        '{"quality": {"nats_lost": "a lot"}, "mac": "x"}',
+        "{" * 100_000,
+        json.dumps({**dataclasses.asdict(QUALITY), "nats_lost": "a lot"}),  # the old layout
+    ],
+)
+def test_a_malformed_verdict_is_ignored_and_the_model_still_loads(tmp_path, trained, text):
+    store = ModelStore(tmp_path)
+    store.put(trained)
+    store.path(trained.model_id, ".quality.json").write_text(text)
+    back = store.get(trained.model_id)
+    assert back is not None and back.quality is None and _same_weights(back, trained)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"n": "2000"},
+        {"n": True},
+        {"nats_lost": float("nan")},
+        {"missing_at": [0.5]},
+        {"missing_at": "here"},
+        {"verdict": "learned well"},
+    ],
+)
+def test_a_verdict_with_a_valid_mac_but_bad_fields_is_ignored(tmp_path, trained, change):
+    """Even a holder of the secret (another version of the app) cannot crash the sidebar with a
+    verdict of another shape: every field is checked before a Quality is built."""
+    store = ModelStore(tmp_path)
+    store.put(trained)
+    d = {**dataclasses.asdict(QUALITY), "missing_at": list(QUALITY.missing_at), **change}
+    assert model_store.quality_from_dict(d) is None
+    good = json.loads(json.dumps(dataclasses.asdict(QUALITY)))
+    assert model_store.quality_from_dict(good) == QUALITY  # the check refuses only the change
+    header = model_store.read_metadata(store.path(trained.model_id).read_bytes())
+    checksum = json.loads(header[model_store.META_KEY])["checksum"]
+    text = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    mac = store._mac("quality", trained.model_id, checksum, text)
+    store.path(trained.model_id, ".quality.json").write_text(json.dumps({"quality": d, "mac": mac}))
+    back = store.get(trained.model_id)
+    assert back is not None and back.quality is None
+
+
+def test_an_unusable_store_directory_turns_the_store_off(tmp_path, monkeypatch, caplog):
+    (tmp_path / "file").write_text("not a directory")
+    monkeypatch.setenv(model_store.ENV_VAR, str(tmp_path / "file"))
+    assert model_store.from_env() is None and "cannot be used" in caplog.text
+
+
+def test_a_link_to_a_stored_model_with_a_malformed_verdict_shows_it_without_one(
+    tmp_path, trained, monkeypatch
+):
+    """The sidebar shows a linked model's verdict; a malformed quality.json in the store (here
+    the old layout with a string where a number belongs) used to crash it. Now the model opens
+    without a verdict."""
+    from scoreviz.ui.models import shared_models
+    from tests.apptest_utils import assert_no_exception, make_app
+
+    monkeypatch.setenv(model_store.ENV_VAR, str(tmp_path))
+    store = ModelStore(tmp_path)
+    store.put(trained)
+    bad = {**dataclasses.asdict(QUALITY), "nats_lost": "a lot"}
+    store.path(trained.model_id, ".quality.json").write_text(json.dumps(bad))
+    shared_models().discard(trained.model_id)
+    at = make_app()
+    at.query_params["model"] = trained.model_id
+    at.run()
+    assert_no_exception(at)
+    active = at.session_state["models"][at.session_state["active_model"]]
+    assert active.model_id == trained.model_id and active.quality is None
+    shared_models().discard(trained.model_id)

@@ -108,3 +108,63 @@ def test_scene_button_applies_it_and_close_hides_the_card():
     at.button(key="scene_close").click().run()
     assert not any(scene.title in m.value for m in at.markdown)
     assert "scene" not in dict(at.query_params)
+
+
+@pytest.fixture
+def scenes_dir(tmp_path, monkeypatch):
+    """The shipped scenes plus one with a typo (`sigma` for `sigmas`), loaded afresh."""
+    import shutil
+
+    from scoreviz import scenes as core
+    from scoreviz.ui import scenes as ui
+
+    for path in core.SCENES_DIR.glob("*.toml"):
+        shutil.copy(path, tmp_path / path.name)
+    typo = (core.SCENES_DIR / "1_tweedie.toml").read_text().replace("sigmas =", "sigma =")
+    (tmp_path / "9_typo.toml").write_text(typo)
+    (tmp_path / "9_zz_not_toml.toml").write_text('title = "x\n')
+    monkeypatch.setattr(core, "SCENES_DIR", tmp_path)
+    core._scan.cache_clear()
+    ui._checked.cache_clear()
+    yield tmp_path
+    monkeypatch.undo()
+    core._scan.cache_clear()
+    ui._checked.cache_clear()
+
+
+def test_a_bad_scene_file_disables_only_that_scene(scenes_dir):
+    from scoreviz import scenes as core
+    from scoreviz.ui import scenes as ui
+
+    assert set(core.broken_scenes()) == {"9_zz_not_toml.toml"}  # the file's own checks
+    assert "typo" in core.load_scenes()  # its settings are the page's business
+    assert set(ui.load_scenes()) == set(SCENES)  # every good scene still there
+    broken = ui.broken()
+    assert set(broken) == {"9_typo.toml", "9_zz_not_toml.toml"}
+    assert "sigma" in broken["9_typo.toml"] and "TOML" in broken["9_zz_not_toml.toml"]
+
+
+def test_a_bad_scene_file_shows_on_the_scenes_menu_and_every_page_works(scenes_dir):
+    at = make_app().run()
+    assert not at.exception
+    captions = [c.value for c in at.sidebar.caption if "Disabled" in c.value]
+    assert len(captions) == 2 and any("9&#95;typo" in c or "9_typo" in c for c in captions)
+    assert at.button(key="scene_tweedie")  # the good scenes are still offered
+    for page in ("views/dae.py", "views/train.py"):
+        at.switch_page(page).run()
+        assert not at.exception
+
+
+def test_warm_plans_the_good_scenes_and_names_the_broken(scenes_dir):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("warm", root / "scripts" / "warm.py")
+    warm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(warm)
+    said = []
+    configs = warm.plan(["vp_linear"], defaults=False, log=said.append)
+    good = {c.model_id for s in SCENES.values() for c in s.train}
+    assert good <= {c.model_id for c in configs}  # the good scenes' models are still warmed
+    assert len(said) == 1 and "9_zz_not_toml.toml" in said[0] and "disabled" in said[0]

@@ -2,7 +2,8 @@
 
 The file format and its structural checks are `scoreviz.scenes` (core). Here `load_scenes` adds
 the one check that needs the app's tables: every setting is a URL parameter of the scene's page
-(`scoreviz.ui.links`) with a value that page accepts. Then `open_scene` applies a scene,
+(`scoreviz.ui.links`) with a value that page accepts. A scene that fails either check is left
+out and listed, with its message, on the Scenes menu (`broken`). Then `open_scene` applies a scene,
 `run_pending` trains what it needs and opens its page, `picker` lists the scenes in the sidebar
 and `card` shows the open scene's sentences and formula.
 """
@@ -10,24 +11,44 @@ and `card` shows the open scene's sentences and formula.
 from __future__ import annotations
 
 import functools
+import logging
 
 import streamlit as st
 
 from scoreviz.scenes import Scene, ScenesError
+from scoreviz.scenes import broken_scenes as broken_scene_files
 from scoreviz.scenes import load_scenes as load_scene_files
+from scoreviz.text import escape
 from scoreviz.ui import keys, links, pages
 from scoreviz.ui.training_runner import is_training, start_training
 
-__all__ = ["Scene", "ScenesError", "load_scenes"]
+__all__ = ["Scene", "ScenesError", "broken", "load_scenes"]
+log = logging.getLogger("scoreviz")
+
+
+def load_scenes() -> dict[str, Scene]:
+    """Every usable scene (`scoreviz.scenes.load_scenes`), each setting checked against its
+    page; a scene that fails is left out (see `broken`), the others stay."""
+    return _checked()[0]
+
+
+def broken() -> dict[str, str]:
+    """File name -> why that scene is disabled (the file's own checks, then its page's)."""
+    return _checked()[1]
 
 
 @functools.cache
-def load_scenes() -> dict[str, Scene]:
-    """Every scene (`scoreviz.scenes.load_scenes`), each setting checked against its page."""
-    scenes = load_scene_files()
-    for scene in scenes.values():
-        check_settings(scene)
-    return scenes
+def _checked() -> tuple[dict[str, Scene], dict[str, str]]:
+    good, bad = {}, broken_scene_files()
+    for name, scene in load_scene_files().items():
+        try:
+            check_settings(scene)
+        except ScenesError as exc:
+            log.warning("%s This scene is disabled.", exc)
+            bad[scene.source or name] = str(exc)
+            continue
+        good[name] = scene
+    return good, bad
 
 
 def check_settings(scene: Scene) -> None:
@@ -89,6 +110,8 @@ def picker() -> None:
                 scene.title, key=f"scene_{name}", on_click=open_scene, args=(name,),
                 width="stretch",
             )  # fmt: skip
+        for message in broken().values():  # a bad file disables its scene, nothing else
+            st.caption(f":warning: Disabled: {escape(message, limit=300)}")
 
 
 def card(page_file: str) -> None:

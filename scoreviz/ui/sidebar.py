@@ -15,6 +15,7 @@ import streamlit as st
 
 from scoreviz.distributions import distribution_labels
 from scoreviz.processes import process_labels
+from scoreviz.text import code_span
 from scoreviz.ui import keys, present, scenes
 from scoreviz.ui.models import Selection, current_selection
 from scoreviz.ui.training_runner import sidebar_status
@@ -54,7 +55,7 @@ def sidebar() -> Selection:
                 names,
                 key=keys.ACTIVE_MODEL,
                 format_func=sidebar_name,
-                help="Its full name: " + ss[keys.ACTIVE_MODEL],
+                help="Its full name: " + code_span(ss[keys.ACTIVE_MODEL]),  # tooltips are markdown
             )
             quality = getattr(ss[keys.MODELS][ss[keys.ACTIVE_MODEL]], "quality", None)
             if quality is not None:

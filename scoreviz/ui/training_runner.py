@@ -63,7 +63,10 @@ def start_training(
     if is_training():
         return "busy"
     costs.check_budget(config, MAX_JOB_SECONDS)
-    shareable = dist is None
+    # Shared (server-wide store, on-disk store) only what this server trained from settings
+    # alone or from a shared model: never uploaded data, never weights from an imported file
+    # (a continuation's id binds its parent's content too: training.continuation).
+    shareable = dist is None and not getattr(init, "from_file", False)
     cached = shared_models().get(config.model_id) if shareable else None
     if cached is not None:
         add_model(name, cached)

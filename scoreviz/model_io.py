@@ -88,7 +88,7 @@ _TRAIN_TYPES = {
 # Settings added later: a file may lack them (then they take their legacy values, see
 # TrainConfig.from_dict), and a file that has them is checked like the others.
 _TRAIN_OPTIONAL = {"time_sampling": (str,), "parent": (str, type(None))}
-_MODEL_OPTIONAL = {"x_freqs": (int,), "residual": (bool,)}
+_MODEL_OPTIONAL = {"x_freqs": (int,), "residual": (bool,), "x_gate": (bool,), "prior_skip": (bool,)}
 _MODEL_TYPES = {
     "kind": (str,),
     "parameterization": (str,),

@@ -195,10 +195,37 @@ def test_initial_weights_are_reproducible_when_sessions_initialise_at_once():
 
 
 def test_untrained_model_starts_at_zero_output():
+    """Without the prior skip the network starts at F = 0; with it (the default) at the Gaussian
+    prior's reading: eps = sigma x / (alpha^2 + sigma^2), the exact eps of N(0, I) data."""
     process = get_process("vp_linear")
-    model = build_model(ModelConfig(), process)
+    model = build_model(ModelConfig(prior_skip=False), process)
     x, t = points_and_times(process, n=16)
     assert torch.equal(model.eps(x.float(), t.float()), torch.zeros(16, 2))
+    alpha, sigma = process.alpha(t), process.sigma(t)
+    gauss = sigma[:, None] * x / (alpha**2 + sigma**2)[:, None]
+    torch.testing.assert_close(build_model(ModelConfig(), process).eps(x, t), gauss)
+
+
+@pytest.mark.parametrize("output", ["eps", "score", "x0"])
+@pytest.mark.parametrize("process_name", ["vp_linear", "ve", "sub_vp"])
+def test_far_from_the_data_the_score_falls_back_to_the_gaussian_prior(output, process_name):
+    """Issue 21: an eps network saturates beyond where training visits (|eps_hat| ~ 4 at |x| = 8,
+    where N(0, I) needs 8), the reverse SDE's f x then outweighs g^2 s and particles that
+    wander out fly off. With the prior skip, s -> -x / (alpha^2 + sigma^2) far out, whatever the
+    weights, for every output."""
+    process = get_process(process_name)
+    model = build_model(ModelConfig(parameterization=output), process, seed=3)
+    with torch.no_grad():  # weights that make F large and arbitrary
+        for p in model.net.parameters():
+            p.normal_(0, 0.5, generator=torch.Generator().manual_seed(p.numel()))
+    angle = torch.linspace(0, 6.28, 64, dtype=torch.float64)
+    direction = torch.stack([angle.cos(), angle.sin()], 1)
+    for t in (0.3, 0.9):
+        var = float(process.alpha(torch.tensor(t)) ** 2 + process.sigma(torch.tensor(t)) ** 2)
+        x = 400.0 * var**0.5 * direction
+        s = model.score(x, torch.full((64,), t, dtype=torch.float64))
+        radial = (s * direction).sum(1) / (-x.norm(dim=1) / var)
+        assert radial.min() > 0.9 and radial.max() < 1.1
 
 
 @pytest.mark.parametrize(

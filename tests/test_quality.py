@@ -14,6 +14,7 @@ import torch
 
 from scoreviz import exact_score_fn, get_distribution, get_process
 from scoreviz.mixture import GaussianMixture
+from scoreviz import quality
 from scoreviz.quality import CLOSE, CLOSE_ENERGY, WELL, WELL_ENERGY, Quality, assess
 
 PROC = get_process("vp_linear")
@@ -24,7 +25,8 @@ def test_the_exact_score_loses_nothing_and_is_learned_well():
     q = assess(exact_score_fn(RING, PROC), RING, PROC)
     assert q.nats_lost == pytest.approx(0.0, abs=1e-12)
     assert q.verdict == "learned well" and q.diagnosis() == ""
-    assert q.energy_ratio < 3 and q.n == 2000
+    assert q.energy_ratio < 3 and q.n == 2000 * q.seeds and q.seeds == quality.N_SEEDS
+    assert q.strays == q.expected_strays and q.nats_spread == 0.0
     assert "0.00 nats lost" in q.summary()
 
 
@@ -82,6 +84,6 @@ def test_exact_samples_are_kept_per_data_and_large_mixtures_use_fewer_particles(
     exact = exact_score_fn(RING, PROC)
     assess(exact, RING, PROC, cache_key=("eight_gaussians", "vp_linear", "test"))
     assess(exact, RING, PROC, cache_key=("eight_gaussians", "vp_linear", "test"))
-    assert len(calls) == 3  # exact once, then the "learned" score twice
+    assert len(calls) == 3 * quality.N_SEEDS  # exact once, then the "learned" score twice
     big = empirical(torch.randn(2000, 2, generator=torch.Generator().manual_seed(0)), 0.05)
     assert quality.n_samples(big) == 500 and quality.n_samples(RING) == 2000

@@ -163,8 +163,11 @@ class ScoreMLP(nn.Module):
     def features(
         self, u: torch.Tensor, c: torch.Tensor, noise: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """[u, sin(w u), cos(w u), sin(v c), cos(v c)] (N, n_in); with `noise` (N,), the spread
-        sigma_t c_in of the noise in u, each w's pair is multiplied by exp(-(w noise/GATE_WIDTH)^2/2)."""
+        """[u, sin(w u), cos(w u), sin(v c), cos(v c)] (N, n_in).
+
+        With `noise` (N,), the noise's spread sigma_t c_in in u, each frequency's sin and cos are
+        multiplied by exp(-(w noise / GATE_WIDTH)^2 / 2): detail finer than the noise fades out.
+        """
         parts = [u]
         if self.x_freqs.numel():
             wu = (u[:, :, None] * self.x_freqs).flatten(1)  # (N, 2 x_freqs)

@@ -261,7 +261,8 @@ def assess(
     if any(len(x) == 0 for x in learned):  # a seed's samples all ran off to infinity
         return Quality(math.inf, math.inf, 1.0, OFF_QUANTILE, 1.0, (0.0, 0.0), 0, seeds=n_seeds)
     lost = [
-        mean_log_likelihood(e, dist) - mean_log_likelihood(x, dist) for e, x in zip(exact, learned)
+        mean_log_likelihood(e, dist) - mean_log_likelihood(x, dist)
+        for e, x in zip(exact, learned, strict=True)
     ]
     every, every_exact = torch.cat(learned), torch.cat(exact)
     log_p, log_p_exact = dist.log_prob(every), dist.log_prob(every_exact)

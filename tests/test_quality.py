@@ -12,9 +12,8 @@ import math
 import pytest
 import torch
 
-from scoreviz import exact_score_fn, get_distribution, get_process
+from scoreviz import exact_score_fn, get_distribution, get_process, quality
 from scoreviz.mixture import GaussianMixture
-from scoreviz import quality
 from scoreviz.quality import CLOSE, CLOSE_ENERGY, WELL, WELL_ENERGY, Quality, assess
 
 PROC = get_process("vp_linear")

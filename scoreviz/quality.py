@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from scoreviz.losses import weighting_note
+from scoreviz.losses import eps_weight_skew, weighting_note
 from scoreviz.metrics import energy_distance, energy_noise_floor, mean_log_likelihood
 from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import NoiseProcess, get_process
@@ -67,7 +67,8 @@ N_SEEDS = 3
 # Failures the settings explain (verdict label); `assess_result` sets the cause and its words.
 CAUSES = {
     "memorised": "memorised its training points",
-    "weighting": "high noise not learned",
+    "weighting_high": "high noise not learned",  # lambda weighs small sigma far more (lambda = 1)
+    "weighting_low": "fine detail not learned",  # lambda weighs large sigma far more (x0-MSE)
 }
 # A fixed training set of at most this many points is "a handful": its model memorises them.
 MEMORISE_N = 500
@@ -294,8 +295,12 @@ def cause_of(config) -> tuple[str, str]:
             "memorises them), not the shape they came from; training longer will not change "
             "that: train on more points, or on fresh samples (0)"
         )
-    note = weighting_note(config.weighting, get_process(config.process))
-    return ("weighting", note) if note else ("", "")
+    process = get_process(config.process)
+    note = weighting_note(config.weighting, process)
+    if not note:
+        return "", ""
+    high = eps_weight_skew(config.weighting, process) > 1  # the weight sits at small sigma
+    return ("weighting_high" if high else "weighting_low"), note
 
 
 def assess_result(result, dist: GaussianMixture | None = None) -> Quality | None:

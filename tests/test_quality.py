@@ -142,7 +142,7 @@ def test_lambda_one_is_told_where_its_weight_goes():
     """lambda = 1 weighs the eps-MSE by 1/sigma^2: (sigma(1)/sigma(t_min))^2 ~ 10^4 on VP linear,
     so the verdict says the high-noise score was never learned, with that number."""
     cause, note = quality.cause_of(TrainConfig(weighting="one"))
-    assert cause == "weighting" and "~10⁴× the weight on the smallest noise level" in note
+    assert cause == "weighting_high" and "~10⁴× the weight on the smallest noise level" in note
     assert "never learned" in note
     sigma = PROC.sigma(torch.tensor([PROC.t_min, 1.0], dtype=torch.float64))
     assert eps_weight_skew("one", PROC) == pytest.approx(float(sigma[1] / sigma[0]) ** 2)
@@ -150,3 +150,9 @@ def test_lambda_one_is_told_where_its_weight_goes():
     assert weighting_note("sigma2", PROC) == ""
     q = Quality(2.0, 9.0, 0.2, 0.01, 0.1, (0.0, 0.0), 6000, cause=cause, note=note)
     assert q.verdict == "high noise not learned" and note in q.summary()
+    # the x0-MSE weighting is lopsided the other way: the fine detail is what it misses
+    cause, note = quality.cause_of(TrainConfig(weighting="x0"))
+    assert cause == "weighting_low" and "the largest noise level" in note
+    assert Quality(2.0, 9.0, 0.2, 0.01, 0.1, (0, 0), 6000, cause=cause).verdict == (
+        "fine detail not learned"
+    )

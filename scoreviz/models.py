@@ -18,6 +18,19 @@ only through `scoreviz.conversions`:
 
 (`PARAMETERIZATION_TABLE`: key -> label and the three readings of F.)
 
+Two things keep the network sane where training never goes (issue 21's stray samples). The eps
+network used to saturate beyond the region training visits (|u| > 4.5: 1 training point in
+20,000): at t = 0.95 its radial score was -4.2 at |x| = 8 where N(0, I) has -8, weaker than the
+reverse SDE's f x needs, so a particle that wandered past |x| ~ 5 was pushed out to |x| ~ 10.
+- `prior_skip`: F = k(t) u + fade(|u|) F_net, where k(t) u is the output's reading of the
+  Gaussian prior N(0, (alpha^2 + sigma^2) I) (`_PRIOR_GAIN`, exact for data of unit spread at
+  high noise) and fade = exp(-(|u| - FAR)^2 / 2) beyond |u| = FAR. Far out the score is the
+  prior's, -x / (alpha^2 + sigma^2), whatever the weights; an untrained model starts there.
+- `x_gate`: sin/cos(w u) fade in as the noise falls, times exp(-(w sigma_t c_in / GATE_WIDTH)^2
+  / 2): at sampling's start only w <= 2 pass, so high frequencies cannot paint arbitrary
+  ripples over the prior's tails (p_t has no detail finer than its noise anyway).
+Model files from before these fields load with both off (`LEGACY_FIELDS`).
+
 With this scaling "score" trains exactly like "eps" with the output's sign flipped (same loss
 history, mirrored last layer): the 1/sigma_t a raw score needs is supplied by hand, not learned.
 "x0" differs: its score error is amplified by alpha_t / sigma_t^2 at small sigma_t.

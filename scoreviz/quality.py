@@ -1,6 +1,7 @@
 """How well did the model learn? Its samples against the exact answer, as numbers and a verdict.
 
-Both the learned and the exact score drive the same sampler (reverse SDE, same seed), so the
+Both the learned and the exact score drive the same sampler (reverse SDE, same seeds: N_SEEDS
+of them, so the verdict is what a student sees with any seed, not with a lucky one), so the
 sampler's own discretisation error cancels and what is left is the model's:
 
     nats lost    = mean log p_0(exact-score samples) - mean log p_0(learned samples)
@@ -8,13 +9,16 @@ sampler's own discretisation error cancels and what is left is the model's:
     energy ratio = energy distance(learned, fresh exact) / the two-sample floor at that size
                    (~1: indistinguishable from the data at this sample size)
 
-and where the samples go wrong: the share of learned samples where the data has almost no mass
-(smeared or blobby), and the region of the data that gets too few samples (a missing ring, arm
-or letter), found on a coarse grid.
+and where the samples go wrong: stray samples (below the data's own 0.1 % log-density quantile,
+counted against the exact score's own), the share of learned samples where the data has almost
+no mass (smeared or blobby), and the region of the data that gets too few samples (a missing
+ring, arm or letter), found on a coarse grid. `assess_result` also names a failure the settings
+explain (`CAUSES`: a handful of training points is memorised; lambda = 1 never learns high noise).
 
     q = assess(result.score_fn(), dist, process)
-    q.verdict        # "learned well" | "close" | "keep training"
-    q.summary()      # "learned well: 0.04 nats lost, energy 1.1× the floor"
+    q.verdict        # "learned well" | "close" | "keep training" | a CAUSES label
+    q.summary()      # "learned well: 0.04 nats lost (±0.01 over 3 seeds), none of 6,000
+                     #  samples far from the data, energy distance at the two-sample floor"
 """
 
 from __future__ import annotations

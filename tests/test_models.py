@@ -101,10 +101,28 @@ def test_input_features_are_sinusoids_of_each_scaled_coordinate():
     assert isinstance(plain.hidden, torch.nn.Sequential) and not hasattr(plain, "blocks")
 
 
+def test_each_input_frequency_fades_in_as_the_noise_falls():
+    """With the noise's spread s in u, sin/cos(w u) are multiplied by exp(-(w s / GATE_WIDTH)^2
+    / 2): at s = 1 (sampling's start) only the lowest frequencies pass; at s = 0, all of them."""
+    from scoreviz.models import GATE_WIDTH, X_FREQ_RANGE
+
+    net = ScoreMLP(ModelConfig(x_freqs=5, n_freqs=3))
+    u, c = torch.tensor([[0.3, -1.2], [0.3, -1.2]]), torch.tensor([0.7, 0.7])
+    noise = torch.tensor([1.0, 0.0])
+    w = np.geomspace(*X_FREQ_RANGE, 5)
+    gate = np.tile(np.exp(-0.5 * (w / GATE_WIDTH) ** 2), 2)
+    plain, gated = net.features(u, c), net.features(u, c, noise)
+    np.testing.assert_allclose(gated[0, 2:12].numpy(), gate * plain[0, 2:12].numpy(), atol=1e-6)
+    np.testing.assert_allclose(gated[0, 12:22].numpy(), gate * plain[0, 12:22].numpy(), atol=1e-6)
+    torch.testing.assert_close(gated[1], plain[1])  # no noise: every frequency
+    assert gate[4] < 1e-50 and gate[0] > 0.95  # w = 32 is off at s = 1, w = 0.5 on
+
+
 def test_legacy_model_config_reads_back_as_the_plain_mlp():
     legacy = {k: v for k, v in dataclasses.asdict(ModelConfig()).items() if k not in LEGACY_FIELDS}
     cfg = ModelConfig.from_dict(legacy)
     assert cfg.x_freqs == 0 and cfg.residual is False
+    assert cfg.x_gate is False and cfg.prior_skip is False
     names = {n for n, _ in ScoreMLP(cfg).named_parameters()}
     assert names == {"hidden.0.weight", "hidden.0.bias", "hidden.2.weight", "hidden.2.bias"} | {
         "hidden.4.weight",

@@ -181,11 +181,12 @@ def test_settings_added_later_keep_older_model_ids():
     old = dataclasses.asdict(TrainConfig())
     for key in ("time_sampling", "parent"):
         del old[key]
-    for key in ("x_freqs", "residual"):
+    for key in ("x_freqs", "residual", "x_gate", "prior_skip"):
         del old["model"][key]
     cfg = TrainConfig.from_dict(old)
     assert cfg.time_sampling == "uniform" and cfg.parent is None
     assert cfg.model.x_freqs == 0 and cfg.model.residual is False
+    assert cfg.model.x_gate is False and cfg.model.prior_skip is False
     text = json.dumps(old, sort_keys=True)
     assert cfg.model_id == hashlib.sha1(text.encode()).hexdigest()[:12]
 

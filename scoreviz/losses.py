@@ -48,11 +48,18 @@ class Weighting:
 
     label: str
     formula: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    help: str = ""  # what a student should know before choosing it (the Train form's help)
 
 
 WEIGHTING_TABLE: dict[str, Weighting] = {
     "sigma2": Weighting("λ = σ² (ε-MSE, balanced)", lambda alpha, sigma: sigma**2),
-    "one": Weighting("λ = 1 (raw score MSE)", lambda alpha, sigma: torch.ones_like(sigma)),
+    "one": Weighting(
+        "λ = 1 (raw score MSE: high noise never learned)",
+        lambda alpha, sigma: torch.ones_like(sigma),
+        help="The failure to learn from: λ = 1 weighs the ε-error by 1/σ², ~10⁴× more at the "
+        "smallest noise level (σ ≈ 0.01) than at the largest (σ = 1) on VP, 10⁶× on VE, so the "
+        "high-noise score, where sampling starts, is never learned.",
+    ),
     "x0": Weighting("λ = σ⁴/α² (x₀-MSE)", lambda alpha, sigma: sigma**4 / alpha**2),
     # sigma^2 min(SNR, gamma) / SNR, written without dividing by SNR (finite at alpha -> 0)
     "min_snr": Weighting(
@@ -61,6 +68,7 @@ WEIGHTING_TABLE: dict[str, Weighting] = {
     ),
 }
 WEIGHTINGS: dict[str, str] = {k: w.label for k, w in WEIGHTING_TABLE.items()}  # key -> label
+WEIGHTING_HELP: dict[str, str] = {k: w.help for k, w in WEIGHTING_TABLE.items() if w.help}
 
 
 # A weighting whose eps-MSE weight lambda / sigma^2 differs by more than this between the smallest

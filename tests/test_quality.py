@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from scoreviz import exact_score_fn, get_distribution, get_process, quality
-from scoreviz.losses import eps_weight_skew, weighting_note
+from scoreviz.losses import WEIGHTING_HELP, WEIGHTINGS, eps_weight_skew, weighting_note
 from scoreviz.mixture import GaussianMixture
 from scoreviz.quality import CLOSE, CLOSE_ENERGY, WELL, WELL_ENERGY, Quality, assess
 from scoreviz.training import TrainConfig
@@ -150,6 +150,7 @@ def test_lambda_one_is_told_where_its_weight_goes():
     assert weighting_note("sigma2", PROC) == ""
     q = Quality(2.0, 9.0, 0.2, 0.01, 0.1, (0.0, 0.0), 6000, cause=cause, note=note)
     assert q.verdict == "high noise not learned" and note in q.summary()
+    assert "10⁴×" in WEIGHTING_HELP["one"] and "never learned" in WEIGHTINGS["one"]
     # the x0-MSE weighting is lopsided the other way: the fine detail is what it misses
     cause, note = quality.cause_of(TrainConfig(weighting="x0"))
     assert cause == "weighting_low" and "the largest noise level" in note

@@ -90,7 +90,7 @@ class Quality:
     missing_share: float  # largest shortfall of one grid cell, as a share of all samples
     missing_at: tuple[float, float]  # that cell's centre
     n: int  # finite learned samples, all seeds together
-    strays: int = 0  # learned samples below the data's own STRAY_QUANTILE log-density
+    strays: int = -1  # learned samples below the data's STRAY_QUANTILE log-density (-1: untold)
     expected_strays: int = 0  # the same count for the exact score's samples (same seeds)
     nats_spread: float = 0.0  # max - min of the per-seed nats lost
     seeds: int = 1  # sampler seeds compared
@@ -100,7 +100,7 @@ class Quality:
     @property
     def excess_strays(self) -> float:
         """Share of the samples that are strays beyond what the exact score's samples show."""
-        return max(self.strays - self.expected_strays, 0) / max(self.n, 1)
+        return max(self.strays - self.expected_strays, 0) / max(self.n, 1)  # 0 if not counted
 
     @property
     def _grade(self) -> str:
@@ -121,7 +121,10 @@ class Quality:
         return grade
 
     def stray_text(self) -> str:
-        """'3 of 6,000 samples far from the data (the exact score: 1)'."""
+        """'3 of 6,000 samples far from the data (the exact score: 1)' ('' if not counted: a
+        verdict stored before strays were counted)."""
+        if self.strays < 0:
+            return ""
         if self.strays == 0:
             return f"none of {self.n:,} samples far from the data"
         return (
@@ -159,10 +162,8 @@ class Quality:
             else f"energy distance {self.energy_ratio:.1f}× the two-sample floor"
         )
         seeds = f" (±{self.nats_spread / 2:.2f} over {self.seeds} seeds)" if self.seeds > 1 else ""
-        text = (
-            f"{self.verdict}: {max(self.nats_lost, 0.0):.2f} nats lost{seeds}, "
-            f"{self.stray_text()}, {energy}"
-        )
+        strays = f"{self.stray_text()}, " if self.strays >= 0 else ""
+        text = f"{self.verdict}: {max(self.nats_lost, 0.0):.2f} nats lost{seeds}, {strays}{energy}"
         why = self.diagnosis()
         return f"{text} ({why})" if why else text
 

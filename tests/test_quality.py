@@ -116,9 +116,12 @@ def test_the_wording_never_says_zero_percent_too_few():
 
 
 def test_stray_text_counts_strays_in_words():
+    old = Quality(0.05, 1.0, 0.01, 0.01, 0.0, (0.0, 0.0), 2000)  # stored before strays counted
+    assert old.stray_text() == "" and "far from the data" not in old.summary()
     q = Quality(0.05, 1.0, 0.01, 0.01, 0.0, (0.0, 0.0), 6000, strays=3, expected_strays=1)
     assert q.stray_text() == "3 of 6,000 samples far from the data (the exact score: 1)"
-    assert Quality(0.0, 1.0, 0.01, 0.01, 0.0, (0, 0), 6000).stray_text().startswith("none of 6,000")
+    none = Quality(0.0, 1.0, 0.01, 0.01, 0.0, (0, 0), 6000, strays=0)
+    assert none.stray_text().startswith("none of 6,000")
     many = Quality(0.05, 1.0, 0.01, 0.01, 0.0, (0.0, 0.0), 6000, strays=70, expected_strays=10)
     assert many.verdict == "close" and "70 of 6,000" in many.diagnosis()
 

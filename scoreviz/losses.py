@@ -27,6 +27,7 @@ Shapes: x0, eps (N, 2); t (N,); every loss is per sample (N,), unreduced.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -47,11 +48,18 @@ class Weighting:
 
     label: str
     formula: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    help: str = ""  # what a student should know before choosing it (the Train form's help)
 
 
 WEIGHTING_TABLE: dict[str, Weighting] = {
     "sigma2": Weighting("λ = σ² (ε-MSE, balanced)", lambda alpha, sigma: sigma**2),
-    "one": Weighting("λ = 1 (raw score MSE)", lambda alpha, sigma: torch.ones_like(sigma)),
+    "one": Weighting(
+        "λ = 1 (raw score MSE: high noise never learned)",
+        lambda alpha, sigma: torch.ones_like(sigma),
+        help="The failure to learn from: λ = 1 weighs the ε-error by 1/σ², ~10⁴× more at the "
+        "smallest noise level (σ ≈ 0.01) than at the largest (σ = 1) on VP, 10⁶× on VE, so the "
+        "high-noise score, where sampling starts, is never learned.",
+    ),
     "x0": Weighting("λ = σ⁴/α² (x₀-MSE)", lambda alpha, sigma: sigma**4 / alpha**2),
     # sigma^2 min(SNR, gamma) / SNR, written without dividing by SNR (finite at alpha -> 0)
     "min_snr": Weighting(
@@ -60,6 +68,46 @@ WEIGHTING_TABLE: dict[str, Weighting] = {
     ),
 }
 WEIGHTINGS: dict[str, str] = {k: w.label for k, w in WEIGHTING_TABLE.items()}  # key -> label
+WEIGHTING_HELP: dict[str, str] = {k: w.help for k, w in WEIGHTING_TABLE.items() if w.help}
+
+
+# A weighting whose eps-MSE weight lambda / sigma^2 differs by more than this between the smallest
+# and the largest noise level leaves one end unlearned in a default training run.
+SKEW_LIMIT = 100.0
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def eps_weight_skew(weighting: str, process: NoiseProcess) -> float:
+    """(lambda / sigma^2 at t_min) / (the same at t = 1): how much more the loss weighs the
+    smallest noise level than the largest, on the eps scale where lambda = sigma^2 is flat."""
+    t = torch.tensor([process.t_min, 1.0], dtype=torch.float64)
+    w = _weight64(weighting, process, t) / process.sigma(t) ** 2
+    return float(w[0] / w[1])
+
+
+def weighting_note(weighting: str, process: NoiseProcess) -> str:
+    """Why `weighting` fails under `process`, in words ('' when its weight is balanced enough).
+
+    lambda = 1 weighs the eps-MSE by 1/sigma^2: ~10^4 x more at sigma_min = 0.01 than at sigma = 1
+    on VP, so the high-noise score the sampler starts from is never learned.
+    """
+    skew = eps_weight_skew(weighting, process)
+    if 1 / SKEW_LIMIT <= skew <= SKEW_LIMIT:
+        return ""
+    label = WEIGHTING_TABLE[weighting].label.split(" (")[0]
+    power = f"10{str(round(math.log10(max(skew, 1 / skew)))).translate(_SUPERSCRIPT)}"
+    sigma = process.sigma(torch.tensor([process.t_min, 1.0], dtype=torch.float64)).tolist()
+    if skew > 1:
+        return (
+            f"{label} puts ~{power}× the weight on the smallest noise level (σ = {sigma[0]:.2g}) "
+            f"that it puts on the largest (σ = {sigma[1]:.2g}), so the high-noise score, where "
+            "sampling starts, is never learned: use λ = σ²"
+        )
+    return (
+        f"{label} puts ~{power}× the weight on the largest noise level (σ = {sigma[1]:.2g}) that "
+        f"it puts on the smallest (σ = {sigma[0]:.2g}), so the low-noise score, which draws the "
+        "shape's fine detail, is barely learned: use λ = σ²"
+    )
 
 
 def _weight64(weighting: str, process: NoiseProcess, t: torch.Tensor) -> torch.Tensor:

@@ -94,7 +94,12 @@ _TRAIN_OPTIONAL = {
     "parent": (str, type(None)),
     "parent_digest": (str, type(None)),
 }
-_MODEL_OPTIONAL = {"x_freqs": (int,), "residual": (bool,)}
+_MODEL_OPTIONAL = {
+    "x_freqs": (int,),
+    "residual": (bool,),
+    "x_gate": (bool,),
+    "prior_skip": (bool,),
+}
 _MODEL_TYPES = {
     "kind": (str,),
     "parameterization": (str,),

@@ -101,10 +101,28 @@ def test_input_features_are_sinusoids_of_each_scaled_coordinate():
     assert isinstance(plain.hidden, torch.nn.Sequential) and not hasattr(plain, "blocks")
 
 
+def test_each_input_frequency_fades_in_as_the_noise_falls():
+    """With the noise's spread s in u, sin/cos(w u) are multiplied by exp(-(w s / GATE_WIDTH)^2
+    / 2): at s = 1 (sampling's start) only the lowest frequencies pass; at s = 0, all of them."""
+    from scoreviz.models import GATE_WIDTH, X_FREQ_RANGE
+
+    net = ScoreMLP(ModelConfig(x_freqs=5, n_freqs=3))
+    u, c = torch.tensor([[0.3, -1.2], [0.3, -1.2]]), torch.tensor([0.7, 0.7])
+    noise = torch.tensor([1.0, 0.0])
+    w = np.geomspace(*X_FREQ_RANGE, 5)
+    gate = np.tile(np.exp(-0.5 * (w / GATE_WIDTH) ** 2), 2)
+    plain, gated = net.features(u, c), net.features(u, c, noise)
+    np.testing.assert_allclose(gated[0, 2:12].numpy(), gate * plain[0, 2:12].numpy(), atol=1e-6)
+    np.testing.assert_allclose(gated[0, 12:22].numpy(), gate * plain[0, 12:22].numpy(), atol=1e-6)
+    torch.testing.assert_close(gated[1], plain[1])  # no noise: every frequency
+    assert gate[4] < 1e-50 and gate[0] > 0.95  # w = 32 is off at s = 1, w = 0.5 on
+
+
 def test_legacy_model_config_reads_back_as_the_plain_mlp():
     legacy = {k: v for k, v in dataclasses.asdict(ModelConfig()).items() if k not in LEGACY_FIELDS}
     cfg = ModelConfig.from_dict(legacy)
     assert cfg.x_freqs == 0 and cfg.residual is False
+    assert cfg.x_gate is False and cfg.prior_skip is False
     names = {n for n, _ in ScoreMLP(cfg).named_parameters()}
     assert names == {"hidden.0.weight", "hidden.0.bias", "hidden.2.weight", "hidden.2.bias"} | {
         "hidden.4.weight",
@@ -195,10 +213,37 @@ def test_initial_weights_are_reproducible_when_sessions_initialise_at_once():
 
 
 def test_untrained_model_starts_at_zero_output():
+    """Without the prior skip the network starts at F = 0; with it (the default) at the Gaussian
+    prior's reading: eps = sigma x / (alpha^2 + sigma^2), the exact eps of N(0, I) data."""
     process = get_process("vp_linear")
-    model = build_model(ModelConfig(), process)
+    model = build_model(ModelConfig(prior_skip=False), process)
     x, t = points_and_times(process, n=16)
     assert torch.equal(model.eps(x.float(), t.float()), torch.zeros(16, 2))
+    alpha, sigma = process.alpha(t), process.sigma(t)
+    gauss = sigma[:, None] * x / (alpha**2 + sigma**2)[:, None]
+    torch.testing.assert_close(build_model(ModelConfig(), process).eps(x, t), gauss)
+
+
+@pytest.mark.parametrize("output", ["eps", "score", "x0"])
+@pytest.mark.parametrize("process_name", ["vp_linear", "ve", "sub_vp"])
+def test_far_from_the_data_the_score_falls_back_to_the_gaussian_prior(output, process_name):
+    """Issue 21: an eps network saturates beyond where training visits (|eps_hat| ~ 4 at |x| = 8,
+    where N(0, I) needs 8), the reverse SDE's f x then outweighs g^2 s and particles that
+    wander out fly off. With the prior skip, s -> -x / (alpha^2 + sigma^2) far out, whatever the
+    weights, for every output."""
+    process = get_process(process_name)
+    model = build_model(ModelConfig(parameterization=output), process, seed=3)
+    with torch.no_grad():  # weights that make F large and arbitrary
+        for p in model.net.parameters():
+            p.normal_(0, 0.5, generator=torch.Generator().manual_seed(p.numel()))
+    angle = torch.linspace(0, 6.28, 64, dtype=torch.float64)
+    direction = torch.stack([angle.cos(), angle.sin()], 1)
+    for t in (0.3, 0.9):
+        var = float(process.alpha(torch.tensor(t)) ** 2 + process.sigma(torch.tensor(t)) ** 2)
+        x = 400.0 * var**0.5 * direction
+        s = model.score(x, torch.full((64,), t, dtype=torch.float64))
+        radial = (s * direction).sum(1) / (-x.norm(dim=1) / var)
+        assert radial.min() > 0.9 and radial.max() < 1.1
 
 
 @pytest.mark.parametrize(

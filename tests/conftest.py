@@ -19,6 +19,16 @@ from tests.apptest_utils import decode
 ARRAY_KEYS = ("x", "y", "z", "u", "v")
 
 
+def pytest_sessionstart(session):
+    tiers.install_guards()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    with tiers.guarding(item):
+        return (yield)
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark each test with the costly things it reaches, and `quick` if it reaches none."""
     for item in items:

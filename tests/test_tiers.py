@@ -11,6 +11,8 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import pytest
+
 from scoreviz.distributions import get_distribution
 from tests import tiers
 
@@ -78,3 +80,12 @@ def test_a_fixture_gives_its_markers_to_the_test():
 def test_the_hook_puts_this_test_in_the_quick_tier(request):
     assert request.node.get_closest_marker("quick") is not None
     assert not any(request.node.get_closest_marker(m) for m in tiers.NOT_QUICK)
+
+
+def test_a_quick_test_that_trains_or_starts_a_process_fails():
+    """The run-time check behind the reading: hidden from it (looked up by name), these calls
+    reach training and a new process while this quick test runs."""
+    with pytest.raises(AssertionError, match="quick-tier test reached training"):
+        _sample("_trains_through_a_module_attribute")()
+    with pytest.raises(AssertionError, match="quick-tier test reached a new process"):
+        _sample("_starts_a_process")()

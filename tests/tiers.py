@@ -12,7 +12,8 @@ in the project's own code (imports inside functions included):
 and `slow` to a test that reaches scoreviz.quality.assess (two 2,000-particle sampler runs: the
 "runs many samplers" of the `slow` marker), and `quick` to every test that has none of these.
 `bash scripts/test.sh --quick` runs `pytest -m quick`; `pytest --collect-only -q -m quick` lists
-that tier.
+that tier. While a quick test runs (in any run), training, an AppTest run or a new process makes
+it fail (`install_guards`): the reading below is checked by every run.
 
 "Reaches" is read from bytecode, not run: a global name or an import is followed to the object
 it names, an attribute of a module or class to that attribute; functions and classes whose code
@@ -24,12 +25,14 @@ needs its module's import of the costly thing to be seen, or an explicit marker.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import dis
 import functools
 import importlib
 import inspect
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,3 +196,40 @@ def markers_for(item) -> set[str]:
         if root is not None:
             marks |= _reached(root)
     return marks
+
+
+# ------------------------------------------------------------------------- the check at run time
+_GUARDING = [False]
+
+
+def install_guards() -> None:
+    """Make training, an AppTest run and a new process fail while a quick test runs: if one does,
+    the reading above missed how it gets there, and the test must not stay in the quick tier."""
+    import subprocess
+
+    from streamlit.testing.v1 import AppTest
+
+    import scoreviz.training as training
+
+    def guard(what: str, real):
+        @functools.wraps(real)
+        def guarded(*args, **kwargs):
+            if _GUARDING[0]:
+                raise AssertionError(f"a quick-tier test reached {what}: see tests/tiers.py")
+            return real(*args, **kwargs)
+
+        return guarded
+
+    training._start = guard("training", training._start)  # every train() call starts here
+    AppTest.run = guard("an AppTest run", AppTest.run)
+    subprocess.Popen.__init__ = guard("a new process", subprocess.Popen.__init__)
+
+
+@contextlib.contextmanager
+def guarding(item) -> Iterator[None]:
+    """The guards are on for the whole run of a quick test (its fixtures included)."""
+    _GUARDING[0] = item.get_closest_marker("quick") is not None
+    try:
+        yield
+    finally:
+        _GUARDING[0] = False

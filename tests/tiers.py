@@ -31,6 +31,7 @@ import functools
 import importlib
 import inspect
 import sys
+import threading
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,7 +200,7 @@ def markers_for(item) -> set[str]:
 
 
 # ------------------------------------------------------------------------- the check at run time
-_GUARDING = [False]
+_GUARDING: list[int | None] = [None]  # the thread running a quick test, if one runs
 
 
 def install_guards() -> None:
@@ -214,7 +215,7 @@ def install_guards() -> None:
     def guard(what: str, real):
         @functools.wraps(real)
         def guarded(*args, **kwargs):
-            if _GUARDING[0]:
+            if _GUARDING[0] == threading.get_ident():  # not background work of an earlier test
                 raise AssertionError(f"a quick-tier test reached {what}: see tests/tiers.py")
             return real(*args, **kwargs)
 
@@ -227,9 +228,10 @@ def install_guards() -> None:
 
 @contextlib.contextmanager
 def guarding(item) -> Iterator[None]:
-    """The guards are on for the whole run of a quick test (its fixtures included)."""
-    _GUARDING[0] = item.get_closest_marker("quick") is not None
+    """The guards are on for the whole run of a quick test (its fixtures included), in the
+    thread that runs it: an earlier test's training or prefetch thread may still be busy."""
+    _GUARDING[0] = threading.get_ident() if item.get_closest_marker("quick") else None
     try:
         yield
     finally:
-        _GUARDING[0] = False
+        _GUARDING[0] = None

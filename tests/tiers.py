@@ -17,9 +17,9 @@ it fail (`install_guards`): the reading below is checked by every run.
 
 "Reaches" is read from bytecode, not run: a global name or an import is followed to the object
 it names, an attribute of a module or class to that attribute; functions and classes whose code
-lives in this checkout are followed into their own code. What it cannot see (a method called on
-an instance whose type it does not know) it does not follow, so a costly call hidden that way
-needs its module's import of the costly thing to be seen, or an explicit marker.
+lives in this checkout are followed into their own code, and so is the class of a module-level
+instance. What it cannot see (a method called on an object whose type it does not know) the
+run-time guards catch; such a test then needs an explicit marker.
 """
 
 from __future__ import annotations
@@ -129,8 +129,8 @@ def _references(code: types.CodeType, namespace: dict) -> list:
                 local[arg] = last
             last = None
             continue
-        if op == "LOAD_FAST":
-            last = local.get(arg)
+        if op.startswith("LOAD_FAST"):  # LOAD_FAST_CHECK, and 3.13's pairs: the last one
+            last = local.get(arg[-1] if isinstance(arg, tuple) else arg)
         elif op in LOADS:
             last = namespace.get(arg, getattr(builtins, arg, None))
         elif op == "IMPORT_NAME":

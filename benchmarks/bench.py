@@ -38,6 +38,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -385,13 +386,13 @@ def picture_grid(pictures: dict, path: Path) -> str:
 
     opts = dict(format="png", width=width, height=height, scale=2)
     kaleido.write_fig_sync(fig, path=str(path), opts=opts, kopts=dict(mathjax=False))
-    return str(path.relative_to(ROOT))
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
 
-def quality_section(fractions, budgets, only: list[str] | None = None) -> str:
+def quality_section(fractions, budgets, only: list[str] | None = None, path: Path = PICTURE) -> str:
     assessor, pictures = Assessor(), {}
     runs, rates = quality_runs(fractions, budgets, assessor, pictures, only)
-    picture = picture_grid(pictures, PICTURE)
+    picture = picture_grid(pictures, path)
     d, tiny = TrainConfig(), tiny_config(DIST)
     out = ["### 0. What the student sees: quality vs training time, every distribution", ""]
     out.append(f"Nats lost: mean ± half the range over sampler seeds 0-{quality.N_SEEDS - 1}; "
@@ -790,12 +791,15 @@ def main() -> None:
     tiny_extra = [] if args.quick else [16.0, 32.0]
     fractions = (0.5, 1.0) if args.quick else FRACTIONS
     tiny_budgets = TINY_BUDGETS[:1] if args.quick else TINY_BUDGETS
+    # only a full quality run redraws the README's picture; a partial one draws beside it
+    full = not args.quick and args.dists is None
+    picture = PICTURE if full else Path(tempfile.mkdtemp(prefix="scoreviz-bench-")) / PICTURE.name
     torch.set_num_threads(1)  # what training and the app's computations use (measured best)
     print(f"# scoreviz benchmark — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s), "
           f"load average {os.getloadavg()[0]:.2f} at the start\n")  # fmt: skip
     sections = [
-        ("quality", lambda: quality_section(fractions, tiny_budgets, args.dists)),
+        ("quality", lambda: quality_section(fractions, tiny_budgets, args.dists, picture)),
         ("options", lambda: options_section(args.dists)),
         ("training", lambda: training_section(budgets, tiny_extra)),
         ("latency", lambda: latency_section(repeats)),

@@ -1,4 +1,5 @@
-"""Shared pytest setup: a check that figure JSON holds only finite numbers.
+"""Shared pytest setup: the test tiers (markers set from what each test reaches, `tests/tiers.py`)
+and a check that figure JSON holds only finite numbers.
 
 Torch runs on one thread, as in the app: importing scoreviz sets that policy (`scoreviz.threads`).
 """
@@ -12,9 +13,29 @@ import numpy as np
 import pytest
 
 import scoreviz  # noqa: F401  (first of the package: its thread policy precedes torch's import)
+from tests import tiers
 from tests.apptest_utils import decode
 
 ARRAY_KEYS = ("x", "y", "z", "u", "v")
+
+
+def pytest_sessionstart(session):
+    tiers.install_guards()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    with tiers.guarding(item):
+        return (yield)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test with the costly things it reaches, and `quick` if it reaches none."""
+    for item in items:
+        for name in sorted(tiers.markers_for(item)):
+            item.add_marker(name)
+        if not any(item.get_closest_marker(name) for name in tiers.NOT_QUICK):
+            item.add_marker("quick")
 
 
 def figure_spec(fig) -> dict:

@@ -230,6 +230,7 @@ def _trapezoid(y: np.ndarray, t: np.ndarray) -> float:
     return float(((y[1:] + y[:-1]) / 2 * np.diff(t)).sum())
 
 
+@pytest.mark.slow  # the float64 quadrature reference: ~10 s of CPU for the four processes
 @pytest.mark.parametrize("name", PROCESSES)
 def test_training_floor_is_the_t_average_of_the_floor(reference_floors, name):
     """The dashed line on the loss charts, E_q L*(t) for training's t density q, every weighting,
@@ -250,6 +251,7 @@ def test_training_floor_is_the_t_average_of_the_floor(reference_floors, name):
         assert got == pytest.approx((uniform + per_log_sigma) / 2, rel=0.01), (name, w)
 
 
+@pytest.mark.slow  # the float64 quadrature reference: ~10 s of CPU for the four processes
 @pytest.mark.parametrize("name", PROCESSES)
 def test_floor_per_bin_and_its_curve_match_the_reference(reference_floors, name):
     """Loss-vs-t page: each bin's floor is the bin average of L*(t) (< 1 %, the steep first bin

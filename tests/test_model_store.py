@@ -9,7 +9,6 @@ import json
 import multiprocessing
 import os
 import sys
-import time
 import tracemalloc
 import types
 from dataclasses import replace
@@ -138,19 +137,24 @@ def test_waiting_for_the_lock_can_be_abandoned(tmp_path):
                 pass
 
 
-def _race(root: str, log: str, start, seed: int) -> None:
-    """One 'replica': wait for the start signal, then get or train the model."""
+def _race(root: str, log: str, waiting, seed: int) -> None:
+    """One 'replica': get or train the model. Whoever holds the lock trains, but only once the
+    other is seen waiting for that lock (the store asks `should_stop` only while flock is
+    refused): no sleep decides whether the two calls overlap."""
     store = ModelStore(root)
     config = _tiny(seed=seed, steps=200)
 
     def create():
+        overlapped = waiting.wait(120)  # the other replica is blocked on this model's lock
         with open(log, "a") as f:
-            f.write(f"{os.getpid()}\n")
-        time.sleep(0.5)  # widen the window in which the other process asks for the model
+            f.write(f"{os.getpid()} {'overlapped' if overlapped else 'alone'}\n")
         return train(config)
 
-    start.wait(60)
-    store.get_or_create(config.model_id, create)
+    def blocked() -> bool:
+        waiting.set()
+        return False  # keep waiting
+
+    store.get_or_create(config.model_id, create, should_stop=blocked)
 
 
 def test_two_processes_racing_for_one_model_train_it_once(tmp_path, monkeypatch):
@@ -158,19 +162,24 @@ def test_two_processes_racing_for_one_model_train_it_once(tmp_path, monkeypatch)
     # is app.py, which must not run outside Streamlit: give the children a bare __main__
     monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter, like a replica
-    start, log = ctx.Event(), tmp_path / "trainings.log"
+    waiting, log = ctx.Event(), tmp_path / "trainings.log"
     procs = [
-        ctx.Process(target=_race, args=(str(tmp_path / "store"), str(log), start, 5))
+        ctx.Process(target=_race, args=(str(tmp_path / "store"), str(log), waiting, 5))
         for _ in range(2)
     ]
     for p in procs:
         p.start()
-    time.sleep(3)  # both have imported torch and wait at the start line
-    start.set()
-    for p in procs:
-        p.join(120)
+    try:
+        for p in procs:
+            p.join(300)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
     assert [p.exitcode for p in procs] == [0, 0]
-    assert len(log.read_text().split()) == 1, "the model must be trained by one process only"
+    trainings = log.read_text().splitlines()
+    assert len(trainings) == 1, f"the model must be trained by one process only: {trainings}"
+    assert trainings[0].endswith(" overlapped"), "the other process never waited for the lock"
     stored = ModelStore(tmp_path / "store").get(_tiny(seed=5, steps=200).model_id)
     assert stored is not None and not stored.stopped
 

@@ -412,6 +412,67 @@ def mode_weights_figure(
     return fig
 
 
+MODE_BARS_MAX = 8  # components: beyond, the bars beside the panels would be too thin to read
+BAR_TEXT_MAX = 4  # components up to which each bar carries its share as text (legible: > 10 px)
+BARS_WIDTH = 0.15  # share of the figure's width the mode bars take, right of the panels
+
+
+def _bar_text(w: np.ndarray) -> list[str] | None:
+    return [f"{v:.2f}" for v in w] if len(w) <= BAR_TEXT_MAX else None
+
+
+def add_mode_bars(
+    fig: go.Figure,
+    true_weights: np.ndarray,
+    weights: Mapping[str, np.ndarray],
+    colors: Mapping[str, str] | None = None,
+    width: float = BARS_WIDTH,
+) -> go.Figure:
+    """Mode weights on the figure itself: a horizontal bar per mixture component beside the top
+    row of panels, the true weight (grey) above each row's share of final samples (its PALETTE
+    colour, `colors`: label -> key), the share written at the bar's end (up to BAR_TEXT_MAX
+    components). The panels' x domains and their titles shrink into the left 1 - width - 0.05
+    of the figure. In place; returns fig.
+
+    true_weights (K,); weights: label -> (K,) shares (`metrics.mode_weights`).
+    """
+    colors = dict(colors or {})
+    scale = 1 - width - 0.05
+    axes = list(fig.select_xaxes())
+    for ax in axes:
+        ax.domain = [d * scale for d in (ax.domain or (0, 1))]
+    for ann in fig.layout.annotations:
+        if ann.xref in (None, "paper") and ann.x is not None:
+            ann.x *= scale
+    n = len(axes) + 1
+    top = fig.layout.yaxis.domain or (0, 1)
+    k = [str(i) for i in range(1, len(true_weights) + 1)]
+    series = {"true weights": (np.asarray(true_weights, float), PALETTE["data"])}
+    for label, w in weights.items():
+        w = np.nan_to_num(np.asarray(w, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
+        series[label] = (w, PALETTE[colors.get(label, "learned")])
+    for i, (label, (w, color)) in enumerate(series.items()):
+        fig.add_trace(go.Bar(
+            x=w, y=k, orientation="h", name=label, marker_color=color, text=_bar_text(w),
+            textposition="outside", cliponaxis=False, showlegend=i == 0, legendgroup="weights",
+            hovertemplate=f"{label}<br>mode %{{y}}: %{{x:.3f}}<extra></extra>",
+            xaxis=f"x{n}", yaxis=f"y{n}",
+        ))  # fmt: skip
+    hi = max(float(np.max(w, initial=0.0)) for w, _ in series.values())
+    fig.update_layout({
+        f"xaxis{n}": dict(domain=[1 - width, 1], anchor=f"y{n}", range=[0, 1.45 * max(hi, 0.05)],
+                          automargin=False, showticklabels=False, showgrid=False, zeroline=True),
+        f"yaxis{n}": dict(domain=list(top), anchor=f"x{n}", autorange="reversed", type="category",
+                          automargin=False, title=dict(text="mode", standoff=2)),
+        "barmode": "group", "bargap": 0.25,
+    })  # fmt: skip
+    fig.add_annotation(
+        text="share per mode", x=1 - width / 2, y=top[1], xref="paper", yref="paper",
+        xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=14),
+    )  # fmt: skip
+    return fig
+
+
 def _panel(row) -> SamplingPanel:
     return SamplingPanel(
         row.label, row.kind, row.frames, row.field_xy, row.field_score, row.ranges,
@@ -419,14 +480,19 @@ def _panel(row) -> SamplingPanel:
     )  # fmt: skip
 
 
-def sampling_figure(view, **kwargs) -> go.Figure:
+def sampling_figure(view, mode_bars: bool = True, **kwargs) -> go.Figure:
     """`sampling_animation` of a pipelines.SamplingView: its rows, data and training points
-    (kwargs: x0_hat, trails, ... of `sampling_animation`)."""
+    (kwargs: x0_hat, trails, ... of `sampling_animation`), and with `mode_bars` the final mode
+    weights of every row beside the panels (`add_mode_bars`; mixtures of <= MODE_BARS_MAX)."""
     n_grid = round(np.sqrt(view.rows[0].field_xy.shape[1])) if view.rows else 15
     panels = [_panel(r) for r in view.rows]
-    return sampling_animation(
+    fig = sampling_animation(
         panels, data=view.data, train_points=view.train_points, n_grid=n_grid, **kwargs
     )
+    weights = {r.label: r.report["mode_weights"] for r in view.rows if "mode_weights" in r.report}
+    if mode_bars and weights and len(view.true_weights) <= MODE_BARS_MAX:
+        add_mode_bars(fig, view.true_weights, weights, {r.label: r.kind for r in view.rows})
+    return fig
 
 
 def sampling_weights_figure(view, max_components: int = 25) -> go.Figure | None:

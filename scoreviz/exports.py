@@ -1,7 +1,7 @@
 """Exports for a lecture: any figure as a projector PNG or a standalone HTML page, an animation
 as a GIF, sample points as CSV. Pure functions returning bytes; no Streamlit.
 
-    png = figure_png(fig)                       # 1920x1080 PNG, an animation's first frame
+    png = figure_png(fig)                       # 1920-wide PNG, an animation's last frame
     gif = animation_gif(fig, fps=8)             # <= 30 of its frames (first and last kept)
     html = figure_html(fig)                     # one file with plotly.js: offline, Play works
     csv = samples_csv(points)                   # (N, 2) -> "x,y" lines
@@ -227,16 +227,50 @@ def _apply_frame(d: dict, frame: dict, index: int) -> dict:
 
 
 def figure_png(
-    fig: go.Figure | dict, width: int = PROJECTOR[0], height: int = PROJECTOR[1], scale=1,
-    frame: int = 0,
+    fig: go.Figure | dict, width: int = PROJECTOR[0], height: int | None = None, scale=1,
+    frame: int | None = None,
 ) -> bytes:  # fmt: skip
-    """PNG bytes of `fig` at width x height pixels (x scale; default 1920x1080, a projector).
+    """PNG bytes of `fig` at width x height pixels (x scale; default 1920 wide, a projector).
 
-    An animation shows frame `frame` (default the first, what the page shows before Play), as
-    `still_figure` draws it. Raises ExportError if Chromium or kaleido is missing or fails.
+    An animation shows frame `frame` (default the last: the result a slide shows; 0 is the
+    start), as `still_figure` draws it. height None: the height at which the figure's
+    equal-aspect panels fill the image (`fitted_height`, at most PROJECTOR[1] = 1080), so a wide
+    row of square panels leaves no blank band under it. Raises ExportError if Chromium or
+    kaleido is missing or fails.
     """
+    d = fig if isinstance(fig, dict) else fig.to_dict()
+    frames = n_frames(d)
+    still = still_figure(d, frames - 1 if frame is None and frames else frame or 0)
+    height = fitted_height(still, width) if height is None else height
     _check_size(width, height)
-    return render_pngs([still_figure(fig, frame)], width, height, scale)[0]
+    return render_pngs([still], width, height, scale)[0]
+
+
+def fitted_height(fig: dict, width: int, most: int = PROJECTOR[1], least: int = 360) -> int:
+    """The image height (px, in [least, most]) at which a figure `width` px wide has no blank
+    band above or below its equal-aspect panels: the tallest plot area any panel needs (its x
+    domain's width x the ratio of its y span to its x span, over its y domain's height), plus
+    the top and bottom margins. `most` for a figure without equal-aspect panels with ranges
+    (its panels stretch to any height)."""
+    layout = fig.get("layout", {})
+    margin = layout.get("margin") or {}
+    left, right = margin.get("l", 80), margin.get("r", 80)
+    top, bottom = margin.get("t", 100), margin.get("b", 80)
+    plot_w = max(width - left - right, 1)
+    needed = []
+    for name, y in layout.items():
+        if not (name.startswith("yaxis") and isinstance(y, dict) and y.get("scaleanchor")):
+            continue
+        x = layout.get("xaxis" + y["scaleanchor"][1:], {})
+        if not (x.get("range") and y.get("range")):
+            return most
+        xd, yd = x.get("domain") or (0, 1), y.get("domain") or (0, 1)
+        span = abs(y["range"][1] - y["range"][0]) / abs(x["range"][1] - x["range"][0])
+        panel_h = (xd[1] - xd[0]) * plot_w * span * y.get("scaleratio", 1)
+        needed.append(panel_h / max(yd[1] - yd[0], 1e-3))
+    if not needed:
+        return most
+    return int(np.clip(round(max(needed) + top + bottom), least, most))
 
 
 def figure_html(fig: go.Figure) -> bytes:

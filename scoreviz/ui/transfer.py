@@ -99,7 +99,7 @@ def _smoothing_key(raw_sha: str, h: float, auto: float) -> str:
 def smoothing_block() -> None:
     """Choose the smoothing width h of the uploaded data's exact density, seeing the points
     over it: "exact" means exact for the points blurred by N(0, h^2 I)."""
-    from scoreviz.data_io import MAX_COMPONENTS, reduce_components
+    from scoreviz.data_io import MAX_COMPONENTS, reduce_components, smoothing_options
     from scoreviz.figures.forward import data_figure
     from scoreviz.problem import Problem
     from scoreviz.ui import cache
@@ -108,7 +108,7 @@ def smoothing_block() -> None:
     if up is None or up.points is None:
         return
     auto = up.auto_bandwidth
-    options = sorted({round(auto * 2.0**k, 6) for k in range(-3, 5)} | {auto})
+    options = smoothing_options(auto)
     h = st.select_slider(
         "Smoothing width h of the exact density",
         options,

@@ -149,6 +149,15 @@ class TrainConfig:
         return cls(**{**LEGACY_FIELDS, **d, "model": ModelConfig.from_dict(d["model"])})
 
 
+def model_name(config: TrainConfig) -> str:
+    """The name a model of `config` gets wherever it comes from (the Train page's default, a
+    scene, the DAE page, a link reopened after F5): `display_name` with the data's registry
+    label, so the same model keeps one name across reloads. An upload keeps its key (its
+    models never travel in links)."""
+    labels = {k: v[0] for k, v in DISTRIBUTIONS.items()}
+    return config.display_name(labels.get(config.distribution))
+
+
 @dataclass(frozen=True)
 class TrainProgress:
     step: int

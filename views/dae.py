@@ -7,6 +7,7 @@ import streamlit as st
 from scoreviz import analysis
 from scoreviz.figures.dae import dae_error_figure
 from scoreviz.pipelines import DaeSettings, dae_error_points, denoiser_kinds
+from scoreviz.training import model_name
 from scoreviz.ui import cache, compute, prefetch, present
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.state import add_model, current_selection
@@ -87,7 +88,7 @@ with st.expander("Train a classical DAE at one σ (a few seconds)"):
             result = compute.train_dae(
                 cache.problem_of(sel), dae_sigma, steps, sel.seed, lambda f: bar.progress(f)
             )
-            label = f"DAE σ={dae_sigma:.3g} · {sel.dist_key} · {sel.process_key}"
+            label = model_name(result.config)  # as a link reopened after F5 names it
             add_model(label, result, activate=False)
             st.session_state[TRAINED_NOTE] = f"DAE at σ = {dae_sigma:.3g} trained."
         if TRAINED_NOTE in st.session_state:

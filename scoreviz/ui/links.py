@@ -295,6 +295,7 @@ def apply(given: Mapping[str, str], page_file: str, ss: Any) -> list[str]:
 
 def _restore_models(given: Mapping[str, str]) -> list[str]:
     """The link's models from the server's stores into this session; the missing ids' names."""
+    from scoreviz.training import model_name
     from scoreviz.ui.state import add_model
 
     active = given.get("model", "")
@@ -305,7 +306,7 @@ def _restore_models(given: Mapping[str, str]) -> list[str]:
         if result is None:
             missing.append("model" if model_id == active else "models")
             continue
-        add_model(result.config.display_name(), result, activate=model_id == active)
+        add_model(model_name(result.config), result, activate=model_id == active)
     return list(dict.fromkeys(missing))
 
 

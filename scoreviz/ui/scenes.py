@@ -70,6 +70,7 @@ def run_pending(page_file: str) -> None:
     need stays in the session, so the next run carries on."""
     import streamlit as st
 
+    from scoreviz.training import model_name
     from scoreviz.ui.training_runner import is_training, start_training
 
     ss = st.session_state
@@ -77,7 +78,7 @@ def run_pending(page_file: str) -> None:
     if queue and not is_training():
         config = queue.pop(0)
         # reruns at once if the server already has it
-        start_training(config, config.display_name(suffix="scene"))
+        start_training(config, model_name(config))  # the name F5 gives it back
     goto = ss.pop(GOTO_KEY, None)
     if goto and goto != page_file:
         st.switch_page(goto)

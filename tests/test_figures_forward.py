@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from scoreviz import GaussianMixture, get_distribution, get_process
+from scoreviz import GaussianMixture, get_distribution, get_process, pipelines
 from scoreviz.figures.dots import image_points, is_cloud_image
 from scoreviz.figures.fields import SOFT_BLUES
 from scoreviz.figures.forward import (
@@ -31,6 +31,7 @@ from scoreviz.forward import (
     view_range,
 )
 from scoreviz.grids import log_density_grid, make_grid
+from scoreviz.problem import Problem
 
 DIST = get_distribution("eight_gaussians")
 
@@ -237,3 +238,87 @@ def test_forward_pair_figure_draws_data_and_noised_in_two_panels():
     np.testing.assert_allclose(dots["samples x₀ ~ p₀", "x"], view.x0, atol=6e-4)
     assert fig.layout.yaxis2.scaleanchor == "x2" and fig.layout.height <= 470
     assert f"t = {view.t:.3g}" in fig.layout.annotations[1].text
+
+
+# ----------------------------------------------------------------------------- sized for the data
+def test_view_box_fits_wide_data_and_keeps_the_prior_square():
+    """Issue 20: the word sat in a square +-3 panel, using a sixth of its height."""
+    from scoreviz.forward import FIT_MAX_ASPECT, view_box
+
+    word, vp = get_distribution("word"), get_process("vp_linear")
+    (x0, x1), (y0, y1) = view_box(word, vp, 0.0)
+    means, stds = word.means.numpy(), word.stds.numpy()
+    assert x1 >= np.abs(means[:, 0]).max() + 3 * stds.max()  # every component inside
+    assert y1 >= np.abs(means[:, 1]).max() + 3 * stds.max()
+    assert 3.0 <= (x1 - x0) / (y1 - y0) <= FIT_MAX_ASPECT  # wide, as the word
+    assert y1 < 1.0 and x1 < 3.0  # tighter than the old +-3 square
+    box = view_box(word, vp, 1.0)  # the prior N(0, I): the +-3 square again
+    assert box == ((-3.0, 3.0), (-3.0, 3.0))
+    ring = view_box(get_distribution("eight_gaussians"), vp, 0.0)
+    assert ring[0] == ring[1]  # round data: a square
+    two = torch.tensor([[-2.0, 0.0], [2.0, 0.0]])
+    thin = view_box(
+        GaussianMixture(two, torch.tensor([0.01, 0.01]), torch.tensor([0.5, 0.5])), vp, 0
+    )
+    assert (thin[0][1] - thin[0][0]) == pytest.approx(FIT_MAX_ASPECT * (thin[1][1] - thin[1][0]))
+
+
+def test_forward_view_densities_cover_their_fitted_box():
+    from scoreviz.forward import finest_width
+
+    problem = Problem.builtin("word", "vp_linear")
+    view = pipelines.forward_view(problem, pipelines.ForwardSettings(0.01, 300, 80, 60, 0))
+    d = view.data
+    (x0, x1), (y0, y1) = d.box
+    assert d.y_range is not None and (y1 - y0) < (x1 - x0) / 3
+    assert d.grid.xs.min() > x0 and d.grid.xs.max() < x1
+    assert d.grid.ys.min() > y0 and d.grid.ys.max() < y1
+    cells = (x1 - x0) / 60 * (y1 - y0) / 60  # rectangular cells: the density still integrates
+    assert d.density.sum() * cells == pytest.approx(1.0, abs=0.03)
+    assert view.finest == pytest.approx(finest_width(problem.dist, problem.process))
+    assert view.finest == pytest.approx(float(problem.dist.stds.min()), rel=0.01)
+
+
+def _dot_radii(fig) -> list[float]:
+    """Radii (data units) of the figure's cloud images: the circles' r, or half the stroke."""
+    import re
+    from urllib.parse import unquote
+
+    out = []
+    for im in fig.layout.images:
+        svg = unquote(im.source)
+        m = re.search(r'r="([0-9.e-]+)"', svg) or re.search(r'stroke-width="([0-9.e-]+)"', svg)
+        if m and "<circle" in svg:
+            out.append(float(m.group(1)))
+        elif m:
+            out.append(float(m.group(1)) / 2)
+    return out
+
+
+def test_forward_pair_stacks_wide_data_and_keeps_dots_finer_than_the_strokes():
+    from scoreviz.figures.forward import DOT_FILL, forward_pair_figure
+
+    view = pipelines.forward_view(Problem.builtin("word", "vp_linear"),
+                                  pipelines.ForwardSettings(0.01, 300, 80, 60, 0))  # fmt: skip
+    fig = forward_pair_figure(view)
+    top, bottom = fig.layout.yaxis.domain, fig.layout.yaxis2.domain
+    assert bottom[1] < top[0]  # one above the other
+    assert fig.layout.xaxis.domain == fig.layout.xaxis2.domain == (0, 1)  # each the full width
+    assert list(fig.layout.yaxis.range) == list(view.data.box[1])  # fitted, not +-3
+    assert fig.layout.yaxis.scaleanchor == "x"  # still equal aspect
+    finest_t = np.hypot(view.alpha * view.finest, view.sigma)
+    radii = _dot_radii(fig)
+    assert radii and max(radii) <= DOT_FILL * max(view.finest, finest_t) / 2 + 1e-9
+    ring = pipelines.forward_view(Problem.builtin("eight_gaussians", "vp_linear"),
+                                  pipelines.ForwardSettings(0.1, 300, 80, 60, 0))  # fmt: skip
+    side = forward_pair_figure(ring)
+    assert side.layout.xaxis.domain[1] < side.layout.xaxis2.domain[0]  # round data: side by side
+
+
+def test_dot_px_caps_dots_at_the_finest_width():
+    from scoreviz.figures.forward import MIN_DOT, dot_px
+
+    assert dot_px(6, 0.01, None) == 6  # nothing known: as asked
+    assert dot_px(6, 0.01, 0.1) == 6  # 10 px of detail: a 6 px dot fits
+    assert dot_px(6, 0.02, 0.074) == pytest.approx(3.7)  # the word's stroke at 50 px a unit
+    assert dot_px(6, 0.1, 0.074) == MIN_DOT  # never invisible

@@ -174,6 +174,8 @@ def test_a_reloaded_model_keeps_the_name_it_was_trained_under():
     config = r.config
     assert name == model_name(config)
     assert name == config.display_name(distribution_labels()[config.distribution])  # Train page
+    default = type(config)(distribution="two_moons", process="ve", seed=3)
+    assert model_name(default) == "default · Two moons · ve · seed 3"  # the default buttons'
 
 
 def test_for_projector_enlarges_and_is_pure():

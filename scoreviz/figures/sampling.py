@@ -461,15 +461,12 @@ def add_mode_bars(
     hi = max(float(np.max(w, initial=0.0)) for w, _ in series.values())
     fig.update_layout({
         f"xaxis{n}": dict(domain=[1 - width, 1], anchor=f"y{n}", range=[0, 1.45 * max(hi, 0.05)],
-                          automargin=False, showticklabels=False, showgrid=False, zeroline=True),
+                          automargin=False, showticklabels=False, showgrid=False, zeroline=True,
+                          title=dict(text="share per mode", standoff=2)),
         f"yaxis{n}": dict(domain=list(top), anchor=f"x{n}", autorange="reversed", type="category",
                           automargin=False, title=dict(text="mode", standoff=2)),
         "barmode": "group", "bargap": 0.25,
     })  # fmt: skip
-    fig.add_annotation(
-        text="share per mode", x=1 - width / 2, y=top[1], xref="paper", yref="paper",
-        xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=14),
-    )  # fmt: skip
     return fig
 
 

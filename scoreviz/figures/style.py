@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -69,13 +70,16 @@ def apply_style(
 def square_panels(
     panels: Sequence[Sequence],
     titles: Sequence[str],
-    ranges: Sequence[tuple[float, float]],
+    ranges: Sequence,
     gap: float,
     zeroline: bool = True,
+    stack: bool = False,
 ) -> go.Figure:
-    """Side-by-side square panels, one per item list in `panels`, panel i over ranges[i] on both
-    axes (equal aspect, constrained to its domain, no automargin: `fixed_margins`), titled by
-    an annotation above it; x axes read x₁, the first y axis x₂. Items are traces, moved onto
+    """Side-by-side equal-aspect panels, one per item list in `panels`, panel i over ranges[i]:
+    (lo, hi) on both axes (a square), or ((x lo, x hi), (y lo, y hi)) (a box fitted to wide
+    data, `forward.view_box`); with `stack`, one above the other (wide panels use the width).
+    Equal aspect, constrained to its domain, no automargin (`fixed_margins`), each titled by an
+    annotation above it; x axes read x₁, the first y axis x₂. Items are traces, moved onto
     their panel's axes (in place), or `polygons.fill_shape` dicts, left out here: add them with
     `place_shapes(fig, panels)` as the builder's last step (every layout update re-validates
     every shape: with the shapes in first, the Score field pair's layout updates took 60 ms of
@@ -91,18 +95,23 @@ def square_panels(
     for i, (items, text, xy) in enumerate(zip(panels, titles, ranges, strict=True)):
         sfx = "" if i == 0 else str(i + 1)
         lo = i * (width + gap)
+        x_dom, y_dom = [lo, min(1.0, lo + width)], [0, 1]
+        if stack:  # top to bottom
+            x_dom, y_dom = [0, 1], [max(0.0, 1 - lo - width), 1 - lo]
         for item in items:
             if not is_shape(item):
                 traces.append(item.update(xaxis=f"x{sfx}", yaxis=f"y{sfx}"))
-        axis = dict(range=list(xy), constrain="domain", automargin=False)
+        x_range, y_range = (xy, xy) if np.ndim(xy) == 1 else xy
+        axis = dict(constrain="domain", automargin=False)
         if not zeroline:
             axis["zeroline"] = False
-        layout[f"xaxis{sfx}"] = axis | dict(domain=[lo, lo + width], anchor=f"y{sfx}")
-        layout[f"xaxis{sfx}"]["title"] = {"text": "x₁"}
-        layout[f"yaxis{sfx}"] = axis | dict(anchor=f"x{sfx}", scaleanchor=f"x{sfx}", scaleratio=1)
-        layout[f"yaxis{sfx}"]["title"] = {"text": "x₂" if i == 0 else ""}
+        layout[f"xaxis{sfx}"] = axis | dict(range=list(x_range), domain=x_dom, anchor=f"y{sfx}")
+        layout[f"xaxis{sfx}"]["title"] = {"text": "x₁" if not stack or i == n - 1 else ""}
+        layout[f"yaxis{sfx}"] = axis | dict(range=list(y_range), domain=y_dom, anchor=f"x{sfx}",
+                                            scaleanchor=f"x{sfx}", scaleratio=1)  # fmt: skip
+        layout[f"yaxis{sfx}"]["title"] = {"text": "x₂" if i == 0 or stack else ""}
         layout["annotations"].append(
-            dict(text=text, x=lo + width / 2, y=1.0, xref="paper", yref="paper",
+            dict(text=text, x=sum(x_dom) / 2, y=y_dom[1], xref="paper", yref="paper",
                  xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=14))
         )  # fmt: skip
     return go.Figure(traces, layout=layout)

@@ -35,6 +35,7 @@ import plotly.graph_objects as go
 
 from scoreviz.analysis import evenly_spaced
 from scoreviz.errors import ConfigError, ScorevizError
+from scoreviz.figures.style import filled_height
 
 CHROMIUM = Path("/usr/bin/chromium")
 PROJECTOR = (1920, 1080)  # width, height of a PNG export, in pixels
@@ -248,29 +249,10 @@ def figure_png(
 
 def fitted_height(fig: dict, width: int, most: int = PROJECTOR[1], least: int = 360) -> int:
     """The image height (px, in [least, most]) at which a figure `width` px wide has no blank
-    band above or below its equal-aspect panels: the tallest plot area any panel needs (its x
-    domain's width x the ratio of its y span to its x span, over its y domain's height), plus
-    the top and bottom margins. `most` for a figure without equal-aspect panels with ranges
-    (its panels stretch to any height)."""
-    layout = fig.get("layout", {})
-    margin = layout.get("margin") or {}
-    left, right = margin.get("l", 80), margin.get("r", 80)
-    top, bottom = margin.get("t", 100), margin.get("b", 80)
-    plot_w = max(width - left - right, 1)
-    needed = []
-    for name, y in layout.items():
-        if not (name.startswith("yaxis") and isinstance(y, dict) and y.get("scaleanchor")):
-            continue
-        x = layout.get("xaxis" + y["scaleanchor"][1:], {})
-        if not (x.get("range") and y.get("range")):
-            return most
-        xd, yd = x.get("domain") or (0, 1), y.get("domain") or (0, 1)
-        span = abs(y["range"][1] - y["range"][0]) / abs(x["range"][1] - x["range"][0])
-        panel_h = (xd[1] - xd[0]) * plot_w * span * y.get("scaleratio", 1)
-        needed.append(panel_h / max(yd[1] - yd[0], 1e-3))
-    if not needed:
-        return most
-    return int(np.clip(round(max(needed) + top + bottom), least, most))
+    band above or below its equal-aspect panels (`style.filled_height`); `most` for a figure
+    without such panels (its panels stretch to any height)."""
+    needed = filled_height(fig, width)
+    return most if needed is None else int(np.clip(round(needed), least, most))
 
 
 def figure_html(fig: go.Figure) -> bytes:

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -322,3 +323,27 @@ def test_dot_px_caps_dots_at_the_finest_width():
     assert dot_px(6, 0.01, 0.1) == 6  # 10 px of detail: a 6 px dot fits
     assert dot_px(6, 0.02, 0.074) == pytest.approx(3.7)  # the word's stroke at 50 px a unit
     assert dot_px(6, 0.1, 0.074) == MIN_DOT  # never invisible
+
+
+def test_fill_aspect_gives_the_box_a_figure_fills():
+    """Issue 20: at 1920 px the pages drew 280-px panels with a wide gap in a 400-px figure.
+    `fill_aspect` is the width/height at which the panels fill the figure: a page can size the
+    chart to it. Checked against the panel geometry it must produce."""
+    from scoreviz.figures.forward import forward_pair_figure
+    from scoreviz.figures.style import fill_aspect, filled_height
+
+    ring = pipelines.forward_view(Problem.builtin("eight_gaussians", "vp_linear"),
+                                  pipelines.ForwardSettings(0.1, 300, 80, 60, 0))  # fmt: skip
+    fig = forward_pair_figure(ring)
+    m = fig.layout.margin
+    dom = fig.layout.xaxis.domain
+    width = 1600.0
+    panel = (dom[1] - dom[0]) * (width - m.l - m.r)  # a square panel as wide as its domain
+    assert filled_height(fig, width) == pytest.approx(panel + m.t + m.b)
+    assert fill_aspect(fig, width) == pytest.approx(width / (panel + m.t + m.b))
+    assert 1.7 < fill_aspect(fig, width) < 2.4  # two squares side by side, and margins
+    word = pipelines.forward_view(Problem.builtin("word", "vp_linear"),
+                                  pipelines.ForwardSettings(0.01, 300, 80, 60, 0))  # fmt: skip
+    stacked = forward_pair_figure(word)
+    assert 1.0 < fill_aspect(stacked, width) < 2.0  # two wide panels, one above the other
+    assert fill_aspect(go.Figure(go.Scatter(x=[0], y=[0]))) is None  # stretches: no aspect

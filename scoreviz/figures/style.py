@@ -117,6 +117,40 @@ def square_panels(
     return go.Figure(traces, layout=layout)
 
 
+def filled_height(fig: go.Figure | dict, width: float) -> float | None:
+    """The height (px, margins included) at which a figure `width` px wide has its equal-aspect
+    panels fill it, no blank band above or below them: the tallest plot area any panel needs
+    (its x domain's width x the ratio of its y span to its x span, over its y domain's height),
+    plus the top and bottom margins. None without equal-aspect panels with fixed ranges (their
+    panels stretch to any height)."""
+    d = fig if isinstance(fig, dict) else fig.to_plotly_json()
+    layout = d.get("layout", {})
+    margin = layout.get("margin") or {}
+    left, right = margin.get("l", 80), margin.get("r", 80)
+    top, bottom = margin.get("t", 100), margin.get("b", 80)
+    plot_w = max(width - left - right, 1)
+    needed = []
+    for name, y in layout.items():
+        if not (name.startswith("yaxis") and isinstance(y, dict) and y.get("scaleanchor")):
+            continue
+        x = layout.get("xaxis" + y["scaleanchor"][1:], {})
+        if x.get("range") is None or y.get("range") is None:
+            return None
+        xd, yd = x.get("domain") or (0, 1), y.get("domain") or (0, 1)
+        span = abs(y["range"][1] - y["range"][0]) / abs(x["range"][1] - x["range"][0])
+        panel_h = (xd[1] - xd[0]) * plot_w * span * y.get("scaleratio", 1)
+        needed.append(panel_h / max(yd[1] - yd[0], 1e-3))
+    return max(needed) + top + bottom if needed else None
+
+
+def fill_aspect(fig: go.Figure | dict, width: float = 1200.0) -> float | None:
+    """Width over height of a figure whose equal-aspect panels fill it at `width` px
+    (`filled_height`): what a page needs to size the figure's box to its data (CSS
+    aspect-ratio) instead of a fixed height. None for figures that stretch to any height."""
+    height = filled_height(fig, width)
+    return None if height is None else width / height
+
+
 def data_per_px(xy_range: tuple[float, float], height: int, margin_tb: int) -> float:
     """Data units per pixel of a square panel spanning xy_range over the plot height of a
     figure `height` px high with `margin_tb` px of top and bottom margins (at the pages'

@@ -166,12 +166,14 @@ def forward_view(
 
 @dataclass(frozen=True, eq=False)
 class ForwardAnimation:
-    """times (F,), the same particles at each (F, n, 2), axis ranges (F, 2), sigma_t (F,)."""
+    """times (F,), the same particles at each (F, n, 2), axis ranges (F, 2), sigma_t (F,), the
+    data's finest width (`forward.finest_width`)."""
 
     times: np.ndarray
     traj: np.ndarray
     ranges: np.ndarray
     sigmas: np.ndarray | None = None
+    finest: float | None = None
 
 
 def forward_animation_view(
@@ -183,7 +185,8 @@ def forward_animation_view(
     traj = forward.forward_trajectory(problem.dist, process, times, n=n, seed=seed)
     ranges = np.array([forward.view_range(process, t) for t in times])
     sigmas = np.array([process.at(float(t)).sigma for t in times])
-    return ForwardAnimation(times, traj, ranges, sigmas)
+    finest = forward.finest_width(problem.dist, process)
+    return ForwardAnimation(times, traj, ranges, sigmas, finest)
 
 
 # ---------------------------------------------------------------------------- score field
@@ -585,12 +588,14 @@ def sampling_view_row(problem: Problem, row: str, s: SamplingSettings) -> Sampli
 @dataclass(frozen=True, eq=False)
 class SamplingView:
     """The rows in order, exact samples of the data (n_data, 2), the model's training points
-    (N, 2) or None, and the true mixture weights (K,)."""
+    (N, 2) or None, the true mixture weights (K,), and the data's finest width
+    (`forward.finest_width`)."""
 
     rows: tuple[SamplingRow, ...]
     data: np.ndarray
     train_points: np.ndarray | None
     true_weights: np.ndarray
+    finest: float | None = None
 
 
 def sampling_view(
@@ -604,7 +609,8 @@ def sampling_view(
     rows = _share_ranges(problem, rows, s)
     data = samples(problem.exact(), s.n_data, s.config.seed)
     weights = problem.dist.weights.numpy()
-    return SamplingView(rows, data, problem.train_points, weights)
+    finest = forward.finest_width(problem.dist, problem.process)
+    return SamplingView(rows, data, problem.train_points, weights, finest)
 
 
 def _share_ranges(problem: Problem, rows, s: SamplingSettings) -> tuple[SamplingRow, ...]:

@@ -347,3 +347,24 @@ def test_fill_aspect_gives_the_box_a_figure_fills():
     stacked = forward_pair_figure(word)
     assert 1.0 < fill_aspect(stacked, width) < 2.0  # two wide panels, one above the other
     assert fill_aspect(go.Figure(go.Scatter(x=[0], y=[0]))) is None  # stretches: no aspect
+
+
+def test_projector_markers_stop_at_the_datas_finest_width():
+    """Issue 20: presentation mode's thicker markers blurred the word "SCORE" (and the
+    checkerboard): a trace's meta cap (`marker_cap`, from the data's finest width) bounds them."""
+    from scoreviz.figures.forward import forward_animation_figure
+    from scoreviz.figures.style import MAX_MARKER, PROJECTOR, for_projector, marker_cap
+
+    assert marker_cap(None, 0.01) == {} and marker_cap(0.074, 0.0) == {}
+    assert marker_cap(0.074, 0.02) == {MAX_MARKER: 3.7}
+    word = pipelines.forward_animation_view(Problem.builtin("word", "vp_linear"), 6, 200)
+    fig = forward_animation_figure(word)
+    caps = [tr.meta[MAX_MARKER] for tr in fig.data]
+    assert caps[0] == caps[1] < 5 * PROJECTOR["marker_scale"]  # below what thickening gives
+    big = for_projector(fig)
+    assert [tr.marker.size for tr in big.data] == [max(3, caps[0]), max(5, caps[1])]
+    ring = pipelines.forward_animation_view(Problem.builtin("eight_gaussians", "vp_linear"), 6)
+    roomy = for_projector(forward_animation_figure(ring))  # wider modes: room to grow
+    assert roomy.data[1].marker.size > big.data[1].marker.size
+    plain = go.Figure(go.Scatter(x=[0], y=[0], marker=dict(size=4)))
+    assert for_projector(plain).data[0].marker.size == max(PROJECTOR["min_marker"], 4 * 1.6)

@@ -346,3 +346,19 @@ def test_sampling_figure_puts_the_langevin_weights_on_the_figure():
     np.testing.assert_allclose(bars[1].x, weights)
     assert list(bars[1].text) == [f"{w:.2f}" for w in weights]
     assert not [tr for tr in sampling_figure(view, mode_bars=False).data if tr.type == "bar"]
+
+
+def test_sampling_particles_carry_the_projector_cap_of_their_data():
+    from scoreviz.figures.style import MAX_MARKER, for_projector
+
+    problem = Problem.builtin("word", "vp_linear")
+    config = samplers.config_from_knobs("reverse_sde", 30, 200, 10, 0)
+    view = pipelines.sampling_view(problem, pipelines.SamplingSettings(config, ("exact",)))
+    assert view.finest == pytest.approx(float(problem.dist.stds.min()), rel=0.01)
+    fig = sampling_figure(view, x0_hat=False)
+    (particles,) = [tr for tr in fig.data if tr.name == "x_t, exact score"]
+    cap = particles.meta[MAX_MARKER]
+    assert 3.5 <= cap < 3.5 * 1.6
+    big = for_projector(fig)
+    (shown,) = [tr for tr in big.data if tr.name == "x_t, exact score"]
+    assert shown.marker.size == pytest.approx(cap)

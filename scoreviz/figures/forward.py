@@ -16,6 +16,7 @@ from scoreviz.figures.style import (
     PALETTE,
     apply_style,
     data_per_px,
+    marker_cap,
     one_panel,
     place_shapes,
     player_controls,
@@ -200,6 +201,7 @@ def forward_animation(
     frame_ms: int = 120,
     height: int = 560,
     sigmas: np.ndarray | None = None,
+    finest: float | None = None,
 ) -> go.Figure:
     """The same particles noised over t, frame by frame (Play/Pause and a frame slider).
 
@@ -207,12 +209,14 @@ def forward_animation(
     times: (F,) increasing; xy_ranges: (F, 2) axis range per frame (they grow for VE); sigmas:
     (F,) sigma_t per frame, shown in the title. Every frame carries its own title and frames
     are played with redraw, so the title follows the slider (without redraw Plotly applies no
-    frame layout and the title stayed at the first frame's t).
+    frame layout and the title stayed at the first frame's t). finest: the data's finest width
+    (data units): the projector's thicker markers stop at it (`style.marker_cap`).
     """
     times = np.asarray(times, dtype=np.float64)
     ranges = np.asarray(xy_ranges, dtype=np.float64).reshape(len(times), 2)
     moving_axes = not np.allclose(ranges, ranges[0])
     x0, y0 = _points(trajectory[0])
+    cap = marker_cap(finest, data_per_px(tuple(ranges[0]), height, 60 + 120))
     fig = go.Figure(
         data=[
             go.Scatter(
@@ -222,6 +226,7 @@ def forward_animation(
                 name="clean data x₀",
                 marker=dict(color=PALETTE["data"], size=3, opacity=0.3),
                 hoverinfo="skip",
+                meta=cap,
             ),
             go.Scatter(
                 x=x0,
@@ -230,6 +235,7 @@ def forward_animation(
                 name="x_t",
                 marker=dict(color=PALETTE["noisy"], size=5, opacity=0.9),
                 hoverinfo="skip",
+                meta=cap,
             ),
         ]
     )
@@ -307,4 +313,5 @@ def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
 
 def forward_animation_figure(view) -> go.Figure:
     """`forward_animation` of a pipelines.ForwardAnimation."""
-    return forward_animation(view.traj, view.times, view.ranges, sigmas=view.sigmas)
+    finest = getattr(view, "finest", None)
+    return forward_animation(view.traj, view.times, view.ranges, sigmas=view.sigmas, finest=finest)

@@ -13,6 +13,7 @@ whole-run trails, 15 x 15 arrows).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -22,7 +23,13 @@ from plotly.subplots import make_subplots
 
 from scoreviz.analysis import SamplingFrames, evenly_spaced
 from scoreviz.figures.arrows import arrow_trace, arrow_xy, capped
-from scoreviz.figures.style import PALETTE, apply_style, fixed_margins, player_controls
+from scoreviz.figures.style import (
+    PALETTE,
+    apply_style,
+    fixed_margins,
+    marker_cap,
+    player_controls,
+)
 
 HIGHLIGHT = ["#1B1F3B", "#E63946", "#2A9D8F", "#F4A261", "#6A4C93", "#1982C4", "#8AC926", "#FF595E"]
 FIELD_OPACITY = 0.5
@@ -119,6 +126,7 @@ class _Opts:
     n_grid: int
     x0_hat: bool
     trails: bool
+    cap: dict = dataclasses.field(default_factory=dict)  # particles' meta: `style.marker_cap`
 
 
 def _xt_data(p: SamplingPanel, k: int, o: _Opts) -> list[dict]:
@@ -164,7 +172,7 @@ def _xt_traces(p: SamplingPanel, d: list[dict], o: _Opts, first: bool) -> list[g
     marker = dict(color=color, size=3.5)
     traces = [field]
     traces.append(go.Scatter(**d[1], mode="markers", name=f"x_t, {p.label}", marker=marker,
-                             legendgroup=p.label))  # fmt: skip
+                             legendgroup=p.label, meta=o.cap))  # fmt: skip
     if o.trails:
         traces.append(
             go.Scatter(
@@ -188,7 +196,8 @@ def _x0_traces(p: SamplingPanel, d: list[dict], o: _Opts) -> list[go.Scatter]:
     )
     return [
         go.Scatter(**d[0], mode="markers", name=f"x̂₀, {p.label}", legendgroup=p.label,
-                   showlegend=False, marker=dict(color=color, size=3.5, symbol="diamond")),
+                   showlegend=False, marker=dict(color=color, size=3.5, symbol="diamond"),
+                   meta=o.cap),
         go.Scatter(**d[1], mode="markers", marker=_hl_marker(len(o.hl)), showlegend=False,
                    hoverinfo="skip"),
         go.Scatter(**d[2], mode="text", text=[note], showlegend=False, hoverinfo="skip",
@@ -208,6 +217,7 @@ def sampling_animation(
     x0_hat: bool = True,
     trails: bool = True,
     max_particles: int = WIRE_PARTICLES,
+    finest: float | None = None,
 ) -> go.Figure:
     """Animated sampling: one column per panel, x_t on top (score field, particles, the last
     TRAIL frames of n_highlight particles if `trails`), x0_hat beneath if `x0_hat` (from the
@@ -220,7 +230,8 @@ def sampling_animation(
     they change over the run. data: clean points drawn faintly behind x0_hat (behind x_t
     without it); train_points: a model's finite training set, drawn as crosses on the same
     panels. At most max_frames frames are kept (evenly, first and last), fewer if rows x frames
-    x particles would pass POINT_BUDGET.
+    x particles would pass POINT_BUDGET. finest: the data's finest width (data units): the
+    projector's thicker particles stop at it (`style.marker_cap`, at the last frame's range).
     """
     if not panels:
         raise ValueError("sampling_animation needs at least one panel")
@@ -230,7 +241,10 @@ def sampling_animation(
     panels = [_take(p, keep, max_particles) for p in panels]
     ranges = np.max(np.stack([np.asarray(p.ranges, float) for p in panels]), axis=0)
     hl = np.arange(min(n_highlight, min(p.frames.xs.shape[1] for p in panels)))
-    o = _Opts(hl, n_grid, x0_hat, trails)
+    rows = 2 if x0_hat else 1
+    plot_h = ((height or HEIGHT[rows]) - MARGIN["t"] - MARGIN["b"]) / rows
+    cap = marker_cap(finest, 2 * float(ranges[-1]) / max(plot_h, 50))
+    o = _Opts(hl, n_grid, x0_hat, trails, cap)
     fig, moving = _layout_panels(panels, data, train_points, o, ranges)
     shown = [p.x0_meaningful() for p in panels]
     names = [str(k) for k in range(len(ranges))]
@@ -483,6 +497,7 @@ def sampling_figure(view, mode_bars: bool = True, **kwargs) -> go.Figure:
     weights of every row beside the panels (`add_mode_bars`; mixtures of <= MODE_BARS_MAX)."""
     n_grid = round(np.sqrt(view.rows[0].field_xy.shape[1])) if view.rows else 15
     panels = [_panel(r) for r in view.rows]
+    kwargs.setdefault("finest", getattr(view, "finest", None))
     fig = sampling_animation(
         panels, data=view.data, train_points=view.train_points, n_grid=n_grid, **kwargs
     )

@@ -268,14 +268,30 @@ def for_projector(fig: go.Figure, height: int | None = None) -> go.Figure:
     return out
 
 
+MAX_MARKER = "max_marker"  # trace.meta key: the largest marker (px) that keeps the data legible
+
+
+def marker_cap(finest: float | None, data_per_px: float, fill: float = 1.0) -> dict:
+    """A trace's `meta` capping its markers on the projector at `fill` x the data's finest width
+    (data units; data_per_px at the figure's own size: on a projector the figure, and the
+    detail with it, only grows): the thickening that made the word "SCORE" a blur stops there."""
+    if finest is None or not finest > 0 or not data_per_px > 0:
+        return {}
+    return {MAX_MARKER: round(fill * finest / data_per_px, 2)}
+
+
 def _thicken(traces) -> None:
-    """Scale marker sizes and line widths of `traces` in place (PROJECTOR scales)."""
+    """Scale marker sizes and line widths of `traces` in place (PROJECTOR scales); a marker
+    never grows past its trace's meta MAX_MARKER (`marker_cap`), nor shrinks below its size."""
     p = PROJECTOR
     for tr in traces:
         marker = getattr(tr, "marker", None)
         size = getattr(marker, "size", None)  # a bar's marker has no size
         if size is not None and not hasattr(size, "__len__"):
-            marker.size = max(p["min_marker"], size * p["marker_scale"])
+            grown = max(p["min_marker"], size * p["marker_scale"])
+            meta = getattr(tr, "meta", None)
+            cap = meta.get(MAX_MARKER) if isinstance(meta, dict) else None
+            marker.size = grown if cap is None else max(size, min(grown, cap))
         line = getattr(tr, "line", None)
         if line is not None:
             width = line.width if line.width is not None else 2.0

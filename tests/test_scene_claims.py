@@ -18,7 +18,6 @@ from scoreviz.problem import Problem
 from scoreviz.scenes import load_scenes
 from scoreviz.training import train
 from scoreviz.ui import links
-from scoreviz.ui.compute import dae_sigmas
 
 pytestmark = pytest.mark.slow
 SCENES = load_scenes()
@@ -39,7 +38,7 @@ def problem_of(name: str, models: dict | None = None) -> Problem:
 def panel_sigmas(name: str) -> tuple[float, ...]:
     """The DAE page's panels for the scene's "sigmas", as the page computes them."""
     lo, hi = links.sigma_range(settings(name)["sigmas"], settings(name)["process"])
-    return dae_sigmas(lo, hi)
+    return pipelines.dae_sigmas(lo, hi)
 
 
 @pytest.fixture(scope="module")

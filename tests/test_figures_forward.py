@@ -301,7 +301,10 @@ def test_forward_pair_stacks_wide_data_and_keeps_dots_finer_than_the_strokes():
 
     view = pipelines.forward_view(Problem.builtin("word", "vp_linear"),
                                   pipelines.ForwardSettings(0.01, 300, 80, 60, 0))  # fmt: skip
-    fig = forward_pair_figure(view)
+    low = forward_pair_figure(view)  # 400 px: side by side, each panel fitted to the word
+    assert low.layout.xaxis.domain[1] < low.layout.xaxis2.domain[0]
+    assert list(low.layout.yaxis.range) == list(view.data.box[1])
+    fig = forward_pair_figure(view, height=800)  # a tall figure: one above the other
     top, bottom = fig.layout.yaxis.domain, fig.layout.yaxis2.domain
     assert bottom[1] < top[0]  # one above the other
     assert fig.layout.xaxis.domain == fig.layout.xaxis2.domain == (0, 1)  # each the full width
@@ -317,11 +320,13 @@ def test_forward_pair_stacks_wide_data_and_keeps_dots_finer_than_the_strokes():
 
 
 def test_dot_px_caps_dots_at_the_finest_width():
-    from scoreviz.figures.forward import MIN_DOT, dot_px
+    from scoreviz.figures.forward import DOT_FILL, MIN_DOT, dot_px
 
     assert dot_px(6, 0.01, None) == 6  # nothing known: as asked
-    assert dot_px(6, 0.01, 0.1) == 6  # 10 px of detail: a 6 px dot fits
-    assert dot_px(6, 0.02, 0.074) == pytest.approx(3.7)  # the word's stroke at 50 px a unit
+    assert dot_px(6, 0.01, 0.2) == 6  # 20 px of detail: a 6 px dot fits
+    # the word's strokes (std 0.074) at 50 px a unit: 3.7 px of detail
+    assert dot_px(6, 0.02, 0.074) == pytest.approx(DOT_FILL * 3.7)
+    assert dot_px(6, 0.02, 0.074) < 6
     assert dot_px(6, 0.1, 0.074) == MIN_DOT  # never invisible
 
 
@@ -344,7 +349,8 @@ def test_fill_aspect_gives_the_box_a_figure_fills():
     assert 1.7 < fill_aspect(fig, width) < 2.4  # two squares side by side, and margins
     word = pipelines.forward_view(Problem.builtin("word", "vp_linear"),
                                   pipelines.ForwardSettings(0.01, 300, 80, 60, 0))  # fmt: skip
-    stacked = forward_pair_figure(word)
+    assert 4.0 < fill_aspect(forward_pair_figure(word), width) < 6.0  # two wide, side by side
+    stacked = forward_pair_figure(word, height=800)
     assert 1.0 < fill_aspect(stacked, width) < 2.0  # two wide panels, one above the other
     assert fill_aspect(go.Figure(go.Scatter(x=[0], y=[0]))) is None  # stretches: no aspect
 

@@ -36,7 +36,7 @@ def _points(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # A dot at most this many of the data's finest widths across (`forward.finest_width`): 6 px dots
 # over the word's 0.07-wide strokes (about 3 px on the page) blurred the letters into a bar.
-DOT_FILL = 1.0
+DOT_FILL = 0.6
 MIN_DOT = 1.5  # px: smaller dots vanish
 
 
@@ -276,24 +276,32 @@ def forward_figures(view) -> tuple[go.Figure, go.Figure, go.Figure]:
 
 
 PAIR_HEIGHT = 400  # px: the Data & forward page's main figure (fits a 720p screen)
-STACK_ASPECT = 1.8  # data this much wider than high: the pair's panels one above the other
+STACK_ASPECT = 1.8  # data this much wider than high, in a tall figure: one panel above the other
+NOMINAL_WIDTH = 1100  # px: the pair's width on a 1280-px screen (sizes dots of width-bound panels)
+STACK_HEIGHT = 600  # px: below, two wide panels side by side are larger than stacked (measured
+# on the 1280x720 and 1920x1080 screenshots: 1120x470 px gives 151 vs 150 px high panels, a
+# 1460x400 normal-mode chart 197 vs 125)
 STACK_GAP = 0.18  # of the plot height between stacked panels: tick labels and a projector title
 
 
-def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
+def forward_pair_figure(view, height: int = PAIR_HEIGHT, stack: bool | None = None) -> go.Figure:
     """The data (x_0 over the exact p_0) and the noised data (x_t over the exact p_t) of a
     pipelines.ForwardView as one figure of two equal-aspect panels, each over its density's
-    box (`Density.box`: fitted to the data's shape), side by side, or one above the other when
-    the data are wide (aspect >= STACK_ASPECT: the word "SCORE"). Dots stay narrower than the
+    box (`Density.box`: fitted to the data's shape), side by side, or with `stack` one above the
+    other (None: when the data are wide, aspect >= STACK_ASPECT, and the figure is tall,
+    >= STACK_HEIGHT px, where stacked panels are the larger). Dots stay narrower than the
     data's finest detail (`view.finest`, `dot_px`), on a projector too (they are drawn in data
     units and grow with the panel, as the detail does)."""
     d, p = view.data, view.noisy
     boxes = [d.box, p.box]
     (dx0, dx1), (dy0, dy1) = d.box
-    stack = (dx1 - dx0) >= STACK_ASPECT * (dy1 - dy0)
+    if stack is None:
+        stack = (dx1 - dx0) >= STACK_ASPECT * (dy1 - dy0) and height >= STACK_HEIGHT
     margin_tb = 60 + 40
     panel_h = (height - margin_tb) * ((1 - STACK_GAP) / 2 if stack else 1)
-    px = [(b[1][1] - b[1][0]) / max(panel_h, 50) for b in boxes]
+    panel_w = (NOMINAL_WIDTH - 60) * (1 if stack else (1 - 0.06) / 2)
+    # data units per px: the panel is as high as the plot, or (wide data) as wide as its share
+    px = [max((y1 - y0) / max(panel_h, 50), (x1 - x0) / panel_w) for (x0, x1), (y0, y1) in boxes]
     finest = getattr(view, "finest", None)
     finest_t = None if finest is None else float(np.hypot(view.alpha * finest, view.sigma))
     # the clean points appear again, fainter, on the right: in the legend once

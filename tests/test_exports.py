@@ -324,3 +324,21 @@ def test_menu_builds_a_gif_and_a_png():
     at.button(key="export-forward-png-build").click().run()
     assert not at.exception and not at.error
     assert len(at.get("download_button")) == 2
+
+
+@needs_chromium
+def test_the_forward_animation_makes_a_gif_and_a_last_frame_png():
+    """Issue 20: the forward animation offered no GIF. The core export takes it as it is (the
+    page only has to show it an Export menu: see the report's UI follow-ups)."""
+    from scoreviz import pipelines
+    from scoreviz.figures.forward import forward_animation_figure
+    from scoreviz.problem import Problem
+
+    view = pipelines.forward_animation_view(Problem.builtin("word", "vp_linear"), 6, 200)
+    fig = forward_animation_figure(view)
+    gif = Image.open(io.BytesIO(exports.animation_gif(fig, max_frames=4, width=320, height=240)))
+    assert gif.format == "GIF" and gif.n_frames == 4 and gif.size == (320, 240)
+    last = exports.still_figure(fig, len(fig.frames) - 1)
+    assert any("t = 1.000" in a.get("text", "") for a in last["layout"]["annotations"])
+    png = ink(exports.figure_png(fig, 640))  # the last frame, at its fitted height
+    assert png.size[0] == 640 and 360 <= png.size[1] <= 1080

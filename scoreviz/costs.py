@@ -12,11 +12,22 @@ measured 20,000 steps in ~35 min = 105 ms/step), 64x6 at 2,048 22 ms (model 19),
 8-10 ms (model 2.7: small steps suffer most from a busy machine; on an idle one the default
 trains 2,000 steps in 2.8 s = 1.4 ms/step). The estimate is right within a factor of ~2 where it
 matters (long runs); `training_runner` also stops a run that overruns its limit by wall clock.
+
+What a student reads on a button must be right on the machine at hand, not on the 2-core box of
+the constants: `PACE` (a `Pace`) calibrates the model by measured steps per second. Every
+finished training records its measured seconds per step against the model's (`Pace.record`,
+from its history); before any, a short probe training measures it once (`Pace.seconds`, ~0.1 s).
+The estimate is then the model's times the median ratio of the last trainings, so the shape of
+the cost (batch, width, depth) comes from the model and its scale from this machine.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
+import threading
+from collections import deque
+from collections.abc import Callable
 
 from scoreviz.errors import ConfigError
 
@@ -60,3 +71,70 @@ def check_budget(config, limit_s: float) -> float:
         f"at most {minutes(limit_s)} on this server. Use fewer steps (at most {fit:,} at these "
         "settings), a smaller batch or a smaller network."
     )
+
+
+# --------------------------------------------------------------------------- measured pace
+PROBE_STEPS = 60  # steps of the probe training (the first WARMUP are not timed)
+WARMUP = 10  # first steps of a run left out of its pace: allocation and caches warming up
+
+
+def measured_step_seconds(history) -> float | None:
+    """Seconds per step of a finished run from its history (columns step, elapsed), the first
+    WARMUP steps left out; None for a run too short to tell (< 2 WARMUP steps)."""
+    elapsed = history["elapsed"].to_numpy(dtype=float)
+    if len(elapsed) < 2 * WARMUP:
+        return None
+    return float(elapsed[-1] - elapsed[WARMUP - 1]) / (len(elapsed) - WARMUP)
+
+
+def _probe(config) -> float | None:
+    """Seconds per step of a short training of `config` (PROBE_STEPS steps) on this machine."""
+    import dataclasses
+
+    from scoreviz.training import train
+
+    return measured_step_seconds(train(dataclasses.replace(config, steps=PROBE_STEPS)).history)
+
+
+class Pace:
+    """This machine's training pace: measured seconds per step over the model's (`step_seconds`),
+    the median of the last `window` runs. Thread-safe (every session records into one).
+
+    probe(config) -> measured seconds per step (None: unknown) runs when an estimate is asked
+    before any run was recorded: a short training (`_probe`) by default."""
+
+    def __init__(self, window: int = 8, probe: Callable | None = _probe) -> None:
+        self._ratios: deque[float] = deque(maxlen=window)
+        self._lock = threading.Lock()
+        self._probe = probe
+
+    def record(self, config, seconds_per_step: float | None) -> None:
+        """A finished run of `config` took `seconds_per_step` (ignored if None or not > 0)."""
+        if seconds_per_step is None or not seconds_per_step > 0:
+            return
+        with self._lock:
+            self._ratios.append(seconds_per_step / step_seconds(config))
+
+    def record_history(self, config, history) -> None:
+        """`record` with the pace measured from a run's history (`measured_step_seconds`)."""
+        self.record(config, measured_step_seconds(history))
+
+    def factor(self) -> float | None:
+        """Measured over modelled seconds per step (median of the last runs), None before any."""
+        with self._lock:
+            return statistics.median(self._ratios) if self._ratios else None
+
+    def seconds(self, config) -> float:
+        """Estimated seconds to train `config` on this machine: the model's `train_seconds`
+        times the measured factor (probing once if nothing was measured yet; the model alone
+        if the probe fails)."""
+        if self.factor() is None and self._probe is not None:
+            probe, self._probe = self._probe, None  # once per process, even if it fails
+            try:
+                self.record(config, probe(config))
+            except Exception:  # noqa: BLE001 - an estimate must never break the page
+                pass
+        return train_seconds(config) * (self.factor() or 1.0)
+
+
+PACE = Pace()  # the server's: one machine, every session's runs calibrate it

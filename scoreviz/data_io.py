@@ -142,6 +142,15 @@ def _distance_histogram(x: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
     return counts.reshape(m, _CV_BINS)
 
 
+def smoothing_options(auto: float, below: int = 3, above: int = 4) -> list[float]:
+    """The smoothing slider's stops: `auto` (the width chosen from the data, exactly as given:
+    the app tells it apart by equality) and auto * 2^k for k = -below..above, k != 0, rounded to
+    6 digits; ascending, no two alike. (Rounding auto * 2^0 as well gave a second stop that read
+    the same as auto, "0.0169" twice, with two keys of its own.)"""
+    scaled = {round(auto * 2.0**k, 6) for k in range(-below, above + 1) if k != 0}
+    return sorted({auto} | {v for v in scaled if not math.isclose(v, auto, rel_tol=1e-3)})
+
+
 def select_bandwidth(points: np.ndarray, seed: int = 0) -> float:
     """The smoothing width h that best predicts each point from the others: leave-one-out
     likelihood cross-validation over BANDWIDTH_GRID (Duin 1976; Silverman 1986, 3.4.4).

@@ -1,7 +1,7 @@
 """Exports for a lecture: any figure as a projector PNG or a standalone HTML page, an animation
 as a GIF, sample points as CSV. Pure functions returning bytes; no Streamlit.
 
-    png = figure_png(fig)                       # 1920x1080 PNG, an animation's first frame
+    png = figure_png(fig)                       # 1920-wide PNG, an animation's last frame
     gif = animation_gif(fig, fps=8)             # <= 30 of its frames (first and last kept)
     html = figure_html(fig)                     # one file with plotly.js: offline, Play works
     csv = samples_csv(points)                   # (N, 2) -> "x,y" lines
@@ -35,6 +35,7 @@ import plotly.graph_objects as go
 
 from scoreviz.analysis import evenly_spaced
 from scoreviz.errors import ConfigError, ScorevizError
+from scoreviz.figures.style import filled_height
 
 CHROMIUM = Path("/usr/bin/chromium")
 PROJECTOR = (1920, 1080)  # width, height of a PNG export, in pixels
@@ -227,16 +228,31 @@ def _apply_frame(d: dict, frame: dict, index: int) -> dict:
 
 
 def figure_png(
-    fig: go.Figure | dict, width: int = PROJECTOR[0], height: int = PROJECTOR[1], scale=1,
-    frame: int = 0,
+    fig: go.Figure | dict, width: int = PROJECTOR[0], height: int | None = None, scale=1,
+    frame: int | None = None,
 ) -> bytes:  # fmt: skip
-    """PNG bytes of `fig` at width x height pixels (x scale; default 1920x1080, a projector).
+    """PNG bytes of `fig` at width x height pixels (x scale; default 1920 wide, a projector).
 
-    An animation shows frame `frame` (default the first, what the page shows before Play), as
-    `still_figure` draws it. Raises ExportError if Chromium or kaleido is missing or fails.
+    An animation shows frame `frame` (default the last: the result a slide shows; 0 is the
+    start), as `still_figure` draws it. height None: the height at which the figure's
+    equal-aspect panels fill the image (`fitted_height`, at most PROJECTOR[1] = 1080), so a wide
+    row of square panels leaves no blank band under it. Raises ExportError if Chromium or
+    kaleido is missing or fails.
     """
+    d = fig if isinstance(fig, dict) else fig.to_dict()
+    frames = n_frames(d)
+    still = still_figure(d, frames - 1 if frame is None and frames else frame or 0)
+    height = fitted_height(still, width) if height is None else height
     _check_size(width, height)
-    return render_pngs([still_figure(fig, frame)], width, height, scale)[0]
+    return render_pngs([still], width, height, scale)[0]
+
+
+def fitted_height(fig: dict, width: int, most: int = PROJECTOR[1], least: int = 360) -> int:
+    """The image height (px, in [least, most]) at which a figure `width` px wide has no blank
+    band above or below its equal-aspect panels (`style.filled_height`); `most` for a figure
+    without such panels (its panels stretch to any height)."""
+    needed = filled_height(fig, width)
+    return most if needed is None else int(np.clip(round(needed), least, most))
 
 
 def figure_html(fig: go.Figure) -> bytes:

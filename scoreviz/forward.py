@@ -76,6 +76,36 @@ def view_range(process: NoiseProcess, t: float) -> tuple[float, float]:
     return (-half, half)
 
 
+FIT_MAX_ASPECT = 4.0  # a fitted view at most 4x wider than high (the word "SCORE" is 3.7)
+
+
+def view_box(
+    dist: GaussianMixture, process: NoiseProcess, t: float, k: float = 3.0
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis ranges (x, y) fitted to p_t's shape, so that wide data fills a wide panel (the word
+    "SCORE" sat in a square +-3 panel, using a sixth of its height).
+
+    Each half-width is the farthest reach of a component, |alpha_t m_i| + k sqrt(alpha_t^2
+    s_i^2 + sigma_t^2), rounded to 0.1 (up, unless within 0.025; so that a t step rarely moves
+    it); the shorter is raised to 1/FIT_MAX_ASPECT of the longer. Centred on 0 (data are
+    standardised), and at t = 1 of a VP process the +-3 square of the prior, as `view_range`."""
+    alpha, sigma, _ = process.at(t)
+    means = dist.means.numpy() * alpha
+    reach = k * np.sqrt(alpha**2 * dist.stds.numpy() ** 2 + sigma**2)
+    half = (np.abs(means) + reach[:, None]).max(0)
+    half = np.ceil(half * 10 - 0.25) / 10  # to 0.1, up unless within 0.025 (3.015: 3.0)
+    half = np.maximum(half, half.max() / FIT_MAX_ASPECT)
+    return (-float(half[0]), float(half[0])), (-float(half[1]), float(half[1]))
+
+
+def finest_width(dist: GaussianMixture, process: NoiseProcess, t: float = 0.0) -> float:
+    """The width of p_t's finest detail: its narrowest component's std, sqrt(alpha_t^2 s_min^2 +
+    sigma_t^2) (a stroke of the word, a square's edge blur): dots drawn over p_t must stay
+    narrower than this for the detail to show."""
+    alpha, sigma, _ = process.at(t)
+    return float(math.sqrt(alpha**2 * float(dist.stds.min()) ** 2 + sigma**2))
+
+
 def schedule_table(process: NoiseProcess, n: int = 200) -> dict[str, np.ndarray]:
     """alpha(t), sigma(t), SNR(t) on n times from t_min to 1 (for the schedule plot)."""
     t = torch.linspace(process.t_min, 1.0, n, dtype=torch.float64)

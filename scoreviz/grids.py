@@ -22,7 +22,8 @@ from scoreviz.score import ScoreFn, exact_score_fn, full_t
 
 @dataclass(frozen=True, eq=False)
 class Grid:
-    """G x G points covering [lo, hi]^2; xs, ys (G,), points (G*G, 2) float32."""
+    """G x G points covering [lo, hi]^2 (or a rectangle: `make_grid`'s y_range); xs, ys (G,),
+    points (G*G, 2) float32."""
 
     xs: np.ndarray
     ys: np.ndarray
@@ -41,12 +42,19 @@ class Grid:
         return float(self.xs[1] - self.xs[0]) if self.size > 1 else 1.0
 
 
-def make_grid(n: int, xy_range: tuple[float, float]) -> Grid:
-    """n x n points on [lo, hi]^2 (cell centres, so arrows never sit on the frame)."""
+def make_grid(
+    n: int, xy_range: tuple[float, float], y_range: tuple[float, float] | None = None
+) -> Grid:
+    """n x n points on [lo, hi]^2, or on xy_range x y_range (cell centres, so arrows never sit
+    on the frame; with a y_range the cells are rectangles, n a side either way)."""
     lo, hi = xy_range
     step = (hi - lo) / n
     c = (lo + step * (np.arange(n) + 0.5)).astype(np.float32)
-    return Grid(xs=c, ys=c.copy())
+    if y_range is None:
+        return Grid(xs=c, ys=c.copy())
+    ylo, yhi = y_range
+    ys = (ylo + (yhi - ylo) / n * (np.arange(n) + 0.5)).astype(np.float32)
+    return Grid(xs=c, ys=ys)
 
 
 def finite(a: np.ndarray, limit: float = 1e6) -> np.ndarray:

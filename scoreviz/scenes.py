@@ -21,9 +21,11 @@ sentences with the formula the view illustrates. A lecturer adds a scene by addi
                                                # ([[train]] tables: several, trained in turn)
 
 Every file is checked when loaded (`load_scene`): unknown keys, a page outside the registry,
-settings the page would refuse, or a training config `TrainConfig` refuses make a ScenesError
-that names the file and the problem. Files are checked one by one: `load_scenes` returns the
-good ones, `broken_scenes` the others with their message (shown on the Scenes menu and by
+settings the page would refuse, a noise level σ or a time t the page's slider would move (σ
+outside the process' range or off its stops by more than `STOP_TOLERANCE`: the text could no
+longer quote it), or a training config `TrainConfig` refuses make a ScenesError that names the
+file and the problem. Files are checked one by one: `load_scenes` returns the good ones,
+`broken_scenes` the others with their message (shown on the Scenes menu and by
 `scripts/warm.py`), so a typo in one file disables that scene, not every page.
 `?scene=<name>` (the file name without its number prefix and ".toml") opens a scene from a link.
 """
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tomllib
 
 from scoreviz.errors import ConfigError, ScorevizError
@@ -130,9 +133,43 @@ def _validated(name: str, raw: dict) -> Scene:
     train = raw.get("train", [])
     tables = [train] if isinstance(train, dict) else list(train)
     configs = tuple(_train_config(t, state) for t in tables)
+    check_levels(settings, state["process"])
     text = " ".join(raw["summary"].split())
     return Scene(name, raw["title"].strip(), raw["page"], text, raw["formula"].strip(),
                  tuple(settings.items()), configs)  # fmt: skip
+
+
+STOP_TOLERANCE = 0.02  # relative distance of a scene's sigma to the slider stop it lands on
+T_STEP = 0.01  # the t sliders' stops: t_min, then 0.01, 0.02, ..., 1 (scoreviz.ui.widgets)
+
+
+def check_levels(settings: dict[str, str], process_key: str) -> None:
+    """ValueError unless the scene's "sigmas" ("lo~hi") lie on the DAE slider's stops of the
+    process and its "t" on the t sliders' stops: the app would otherwise move (clamp) them, and
+    the scene's text would describe a picture the page does not show."""
+    from scoreviz.analysis import sigma_options
+    from scoreviz.processes import get_process
+
+    process = get_process(process_key)
+    if "sigmas" in settings:
+        options = np.asarray(sigma_options(process))
+        for text in settings["sigmas"].split("~"):
+            sigma = float(text)
+            near = float(options[np.argmin(np.abs(np.log(options / sigma)))]) if sigma > 0 else 0
+            if not (sigma > 0 and abs(near / sigma - 1) <= STOP_TOLERANCE):
+                raise ValueError(
+                    f"sigma = {text} is not a noise level of {process_key} that the page offers "
+                    f"(it would show {near:.3g}; the range is {options[0]:.3g} to "
+                    f"{options[-1]:.3g})"
+                )
+    if "t" in settings:
+        t = float(settings["t"])
+        on_grid = abs(t / T_STEP - round(t / T_STEP)) < 1e-6 or t == process.t_min
+        if not (process.t_min <= t <= 1.0 and on_grid):
+            raise ValueError(
+                f"t = {settings['t']} is not a stop of the t slider ({process.t_min:g}, "
+                f"then {T_STEP} to 1 in steps of {T_STEP})"
+            )
 
 
 def _train_config(table: dict, state: dict):

@@ -156,6 +156,20 @@ class TrainConfig:
         return cls(**{**LEGACY_FIELDS, **d, "model": ModelConfig.from_dict(d["model"])})
 
 
+def model_name(config: TrainConfig) -> str:
+    """The name a model of `config` gets wherever it comes from (the "Train the default model"
+    buttons, the Train page's default, a scene, the DAE page, a link reopened after F5), so the
+    same model keeps one name across reloads: "default · <data label> · <process> · seed N"
+    for the default settings, else `display_name` with the data's registry label. An upload
+    keeps its key (its models never travel in links)."""
+    label = {k: v[0] for k, v in DISTRIBUTIONS.items()}.get(config.distribution)
+    default = TrainConfig(distribution=config.distribution, process=config.process,
+                          seed=config.seed)  # fmt: skip
+    if config == default:
+        return f"default · {label or config.distribution} · {config.process} · seed {config.seed}"
+    return config.display_name(label)
+
+
 @dataclass(frozen=True)
 class TrainProgress:
     step: int

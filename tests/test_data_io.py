@@ -461,3 +461,15 @@ def test_no_streamlit_import():
         )
     }
     assert "streamlit" not in imported
+
+
+@pytest.mark.parametrize("auto", [0.0169, 0.016912345, 0.1, 0.0123456789, 1.5])
+def test_smoothing_options_have_one_stop_per_width_and_auto_itself(auto):
+    """Issue 20: "0.0169" appeared twice on the slider (auto and its rounded copy)."""
+    options = data_io.smoothing_options(auto)
+    assert auto in options and options == sorted(options)
+    assert len(options) == 8  # auto and 2^k auto for k = -3..4, k != 0
+    labels = [f"{v:.3g}" for v in options]
+    assert len(set(labels)) == len(labels), labels  # no two stops that read alike
+    ratios = np.array(options[1:]) / np.array(options[:-1])
+    np.testing.assert_allclose(ratios, 2.0, rtol=1e-3)

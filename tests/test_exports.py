@@ -205,9 +205,55 @@ def test_png_is_projector_sized_and_not_blank():
 @needs_chromium
 def test_png_of_a_chosen_frame_differs_from_the_first():
     fig = animation()
-    first = np.asarray(ink(exports.figure_png(fig, 640, 360)).convert("L"))
+    first = np.asarray(ink(exports.figure_png(fig, 640, 360, frame=0)).convert("L"))
     last = np.asarray(ink(exports.figure_png(fig, 640, 360, frame=4)).convert("L"))
     assert first.shape == (360, 640) and np.abs(first.astype(int) - last).sum() > 0
+
+
+def square_panels_animation(n_frames: int = 4) -> go.Figure:
+    """Two equal-aspect panels side by side (+-3), 400 px high, with a frame slider: the shape of
+    the Sampling page's figure."""
+    from plotly.subplots import make_subplots
+
+    rng = np.random.default_rng(1)
+    fig = make_subplots(rows=1, cols=2)
+    x = rng.normal(size=(200, 2))
+    for c in (1, 2):
+        fig.add_trace(go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers"), 1, c)
+        fig.update_xaxes(range=[-3, 3], constrain="domain", row=1, col=c)
+        fig.update_yaxes(range=[-3, 3], scaleanchor="x" if c == 1 else "x2", row=1, col=c)
+    frames = [go.Frame(name=str(k), data=[go.Scatter(x=x[:, 0] * (1 + k), y=x[:, 1])],
+                       traces=[0]) for k in range(n_frames)]  # fmt: skip
+    fig.frames = frames
+    fig.update_layout(**player_controls([f.name for f in frames], range(n_frames), 100),
+                      height=400, margin=dict(l=50, r=10, t=30, b=80))  # fmt: skip
+    return fig
+
+
+def test_fitted_height_fills_the_image_with_square_panels():
+    d = exports.still_figure(square_panels_animation(), 0)
+    domain = d["layout"]["xaxis"]["domain"]
+    panel = (domain[1] - domain[0]) * (1920 - 60)  # px wide, and as high (equal aspect)
+    assert exports.fitted_height(d, 1920) == round(panel + 30 + 80)
+    assert exports.fitted_height(d, 1920) < 1080  # two squares side by side: wider than 16:9
+    assert exports.fitted_height(exports.still_figure(animation(), 0), 1920) == 1080  # free
+    tall = exports.still_figure(square_panels_animation(), 0)
+    tall["layout"]["xaxis"]["domain"] = [0, 0.9]
+    assert exports.fitted_height(tall, 1920) == 1080  # at most a projector's height
+
+
+@needs_chromium
+def test_png_of_an_animation_is_its_last_frame_filling_the_image():
+    """A lecturer pastes the result (the last frame), and the panels reach the image's bottom:
+    no blank third under them (issue 20)."""
+    fig = square_panels_animation()
+    default = np.asarray(ink(exports.figure_png(fig, 960)).convert("L"))
+    last = np.asarray(ink(exports.figure_png(fig, 960, frame=3)).convert("L"))
+    first = np.asarray(ink(exports.figure_png(fig, 960, frame=0)).convert("L"))
+    assert default.shape == last.shape and np.array_equal(default, last)
+    assert np.abs(first.astype(int) - last).sum() > 0
+    rows = np.nonzero((default < 200).any(axis=1))[0]  # rows with ink
+    assert rows.max() > 0.85 * default.shape[0], (rows.max(), default.shape)
 
 
 @needs_chromium
@@ -278,3 +324,21 @@ def test_menu_builds_a_gif_and_a_png():
     at.button(key="export-forward-png-build").click().run()
     assert not at.exception and not at.error
     assert len(at.get("download_button")) == 2
+
+
+@needs_chromium
+def test_the_forward_animation_makes_a_gif_and_a_last_frame_png():
+    """Issue 20: the forward animation offered no GIF. The core export takes it as it is (the
+    page only has to show it an Export menu: see the report's UI follow-ups)."""
+    from scoreviz import pipelines
+    from scoreviz.figures.forward import forward_animation_figure
+    from scoreviz.problem import Problem
+
+    view = pipelines.forward_animation_view(Problem.builtin("word", "vp_linear"), 6, 200)
+    fig = forward_animation_figure(view)
+    gif = Image.open(io.BytesIO(exports.animation_gif(fig, max_frames=4, width=320, height=240)))
+    assert gif.format == "GIF" and gif.n_frames == 4 and gif.size == (320, 240)
+    last = exports.still_figure(fig, len(fig.frames) - 1)
+    assert any("t = 1.000" in a.get("text", "") for a in last["layout"]["annotations"])
+    png = ink(exports.figure_png(fig, 640))  # the last frame, at its fitted height
+    assert png.size[0] == 640 and 360 <= png.size[1] <= 1080

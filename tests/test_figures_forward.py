@@ -7,10 +7,11 @@ import math
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 import torch
 
-from scoreviz import GaussianMixture, get_distribution, get_process
+from scoreviz import GaussianMixture, get_distribution, get_process, pipelines
 from scoreviz.figures.dots import image_points, is_cloud_image
 from scoreviz.figures.fields import SOFT_BLUES
 from scoreviz.figures.forward import (
@@ -31,6 +32,7 @@ from scoreviz.forward import (
     view_range,
 )
 from scoreviz.grids import log_density_grid, make_grid
+from scoreviz.problem import Problem
 
 DIST = get_distribution("eight_gaussians")
 
@@ -237,3 +239,138 @@ def test_forward_pair_figure_draws_data_and_noised_in_two_panels():
     np.testing.assert_allclose(dots["samples x₀ ~ p₀", "x"], view.x0, atol=6e-4)
     assert fig.layout.yaxis2.scaleanchor == "x2" and fig.layout.height <= 470
     assert f"t = {view.t:.3g}" in fig.layout.annotations[1].text
+
+
+# ----------------------------------------------------------------------------- sized for the data
+def test_view_box_fits_wide_data_and_keeps_the_prior_square():
+    """Issue 20: the word sat in a square +-3 panel, using a sixth of its height."""
+    from scoreviz.forward import FIT_MAX_ASPECT, view_box
+
+    word, vp = get_distribution("word"), get_process("vp_linear")
+    (x0, x1), (y0, y1) = view_box(word, vp, 0.0)
+    means, stds = word.means.numpy(), word.stds.numpy()
+    assert x1 >= np.abs(means[:, 0]).max() + 3 * stds.max()  # every component inside
+    assert y1 >= np.abs(means[:, 1]).max() + 3 * stds.max()
+    assert 3.0 <= (x1 - x0) / (y1 - y0) <= FIT_MAX_ASPECT  # wide, as the word
+    assert y1 < 1.0 and x1 < 3.0  # tighter than the old +-3 square
+    box = view_box(word, vp, 1.0)  # the prior N(0, I): the +-3 square again
+    assert box == ((-3.0, 3.0), (-3.0, 3.0))
+    ring = view_box(get_distribution("eight_gaussians"), vp, 0.0)
+    assert ring[0] == ring[1]  # round data: a square
+    two = torch.tensor([[-2.0, 0.0], [2.0, 0.0]])
+    thin = view_box(
+        GaussianMixture(two, torch.tensor([0.01, 0.01]), torch.tensor([0.5, 0.5])), vp, 0
+    )
+    assert (thin[0][1] - thin[0][0]) == pytest.approx(FIT_MAX_ASPECT * (thin[1][1] - thin[1][0]))
+
+
+def test_forward_view_densities_cover_their_fitted_box():
+    from scoreviz.forward import finest_width
+
+    problem = Problem.builtin("word", "vp_linear")
+    view = pipelines.forward_view(problem, pipelines.ForwardSettings(0.01, 300, 80, 60, 0))
+    d = view.data
+    (x0, x1), (y0, y1) = d.box
+    assert d.y_range is not None and (y1 - y0) < (x1 - x0) / 3
+    assert d.grid.xs.min() > x0 and d.grid.xs.max() < x1
+    assert d.grid.ys.min() > y0 and d.grid.ys.max() < y1
+    cells = (x1 - x0) / 60 * (y1 - y0) / 60  # rectangular cells: the density still integrates
+    assert d.density.sum() * cells == pytest.approx(1.0, abs=0.03)
+    assert view.finest == pytest.approx(finest_width(problem.dist, problem.process))
+    assert view.finest == pytest.approx(float(problem.dist.stds.min()), rel=0.01)
+
+
+def _dot_radii(fig) -> list[float]:
+    """Radii (data units) of the figure's cloud images: the circles' r, or half the stroke."""
+    import re
+    from urllib.parse import unquote
+
+    out = []
+    for im in fig.layout.images:
+        svg = unquote(im.source)
+        m = re.search(r'r="([0-9.e-]+)"', svg) or re.search(r'stroke-width="([0-9.e-]+)"', svg)
+        if m and "<circle" in svg:
+            out.append(float(m.group(1)))
+        elif m:
+            out.append(float(m.group(1)) / 2)
+    return out
+
+
+def test_forward_pair_stacks_wide_data_and_keeps_dots_finer_than_the_strokes():
+    from scoreviz.figures.forward import DOT_FILL, forward_pair_figure
+
+    view = pipelines.forward_view(Problem.builtin("word", "vp_linear"),
+                                  pipelines.ForwardSettings(0.01, 300, 80, 60, 0))  # fmt: skip
+    low = forward_pair_figure(view)  # 400 px: side by side, each panel fitted to the word
+    assert low.layout.xaxis.domain[1] < low.layout.xaxis2.domain[0]
+    assert list(low.layout.yaxis.range) == list(view.data.box[1])
+    fig = forward_pair_figure(view, height=800)  # a tall figure: one above the other
+    top, bottom = fig.layout.yaxis.domain, fig.layout.yaxis2.domain
+    assert bottom[1] < top[0]  # one above the other
+    assert fig.layout.xaxis.domain == fig.layout.xaxis2.domain == (0, 1)  # each the full width
+    assert list(fig.layout.yaxis.range) == list(view.data.box[1])  # fitted, not +-3
+    assert fig.layout.yaxis.scaleanchor == "x"  # still equal aspect
+    finest_t = np.hypot(view.alpha * view.finest, view.sigma)
+    radii = _dot_radii(fig)
+    assert radii and max(radii) <= DOT_FILL * max(view.finest, finest_t) / 2 + 1e-9
+    ring = pipelines.forward_view(Problem.builtin("eight_gaussians", "vp_linear"),
+                                  pipelines.ForwardSettings(0.1, 300, 80, 60, 0))  # fmt: skip
+    side = forward_pair_figure(ring)
+    assert side.layout.xaxis.domain[1] < side.layout.xaxis2.domain[0]  # round data: side by side
+
+
+def test_dot_px_caps_dots_at_the_finest_width():
+    from scoreviz.figures.forward import DOT_FILL, MIN_DOT, dot_px
+
+    assert dot_px(6, 0.01, None) == 6  # nothing known: as asked
+    assert dot_px(6, 0.01, 0.2) == 6  # 20 px of detail: a 6 px dot fits
+    # the word's strokes (std 0.074) at 50 px a unit: 3.7 px of detail
+    assert dot_px(6, 0.02, 0.074) == pytest.approx(DOT_FILL * 3.7)
+    assert dot_px(6, 0.02, 0.074) < 6
+    assert dot_px(6, 0.1, 0.074) == MIN_DOT  # never invisible
+
+
+def test_fill_aspect_gives_the_box_a_figure_fills():
+    """Issue 20: at 1920 px the pages drew 280-px panels with a wide gap in a 400-px figure.
+    `fill_aspect` is the width/height at which the panels fill the figure: a page can size the
+    chart to it. Checked against the panel geometry it must produce."""
+    from scoreviz.figures.forward import forward_pair_figure
+    from scoreviz.figures.style import fill_aspect, filled_height
+
+    ring = pipelines.forward_view(Problem.builtin("eight_gaussians", "vp_linear"),
+                                  pipelines.ForwardSettings(0.1, 300, 80, 60, 0))  # fmt: skip
+    fig = forward_pair_figure(ring)
+    m = fig.layout.margin
+    dom = fig.layout.xaxis.domain
+    width = 1600.0
+    panel = (dom[1] - dom[0]) * (width - m.l - m.r)  # a square panel as wide as its domain
+    assert filled_height(fig, width) == pytest.approx(panel + m.t + m.b)
+    assert fill_aspect(fig, width) == pytest.approx(width / (panel + m.t + m.b))
+    assert 1.7 < fill_aspect(fig, width) < 2.4  # two squares side by side, and margins
+    word = pipelines.forward_view(Problem.builtin("word", "vp_linear"),
+                                  pipelines.ForwardSettings(0.01, 300, 80, 60, 0))  # fmt: skip
+    assert 4.0 < fill_aspect(forward_pair_figure(word), width) < 6.0  # two wide, side by side
+    stacked = forward_pair_figure(word, height=800)
+    assert 1.0 < fill_aspect(stacked, width) < 2.0  # two wide panels, one above the other
+    assert fill_aspect(go.Figure(go.Scatter(x=[0], y=[0]))) is None  # stretches: no aspect
+
+
+def test_projector_markers_stop_at_the_datas_finest_width():
+    """Issue 20: presentation mode's thicker markers blurred the word "SCORE" (and the
+    checkerboard): a trace's meta cap (`marker_cap`, from the data's finest width) bounds them."""
+    from scoreviz.figures.forward import forward_animation_figure
+    from scoreviz.figures.style import MAX_MARKER, PROJECTOR, for_projector, marker_cap
+
+    assert marker_cap(None, 0.01) == {} and marker_cap(0.074, 0.0) == {}
+    assert marker_cap(0.074, 0.02) == {MAX_MARKER: 3.7}
+    word = pipelines.forward_animation_view(Problem.builtin("word", "vp_linear"), 6, 200)
+    fig = forward_animation_figure(word)
+    caps = [tr.meta[MAX_MARKER] for tr in fig.data]
+    assert caps[0] == caps[1] < 5 * PROJECTOR["marker_scale"]  # below what thickening gives
+    big = for_projector(fig)
+    assert [tr.marker.size for tr in big.data] == [max(3, caps[0]), max(5, caps[1])]
+    ring = pipelines.forward_animation_view(Problem.builtin("eight_gaussians", "vp_linear"), 6)
+    roomy = for_projector(forward_animation_figure(ring))  # wider modes: room to grow
+    assert roomy.data[1].marker.size > big.data[1].marker.size
+    plain = go.Figure(go.Scatter(x=[0], y=[0], marker=dict(size=4)))
+    assert for_projector(plain).data[0].marker.size == max(PROJECTOR["min_marker"], 4 * 1.6)

@@ -150,3 +150,43 @@ def test_excess_band_is_two_standard_errors_of_the_per_sample_losses(floors):
     np.testing.assert_allclose(np.asarray(upper.y) - np.asarray(excess.y), 2 * se, rtol=1e-6)
     inside = (np.asarray(lower.y) <= 0) & (np.asarray(upper.y) >= 0)
     assert inside.mean() >= 0.8  # the exact score's excess is 0 up to Monte Carlo noise
+
+
+def test_log_dtick_keeps_at_most_five_labels():
+    from scoreviz.figures.loss import log_dtick
+
+    assert log_dtick([1e-4, 1.5]) == 1  # 4.2 decades: every decade labelled
+    assert log_dtick([1e-4, 900.0]) == 2  # lambda = 1: 7 decades, every second one
+    assert log_dtick([1e-4], [1e4, np.nan, -1.0]) == 2  # non-finite and non-positive ignored
+    assert log_dtick([1.0]) == 1
+
+
+def test_robust_range_leaves_a_lone_monte_carlo_bin_out():
+    from scoreviz.figures.loss import robust_range
+
+    excess = np.array([-196.0, 2.2, -0.7, -0.2, 0.2, 0.01, 0.0])
+    se = np.array([70.0, 1.5, 0.4, 0.1, 0.1, 0.01, 0.01])
+    lo, hi, kept = robust_range(excess - 2 * se, excess + 2 * se)
+    assert not kept[0] and kept[1:].all()
+    assert lo < (excess - 2 * se)[1:].min() and hi > (excess + 2 * se)[1:].max()
+    assert hi - lo < 15  # the other bins fill the panel (was 400+ tall with the lone one)
+    # bins that are large together stay (lambda = sigma^2's first bins are all ~0.2)
+    wide = np.array([0.25, 0.2, 0.22, 0.01, 0.001])
+    lo, hi, kept = robust_range(-wide, wide)
+    assert kept.all() and hi >= 0.25 and lo <= -0.25
+
+
+def test_loss_figure_excess_axis_ignores_the_lone_bin_and_marks_it(floors):
+    """Issue 20: lambda = 1's excess axis was scaled by one Monte Carlo point at the smallest t."""
+    edges, fine, by_bin = floors
+    binned = analysis.binned_loss(exact_score_fn(DIST, PROC), DIST, PROC, WS, 20, 64)
+    one = binned["weighting"] == "one"
+    first = binned.index[one][0]
+    binned.loc[first, "loss"] += 500.0  # one wild Monte Carlo bin
+    fig = loss_vs_t_figure(binned, fine, by_bin, losses.WEIGHTINGS, WS)
+    excess_axis = fig.layout.yaxis4  # row 2, column 2 (lambda = 1)
+    assert excess_axis.range[1] < 100
+    off = [tr for tr in fig.data if tr.name == "off scale (hover: value)"]
+    assert len(off) == 1 and off[0].y[0] == excess_axis.range[1]
+    assert off[0].customdata[0] > excess_axis.range[1]
+    assert fig.layout.yaxis2.dtick >= 2  # lambda = 1's loss axis: at most five labels

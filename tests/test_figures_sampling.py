@@ -305,3 +305,60 @@ def test_the_mode_weights_bars_survive_presentation_mode():
     fig = mode_weights_figure(np.full(8, 1 / 8), {"exact score": np.full(8, 1 / 8)})
     big = for_projector(fig)
     assert big.layout.font.size >= 18 and len(big.data) == 2
+
+
+def test_mode_bars_beside_the_panels_show_each_rows_final_weights(traj):
+    """The projected figure carries the mode weights (issue 20): one horizontal bar per mixture
+    component for the true weights and for each row's final samples, right of the panels, whose
+    x domains shrink so that nothing overlaps."""
+    from scoreviz.figures.sampling import BARS_WIDTH, add_mode_bars
+
+    fig = sampling_animation([_panel(traj, "learned", "learned"), _panel(traj)])
+    n_data = len(fig.data)
+    final = torch.as_tensor(traj.xs[-1])
+    shares = metrics.mode_weights(final, DIST)
+    add_mode_bars(fig, DIST.weights.numpy(), {"learned": shares, "exact": shares[::-1]},
+                  {"learned": "learned", "exact": "exact"})  # fmt: skip
+    bars = fig.data[n_data:]
+    assert [b.type for b in bars] == ["bar"] * 3
+    np.testing.assert_allclose(bars[0].x, DIST.weights.numpy())
+    np.testing.assert_allclose(bars[1].x, shares)
+    np.testing.assert_allclose(bars[2].x, shares[::-1])
+    assert list(bars[0].y) == [str(k) for k in range(1, 9)]
+    assert bars[1].marker.color == PALETTE["learned"] and bars[2].marker.color == PALETTE["exact"]
+    assert bars[0].text is None  # 8 components: no text (too small to read), hover only
+    axis = fig.layout[bars[0].xaxis.replace("x", "xaxis")]
+    assert axis.domain == (1 - BARS_WIDTH, 1)
+    panels = [ax for ax in fig.select_xaxes() if ax is not axis]
+    assert max(ax.domain[1] for ax in panels) < axis.domain[0]  # the panels end before the bars
+    assert axis.range[1] > max(max(b.x) for b in bars)  # every bar inside its axis
+    # frames still move only the panels' traces (the bars are static)
+    assert max(fig.frames[0].traces) < n_data
+
+
+def test_sampling_figure_puts_the_langevin_weights_on_the_figure():
+    """Two modes (0.8 / 0.2) under plain Langevin: the bars carry the report's shares as text."""
+    problem = Problem.builtin("skewed", "vp_linear")
+    config = samplers.config_from_knobs("langevin", 60, 300, 20, 0, step_size=0.5, t_langevin=0.01)
+    view = pipelines.sampling_view(problem, pipelines.SamplingSettings(config, ("exact",)))
+    bars = [tr for tr in sampling_figure(view, x0_hat=False).data if tr.type == "bar"]
+    weights = view.rows[0].report["mode_weights"]
+    np.testing.assert_allclose(bars[1].x, weights)
+    assert list(bars[1].text) == [f"{w:.2f}" for w in weights]
+    assert not [tr for tr in sampling_figure(view, mode_bars=False).data if tr.type == "bar"]
+
+
+def test_sampling_particles_carry_the_projector_cap_of_their_data():
+    from scoreviz.figures.style import MAX_MARKER, for_projector
+
+    problem = Problem.builtin("word", "vp_linear")
+    config = samplers.config_from_knobs("reverse_sde", 30, 200, 10, 0)
+    view = pipelines.sampling_view(problem, pipelines.SamplingSettings(config, ("exact",)))
+    assert view.finest == pytest.approx(float(problem.dist.stds.min()), rel=0.01)
+    fig = sampling_figure(view, x0_hat=False)
+    (particles,) = [tr for tr in fig.data if tr.name == "x_t, exact score"]
+    cap = particles.meta[MAX_MARKER]
+    assert 3.5 <= cap < 3.5 * 1.6
+    big = for_projector(fig)
+    (shown,) = [tr for tr in big.data if tr.name == "x_t, exact score"]
+    assert shown.marker.size == pytest.approx(cap)

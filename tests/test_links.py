@@ -157,6 +157,28 @@ def test_reload_gets_the_models_back():
     assert any("“model”" in w.value for w in gone.warning)
 
 
+def test_a_reloaded_model_keeps_the_name_it_was_trained_under():
+    """Issue 20: names changed after F5 (the Train page named a model by the data's label, a
+    scene "… · scene", the DAE page its own way; a reload by the registry key). Every path now
+    names it `training.model_name`, the name the Train page gives a built-in's model."""
+    from scoreviz.distributions import distribution_labels
+    from scoreviz.training import model_name
+    from scoreviz.ui.models import shared_models
+
+    r = tiny_result(steps=280)
+    shared_models().put(r.model_id, r)
+    at = make_app()
+    at.query_params["model"] = r.model_id
+    at.run()
+    assert not at.exception
+    (name,) = at.session_state["models"]
+    config = r.config
+    assert name == model_name(config)
+    assert name == config.display_name(distribution_labels()[config.distribution])  # Train page
+    default = type(config)(distribution="two_moons", process="ve", seed=3)
+    assert model_name(default) == "default · Two moons · ve · seed 3"  # the default buttons'
+
+
 def test_for_projector_enlarges_and_is_pure():
     fig = go.Figure(
         [go.Scatter(x=[0, 1], y=[0, 1], mode="markers", marker=dict(size=4))],

@@ -42,6 +42,11 @@ HEAD = 'title = "x"\npage = "views/dae.py"\nsummary = "s"\n'
         (HEAD + 'formula = "f"\n[train]\nwidht = 3', "not TrainConfig"),  # fmt: skip
         (HEAD + 'formula = "f"\n[train]\nsteps = -1', "steps"),  # fmt: skip
         ('title = "x\npage = ', "TOML"),
+        (HEAD + 'formula = "f"\n[settings]\nsigmas = "0.0479~2"', "would show 1"),  # clamped
+        (HEAD + 'formula = "f"\n[settings]\nsigmas = "0.05~0.827"', "would show 0.0479"),
+        (HEAD + 'formula = "f"\n[settings]\nsigmas = "0~0.827"', "noise level"),
+        (HEAD.replace("dae", "forward") + 'formula = "f"\n[settings]\nt = "0.105"', "t slider"),
+        (HEAD.replace("dae", "forward") + 'formula = "f"\n[settings]\nt = "0.0001"', "t slider"),
     ],
 )
 def test_broken_scene_files_are_refused(tmp_path, text, problem):

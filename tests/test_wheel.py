@@ -50,7 +50,7 @@ def test_the_wheel_holds_every_module_of_the_source_tree(wheel):
     sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "scoreviz").rglob("*.py")}
     names = zipfile.ZipFile(wheel).namelist()
     packaged = {n for n in names if n.endswith(".py")}
-    assert {"scoreviz/figures/sampling.py", "scoreviz/ui/state.py"} <= sources
+    assert {"scoreviz/figures/sampling.py", "scoreviz/ui/models.py"} <= sources
     assert packaged == sources, (sorted(sources - packaged), sorted(packaged - sources))
 
 

@@ -6,6 +6,7 @@ import streamlit as st
 from scoreviz.figures.dae import dae_error_figure
 from scoreviz.pipelines import DaeSettings, dae_error_points, denoiser_kinds
 from scoreviz.stops import nearest, sigma_stops
+from scoreviz.training import model_name
 from scoreviz.ui import cache, charts, controls, keys, links, prefetch
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.models import active_score_model, add_model, current_selection, matching_models
@@ -79,7 +80,7 @@ with st.expander("Train a classical DAE at one σ (a few seconds)"):
             result = cache.train_dae(
                 cache.problem_of(sel), dae_sigma, steps, sel.seed, lambda f: bar.progress(f)
             )
-            label = f"DAE σ={dae_sigma:.3g} · {sel.dist_key} · {sel.process_key}"
+            label = model_name(result.config)  # as a link reopened after F5 names it
             add_model(label, result, activate=False)
             st.session_state[TRAINED_NOTE] = f"DAE at σ = {dae_sigma:.3g} trained."
         if TRAINED_NOTE in st.session_state:

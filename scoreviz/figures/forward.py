@@ -16,6 +16,7 @@ from scoreviz.figures.style import (
     PALETTE,
     apply_style,
     data_per_px,
+    marker_cap,
     one_panel,
     place_shapes,
     player_controls,
@@ -33,23 +34,53 @@ def _points(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.round(a[:, 0], 3), np.round(a[:, 1], 3)
 
 
-def _noised_traces(x0, x_t, grid: Grid, density, px: float, name: str = "exact p_t") -> list:
+# A dot at most this many of the data's finest widths across (`forward.finest_width`): 6 px dots
+# over the word's 0.07-wide strokes (about 3 px on the page) blurred the letters into a bar.
+DOT_FILL = 0.6
+MIN_DOT = 1.5  # px: smaller dots vanish
+
+
+def dot_px(size: float, px: float, finest: float | None) -> float:
+    """A dot's size in px: `size`, at most DOT_FILL x `finest` (data units; px: data units per
+    pixel) and at least MIN_DOT, so that dots never hide the detail they sit on."""
+    if finest is None or not finest > 0:
+        return size
+    return float(max(MIN_DOT, min(size, DOT_FILL * finest / px)))
+
+
+def _noised_traces(
+    x0, x_t, grid: Grid, density, px: float, name: str = "exact p_t", finest=None, finest_t=None
+) -> list:
     """Exact p_t as an image (`raster.density_image`: drawn on every t step, it is cheaper in
     the browser than a heatmap), the clean samples (faint) and the noised ones over it, each an
-    SVG image too (`dots.cloud_image`; px: data units per pixel)."""
+    SVG image too (`dots.cloud_image`; px: data units per pixel); dots no wider than the finest
+    detail of p_0 (`finest`) and of p_t (`finest_t`), data units (`dot_px`)."""
+    noisy = dot_px(6, px, finest_t)
     return [
         density_image(grid, density, SOFT_BLUES, name),
-        *cloud_image(x0, px, 3, PALETTE["data"], "clean samples x₀", opacity=0.35),
+        *cloud_image(
+            x0, px, dot_px(3, px, finest), PALETTE["data"], "clean samples x₀", opacity=0.35
+        ),  # fmt: skip
         # a dark rim: visible on blue
-        *cloud_image(x_t, px, 6, PALETTE["noisy"], "noised samples x_t", opacity=0.8, edge=0.6),
+        *cloud_image(
+            x_t,
+            px,
+            noisy,
+            PALETTE["noisy"],
+            "noised samples x_t",
+            opacity=0.8,
+            edge=0.6 * noisy / 6,
+        ),  # fmt: skip
     ]
 
 
-def _data_traces(x0, grid: Grid, density, points_name: str, px: float, showlegend=True) -> list:
+def _data_traces(
+    x0, grid: Grid, density, points_name: str, px: float, showlegend=True, finest=None
+) -> list:
     """Exact p_0 as an image (`raster.density_image`) and the clean samples over it
-    (`dots.cloud_image`; px: data units per pixel)."""
-    points = cloud_image(x0, px, 4, PALETTE["data"], points_name, opacity=0.75,
-                         showlegend=showlegend)  # fmt: skip
+    (`dots.cloud_image`; px: data units per pixel; dots no wider than `finest`, `dot_px`)."""
+    points = cloud_image(x0, px, dot_px(4, px, finest), PALETTE["data"], points_name,
+                         opacity=0.75, showlegend=showlegend)  # fmt: skip
     return [density_image(grid, density, SOFT_BLUES, "exact p₀"), *points]
 
 
@@ -170,6 +201,7 @@ def forward_animation(
     frame_ms: int = 120,
     height: int = 560,
     sigmas: np.ndarray | None = None,
+    finest: float | None = None,
 ) -> go.Figure:
     """The same particles noised over t, frame by frame (Play/Pause and a frame slider).
 
@@ -177,12 +209,14 @@ def forward_animation(
     times: (F,) increasing; xy_ranges: (F, 2) axis range per frame (they grow for VE); sigmas:
     (F,) sigma_t per frame, shown in the title. Every frame carries its own title and frames
     are played with redraw, so the title follows the slider (without redraw Plotly applies no
-    frame layout and the title stayed at the first frame's t).
+    frame layout and the title stayed at the first frame's t). finest: the data's finest width
+    (data units): the projector's thicker markers stop at it (`style.marker_cap`).
     """
     times = np.asarray(times, dtype=np.float64)
     ranges = np.asarray(xy_ranges, dtype=np.float64).reshape(len(times), 2)
     moving_axes = not np.allclose(ranges, ranges[0])
     x0, y0 = _points(trajectory[0])
+    cap = marker_cap(finest, data_per_px(tuple(ranges[0]), height, 60 + 120))
     fig = go.Figure(
         data=[
             go.Scatter(
@@ -192,6 +226,7 @@ def forward_animation(
                 name="clean data x₀",
                 marker=dict(color=PALETTE["data"], size=3, opacity=0.3),
                 hoverinfo="skip",
+                meta=cap,
             ),
             go.Scatter(
                 x=x0,
@@ -200,6 +235,7 @@ def forward_animation(
                 name="x_t",
                 marker=dict(color=PALETTE["noisy"], size=5, opacity=0.9),
                 hoverinfo="skip",
+                meta=cap,
             ),
         ]
     )
@@ -240,19 +276,41 @@ def forward_figures(view) -> tuple[go.Figure, go.Figure, go.Figure]:
 
 
 PAIR_HEIGHT = 400  # px: the Data & forward page's main figure (fits a 720p screen)
+STACK_ASPECT = 1.8  # data this much wider than high, in a tall figure: one panel above the other
+NOMINAL_WIDTH = 1100  # px: the pair's width on a 1280-px screen (sizes dots of width-bound panels)
+STACK_HEIGHT = 600  # px: below, two wide panels side by side are larger than stacked (measured
+# on the 1280x720 and 1920x1080 screenshots: 1120x470 px gives 151 vs 150 px high panels, a
+# 1460x400 normal-mode chart 197 vs 125)
+STACK_GAP = 0.18  # of the plot height between stacked panels: tick labels and a projector title
 
 
-def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
-    """The data (left: x_0 over the exact p_0) and the noised data (right: x_t over the exact
-    p_t) of a pipelines.ForwardView as one figure of two square panels: the items of
-    `data_figure` and `samples_density_figure`, each panel with its own axis range."""
+def forward_pair_figure(view, height: int = PAIR_HEIGHT, stack: bool | None = None) -> go.Figure:
+    """The data (x_0 over the exact p_0) and the noised data (x_t over the exact p_t) of a
+    pipelines.ForwardView as one figure of two equal-aspect panels, each over its density's
+    box (`Density.box`: fitted to the data's shape), side by side, or with `stack` one above the
+    other (None: when the data are wide, aspect >= STACK_ASPECT, and the figure is tall,
+    >= STACK_HEIGHT px, where stacked panels are the larger). Dots stay narrower than the
+    data's finest detail (`view.finest`, `dot_px`), on a projector too (they are drawn in data
+    units and grow with the panel, as the detail does)."""
     d, p = view.data, view.noisy
+    boxes = [d.box, p.box]
+    (dx0, dx1), (dy0, dy1) = d.box
+    if stack is None:
+        stack = (dx1 - dx0) >= STACK_ASPECT * (dy1 - dy0) and height >= STACK_HEIGHT
+    margin_tb = 60 + 40
+    panel_h = (height - margin_tb) * ((1 - STACK_GAP) / 2 if stack else 1)
+    panel_w = (NOMINAL_WIDTH - 60) * (1 if stack else (1 - 0.06) / 2)
+    # data units per px: the panel is as high as the plot, or (wide data) as wide as its share
+    px = [max((y1 - y0) / max(panel_h, 50), (x1 - x0) / panel_w) for (x0, x1), (y0, y1) in boxes]
+    finest = getattr(view, "finest", None)
+    finest_t = None if finest is None else float(np.hypot(view.alpha * finest, view.sigma))
     # the clean points appear again, fainter, on the right: in the legend once
-    px = [data_per_px(xy, height, 60 + 40) for xy in (d.xy, p.xy)]
-    left = _data_traces(view.x0, d.grid, d.density, "samples x₀ ~ p₀", px[0], showlegend=False)
-    right = _noised_traces(view.x0, view.xt, p.grid, p.density, px[1])
+    left = _data_traces(view.x0, d.grid, d.density, "samples x₀ ~ p₀", px[0], showlegend=False,
+                        finest=finest)  # fmt: skip
+    right = _noised_traces(view.x0, view.xt, p.grid, p.density, px[1], finest=finest,
+                           finest_t=finest_t)  # fmt: skip
     titles = ["data x₀ over p₀", f"x_t over p_t at t = {view.t:.3g}"]
-    fig = square_panels([left, right], titles, [d.xy, p.xy], gap=0.06)
+    fig = square_panels([left, right], titles, boxes, gap=STACK_GAP if stack else 0.06, stack=stack)
     apply_style(fig, xy_range=None, equal_aspect=False, height=height)
     fig.update_layout(
         legend=KEY_LEGEND | dict(orientation="h", y=1.1, x=1, xanchor="right"),
@@ -263,4 +321,5 @@ def forward_pair_figure(view, height: int = PAIR_HEIGHT) -> go.Figure:
 
 def forward_animation_figure(view) -> go.Figure:
     """`forward_animation` of a pipelines.ForwardAnimation."""
-    return forward_animation(view.traj, view.times, view.ranges, sigmas=view.sigmas)
+    finest = getattr(view, "finest", None)
+    return forward_animation(view.traj, view.times, view.ranges, sigmas=view.sigmas, finest=finest)

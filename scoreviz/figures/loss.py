@@ -74,13 +74,49 @@ def loss_vs_t_figure(
         if exact_binned is not None:
             e = exact_binned[exact_binned["weighting"] == w].sort_values("bin")
             _exact_points(fig, e, bf.reindex(e["bin"]).to_numpy(), j, first)
-        fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=1, col=j)
+        fig.update_yaxes(type="log", dtick=log_dtick(b["loss"], f["floor"]),
+                         exponentformat="power", row=1, col=j)  # fmt: skip
         fig.update_xaxes(title_text="t", range=[0, 1], row=2, col=j)
     fig.update_yaxes(title_text="loss per t (log)", row=1, col=1)
     fig.update_yaxes(title_text="loss − floor", row=2, col=1)
     apply_style(fig, xy_range=None, equal_aspect=False, height=height)
     fig.update_layout(legend=dict(y=1.06, font=dict(size=12)), margin=dict(t=80, b=40, l=60, r=10))
     return fig
+
+
+MAX_LOG_TICKS = 5  # tick labels on a loss panel's log axis: more overlap at 400 px
+
+
+def log_dtick(*values, most: int = MAX_LOG_TICKS) -> int:
+    """Decades between tick labels of a log axis showing `values` (positive finite ones): 1, or
+    more so that at most `most` labels share the panel (lambda = 1 spans 8 decades)."""
+    v = np.concatenate([np.asarray(x, dtype=float).ravel() for x in values])
+    v = v[np.isfinite(v) & (v > 0)]
+    if len(v) < 2:
+        return 1
+    decades = np.log10(v.max()) - np.log10(v.min())
+    return max(1, int(np.ceil(decades / most)))
+
+
+def robust_range(lower: np.ndarray, upper: np.ndarray, lone: float = 4.0, drop: int = 2):
+    """(lo, hi) of a linear axis holding the intervals [lower_i, upper_i] and 0, leaving out up
+    to `drop` lone bins: a bin whose extent max(|lower|, |upper|) is more than `lone` times
+    the next largest (one Monte Carlo point at the smallest t, whose 1/sigma^2 weight makes it
+    hundreds of times the others, squeezed every other bin of lambda = 1 onto the zero line).
+    Returns (lo, hi, kept): kept (n,) bool marks the bins inside. 5 % padding."""
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    extent = np.maximum(np.abs(lower), np.abs(upper))
+    kept = np.isfinite(extent)
+    for _ in range(drop):
+        order = np.sort(extent[kept])[::-1]
+        if len(order) < 3 or order[0] <= lone * order[1]:
+            break
+        kept &= extent < order[0]
+    if not kept.any():
+        return -1.0, 1.0, kept
+    lo, hi = min(0.0, float(lower[kept].min())), max(0.0, float(upper[kept].max()))
+    pad = 0.05 * (hi - lo or 1.0)
+    return lo - pad, hi + pad, kept
 
 
 def _finite(x: np.ndarray, *ys: np.ndarray) -> np.ndarray:
@@ -209,6 +245,23 @@ def _excess_panel(fig: go.Figure, b: pd.DataFrame, bf: np.ndarray, col: int, fir
         col,
     )
     fig.add_hline(y=0, line=dict(color=REFERENCE, width=1), row=2, col=col)
+    err_lo, err_hi = np.minimum(err[ok], 0), np.maximum(err[ok], 0)
+    lo, hi, kept = robust_range(np.r_[lower, err_lo], np.r_[upper, err_hi])
+    fig.update_yaxes(range=[lo, hi], row=2, col=col)
+    out = ~kept[: len(t)] & np.isfinite(excess)
+    if out.any():  # lone bins off the scale: a triangle at the edge, the value on hover
+        edge = np.where(excess[out] < lo, lo, hi)
+        fig.add_trace(
+            go.Scatter(
+                x=t[out], y=edge, mode="markers", name="off scale (hover: value)",
+                customdata=excess[out], showlegend=False, legendgroup="excess", cliponaxis=False,
+                hovertemplate="t=%{x:.3f}: excess %{customdata:.3g} (off scale)<extra></extra>",
+                marker=dict(color=PALETTE["learned"], size=11, line=dict(width=1, color="#333"),
+                            symbol=np.where(excess[out] < lo, "triangle-down", "triangle-up")),
+            ),
+            2,
+            col,
+        )  # fmt: skip
 
 
 def weighting_floor_figure(

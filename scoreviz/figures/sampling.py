@@ -13,6 +13,7 @@ whole-run trails, 15 x 15 arrows).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -22,7 +23,13 @@ from plotly.subplots import make_subplots
 
 from scoreviz.analysis import SamplingFrames, evenly_spaced
 from scoreviz.figures.arrows import arrow_trace, arrow_xy, capped
-from scoreviz.figures.style import PALETTE, apply_style, fixed_margins, player_controls
+from scoreviz.figures.style import (
+    PALETTE,
+    apply_style,
+    fixed_margins,
+    marker_cap,
+    player_controls,
+)
 
 HIGHLIGHT = ["#1B1F3B", "#E63946", "#2A9D8F", "#F4A261", "#6A4C93", "#1982C4", "#8AC926", "#FF595E"]
 FIELD_OPACITY = 0.5
@@ -119,6 +126,7 @@ class _Opts:
     n_grid: int
     x0_hat: bool
     trails: bool
+    cap: dict = dataclasses.field(default_factory=dict)  # particles' meta: `style.marker_cap`
 
 
 def _xt_data(p: SamplingPanel, k: int, o: _Opts) -> list[dict]:
@@ -164,7 +172,7 @@ def _xt_traces(p: SamplingPanel, d: list[dict], o: _Opts, first: bool) -> list[g
     marker = dict(color=color, size=3.5)
     traces = [field]
     traces.append(go.Scatter(**d[1], mode="markers", name=f"x_t, {p.label}", marker=marker,
-                             legendgroup=p.label))  # fmt: skip
+                             legendgroup=p.label, meta=o.cap))  # fmt: skip
     if o.trails:
         traces.append(
             go.Scatter(
@@ -188,7 +196,8 @@ def _x0_traces(p: SamplingPanel, d: list[dict], o: _Opts) -> list[go.Scatter]:
     )
     return [
         go.Scatter(**d[0], mode="markers", name=f"x̂₀, {p.label}", legendgroup=p.label,
-                   showlegend=False, marker=dict(color=color, size=3.5, symbol="diamond")),
+                   showlegend=False, marker=dict(color=color, size=3.5, symbol="diamond"),
+                   meta=o.cap),
         go.Scatter(**d[1], mode="markers", marker=_hl_marker(len(o.hl)), showlegend=False,
                    hoverinfo="skip"),
         go.Scatter(**d[2], mode="text", text=[note], showlegend=False, hoverinfo="skip",
@@ -208,6 +217,7 @@ def sampling_animation(
     x0_hat: bool = True,
     trails: bool = True,
     max_particles: int = WIRE_PARTICLES,
+    finest: float | None = None,
 ) -> go.Figure:
     """Animated sampling: one column per panel, x_t on top (score field, particles, the last
     TRAIL frames of n_highlight particles if `trails`), x0_hat beneath if `x0_hat` (from the
@@ -220,7 +230,8 @@ def sampling_animation(
     they change over the run. data: clean points drawn faintly behind x0_hat (behind x_t
     without it); train_points: a model's finite training set, drawn as crosses on the same
     panels. At most max_frames frames are kept (evenly, first and last), fewer if rows x frames
-    x particles would pass POINT_BUDGET.
+    x particles would pass POINT_BUDGET. finest: the data's finest width (data units): the
+    projector's thicker particles stop at it (`style.marker_cap`, at the last frame's range).
     """
     if not panels:
         raise ValueError("sampling_animation needs at least one panel")
@@ -230,7 +241,10 @@ def sampling_animation(
     panels = [_take(p, keep, max_particles) for p in panels]
     ranges = np.max(np.stack([np.asarray(p.ranges, float) for p in panels]), axis=0)
     hl = np.arange(min(n_highlight, min(p.frames.xs.shape[1] for p in panels)))
-    o = _Opts(hl, n_grid, x0_hat, trails)
+    rows = 2 if x0_hat else 1
+    plot_h = ((height or HEIGHT[rows]) - MARGIN["t"] - MARGIN["b"]) / rows
+    cap = marker_cap(finest, 2 * float(ranges[-1]) / max(plot_h, 50))
+    o = _Opts(hl, n_grid, x0_hat, trails, cap)
     fig, moving = _layout_panels(panels, data, train_points, o, ranges)
     shown = [p.x0_meaningful() for p in panels]
     names = [str(k) for k in range(len(ranges))]
@@ -412,6 +426,64 @@ def mode_weights_figure(
     return fig
 
 
+MODE_BARS_MAX = 8  # components: beyond, the bars beside the panels would be too thin to read
+BAR_TEXT_MAX = 4  # components up to which each bar carries its share as text (legible: > 10 px)
+BARS_WIDTH = 0.15  # share of the figure's width the mode bars take, right of the panels
+
+
+def _bar_text(w: np.ndarray) -> list[str] | None:
+    return [f"{v:.2f}" for v in w] if len(w) <= BAR_TEXT_MAX else None
+
+
+def add_mode_bars(
+    fig: go.Figure,
+    true_weights: np.ndarray,
+    weights: Mapping[str, np.ndarray],
+    colors: Mapping[str, str] | None = None,
+    width: float = BARS_WIDTH,
+) -> go.Figure:
+    """Mode weights on the figure itself: a horizontal bar per mixture component beside the top
+    row of panels, the true weight (grey) above each row's share of final samples (its PALETTE
+    colour, `colors`: label -> key), the share written at the bar's end (up to BAR_TEXT_MAX
+    components). The panels' x domains and their titles shrink into the left 1 - width - 0.05
+    of the figure. In place; returns fig.
+
+    true_weights (K,); weights: label -> (K,) shares (`metrics.mode_weights`).
+    """
+    colors = dict(colors or {})
+    scale = 1 - width - 0.05
+    axes = list(fig.select_xaxes())
+    for ax in axes:
+        ax.domain = [d * scale for d in (ax.domain or (0, 1))]
+    for ann in fig.layout.annotations:
+        if ann.xref in (None, "paper") and ann.x is not None:
+            ann.x *= scale
+    n = len(axes) + 1
+    top = fig.layout.yaxis.domain or (0, 1)
+    k = [str(i) for i in range(1, len(true_weights) + 1)]
+    series = {"true weights": (np.asarray(true_weights, float), PALETTE["data"])}
+    for label, w in weights.items():
+        w = np.nan_to_num(np.asarray(w, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
+        series[label] = (w, PALETTE[colors.get(label, "learned")])
+    for i, (label, (w, color)) in enumerate(series.items()):
+        fig.add_trace(go.Bar(
+            x=w, y=k, orientation="h", name=label, marker_color=color, text=_bar_text(w),
+            textposition="outside", cliponaxis=False, showlegend=i == 0, legendgroup="weights",
+            hovertemplate=f"{label}<br>mode %{{y}}: %{{x:.3f}}<extra></extra>",
+            xaxis=f"x{n}", yaxis=f"y{n}",
+        ))  # fmt: skip
+    hi = max(float(np.max(w, initial=0.0)) for w, _ in series.values())
+    fig.update_layout({
+        f"xaxis{n}": dict(domain=[1 - width, 1], anchor=f"y{n}", range=[0, 1.45 * max(hi, 0.05)],
+                          automargin=False, showticklabels=False, showgrid=False, zeroline=True,
+                          title=dict(text="share per mode", standoff=2)),
+        f"yaxis{n}": dict(domain=list(top), anchor=f"x{n}", autorange="reversed", type="category",
+                          automargin=False, title=dict(text="mode", standoff=2)),
+        "barmode": "group", "bargap": 0.25,
+    })  # fmt: skip
+    return fig
+
+
 def _panel(row) -> SamplingPanel:
     return SamplingPanel(
         row.label, row.kind, row.frames, row.field_xy, row.field_score, row.ranges,
@@ -419,14 +491,20 @@ def _panel(row) -> SamplingPanel:
     )  # fmt: skip
 
 
-def sampling_figure(view, **kwargs) -> go.Figure:
+def sampling_figure(view, mode_bars: bool = True, **kwargs) -> go.Figure:
     """`sampling_animation` of a pipelines.SamplingView: its rows, data and training points
-    (kwargs: x0_hat, trails, ... of `sampling_animation`)."""
+    (kwargs: x0_hat, trails, ... of `sampling_animation`), and with `mode_bars` the final mode
+    weights of every row beside the panels (`add_mode_bars`; mixtures of <= MODE_BARS_MAX)."""
     n_grid = round(np.sqrt(view.rows[0].field_xy.shape[1])) if view.rows else 15
     panels = [_panel(r) for r in view.rows]
-    return sampling_animation(
+    kwargs.setdefault("finest", getattr(view, "finest", None))
+    fig = sampling_animation(
         panels, data=view.data, train_points=view.train_points, n_grid=n_grid, **kwargs
     )
+    weights = {r.label: r.report["mode_weights"] for r in view.rows if "mode_weights" in r.report}
+    if mode_bars and weights and len(view.true_weights) <= MODE_BARS_MAX:
+        add_mode_bars(fig, view.true_weights, weights, {r.label: r.kind for r in view.rows})
+    return fig
 
 
 def sampling_weights_figure(view, max_components: int = 25) -> go.Figure | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -69,13 +70,16 @@ def apply_style(
 def square_panels(
     panels: Sequence[Sequence],
     titles: Sequence[str],
-    ranges: Sequence[tuple[float, float]],
+    ranges: Sequence,
     gap: float,
     zeroline: bool = True,
+    stack: bool = False,
 ) -> go.Figure:
-    """Side-by-side square panels, one per item list in `panels`, panel i over ranges[i] on both
-    axes (equal aspect, constrained to its domain, no automargin: `fixed_margins`), titled by
-    an annotation above it; x axes read x₁, the first y axis x₂. Items are traces, moved onto
+    """Side-by-side equal-aspect panels, one per item list in `panels`, panel i over ranges[i]:
+    (lo, hi) on both axes (a square), or ((x lo, x hi), (y lo, y hi)) (a box fitted to wide
+    data, `forward.view_box`); with `stack`, one above the other (wide panels use the width).
+    Equal aspect, constrained to its domain, no automargin (`fixed_margins`), each titled by an
+    annotation above it; x axes read x₁, the first y axis x₂. Items are traces, moved onto
     their panel's axes (in place), or `polygons.fill_shape` dicts, left out here: add them with
     `place_shapes(fig, panels)` as the builder's last step (every layout update re-validates
     every shape: with the shapes in first, the Score field pair's layout updates took 60 ms of
@@ -91,21 +95,60 @@ def square_panels(
     for i, (items, text, xy) in enumerate(zip(panels, titles, ranges, strict=True)):
         sfx = "" if i == 0 else str(i + 1)
         lo = i * (width + gap)
+        x_dom, y_dom = [lo, min(1.0, lo + width)], [0, 1]
+        if stack:  # top to bottom
+            x_dom, y_dom = [0, 1], [max(0.0, 1 - lo - width), 1 - lo]
         for item in items:
             if not is_shape(item):
                 traces.append(item.update(xaxis=f"x{sfx}", yaxis=f"y{sfx}"))
-        axis = dict(range=list(xy), constrain="domain", automargin=False)
+        x_range, y_range = (xy, xy) if np.ndim(xy) == 1 else xy
+        axis = dict(constrain="domain", automargin=False)
         if not zeroline:
             axis["zeroline"] = False
-        layout[f"xaxis{sfx}"] = axis | dict(domain=[lo, lo + width], anchor=f"y{sfx}")
-        layout[f"xaxis{sfx}"]["title"] = {"text": "x₁"}
-        layout[f"yaxis{sfx}"] = axis | dict(anchor=f"x{sfx}", scaleanchor=f"x{sfx}", scaleratio=1)
-        layout[f"yaxis{sfx}"]["title"] = {"text": "x₂" if i == 0 else ""}
+        layout[f"xaxis{sfx}"] = axis | dict(range=list(x_range), domain=x_dom, anchor=f"y{sfx}")
+        layout[f"xaxis{sfx}"]["title"] = {"text": "x₁" if not stack or i == n - 1 else ""}
+        layout[f"yaxis{sfx}"] = axis | dict(range=list(y_range), domain=y_dom, anchor=f"x{sfx}",
+                                            scaleanchor=f"x{sfx}", scaleratio=1)  # fmt: skip
+        layout[f"yaxis{sfx}"]["title"] = {"text": "x₂" if i == 0 or stack else ""}
         layout["annotations"].append(
-            dict(text=text, x=lo + width / 2, y=1.0, xref="paper", yref="paper",
+            dict(text=text, x=sum(x_dom) / 2, y=y_dom[1], xref="paper", yref="paper",
                  xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=14))
         )  # fmt: skip
     return go.Figure(traces, layout=layout)
+
+
+def filled_height(fig: go.Figure | dict, width: float) -> float | None:
+    """The height (px, margins included) at which a figure `width` px wide has its equal-aspect
+    panels fill it, no blank band above or below them: the tallest plot area any panel needs
+    (its x domain's width x the ratio of its y span to its x span, over its y domain's height),
+    plus the top and bottom margins. None without equal-aspect panels with fixed ranges (their
+    panels stretch to any height)."""
+    d = fig if isinstance(fig, dict) else fig.to_plotly_json()
+    layout = d.get("layout", {})
+    margin = layout.get("margin") or {}
+    left, right = margin.get("l", 80), margin.get("r", 80)
+    top, bottom = margin.get("t", 100), margin.get("b", 80)
+    plot_w = max(width - left - right, 1)
+    needed = []
+    for name, y in layout.items():
+        if not (name.startswith("yaxis") and isinstance(y, dict) and y.get("scaleanchor")):
+            continue
+        x = layout.get("xaxis" + y["scaleanchor"][1:], {})
+        if x.get("range") is None or y.get("range") is None:
+            return None
+        xd, yd = x.get("domain") or (0, 1), y.get("domain") or (0, 1)
+        span = abs(y["range"][1] - y["range"][0]) / abs(x["range"][1] - x["range"][0])
+        panel_h = (xd[1] - xd[0]) * plot_w * span * y.get("scaleratio", 1)
+        needed.append(panel_h / max(yd[1] - yd[0], 1e-3))
+    return max(needed) + top + bottom if needed else None
+
+
+def fill_aspect(fig: go.Figure | dict, width: float = 1200.0) -> float | None:
+    """Width over height of a figure whose equal-aspect panels fill it at `width` px
+    (`filled_height`): what a page needs to size the figure's box to its data (CSS
+    aspect-ratio) instead of a fixed height. None for figures that stretch to any height."""
+    height = filled_height(fig, width)
+    return None if height is None else width / height
 
 
 def data_per_px(xy_range: tuple[float, float], height: int, margin_tb: int) -> float:
@@ -225,14 +268,30 @@ def for_projector(fig: go.Figure, height: int | None = None) -> go.Figure:
     return out
 
 
+MAX_MARKER = "max_marker"  # trace.meta key: the largest marker (px) that keeps the data legible
+
+
+def marker_cap(finest: float | None, data_per_px: float, fill: float = 1.0) -> dict:
+    """A trace's `meta` capping its markers on the projector at `fill` x the data's finest width
+    (data units; data_per_px at the figure's own size: on a projector the figure, and the
+    detail with it, only grows): the thickening that made the word "SCORE" a blur stops there."""
+    if finest is None or not finest > 0 or not data_per_px > 0:
+        return {}
+    return {MAX_MARKER: round(fill * finest / data_per_px, 2)}
+
+
 def _thicken(traces) -> None:
-    """Scale marker sizes and line widths of `traces` in place (PROJECTOR scales)."""
+    """Scale marker sizes and line widths of `traces` in place (PROJECTOR scales); a marker
+    never grows past its trace's meta MAX_MARKER (`marker_cap`), nor shrinks below its size."""
     p = PROJECTOR
     for tr in traces:
         marker = getattr(tr, "marker", None)
         size = getattr(marker, "size", None)  # a bar's marker has no size
         if size is not None and not hasattr(size, "__len__"):
-            marker.size = max(p["min_marker"], size * p["marker_scale"])
+            grown = max(p["min_marker"], size * p["marker_scale"])
+            meta = getattr(tr, "meta", None)
+            cap = meta.get(MAX_MARKER) if isinstance(meta, dict) else None
+            marker.size = grown if cap is None else max(size, min(grown, cap))
         line = getattr(tr, "line", None)
         if line is not None:
             width = line.width if line.width is not None else 2.0

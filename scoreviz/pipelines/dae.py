@@ -56,6 +56,12 @@ def _denoisers(problem: Problem) -> dict[str, Callable]:
     return out
 
 
+def dae_sigmas(lo: float, hi: float, panels: int = 4) -> tuple[float, ...]:
+    """The DAE page's noise levels for its range slider at (lo, hi): `panels` log-spaced from
+    lo to hi, or lo alone when they are equal."""
+    return (lo,) if lo == hi else tuple(float(s) for s in np.geomspace(lo, hi, panels))
+
+
 @dataclass(frozen=True)
 class DaeSettings:
     """Noise levels of the panels, points per panel, seed."""

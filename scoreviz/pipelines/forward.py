@@ -14,20 +14,32 @@ from scoreviz.problem import Problem
 
 @dataclass(frozen=True, eq=False)
 class Density:
-    """Exact p_t at `t` on `grid` (n*n points): `density` (n, n) float64, finite; axis `xy`."""
+    """Exact p_t at `t` on `grid` (n*n points): `density` (n, n) float64, finite; x axis range
+    `xy`, y axis range `y_range` (None: the same as x)."""
 
     t: float
     grid: grids.Grid
     density: np.ndarray
     xy: tuple[float, float]
+    y_range: tuple[float, float] | None = None
+
+    @property
+    def box(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """(x range, y range)."""
+        return self.xy, self.y_range or self.xy
 
 
-def density_at(problem: Problem, t: float, n: int) -> Density:
-    """Exact p_t on an n x n grid over the view range of time t."""
-    process, xy = problem.process, forward.view_range(problem.process, t)
-    grid = grids.make_grid(n, xy)
+def density_at(problem: Problem, t: float, n: int, fit: bool = True) -> Density:
+    """Exact p_t on an n x n grid over the view of time t: fitted to p_t's shape
+    (`forward.view_box`: wide data, a wide box), or with fit=False the square `view_range`."""
+    process = problem.process
+    if fit:
+        xy, y_range = forward.view_box(problem.dist, process, t)
+    else:
+        xy, y_range = forward.view_range(process, t), None
+    grid = grids.make_grid(n, xy, y_range)
     logp = grids.log_density_grid(problem.dist, process, t, grid)
-    return Density(t, grid, grids.finite(np.exp(logp.astype(np.float64))), xy)
+    return Density(t, grid, grids.finite(np.exp(logp.astype(np.float64))), xy, y_range)
 
 
 def noised(problem: Problem, t: float, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +74,8 @@ class ForwardSettings:
 @dataclass(frozen=True, eq=False)
 class ForwardView:
     """x0, xt (N, 2) at `t`; `data` = p_0 and `noisy` = p_t on their grids; alpha, sigma at t;
-    `schedule` = forward.schedule_table (alpha, sigma, SNR over t)."""
+    `schedule` = forward.schedule_table (alpha, sigma, SNR over t); `finest` = the data's
+    finest detail (`forward.finest_width` at t = 0: dots must stay narrower)."""
 
     t: float
     x0: np.ndarray
@@ -72,6 +85,7 @@ class ForwardView:
     alpha: float
     sigma: float
     schedule: dict
+    finest: float | None = None
 
 
 def forward_view(
@@ -82,17 +96,20 @@ def forward_view(
     at = forward.schedule_at(problem.process, s.t)
     data, noisy = density(problem, 0.0, s.grid_data), density(problem, s.t, s.grid)
     table = forward.schedule_table(problem.process)
-    return ForwardView(s.t, x0, xt, data, noisy, at["alpha"], at["sigma"], table)
+    finest = forward.finest_width(problem.dist, problem.process)
+    return ForwardView(s.t, x0, xt, data, noisy, at["alpha"], at["sigma"], table, finest)
 
 
 @dataclass(frozen=True, eq=False)
 class ForwardAnimation:
-    """times (F,), the same particles at each (F, n, 2), axis ranges (F, 2), sigma_t (F,)."""
+    """times (F,), the same particles at each (F, n, 2), axis ranges (F, 2), sigma_t (F,), the
+    data's finest width (`forward.finest_width`)."""
 
     times: np.ndarray
     traj: np.ndarray
     ranges: np.ndarray
     sigmas: np.ndarray | None = None
+    finest: float | None = None
 
 
 def forward_animation_view(
@@ -104,4 +121,5 @@ def forward_animation_view(
     traj = forward.forward_trajectory(problem.dist, process, times, n=n, seed=seed)
     ranges = np.array([forward.view_range(process, t) for t in times])
     sigmas = np.array([process.at(float(t)).sigma for t in times])
-    return ForwardAnimation(times, traj, ranges, sigmas)
+    finest = forward.finest_width(problem.dist, process)
+    return ForwardAnimation(times, traj, ranges, sigmas, finest)

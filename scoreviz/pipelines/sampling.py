@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from scoreviz import analysis, metrics, mixture, samplers
+from scoreviz import analysis, forward, metrics, mixture, samplers
 from scoreviz.mixture import GaussianMixture
 from scoreviz.pipelines.common import data_samples
 from scoreviz.problem import Problem
@@ -133,12 +133,14 @@ def sampling_view_row(problem: Problem, row: str, s: SamplingSettings) -> Sampli
 @dataclass(frozen=True, eq=False)
 class SamplingView:
     """The rows in order, exact samples of the data (n_data, 2), the model's training points
-    (N, 2) or None, and the true mixture weights (K,)."""
+    (N, 2) or None, the true mixture weights (K,), and the data's finest width
+    (`forward.finest_width`)."""
 
     rows: tuple[SamplingRow, ...]
     data: np.ndarray
     train_points: np.ndarray | None
     true_weights: np.ndarray
+    finest: float | None = None
 
 
 def sampling_view(
@@ -152,7 +154,8 @@ def sampling_view(
     rows = _share_ranges(problem, rows, s)
     data = samples(problem.exact(), s.n_data, s.config.seed)
     weights = problem.dist.weights.numpy()
-    return SamplingView(rows, data, problem.train_points, weights)
+    finest = forward.finest_width(problem.dist, problem.process)
+    return SamplingView(rows, data, problem.train_points, weights, finest)
 
 
 def _share_ranges(problem: Problem, rows, s: SamplingSettings) -> tuple[SamplingRow, ...]:

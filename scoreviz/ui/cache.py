@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -193,10 +192,7 @@ def _dae_figure(problem, settings, hidden: tuple[str, ...]):
 dae_figure = shared_figure(_dae_figure, 128)  # the DAE page's main figure, shared
 
 
-def dae_sigmas(lo: float, hi: float, panels: int = 4) -> tuple[float, ...]:
-    """The DAE page's noise levels for its range slider at (lo, hi): `panels` log-spaced from
-    lo to hi, or lo alone when they are equal."""
-    return (lo,) if lo == hi else tuple(float(s) for s in np.geomspace(lo, hi, panels))
+dae_sigmas = pipelines.dae_sigmas  # the panels' noise levels (core: scenes' tests read them)
 
 
 def warm_dae(problem: Problem, lo: float, hi: float, n: int, seed: int, hidden: tuple) -> None:

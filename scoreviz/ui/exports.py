@@ -95,7 +95,7 @@ def export_menu(
     with st.popover("⬇ Export"):
         for fmt, build in _builders(fig, samples, animated).items():
             digest = _format_row(fig, name, key, fmt, build, built, digest)
-        st.caption("PNG: the first frame of an animation. HTML keeps zoom, hover and ▶ Play.")
+        st.caption("PNG: the last frame of an animation. HTML keeps zoom, hover and ▶ Play.")
 
 
 def _format_row(fig, name, key, fmt, build, built, digest):

@@ -25,6 +25,7 @@ from scoreviz.jobs.shared import SharedModels
 from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import NoiseProcess, get_process
 from scoreviz.text import escape
+from scoreviz.training import model_name
 from scoreviz.ui import keys
 
 MAX_MODELS = 5  # per session: bounds memory per user
@@ -206,5 +207,5 @@ def restore_models(ids: list[str], active: str) -> list[str]:
         if result is None:
             missing.append(model_id)
             continue
-        add_model(result.config.display_name(), result, activate=model_id == active)
+        add_model(model_name(result.config), result, activate=model_id == active)
     return missing

@@ -19,6 +19,7 @@ from scoreviz.scenes import Scene, ScenesError
 from scoreviz.scenes import broken_scenes as broken_scene_files
 from scoreviz.scenes import load_scenes as load_scene_files
 from scoreviz.text import escape
+from scoreviz.training import model_name
 from scoreviz.ui import keys, links, pages
 from scoreviz.ui.training_runner import is_training, start_training
 
@@ -95,7 +96,7 @@ def run_pending(page_file: str) -> None:
     if queue and not is_training():
         config = queue.pop(0)
         # reruns at once if the server already has it
-        start_training(config, config.display_name(suffix="scene"))
+        start_training(config, model_name(config))
     goto = ss.pop(keys.SCENE_GOTO, None)
     if goto and goto != page_file:
         st.switch_page(goto)

@@ -102,6 +102,8 @@ def collect_finished() -> None:
         res = job.result
         if job.shareable and not res.stopped:
             shared_models().put(res.model_id, res)
+        if not job.reused:  # trained here, not loaded
+            costs.PACE.record_history(res.config, res.history)  # calibrates the estimates
         add_model(job.name, res)
         if job.from_store:
             how = (

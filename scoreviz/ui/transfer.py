@@ -16,7 +16,13 @@ import numpy as np
 import streamlit as st
 
 from scoreviz import model_io
-from scoreviz.data_io import MAX_COMPONENTS, parse_point_cloud, reduce_components, select_bandwidth
+from scoreviz.data_io import (
+    MAX_COMPONENTS,
+    parse_point_cloud,
+    reduce_components,
+    select_bandwidth,
+    smoothing_options,
+)
 from scoreviz.errors import ScorevizError
 from scoreviz.figures.forward import data_figure
 from scoreviz.problem import Problem
@@ -103,7 +109,7 @@ def smoothing_block() -> None:
     if up is None or up.points is None:
         return
     auto = up.auto_bandwidth
-    options = sorted({round(auto * 2.0**k, 6) for k in range(-3, 5)} | {auto})
+    options = smoothing_options(auto)
     h = st.select_slider(
         "Smoothing width h of the exact density",
         options,

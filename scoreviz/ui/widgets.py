@@ -13,10 +13,11 @@ import numpy as np
 import streamlit as st
 
 from scoreviz import training
-from scoreviz.costs import minutes, train_seconds
+from scoreviz.costs import PACE, minutes
 from scoreviz.forward import schedule_at
 from scoreviz.processes import NoiseProcess
 from scoreviz.text import escape
+from scoreviz.training import model_name
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.models import Selection, active_score_model, current_selection, mismatch_note
 from scoreviz.ui.training_runner import is_training, start_training
@@ -69,7 +70,7 @@ def train_default_button(sel, key: str, label: str | None = None) -> None:
     shared cache answers at once if someone trained it already). Without a label it reads
     "Train for this data (~N s)"; the estimate is always in its help."""
     config = default_config(sel)
-    took = f"~{minutes(train_seconds(config))}"
+    took = f"~{minutes(PACE.seconds(config))}"  # measured on this machine (costs.Pace)
     text = label or f"Train for this data ({took})"
     tip = f"The default settings, {config.steps:,} steps: about {took} on this server."
     if st.button(
@@ -77,8 +78,7 @@ def train_default_button(sel, key: str, label: str | None = None) -> None:
     ):
         with friendly_errors("Training"):
             dist = sel.dist if sel.dist_key.startswith("upload:") else None
-            name = f"default · {sel.dist_label} · {sel.process_key} · seed {sel.seed}"
-            start_training(config, name, dist=dist)
+            start_training(config, model_name(config), dist=dist)  # the name F5 gives back
 
 
 def model_caption(result) -> str:

@@ -53,7 +53,7 @@ from websockets.exceptions import ConnectionClosed
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-T_SLIDER = "Time t (noise level)"  # scoreviz.ui.widgets.t_slider's label
+T_SLIDER = "Time t (noise level)"  # the t control's label (scoreviz.ui.controls)
 TRAIN_BUTTON = "Train the default model"  # views/home.py
 TRAINED = ("is now active", "already trained")  # the notices training_runner shows on success
 DONE = {

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tomllib
 
 from scoreviz.errors import ConfigError, ScorevizError
@@ -140,22 +139,21 @@ def _validated(name: str, raw: dict) -> Scene:
 
 
 STOP_TOLERANCE = 0.02  # relative distance of a scene's sigma to the slider stop it lands on
-T_STEP = 0.01  # the t sliders' stops: t_min, then 0.01, 0.02, ..., 1 (scoreviz.ui.widgets)
 
 
 def check_levels(settings: dict[str, str], process_key: str) -> None:
     """ValueError unless the scene's "sigmas" ("lo~hi") lie on the DAE slider's stops of the
-    process and its "t" on the t sliders' stops: the app would otherwise move (clamp) them, and
-    the scene's text would describe a picture the page does not show."""
-    from scoreviz.analysis import sigma_options
+    process and its "t" on the t sliders' stops (`scoreviz.stops`): the app would otherwise move
+    (clamp) them, and the scene's text would describe a picture the page does not show."""
     from scoreviz.processes import get_process
+    from scoreviz.stops import T_STEP, nearest, sigma_stops, t_stops
 
     process = get_process(process_key)
     if "sigmas" in settings:
-        options = np.asarray(sigma_options(process))
+        options = sigma_stops(process)
         for text in settings["sigmas"].split("~"):
             sigma = float(text)
-            near = float(options[np.argmin(np.abs(np.log(options / sigma)))]) if sigma > 0 else 0
+            near = nearest(options, sigma, log=True) if sigma > 0 else 0.0
             if not (sigma > 0 and abs(near / sigma - 1) <= STOP_TOLERANCE):
                 raise ValueError(
                     f"sigma = {text} is not a noise level of {process_key} that the page offers "
@@ -164,8 +162,7 @@ def check_levels(settings: dict[str, str], process_key: str) -> None:
                 )
     if "t" in settings:
         t = float(settings["t"])
-        on_grid = abs(t / T_STEP - round(t / T_STEP)) < 1e-6 or t == process.t_min
-        if not (process.t_min <= t <= 1.0 and on_grid):
+        if not (process.t_min <= t <= 1.0 and abs(nearest(t_stops(process), t) - t) < 1e-6):
             raise ValueError(
                 f"t = {settings['t']} is not a stop of the t slider ({process.t_min:g}, "
                 f"then {T_STEP} to 1 in steps of {T_STEP})"

@@ -16,8 +16,9 @@ import torch
 from scoreviz import analysis, metrics, pipelines, samplers
 from scoreviz.problem import Problem
 from scoreviz.scenes import load_scenes
+from scoreviz.stops import sigma_stops
 from scoreviz.training import train
-from scoreviz.ui import links
+from scoreviz.ui import controls
 
 pytestmark = pytest.mark.slow
 SCENES = load_scenes()
@@ -37,7 +38,7 @@ def problem_of(name: str, models: dict | None = None) -> Problem:
 
 def panel_sigmas(name: str) -> tuple[float, ...]:
     """The DAE page's panels for the scene's "sigmas", as the page computes them."""
-    lo, hi = links.sigma_range(settings(name)["sigmas"], settings(name)["process"])
+    lo, hi = controls.sigma_range(settings(name)["sigmas"], settings(name)["process"])
     return pipelines.dae_sigmas(lo, hi)
 
 
@@ -103,7 +104,7 @@ def test_tweedie_alpha_blows_up_errors_beyond_the_panels(trained):
     """ "about 150x at sigma = 1", and the error curve's right end leaves the MMSE."""
     (model,) = trained("tweedie")
     problem = problem_of("tweedie", {"default": model})
-    top = analysis.sigma_options(problem.process)[-1]
+    top = sigma_stops(problem.process)[-1]
     at = problem.process.at(float(problem.process.t_from_sigma(np.array([top]))[0]))
     assert 120 <= at.sigma**2 / at.alpha <= 180
     shown = max(panel_sigmas("tweedie"))

@@ -141,8 +141,8 @@ class Quality:
         parts = [self.note] if self.note else []
         if self.off_data > 3 * self.expected_off + 0.02:
             parts.append(f"{self.off_data:.0%} of the samples fall where the data has no mass")
-        if self.excess_strays > STRAYS_WELL:
-            parts.append(self.stray_text())
+        if self.excess_strays > STRAYS_WELL:  # the count itself is in the summary
+            parts.append("more samples far from the data than the exact score leaves")
         if self.missing_share >= 0.03 or self.energy_ratio > WELL_ENERGY:
             x, y = self.missing_at
             where = f"the data near ({x:+.1f}, {y:+.1f}) gets too few samples"

@@ -4,9 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from scoreviz.figures.training import loss_curve_figure
-from scoreviz.losses import WEIGHTINGS
+from scoreviz.losses import WEIGHTING_HELP, WEIGHTINGS
 from scoreviz.models import ACTIVATIONS, KINDS, PARAMETERIZATIONS, ModelConfig
 from scoreviz.problem import Problem
+from scoreviz.quality import N_SEEDS
 from scoreviz.text import escape
 from scoreviz.training import MAX_N_TRAIN, TIME_SAMPLINGS, TrainConfig, continuation
 from scoreviz.ui import cache, keys
@@ -54,7 +55,11 @@ def _form() -> TrainConfig | None:
             depth = st.slider("Hidden layers", 1, 6, DM.depth, key="tf_depth")
             act = st.selectbox("Activation", list(ACTIVATIONS), key="tf_act")
             weighting = st.selectbox(
-                "Loss weighting λ(t)", list(WEIGHTINGS), format_func=WEIGHTINGS.get, key="tf_w"
+                "Loss weighting λ(t)",
+                list(WEIGHTINGS),
+                format_func=WEIGHTINGS.get,
+                key="tf_w",
+                help=" ".join(WEIGHTING_HELP.values()),
             )
             times = st.selectbox(
                 "Training times t",
@@ -140,7 +145,7 @@ def _verdict_and_more(res) -> None:
         show(
             f"**{summary[:1].upper()}{summary[1:]}.** Nats lost: how much less likely "
             "(exact log-density) its samples are than those of the exact score with the same "
-            "sampler and seed; 0 is perfect."
+            f"sampler and seeds (the mean over {N_SEEDS} seeds); 0 is perfect."
         )
     if res.config.model.kind != "score":
         return

@@ -60,3 +60,50 @@ def check_budget(config, limit_s: float) -> float:
         f"at most {minutes(limit_s)} on this server. Use fewer steps (at most {fit:,} at these "
         "settings), a smaller batch or a smaller network."
     )
+
+
+# ----------------------------------------------------------------------------- sampling
+# One score evaluation on N particles: a fixed overhead, plus per particle either K Gaussian
+# components (the exact mixture score) or one forward pass of the network (a third of a training
+# step's matmuls). Calibrated on the 2-core target, busy with other work: predictor-corrector
+# 20 steps x 11 evaluations x 2,000 particles on the word (376 components) took 4.6-6.5 s
+# (2.2e-8 s per particle and component: the issue's ~90 s for the 500-step row gives the same);
+# the default row (reverse SDE, 200 steps, 1,000 particles) 0.83-0.88 s (model: 2.2 s; small
+# runs are overestimated, the long ones the budget is for are close: 500 steps x 11 x 2,000: 92 s).
+EVAL_S = 1e-4  # fixed cost of one score evaluation (s)
+COMPONENT_S = 2.2e-8  # per particle and mixture component (s)
+FORWARD_POINT_S = 2e-7  # per particle, a network's evaluation besides the matmuls (s)
+FRAME_EVALS = 60  # extra evaluations for the recorded frames' x0_hat (at most one per frame)
+
+
+def score_evaluations(config) -> int:
+    """Score evaluations of a sampler run (a samplers.SamplerConfig): one per step, plus the
+    predictor-corrector's correctors or Heun's second evaluation, plus the frames'."""
+    per_step = {"pc": 1 + config.knob("n_corrector"), "pf_ode_heun": 2}.get(config.name, 1)
+    return config.n_steps * per_step + min(FRAME_EVALS, config.n_frames)
+
+
+def sampling_seconds(config, components: int | None = None, model=None) -> float:
+    """Estimated seconds of one sampler run of `config` with the exact score of a mixture of
+    `components` Gaussians, or with a network of ModelConfig `model`."""
+    if model is not None:
+        per_point = FORWARD_POINT_S + MAC_S / 3 * model.width**2 * model.depth
+    else:
+        per_point = COMPONENT_S * max(1, components or 1)
+    return score_evaluations(config) * (EVAL_S + config.n_particles * per_point)
+
+
+def check_sampling_budget(config, seconds: float, limit_s: float, what: str = "A row") -> float:
+    """`seconds` (a `sampling_seconds` estimate) if within `limit_s`; else ConfigError naming
+    what to change and the most steps that fit at these settings."""
+    if seconds <= limit_s:
+        return seconds
+    evals = score_evaluations(config)
+    fit = max(1, math.floor(config.n_steps * limit_s / seconds / 10) * 10)
+    raise ConfigError(
+        f"{what} at these sampler settings would keep the server busy for about "
+        f"{minutes(seconds)} ({evals:,} score evaluations × {config.n_particles:,} particles); "
+        f"one row may take at most {minutes(limit_s)} on this server, so that everyone's page "
+        f"stays quick. Use fewer steps (at most {fit:,} at these settings), fewer corrector "
+        "steps or fewer particles."
+    )

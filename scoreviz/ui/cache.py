@@ -23,7 +23,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from scoreviz import pipelines
+from scoreviz import costs, mixture, pipelines
 from scoreviz.figures import dae as dae_figures
 from scoreviz.figures import fields as field_figures
 from scoreviz.figures import forward as forward_figures
@@ -219,10 +219,31 @@ def loss_view(problem: Problem, s: pipelines.LossSettings) -> pipelines.LossView
 
 # ---------------------------------------------------------------------------- Sampling
 sampling_row = cached(pipelines.sampling_view_row, 16, heavy=True)
+MAX_ROW_SECONDS = 20.0  # estimated server seconds one Sampling row may cost (costs.py)
+
+
+def row_seconds(problem: Problem, row: str, s: pipelines.SamplingSettings) -> float:
+    """Estimated seconds of one Sampling row (`costs.sampling_seconds`) with its score."""
+    if row == "learned" and problem.model is not None:
+        return costs.sampling_seconds(s.config, model=problem.model.config.model)
+    if row == "memorised" and problem.train_points is not None:
+        k = min(len(problem.train_points), mixture.MAX_MEMORISED)
+        return costs.sampling_seconds(s.config, components=k)
+    return costs.sampling_seconds(s.config, components=problem.dist.n_components)
+
+
+def check_rows(problem: Problem, s: pipelines.SamplingSettings) -> None:
+    """ConfigError (what to change) when a row would cost more than MAX_ROW_SECONDS: a new
+    seed misses the cache, so without it one student could keep a core busy for 90 s a row."""
+    for row in s.rows:
+        what = f"The {pipelines.ROWS[row]} row"
+        costs.check_sampling_budget(s.config, row_seconds(problem, row, s), MAX_ROW_SECONDS, what)
 
 
 def sampling_view(problem: Problem, s: pipelines.SamplingSettings) -> pipelines.SamplingView:
-    """The Sampling view with each row cached on its own (showing a row again costs nothing)."""
+    """The Sampling view with each row cached on its own (showing a row again costs nothing),
+    refused up front when a row is over its budget (`check_rows`)."""
+    check_rows(problem, s)
     return pipelines.sampling_view(problem, s, row=sampling_row, samples=samples)
 
 

@@ -296,3 +296,25 @@ def test_a_row_over_the_budget_is_refused_with_what_to_change():
     fit = int(str(exc.value).split("at most ")[2].split(" ")[0].replace(",", ""))
     cut = samplers.config_from_knobs("pc", fit, 2000, 60, 1, n_corrector=10)
     assert costs.sampling_seconds(cut, components=word) <= 20.0  # the advice fits the budget
+
+
+# ----------------------------------------------------------------------------- in the app
+@pytest.mark.slow
+def test_the_sampling_page_refuses_a_row_over_its_budget_with_a_message():
+    """The issue's link: predictor-corrector at the sliders' maximum on the word. The page says
+    what to change instead of keeping a core busy for ~90 s a row (a new seed misses the cache);
+    the default settings on the same data still draw."""
+    from tests.apptest_utils import assert_no_exception, chart_specs, make_app, open_page
+
+    at = make_app().run()
+    at.selectbox(key="distribution").set_value("word").run()
+    open_page(at, "views/sampling.py")
+    assert_no_exception(at) and not at.error
+    assert chart_specs(at), "the default settings draw on the word"
+    at.selectbox(key="sampler").set_value("pc").run()
+    at.slider(key="sampler_steps").set_value(500)
+    at.slider(key="sampler_particles").set_value(2000)
+    at.slider(key="sampler_inner").set_value(10).run()
+    assert_no_exception(at)
+    text = " ".join(e.value for e in at.error)
+    assert "exact score row" in text and "at most 20 s" in text and "fewer steps" in text

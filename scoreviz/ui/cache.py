@@ -31,7 +31,7 @@ from scoreviz.figures import sampling as sampling_figures
 from scoreviz.forward import schedule_table
 from scoreviz.problem import Problem
 from scoreviz.ui.limits import heavy as heavy_slot
-from scoreviz.ui.models import shared_models
+from scoreviz.ui.training_runner import train_and_wait
 
 # The figure builders are called through their modules, so a test can wrap one (monkeypatch).
 
@@ -181,9 +181,13 @@ dae_error = cached(pipelines.dae_error_view, 16, heavy=True)
 
 
 def train_dae(problem: Problem, sigma: float, steps: int, seed: int, on_progress: Callable):
-    """Train a classical DAE at one sigma now (not cached: a cache would replay no progress),
-    reusing an identical finished model from the server-wide store (built-in data only)."""
-    return pipelines.train_dae(problem, sigma, steps, seed, on_progress, store=shared_models())
+    """Train a classical DAE at one sigma now (not cached: a cache would replay no progress), as
+    a training job in the training slots (`training_runner.train_and_wait`): an identical model
+    finished or being trained for another session is reused (built-in data only)."""
+    config = pipelines.dae_train_config(problem, sigma, steps, seed)
+    upload = problem.dist_key.startswith("upload:")
+    name = f"DAE σ={sigma:.3g}"
+    return train_and_wait(config, name, problem.dist if upload else None, on_progress)
 
 
 def _dae_figure(problem, settings, hidden: tuple[str, ...]):

@@ -151,6 +151,7 @@ class WaitNotice:
         if self.box is not None and self.shown:
             with _not_replayed():
                 self.box.empty()
+            self.shown = False
 
 
 def heavy(fn=None, *, kind: str = "compute"):

@@ -318,3 +318,182 @@ def test_the_sampling_page_refuses_a_row_over_its_budget_with_a_message():
     assert_no_exception(at)
     text = " ".join(e.value for e in at.error)
     assert "exact score row" in text and "at most 20 s" in text and "fewer steps" in text
+
+
+# ----------------------------------------------------------------------------- the UI's glue
+def test_a_browsers_tabs_are_one_owner_and_other_browsers_are_others():
+    from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
+
+    from scoreviz.ui import limits
+
+    token = b"0123456789abcdef"
+    tab1, tab2 = generate_xsrf_token_string(token), generate_xsrf_token_string(token)
+    assert tab1 != tab2  # masked afresh in every response
+    assert limits.owner_from_cookie(tab1) == limits.owner_from_cookie(tab2) is not None
+    other = generate_xsrf_token_string(b"fedcba9876543210")
+    assert limits.owner_from_cookie(other) != limits.owner_from_cookie(tab1)
+    assert limits.owner_from_cookie(None) is None and limits.owner_from_cookie("") is None
+    assert limits.owner_from_cookie("2|not|a|token") is None
+
+
+@pytest.fixture
+def sessions(monkeypatch):
+    """Each thread is a session (its name), alive until its name is put in `gone`."""
+    from scoreviz.ui import limits, training_runner
+
+    gone: set[str] = set()
+
+    def sid():
+        return threading.current_thread().name
+
+    for module in (limits, training_runner):
+        monkeypatch.setattr(module, "current_session_id", sid)
+        monkeypatch.setattr(module, "session_alive", lambda s: s not in gone)
+    monkeypatch.setattr(training_runner, "current_owner", sid)
+    return gone
+
+
+def test_heavy_work_of_closed_tabs_stops_at_the_next_step_and_a_third_page_goes_next(
+    monkeypatch, sessions
+):
+    """The issue's break through the app's own wrapper (`limits.heavy`, as every cached Sampling
+    row): two tabs start the 90 s row and close; a third student's page waits for a slot and
+    gets one once the tabs' samplers reach their next step."""
+    from scoreviz.ui import limits
+
+    monkeypatch.setattr(limits, "_HEAVY", Slots(2))
+    dist, process = get_distribution("word"), get_process("vp_linear")
+    calls: dict[str, list] = {"tab1": [], "tab2": [], "page": []}
+    outcome: dict[str, str] = {}
+
+    @limits.heavy
+    def row(name: str) -> str:
+        fn = _counting(exact_score_fn(dist, process), calls[name])
+        config = PC_MAX if name != "page" else samplers.config_from_knobs("ddim", 5, 10, 6, 0)
+        samplers.sample(fn, process, config)
+        return "drawn"
+
+    def session(name: str) -> None:
+        try:
+            outcome[name] = row(name)
+        except (cancel.Cancelled, SlotWaitAbandoned) as exc:
+            outcome[name] = f"dropped: {exc}"
+
+    tabs = [threading.Thread(target=session, args=(n,), name=n) for n in ("tab1", "tab2")]
+    for th in tabs:
+        th.start()
+    _wait_for(lambda: calls["tab1"] and calls["tab2"])  # both rows compute
+    page = threading.Thread(target=session, args=("page",), name="page")
+    page.start()
+    _wait_for(lambda: limits._HEAVY.snapshot()[1])  # the third page waits for a slot
+    assert not calls["page"]
+    sessions.update({"tab1", "tab2"})  # both tabs close
+    for th in (*tabs, page):
+        th.join(60)
+    assert outcome["page"] == "drawn"
+    assert outcome["tab1"].startswith("dropped: This session has closed")
+    assert outcome["tab2"].startswith("dropped: This session has closed")
+    total = costs.score_evaluations(PC_MAX)
+    assert all(len(calls[t]) < total / 10 for t in ("tab1", "tab2")), "closed tabs ran on"
+    assert limits._HEAVY.snapshot() == ([], [])
+
+
+def test_the_dae_button_of_several_sessions_trains_once_and_each_gets_the_model(
+    monkeypatch, gated_training, sessions
+):
+    """`training_runner.train_and_wait` (the DAE page's "Train the DAE") from four sessions at
+    once: one run in a training slot, the others follow it, all get the same model."""
+    from scoreviz.pipelines import dae_train_config
+    from scoreviz.problem import Problem
+    from scoreviz.ui import training_runner
+
+    store = SharedModels(8)
+    monkeypatch.setattr(training_runner, "shared_models", lambda: store)
+    monkeypatch.setattr(training_runner, "POLL_SECONDS", 0.02)
+    config = dae_train_config(Problem.builtin("eight_gaussians", "vp_linear"), 0.5, 1000, 5)
+    got: dict[str, object] = {}
+    progress: dict[str, list[float]] = {f"s{i}": [] for i in range(4)}
+
+    def press(name: str) -> None:
+        got[name] = training_runner.train_and_wait(config, "DAE", None, progress[name].append)
+
+    threads = [threading.Thread(target=press, args=(n,), name=n) for n in progress]
+    for th in threads:
+        th.start()
+    _wait_for(lambda: all(progress.values()))  # every session shows progress
+    _wait_for(lambda: len(tr.SLOTS.snapshot()[0]) == 1)  # one of them holds a training slot
+    assert tr.SLOTS.snapshot()[1] == []  # the others follow it, waiting for no slot
+    gated_training[5].set()
+    for th in threads:
+        th.join(60)
+    assert gated_training["calls"] == [config.model_id]
+    assert len({id(r) for r in got.values()}) == 1 and len(got) == 4
+    assert store.get(config.model_id) is got["s0"]
+
+
+def test_a_dae_training_whose_script_run_ends_is_stopped(monkeypatch, gated_training, sessions):
+    """A rerun or a closed tab ends the script run waiting for the DAE: its job stops too (at
+    its next progress report), instead of training on for nobody."""
+    from scoreviz.pipelines import dae_train_config
+    from scoreviz.problem import Problem
+    from scoreviz.ui import training_runner
+
+    monkeypatch.setattr(training_runner, "shared_models", lambda: SharedModels(8))
+    monkeypatch.setattr(training_runner, "POLL_SECONDS", 0.02)
+    config = dae_train_config(Problem.builtin("eight_gaussians", "vp_linear"), 0.5, 1000, 6)
+
+    class RunStopped(BaseException):  # what Streamlit raises in a script run it stops
+        pass
+
+    def on_progress(fraction):
+        if fraction > 0:  # once it trains, the run is stopped
+            raise RunStopped()
+
+    with pytest.raises(RunStopped):
+        training_runner.train_and_wait(config, "DAE", None, on_progress)
+    _wait_for(lambda: not tr.SLOTS.snapshot()[0] and not tr._RUNNING)  # stopped, slot freed
+    assert gated_training["calls"] == [config.model_id]
+    assert not gated_training[6].is_set()  # its gate never opened: the stop ended it
+
+
+def _export_menu_app():
+    import plotly.graph_objects as go
+
+    from scoreviz.ui.exports import export_menu
+
+    export_menu(go.Figure(go.Scatter(x=[0, 1], y=[1, 0])), "wait", key="w")
+
+
+@pytest.mark.slow
+def test_an_export_waiting_for_a_slot_shows_its_wait_beside_the_menu(monkeypatch):
+    """PNG builds wait for a compute slot; the wait shows in the placeholder under the Export
+    button (not only inside the popover, which may close), then the download is offered."""
+    from streamlit.testing.v1 import AppTest
+
+    from scoreviz import exports as core_exports
+    from scoreviz.ui import exports, limits
+
+    slots = Slots(1)
+    monkeypatch.setattr(limits, "_HEAVY", slots)
+    monkeypatch.setattr(core_exports, "figure_png", lambda fig: b"\x89PNG fake")
+    exports._png.clear()
+    shown: list[tuple[str, bool]] = []
+    real_show = limits.WaitNotice.show
+
+    def show(self, text):
+        shown.append((text, self.box is limits._NOTICE_AT.get() is not None))
+        real_show(self, text)
+
+    monkeypatch.setattr(limits.WaitNotice, "show", show)
+    at = AppTest.from_function(_export_menu_app, default_timeout=60).run()
+    held = slots.acquire(owner="another student", kind="export")
+    click = threading.Thread(target=lambda: at.button(key="export-w-png-build").click().run())
+    click.start()
+    _wait_for(lambda: slots.snapshot()[1] and shown)  # it waits, and says so
+    text, under_menu = shown[0]
+    assert "compute slot" in text and "you are next" in text and under_menu
+    slots.release(held)
+    click.join(60)
+    assert not at.exception and not at.error
+    assert [d.label for d in at.get("download_button")] == ["Download PNG 1920×1080"]
+    assert not any("compute slot" in i.value for i in at.info)  # the notice is gone

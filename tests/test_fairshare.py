@@ -497,3 +497,24 @@ def test_an_export_waiting_for_a_slot_shows_its_wait_beside_the_menu(monkeypatch
     assert not at.exception and not at.error
     assert [d.label for d in at.get("download_button")] == ["Download PNG 1920×1080"]
     assert not any("compute slot" in i.value for i in at.info)  # the notice is gone
+
+
+def test_a_students_second_training_is_refused_while_one_waits(monkeypatch, sessions):
+    """Up front, before a job starts: one training waits per student, from any of their tabs;
+    another student, or the same one once nothing of theirs waits, may queue."""
+    from scoreviz.ui import training_runner
+
+    slots = Slots(1)
+    monkeypatch.setattr(tr, "SLOTS", slots)
+    monkeypatch.setattr(training_runner, "current_owner", lambda: "student A")
+    held = slots.acquire("running", owner="someone", kind=tr.KIND)
+    waiting = Waiter(slots, "tab 1", [], owner="student A", kind=tr.KIND)
+    with pytest.raises(AlreadyQueued, match="one waits at a time per student"):
+        training_runner._one_waiting_per_student()
+    monkeypatch.setattr(training_runner, "current_owner", lambda: "student B")
+    assert training_runner._one_waiting_per_student() == "student B"
+    slots.release(held)
+    waiting.thread.join(10)
+    monkeypatch.setattr(training_runner, "current_owner", lambda: "student A")
+    assert training_runner._one_waiting_per_student() == "student A"  # nothing waits now
+    slots.release("tab 1")

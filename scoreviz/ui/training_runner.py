@@ -72,7 +72,6 @@ def start_training(
     if is_training():
         return "busy"
     costs.check_budget(config, MAX_JOB_SECONDS)
-    owner = _one_waiting_per_student()
     shareable = dist is None
     cached = shared_models().get(config.model_id) if shareable else None
     if cached is not None:
@@ -81,6 +80,7 @@ def start_training(
             "success", f"“{escape(name)}” was already trained on this server: it is active now."
         )
         st.rerun()  # the sidebar (drawn before the button) must show the new active model
+    owner = _one_waiting_per_student()
     st.session_state.pop(keys.TRAINING_NOTICE, None)
     store = shared_models() if shareable else None
     sid = current_session_id()

@@ -29,7 +29,10 @@ from contextlib import contextmanager
 from scoreviz.errors import ScorevizError
 
 POLL_SECONDS = 0.5  # how often a waiter refreshes its position and checks whether to give up
-REPLACED = "A newer computation of yours took this one's place in the queue."
+REPLACED = (
+    "A newer computation of yours (in this tab or another) took this one's place in the queue: "
+    "one waits at a time per student. Rerun this page to ask again."
+)
 
 
 class SlotWaitAbandoned(ScorevizError):

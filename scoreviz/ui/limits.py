@@ -39,6 +39,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.script_run_context import in_cached_function
 
 from scoreviz import cancel
+from scoreviz.jobs.slots import Slots, SlotWaitAbandoned
 
 try:  # Streamlit's own decoder of its XSRF cookie (1.67; another version may move it)
     from streamlit.web.server.starlette.starlette_app_utils import (
@@ -46,7 +47,6 @@ try:  # Streamlit's own decoder of its XSRF cookie (1.67; another version may mo
     )
 except ImportError:  # pragma: no cover - then every session is its own owner
     _decode_xsrf = None
-from scoreviz.jobs.slots import Slots, SlotWaitAbandoned
 
 HEAVY_SLOTS = 2  # heavy page computations at once per server (one per core)
 XSRF_COOKIE = "_streamlit_xsrf"  # set by Streamlit once per browser, sent by all its tabs

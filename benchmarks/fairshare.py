@@ -1,6 +1,6 @@
 """A fair share of the server (issue 26, items 2-4), measured, printed, never asserted.
 
-    .venv/bin/python benchmarks/fairshare.py [--repeats 3] [--only cancel dae costs]
+    .venv/bin/python benchmarks/fairshare.py [--repeats 3] [--only cancel dae dae-before costs]
 
 1. cancel: two closed tabs at the issue's most expensive Sampling row (predictor-corrector,
    500 steps x 10 correctors x 2,000 particles on the word; in the app it is now refused by the
@@ -9,7 +9,8 @@
    sampler step), and how far the tabs' rows got.
 2. dae: 8 students press "Train the DAE" at once (`TrainingJob`s as `training_runner.
    train_and_wait` makes them): with the same settings (one run, the others follow it) and with
-   8 different seeds (2 training slots): seconds until each student has a model.
+   8 different seeds (2 training slots): seconds until each student has a model; "dae-before":
+   the same 8 presses trained inline and at once, as the button did before.
 3. costs: `costs.sampling_seconds` against the measured seconds of sampler runs (exact score).
 
 Run it on an idle machine; on a busy one every time grows, the ratios less so.
@@ -123,6 +124,32 @@ def dae_hall(repeats: int, students: int = 8) -> None:
     print()
 
 
+def dae_inline(repeats: int, students: int = 8) -> None:
+    """Before: each student's button trained inline in its own script thread, all at once."""
+    from scoreviz import training
+
+    problem = Problem.builtin("eight_gaussians", "vp_linear")
+    for same in (True, False):
+        finish: list[float] = []
+        for r in range(repeats):
+            seeds = [100 * r] * students if same else [100 * r + i for i in range(students)]
+            start = time.perf_counter()
+
+            def press(seed: int, start=start, finish=finish) -> None:
+                training.train(dae_train_config(problem, 0.5, 1000, seed))
+                finish.append(time.perf_counter() - start)
+
+            threads = [threading.Thread(target=press, args=(s,)) for s in seeds]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+        what = "same settings" if same else "8 different seeds"
+        print(f"- before (inline, at once, no slots), {what}: seconds until a student has the "
+              f"model: {_spread(finish)}")  # fmt: skip
+    print()
+
+
 def cost_model(repeats: int) -> None:
     process = get_process("vp_linear")
     print("## Sampling cost model against measured (exact score, one core)\n")
@@ -149,13 +176,15 @@ def cost_model(repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", nargs="*", default=["cancel", "dae", "costs"])
+    parser.add_argument("--only", nargs="*", default=["cancel", "dae", "dae-before", "costs"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     if "cancel" in args.only:
         cancel_latency(args.repeats)
     if "dae" in args.only:
         dae_hall(args.repeats)
+    if "dae-before" in args.only:
+        dae_inline(args.repeats)
     if "costs" in args.only:
         cost_model(args.repeats)
 

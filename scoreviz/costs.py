@@ -63,16 +63,17 @@ def check_budget(config, limit_s: float) -> float:
 
 
 # ----------------------------------------------------------------------------- sampling
-# One score evaluation on N particles: a fixed overhead, plus per particle either K Gaussian
-# components (the exact mixture score) or one forward pass of the network (a third of a training
-# step's matmuls). Calibrated on the 2-core target, busy with other work: predictor-corrector
-# 20 steps x 11 evaluations x 2,000 particles on the word (376 components) took 4.6-6.5 s
-# (2.2e-8 s per particle and component: the issue's ~90 s for the 500-step row gives the same);
-# the default row (reverse SDE, 200 steps, 1,000 particles) 0.83-0.88 s (model: 2.2 s; small
-# runs are overestimated, the long ones the budget is for are close: 500 steps x 11 x 2,000: 92 s).
+# One score evaluation on N particles: a fixed overhead, plus per particle the sampler's own
+# arithmetic and either K Gaussian components (the exact mixture score) or one forward pass of the
+# network (a third of a training step's matmuls). Calibrated on the 2-core target, busy with other
+# work (load 9-11), ~1,100 evaluations x 2,000 particles: eight Gaussians (K = 8) 3.5-5.1 s, the
+# word (K = 376) 16-28 s, whichever sampler; the issue's row (predictor-corrector, 500 steps x 10
+# correctors x 2,000 particles on the word) ~90 s, the model 92 s. Small runs are overestimated
+# by up to 1.6x (the default row on the word: 2.2 s, measured 1.4-1.6 s); the long ones the
+# budget is for are within ~20 % (benchmarks/fairshare.py --only costs).
 EVAL_S = 1e-4  # fixed cost of one score evaluation (s)
-COMPONENT_S = 2.2e-8  # per particle and mixture component (s)
-FORWARD_POINT_S = 2e-7  # per particle, a network's evaluation besides the matmuls (s)
+PARTICLE_S = 1.5e-6  # per particle and evaluation, whatever the score (s)
+COMPONENT_S = 1.8e-8  # per particle, evaluation and mixture component (s)
 FRAME_EVALS = 60  # extra evaluations for the recorded frames' x0_hat (at most one per frame)
 
 
@@ -87,9 +88,9 @@ def sampling_seconds(config, components: int | None = None, model=None) -> float
     """Estimated seconds of one sampler run of `config` with the exact score of a mixture of
     `components` Gaussians, or with a network of ModelConfig `model`."""
     if model is not None:
-        per_point = FORWARD_POINT_S + MAC_S / 3 * model.width**2 * model.depth
+        per_point = PARTICLE_S + MAC_S / 3 * model.width**2 * model.depth
     else:
-        per_point = COMPONENT_S * max(1, components or 1)
+        per_point = PARTICLE_S + COMPONENT_S * max(1, components or 1)
     return score_evaluations(config) * (EVAL_S + config.n_particles * per_point)
 
 

@@ -279,7 +279,7 @@ def test_sampling_cost_grows_with_steps_correctors_particles_and_components():
     word = get_distribution("word").n_components
     one = costs.sampling_seconds(base, components=word)
     assert costs.sampling_seconds(pc, components=word) > 8 * one
-    assert costs.sampling_seconds(base, components=2 * word) > 1.9 * one
+    assert costs.sampling_seconds(base, components=2 * word) > 1.7 * one  # K dominates
     assert 60 <= costs.sampling_seconds(PC_MAX, components=word) <= 150  # the issue: ~90 s
     net = costs.sampling_seconds(base, model=ModelConfig(width=256, depth=6))
     assert net > costs.sampling_seconds(base, model=ModelConfig(width=64, depth=3))

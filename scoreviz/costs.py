@@ -65,12 +65,13 @@ def check_budget(config, limit_s: float) -> float:
 # ----------------------------------------------------------------------------- sampling
 # One score evaluation on N particles: a fixed overhead, plus per particle the sampler's own
 # arithmetic and either K Gaussian components (the exact mixture score) or one forward pass of the
-# network (a third of a training step's matmuls). Calibrated on the 2-core target, busy with other
-# work (load 9-11), ~1,100 evaluations x 2,000 particles: eight Gaussians (K = 8) 3.5-5.1 s, the
-# word (K = 376) 16-28 s, whichever sampler; the row (predictor-corrector, 500 steps x 10
-# correctors x 2,000 particles on the word) ~90 s, the model 92 s. Small runs are overestimated
-# by up to 1.6x (the default row on the word: 2.2 s, measured 1.4-1.6 s); the long ones the
-# budget is for are within ~20 % (benchmarks/fairshare.py --only costs).
+# network (a third of a training step's matmuls). Like the training model above, calibrated on
+# the 2-core target busy with other work (load 9-11, a lecture's conditions), ~1,100 evaluations
+# x 2,000 particles: eight Gaussians (K = 8) 3.5-5.1 s, the word (K = 376) 16-28 s, whichever
+# sampler; the row (predictor-corrector, 500 steps x 10 correctors x 2,000 particles on
+# the word) ~90 s under its load, the model 92 s. On a quieter box runs take 2.5-4x less (that
+# row: 36-44 s at load 3-4; benchmarks/fairshare.py --only costs): the estimate is a busy
+# server's, which is when the budget matters.
 EVAL_S = 1e-4  # fixed cost of one score evaluation (s)
 PARTICLE_S = 1.5e-6  # per particle and evaluation, whatever the score (s)
 COMPONENT_S = 1.8e-8  # per particle, evaluation and mixture component (s)

@@ -117,6 +117,16 @@ def test_a_newer_request_of_a_student_takes_the_place_of_the_waiting_one():
     slots.release("new")
 
 
+def test_slots_remember_a_bounded_number_of_owners(monkeypatch):
+    from scoreviz.jobs import slots as slots_module
+
+    monkeypatch.setattr(slots_module, "MAX_OWNERS", 4)
+    slots = Slots(1)
+    for i in range(10):
+        slots.release(slots.acquire(f"t{i}", owner=f"student {i}", kind="compute"))
+    assert len(slots._served) <= 4 and "student 9" in slots._served  # the latest are kept
+
+
 # ----------------------------------------------------------------------------- training jobs
 class _Result:
     def __init__(self, config, stopped: bool) -> None:

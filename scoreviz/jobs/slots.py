@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from scoreviz.errors import ScorevizError
 
 POLL_SECONDS = 0.5  # how often a waiter refreshes its position and checks whether to give up
+MAX_OWNERS = 4096  # owners whose last service is remembered (the oldest are forgotten)
 REPLACED = (
     "A newer computation of yours (in this tab or another) took this one's place in the queue: "
     "one waits at a time per student. Rerun this page to ask again."
@@ -102,6 +103,9 @@ class Slots:
             self._queue.remove(ticket)
             self._holders.append(ticket)
             self._served[self._owner(ticket)] = next(self._ticks)
+            if len(self._served) > MAX_OWNERS:  # forget the longest-unserved half (bounded)
+                keep = sorted(self._served.items(), key=lambda kv: kv[1])[MAX_OWNERS // 2 :]
+                self._served = dict(keep)
             self._cond.notify_all()  # the next in line may fit too
             return True
         return False
@@ -193,7 +197,8 @@ class Slots:
     def waiting(self, owner: Hashable, kind: str) -> bool:
         """Whether `owner` has a ticket of `kind` in the queue (a second would be refused)."""
         with self._cond:
-            return any(self._meta.get(t) == (owner, kind) for t in self._queue)
+            mine = (owner, kind)
+            return any(self._meta.get(t) == mine and t not in self._replaced for t in self._queue)
 
     def snapshot(self) -> tuple[list[object], list[object]]:
         """(holders, queue in admission order), copies."""

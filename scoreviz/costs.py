@@ -138,3 +138,52 @@ class Pace:
 
 
 PACE = Pace()  # the server's: one machine, every session's runs calibrate it
+
+
+# ----------------------------------------------------------------------------- sampling
+# One score evaluation on N particles: a fixed overhead, plus per particle the sampler's own
+# arithmetic and either K Gaussian components (the exact mixture score) or one forward pass of the
+# network (a third of a training step's matmuls). Like the training model above, calibrated on
+# the 2-core target busy with other work (load 9-11, a lecture's conditions), ~1,100 evaluations
+# x 2,000 particles: eight Gaussians (K = 8) 3.5-5.1 s, the word (K = 376) 16-28 s, whichever
+# sampler; the issue's row (predictor-corrector, 500 steps x 10 correctors x 2,000 particles on
+# the word) ~90 s under its load, the model 92 s. On a quieter box runs take 2.5-4x less (that
+# row: 36-44 s at load 3-4; benchmarks/fairshare.py --only costs): the estimate is a busy
+# server's, which is when the budget matters.
+EVAL_S = 1e-4  # fixed cost of one score evaluation (s)
+PARTICLE_S = 1.5e-6  # per particle and evaluation, whatever the score (s)
+COMPONENT_S = 1.8e-8  # per particle, evaluation and mixture component (s)
+FRAME_EVALS = 60  # extra evaluations for the recorded frames' x0_hat (at most one per frame)
+
+
+def score_evaluations(config) -> int:
+    """Score evaluations of a sampler run (a samplers.SamplerConfig): one per step, plus the
+    predictor-corrector's correctors or Heun's second evaluation, plus the frames'."""
+    per_step = {"pc": 1 + config.knob("n_corrector"), "pf_ode_heun": 2}.get(config.name, 1)
+    return config.n_steps * per_step + min(FRAME_EVALS, config.n_frames)
+
+
+def sampling_seconds(config, components: int | None = None, model=None) -> float:
+    """Estimated seconds of one sampler run of `config` with the exact score of a mixture of
+    `components` Gaussians, or with a network of ModelConfig `model`."""
+    if model is not None:
+        per_point = PARTICLE_S + MAC_S / 3 * model.width**2 * model.depth
+    else:
+        per_point = PARTICLE_S + COMPONENT_S * max(1, components or 1)
+    return score_evaluations(config) * (EVAL_S + config.n_particles * per_point)
+
+
+def check_sampling_budget(config, seconds: float, limit_s: float, what: str = "A row") -> float:
+    """`seconds` (a `sampling_seconds` estimate) if within `limit_s`; else ConfigError naming
+    what to change and the most steps that fit at these settings."""
+    if seconds <= limit_s:
+        return seconds
+    evals = score_evaluations(config)
+    fit = max(1, math.floor(config.n_steps * limit_s / seconds / 10) * 10)
+    raise ConfigError(
+        f"{what} at these sampler settings would keep the server busy for about "
+        f"{minutes(seconds)} ({evals:,} score evaluations × {config.n_particles:,} particles); "
+        f"one row may take at most {minutes(limit_s)} on this server, so that everyone's page "
+        f"stays quick. Use fewer steps (at most {fit:,} at these settings), fewer corrector "
+        "steps or fewer particles."
+    )

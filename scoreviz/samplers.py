@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from scoreviz import cancel
 from scoreviz.conversions import score_to_x0, x0_to_eps
 from scoreviz.errors import ConfigError, ScorevizError, unknown_key
 from scoreviz.processes import NoiseProcess
@@ -230,6 +231,7 @@ def _run(score_fn: ScoreFn, process: NoiseProcess, config: SamplerConfig, plan: 
     x, f = plan.x, 0
     limit = _BLOWUP * max(1.0, process.prior_std)
     for k in range(n_steps + 1):
+        cancel.check()  # work whose page has gone stops here, within one step
         s = _score(score_fn, x, plan.t_score[k]) if k < n_steps else None
         if k == frames[f]:
             t = plan.t_state[k]
@@ -470,7 +472,8 @@ def all_knobs() -> dict[str, Knob]:
 def sample(score_fn: ScoreFn, process: NoiseProcess, config: SamplerConfig) -> Trajectory:
     """Run the sampler `config.name` with score_fn on process; returns the recorded Trajectory.
 
-    Raises SamplerDivergedError if the particles become NaN/inf or exceed 1e4 prior_std.
+    Raises SamplerDivergedError if the particles become NaN/inf or exceed 1e4 prior_std, and
+    `cancel.Cancelled` at the next step once an enclosing `cancel.scope` says to stop.
     """
     return SAMPLERS[config.name].run(score_fn, process, config)
 

@@ -1,7 +1,8 @@
 """Background work of the app that needs no Streamlit: training jobs (one thread each, a Stop
-that stops, identical models trained once per server), FIFO slots that bound how much heavy work
-runs at once, and the server-wide store of finished models. `scoreviz.ui` adds the sessions,
-widgets and messages; these modules are tested with plain threads (tests/test_jobs.py).
+that stops, identical models trained once per server), slots that bound how much heavy work runs
+at once and share it round robin between students, and the server-wide store of finished
+models. `scoreviz.ui` adds the sessions, widgets and messages; these modules are tested with
+plain threads (tests/test_jobs.py, tests/test_fairshare.py).
 
     from scoreviz.jobs import SharedModels, TrainingJob
     job = TrainingJob(config, name="demo", store=SharedModels(8)).start()
@@ -17,7 +18,7 @@ from __future__ import annotations
 import atexit
 
 from scoreviz.jobs.shared import SharedModels
-from scoreviz.jobs.slots import Slots, SlotWaitAbandoned
+from scoreviz.jobs.slots import AlreadyQueued, Slots, SlotWaitAbandoned
 from scoreviz.jobs.training_job import Cancelled, TrainingJob, expected_wait, stop_all
 
 # atexit runs its functions last-registered first: registered after torch's import (above), this
@@ -25,6 +26,7 @@ from scoreviz.jobs.training_job import Cancelled, TrainingJob, expected_wait, st
 atexit.register(stop_all)
 
 __all__ = [
+    "AlreadyQueued",
     "Cancelled",
     "SharedModels",
     "SlotWaitAbandoned",

@@ -5,8 +5,10 @@ glue is `scoreviz.ui.training_runner`; this is tested with plain threads (tests/
 - A `TrainingJob` is a daemon thread that calls `training.train(progress=job._on_progress)`. The
   callback records the loss and returns whether to stop, so Stop ends training at the next
   report (~25 steps); the model so far is kept.
-- At most `MAX_CONCURRENT` jobs train at once per process (the others wait in the FIFO `SLOTS`
-  and can be told their place and an estimated wait, `queue_place`).
+- At most `MAX_CONCURRENT` jobs train at once per process (the others wait in `SLOTS` and can
+  be told their place and an estimated wait, `queue_place`). A job names its `owner` (the
+  student), so the slots go round robin between students and each has at most one training
+  waiting (`slots.Slots`, kind "train"): the score model's training and the DAE page's alike.
 - A job has a budget: one that trains longer than its `time_limit` by the wall clock is stopped
   like Stop does; one whose session has gone (`alive()` False) for `grace` seconds stops,
   while it trains or while it waits for a slot.
@@ -42,6 +44,7 @@ from scoreviz.quality import assess_result
 log = logging.getLogger("scoreviz")
 
 MAX_CONCURRENT = 2  # training threads per process; more wait for a free slot
+KIND = "train"  # the slots' kind of a training: one waits per owner
 GRACE_SECONDS = 30.0  # a job stops once its session has been gone this long (reconnects are fine)
 SLOTS = Slots(MAX_CONCURRENT)  # FIFO slots (a lock and a queue of jobs, not per-user data)
 # Per model id: one lock (identical configs train one after the other, so the second finds the
@@ -81,6 +84,8 @@ class TrainingJob:
     reused: bool = False  # the result came from an identical job of another session
     every: int = 25  # steps between progress reports (and stop checks)
     alive: Callable[[], bool] | None = None  # is the session still there? (None: always)
+    owner: object = None  # who queued it (a student), for the slots' fair share (None: nobody)
+    assess: bool = True  # sample the finished model beside the exact score (`quality`)
     grace: float = GRACE_SECONDS  # stop once `alive` has said False for this long
     time_limit: float | None = None  # seconds of training before it is stopped (None: none)
     clock: Callable[[], float] = time.monotonic  # seconds, for the grace period
@@ -131,7 +136,7 @@ class TrainingJob:
             self._done.set()
 
     def _train(self) -> None:
-        SLOTS.acquire(self, on_wait=lambda ahead: self._should_stop())
+        SLOTS.acquire(self, on_wait=lambda ahead: self._should_stop(), owner=self.owner, kind=KIND)
         try:
             self._started.set()
             if self.stop_event.is_set():
@@ -143,7 +148,7 @@ class TrainingJob:
                 dist=self.dist,
                 init=self.init,
             )
-            if not _EXITING.is_set():  # at exit nobody reads it: no sampling to hold it up
+            if self.assess and not _EXITING.is_set():  # at exit nobody reads it: no sampling
                 self.checking = True  # the progress text says so while the samplers run
                 result.quality = assess_result(result, self.dist)
             self.result = result

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import plotly.graph_objects as go
 import streamlit as st
 
-from scoreviz import pipelines
+from scoreviz import costs, mixture, pipelines
 from scoreviz.figures import dae as dae_figures
 from scoreviz.figures import fields as field_figures
 from scoreviz.figures import forward as forward_figures
@@ -30,7 +30,7 @@ from scoreviz.figures import sampling as sampling_figures
 from scoreviz.forward import schedule_table
 from scoreviz.problem import Problem
 from scoreviz.ui.limits import heavy as heavy_slot
-from scoreviz.ui.models import shared_models
+from scoreviz.ui.training_runner import train_and_wait
 
 # The figure builders are called through their modules, so a test can wrap one (monkeypatch).
 
@@ -180,9 +180,13 @@ dae_error = cached(pipelines.dae_error_view, 16, heavy=True)
 
 
 def train_dae(problem: Problem, sigma: float, steps: int, seed: int, on_progress: Callable):
-    """Train a classical DAE at one sigma now (not cached: a cache would replay no progress),
-    reusing an identical finished model from the server-wide store (built-in data only)."""
-    return pipelines.train_dae(problem, sigma, steps, seed, on_progress, store=shared_models())
+    """Train a classical DAE at one sigma now (not cached: a cache would replay no progress), as
+    a training job in the training slots (`training_runner.train_and_wait`): an identical model
+    finished or being trained for another session is reused (built-in data only)."""
+    config = pipelines.dae_train_config(problem, sigma, steps, seed)
+    upload = problem.dist_key.startswith("upload:")
+    name = f"DAE σ={sigma:.3g}"
+    return train_and_wait(config, name, problem.dist if upload else None, on_progress)
 
 
 def _dae_figure(problem, settings, hidden: tuple[str, ...]):
@@ -215,10 +219,31 @@ def loss_view(problem: Problem, s: pipelines.LossSettings) -> pipelines.LossView
 
 # ---------------------------------------------------------------------------- Sampling
 sampling_row = cached(pipelines.sampling_view_row, 16, heavy=True)
+MAX_ROW_SECONDS = 20.0  # estimated server seconds one Sampling row may cost (costs.py)
+
+
+def row_seconds(problem: Problem, row: str, s: pipelines.SamplingSettings) -> float:
+    """Estimated seconds of one Sampling row (`costs.sampling_seconds`) with its score."""
+    if row == "learned" and problem.model is not None:
+        return costs.sampling_seconds(s.config, model=problem.model.config.model)
+    if row == "memorised" and problem.train_points is not None:
+        k = min(len(problem.train_points), mixture.MAX_MEMORISED)
+        return costs.sampling_seconds(s.config, components=k)
+    return costs.sampling_seconds(s.config, components=problem.dist.n_components)
+
+
+def check_rows(problem: Problem, s: pipelines.SamplingSettings) -> None:
+    """ConfigError (what to change) when a row would cost more than MAX_ROW_SECONDS: a new
+    seed misses the cache, so without it one student could keep a core busy for 90 s a row."""
+    for row in s.rows:
+        what = f"The {pipelines.ROWS[row]} row"
+        costs.check_sampling_budget(s.config, row_seconds(problem, row, s), MAX_ROW_SECONDS, what)
 
 
 def sampling_view(problem: Problem, s: pipelines.SamplingSettings) -> pipelines.SamplingView:
-    """The Sampling view with each row cached on its own (showing a row again costs nothing)."""
+    """The Sampling view with each row cached on its own (showing a row again costs nothing),
+    refused up front when a row is over its budget (`check_rows`)."""
+    check_rows(problem, s)
     return pipelines.sampling_view(problem, s, row=sampling_row, samples=samples)
 
 

@@ -6,10 +6,12 @@
 Nothing is built on a rerun. Each format shows a "Build" button; a click builds its bytes through
 a bounded st.cache_data keyed by the format and a digest of the figure JSON (two students who
 export the same figure share one build; PNG and GIF also wait for one of the server's heavy
-slots, `limits.heavy`), then a Download button replaces it. Later reruns offer that download
-only while the figure is unchanged: the digest is recomputed only for a menu that has built
-something. File names are sanitised (`exports.safe_file_name`); errors show as st.error
-(`friendly_errors`), never a traceback.
+slots, `limits.heavy`, as this student's "export" work), then a Download button replaces it. While
+a build waits for a slot, the wait shows under the menu's button (`limits.waits_shown_in`): the
+popover may close on the rerun, and an export that only waited inside it looked like nothing.
+Later reruns offer that download only while the figure is unchanged: the digest is recomputed
+only for a menu that has built something. File names are sanitised (`exports.safe_file_name`);
+errors show as st.error (`friendly_errors`), never a traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import streamlit as st
 from scoreviz import exports
 from scoreviz.ui import keys
 from scoreviz.ui.errors import friendly_errors
-from scoreviz.ui.limits import heavy
+from scoreviz.ui.limits import heavy, waits_shown_in
 
 GIF_FPS = 8
 GIF_FRAMES = 30  # a ~4 s loop; each frame is one browser render
@@ -33,13 +35,13 @@ GIF_POINTS = 80_000  # points over all frames: the 2-row sampling animation gets
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-@heavy
+@heavy(kind="export")
 def _png(fig_digest: str, _fig: go.Figure) -> bytes:
     return exports.figure_png(_fig)
 
 
 @st.cache_data(max_entries=6, show_spinner=False)
-@heavy
+@heavy(kind="export")
 def _gif(fig_digest: str, _fig: go.Figure) -> bytes:
     return exports.animation_gif(
         _fig, fps=GIF_FPS, max_frames=GIF_FRAMES, width=GIF_WIDTH, max_points=GIF_POINTS
@@ -92,7 +94,8 @@ def export_menu(
     digest = figure_digest(fig) if built else None
     if digest is not None and digest not in built.values():
         built.clear()  # the figure changed: its old files are gone, and so is the hashing
-    with st.popover("⬇ Export"):
+    menu, wait_box = st.container(), st.empty()  # the wait for a slot shows under the menu
+    with menu.popover("⬇ Export"), waits_shown_in(wait_box):
         for fmt, build in _builders(fig, samples, animated).items():
             digest = _format_row(fig, name, key, fmt, build, built, digest)
         st.caption("PNG: the last frame of an animation. HTML keeps zoom, hover and ▶ Play.")

@@ -1,32 +1,56 @@
-"""Server-wide limits in the app: a few slots for heavy page computations, and whether a session
-is still connected (so that work for a closed tab is dropped).
+"""Server-wide limits in the app: a few slots for heavy page computations, whose owner is the
+student, and whether a session is still connected (so that work for a closed tab is dropped).
 
-The slots themselves (`scoreviz.jobs.slots.Slots`, FIFO, no Streamlit) are shared with training
-(`scoreviz.jobs.training_job`); this module adds what needs Streamlit:
+The slots themselves (`scoreviz.jobs.slots.Slots`, round robin between owners, no Streamlit) are
+the machinery training uses too (`scoreviz.jobs.training_job`); this module adds what needs
+Streamlit:
 
-- `heavy`: a decorator for the heavy cached computations of `cache.py` (placed under
-  `st.cache_data`, so a cache hit never waits). On a miss it takes one of `HEAVY_SLOTS` slots;
-  while it waits the page shows "Waiting for a free compute slot… N ahead", and a session that
-  has gone stops waiting (its result would reach no one).
+- `heavy`: a decorator for the heavy cached computations of `cache.py` and the exports (placed
+  under `st.cache_data`, so a cache hit never waits). On a miss it takes one of `HEAVY_SLOTS`
+  slots, owned by this student (`current_owner`): the slots go round robin between students,
+  and a student's newer request of the same kind takes the place of an older one still waiting.
+  While it waits the page shows "Waiting for a free compute slot… N ahead" (where
+  `waits_shown_in` says, e.g. beside an Export menu). A session that has gone stops waiting, and
+  work that has started stops at its next step (`scoreviz.cancel`: the samplers check it once per
+  step), freeing the slot for the students still there.
 - `session_alive(session_id)`: asks the Streamlit runtime whether the session is still
   connected (`Runtime.is_active_session`, thread-safe). Without a runtime (AppTest, a notebook)
   every session counts as alive.
+- `current_owner()`: the student a request belongs to: the browser (its XSRF cookie's token,
+  shared by its tabs), else the session. Three tabs of one browser are one student, so they get
+  one share of the slots between them. (Separate browsers or private windows are separate
+  students: this is fairness between honest classmates, not a defence against one who is not.)
+
+Training slots and these are two pools of the same kind: a 5-minute training must not make a
+classmate's Sampling page wait 5 minutes.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.script_run_context import in_cached_function
 
+from scoreviz import cancel
 from scoreviz.jobs.slots import Slots, SlotWaitAbandoned
 
+try:  # Streamlit's own decoder of its XSRF cookie (1.67; another version may move it)
+    from streamlit.web.server.starlette.starlette_app_utils import (
+        decode_xsrf_token_string as _decode_xsrf,
+    )
+except ImportError:  # pragma: no cover - then every session is its own owner
+    _decode_xsrf = None
+
 HEAVY_SLOTS = 2  # heavy page computations at once per server (one per core)
+XSRF_COOKIE = "_streamlit_xsrf"  # set by Streamlit once per browser, sent by all its tabs
+GONE = "This session has closed: its computation was dropped."
 
 
 # ----------------------------------------------------------------------------- sessions
@@ -43,6 +67,31 @@ def session_alive(session_id: str | None) -> bool:
     if not runtime.exists():  # AppTest, a notebook: no server, no disconnects
         return True
     return runtime.Runtime.instance().is_active_session(session_id)
+
+
+def owner_from_cookie(value: str | None) -> str | None:
+    """A short id of the browser behind an XSRF cookie value (None if there is none).
+
+    Streamlit masks the token afresh in every response, so the cookie's text differs between
+    tabs; the token under the mask is the browser's."""
+    if not value:
+        return None
+    if _decode_xsrf is None:
+        return None
+    try:
+        token, _ = _decode_xsrf(value)
+    except Exception:  # noqa: BLE001 - a malformed cookie: fall back to the session
+        return None
+    return None if not token else "browser:" + hashlib.sha256(token).hexdigest()[:16]
+
+
+def current_owner() -> Hashable:
+    """Who this script run's work belongs to: the browser (all its tabs), else the session."""
+    try:
+        cookie = st.context.cookies.get(XSRF_COOKIE)
+    except Exception:  # noqa: BLE001 - no script run context (a worker thread)
+        cookie = None
+    return owner_from_cookie(cookie) or current_session_id()
 
 
 # ----------------------------------------------------------------------------- heavy work
@@ -69,51 +118,74 @@ def _not_replayed() -> Iterator[None]:
         in_cached_function.reset(token)
 
 
-class _WaitNotice:
-    """An st.info placeholder created on the first wait, cleared when the wait ends."""
+_NOTICE_AT: ContextVar = ContextVar("scoreviz_wait_notice_at", default=None)
+
+
+@contextmanager
+def waits_shown_in(placeholder) -> Iterator[None]:
+    """Heavy work started in the block shows its wait in `placeholder` (an st.empty()), e.g.
+    one beside an Export menu, which stays on the page while the menu's popover may close."""
+    token = _NOTICE_AT.set(placeholder)
+    try:
+        yield
+    finally:
+        _NOTICE_AT.reset(token)
+
+
+class WaitNotice:
+    """An st.info placeholder created on the first wait (or the one `waits_shown_in` gave),
+    cleared when the wait ends."""
 
     def __init__(self) -> None:
-        self.box = None
+        self.box = _NOTICE_AT.get()
+        self.shown = False
 
-    def show(self, ahead: int) -> None:
+    def show(self, text: str) -> None:
         with _not_replayed():
             if self.box is None:
                 self.box = st.empty()
-            self.box.info(heavy_wait_text(ahead), icon="⏳")
+            self.box.info(text, icon="⏳")
+            self.shown = True
 
     def clear(self) -> None:
-        if self.box is not None:
+        if self.box is not None and self.shown:
             with _not_replayed():
                 self.box.empty()
+            self.shown = False
 
 
-def heavy(fn):
+def heavy(fn=None, *, kind: str = "compute"):
     """Run fn in one of the server's `HEAVY_SLOTS` slots, waiting visibly for one if needed.
 
-    Place it under `st.cache_data` (a hit returns at once). Work for a session that is no longer
-    connected is dropped: before it starts, and while it waits (SlotWaitAbandoned).
+    Place it under `st.cache_data` (a hit returns at once). The slot is this student's
+    (`current_owner`), of `kind` ("compute", "export"): a newer request of the same kind takes
+    the place of one still waiting. Work for a session that is no longer connected is dropped:
+    before it starts, while it waits (SlotWaitAbandoned), and at the next step of a sampler once
+    it runs (`scoreviz.cancel.Cancelled`).
     """
+    if fn is None:
+        return functools.partial(heavy, kind=kind)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         sid = current_session_id()
-        gone = "This session has closed: its computation was dropped."
         if not session_alive(sid):
-            raise SlotWaitAbandoned(gone)
-        notice = _WaitNotice()
+            raise SlotWaitAbandoned(GONE)
+        notice = WaitNotice()
 
         def on_wait(ahead: int) -> bool:
-            notice.show(ahead)
+            notice.show(heavy_wait_text(ahead))
             return not session_alive(sid)
 
         try:
-            ticket = _HEAVY.acquire(on_wait=on_wait)
-        except SlotWaitAbandoned:
-            raise SlotWaitAbandoned(gone) from None
+            ticket = _HEAVY.acquire(on_wait=on_wait, owner=current_owner(), kind=kind, replace=True)
+        except SlotWaitAbandoned as exc:
+            raise SlotWaitAbandoned(GONE if not session_alive(sid) else str(exc)) from None
         finally:
             notice.clear()
         try:
-            return fn(*args, **kwargs)
+            with cancel.scope(lambda: not session_alive(sid), GONE):
+                return fn(*args, **kwargs)
         finally:
             _HEAVY.release(ticket)
 

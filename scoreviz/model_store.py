@@ -354,23 +354,34 @@ def _canonical(d) -> str:
 
 
 _QUALITY_FLOATS = ("nats_lost", "energy_ratio", "off_data", "expected_off", "missing_share")
+MAX_NOTE_CHARS = 2_000  # a verdict's cause and note are short sentences
 
 
 def quality_from_dict(d) -> Quality | None:
-    """A Quality from its JSON dict, or None unless every field is there with a valid value."""
-    fields = {f.name for f in dataclasses.fields(Quality)}
-    if not isinstance(d, dict) or set(d) != fields:
+    """A Quality from its JSON dict, or None unless every field is there with a valid value (the
+    fields with defaults may be missing: a verdict stored before they existed)."""
+    fields = {f.name: f for f in dataclasses.fields(Quality)}
+    required = {k for k, f in fields.items() if f.default is dataclasses.MISSING}
+    if not isinstance(d, dict) or not required <= set(d) <= set(fields):
         return None
     at = d["missing_at"]
     if not isinstance(at, list) or len(at) != 2 or not all(map(_finite, at)):
         return None
-    if not all(_number(d[k]) for k in _QUALITY_FLOATS):
+    if not all(_number(d[k]) for k in (*_QUALITY_FLOATS, *(set(d) & {"nats_spread"}))):
         return None
-    n = d["n"]
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+    ints = {"n": 0, "strays": -1, "expected_strays": 0, "seeds": 1}  # name -> smallest value
+    if not all(_integer(d[k], low) for k, low in ints.items() if k in d):
+        return None
+    texts = {k: d[k] for k in ("cause", "note") if k in d}
+    if not all(isinstance(v, str) and len(v) <= MAX_NOTE_CHARS for v in texts.values()):
         return None
     floats = {k: float(d[k]) for k in _QUALITY_FLOATS}
-    return Quality(**floats, missing_at=(float(at[0]), float(at[1])), n=n)
+    extra = {k: float(d[k]) if k == "nats_spread" else d[k] for k in set(d) - required}
+    return Quality(**floats, missing_at=(float(at[0]), float(at[1])), n=d["n"], **extra)
+
+
+def _integer(v, low: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
 
 
 def _number(v) -> bool:

@@ -25,6 +25,20 @@ from scoreviz.training import TrainConfig, train
 pytestmark = pytest.mark.slow
 SMALL = ModelConfig(width=16, depth=1, n_freqs=4, x_freqs=0)
 QUALITY = Quality(0.05, 1.1, 0.01, 0.01, 0.02, (0.5, -1.0), 2000)
+COUNTED = Quality(0.05, 1.1, 0.01, 0.01, 0.02, (0.5, -1.0), 6000, 3, 1, 0.04, 3, "memorised", "x")
+
+
+def test_a_verdict_with_strays_seeds_and_a_cause_round_trips_and_an_older_one_still_reads():
+    """Every field of a Quality survives the store's check (a verdict's strays and cause were
+    dropped, so a stored model read back with another verdict than it was stored with), and a
+    verdict stored before those fields existed still reads, as "not counted"."""
+    d = json.loads(json.dumps(dataclasses.asdict(COUNTED)))
+    assert model_store.quality_from_dict(d) == COUNTED
+    base = ("nats_lost", "energy_ratio", "off_data", "expected_off", "missing_share")
+    old = {k: v for k, v in d.items() if k in (*base, "missing_at", "n")}
+    back = model_store.quality_from_dict(old)
+    assert back == Quality(0.05, 1.1, 0.01, 0.01, 0.02, (0.5, -1.0), 6000)
+    assert back.strays == -1  # untold, not "none"
 
 
 @pytest.fixture(autouse=True)
@@ -394,6 +408,12 @@ def test_a_malformed_verdict_is_ignored_and_the_model_still_loads(tmp_path, trai
         {"missing_at": [0.5]},
         {"missing_at": "here"},
         {"verdict": "learned well"},
+        {"strays": "3"},
+        {"strays": -2},
+        {"seeds": 0},
+        {"nats_spread": float("nan")},
+        {"note": ["not", "text"]},
+        {"cause": "x" * 5_000},
     ],
 )
 def test_a_verdict_with_a_valid_mac_but_bad_fields_is_ignored(tmp_path, trained, change):

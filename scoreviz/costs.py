@@ -23,6 +23,7 @@ the cost (batch, width, depth) comes from the model and its scale from this mach
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import threading
@@ -30,6 +31,7 @@ from collections import deque
 from collections.abc import Callable
 
 from scoreviz.errors import ConfigError
+from scoreviz.training import train
 
 STEP_S = 5e-4  # fixed cost of one step (s)
 POINT_S = 5e-7  # per point of the batch, besides the matmuls (s)
@@ -89,9 +91,6 @@ def measured_step_seconds(history) -> float | None:
 
 def _probe(config) -> float | None:
     """Seconds per step of a short training of `config` (PROBE_STEPS steps) on this machine."""
-    import dataclasses
-
-    from scoreviz.training import train
 
     return measured_step_seconds(train(dataclasses.replace(config, steps=PROBE_STEPS)).history)
 

@@ -17,6 +17,7 @@ from functools import cache, lru_cache
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw, ImageFont
 
 from scoreviz.errors import unknown_key
 from scoreviz.mixture import GaussianMixture, empirical
@@ -120,8 +121,6 @@ def pinwheel() -> Arrays:
 @lru_cache(maxsize=8)
 def text_points(text: str = "SCORE", max_points: int = 700) -> np.ndarray:
     """Ink pixels of `text` rendered with Pillow's built-in font, as (K, 2) points (y up)."""
-    from PIL import Image, ImageDraw, ImageFont
-
     font = ImageFont.load_default(size=48)
     left, top, right, bottom = font.getbbox(text)
     img = Image.new("L", (right - left + 8, bottom - top + 8), 0)

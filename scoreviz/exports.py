@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 
 from scoreviz.analysis import evenly_spaced
 from scoreviz.errors import ConfigError, ScorevizError
@@ -65,7 +66,7 @@ class _Browser:
 
     def _open(self):
         try:
-            import kaleido
+            import kaleido  # here: optional (PNG/GIF only), and it starts a browser
         except ImportError as exc:
             raise ExportError(_MISSING) from exc
         loop = asyncio.new_event_loop()
@@ -316,8 +317,6 @@ def animation_gif(
 
 def assemble_gif(pngs: Sequence[bytes], frame_ms: float, hold_last_ms: float = 0.0) -> bytes:
     """GIF bytes (looping) from PNG frames of one size, all on the first frame's palette."""
-    from PIL import Image
-
     frames = [Image.open(io.BytesIO(b)).convert("RGB") for b in pngs]
     first = frames[0].quantize(colors=256, method=Image.Quantize.MEDIANCUT)
     paletted = [first] + [f.quantize(palette=first, dither=Image.Dither.NONE) for f in frames[1:]]

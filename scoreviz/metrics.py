@@ -253,7 +253,7 @@ def wasserstein2(x, y) -> float:
     O(N^3): meant for N up to a few thousand, in tests and the benchmark (scipy is a dev
     dependency). Compare with the two-sample floor (two samples of one law), not with 0.
     """
-    from scipy.optimize import linear_sum_assignment
+    from scipy.optimize import linear_sum_assignment  # here: scipy is a dev dependency only
 
     a, b = _points(x).numpy(), _points(y).numpy()
     if a.shape != b.shape or len(a) == 0:

@@ -16,6 +16,7 @@ import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from scoreviz.distributions import get_distribution
 from scoreviz.identity import content_digest
 from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import NoiseProcess, get_process
@@ -66,8 +67,6 @@ class Problem:
     @classmethod
     def builtin(cls, dist_key: str, process_key: str) -> Problem:
         """A built-in distribution by registry name, with no model."""
-        from scoreviz.distributions import get_distribution
-
         return cls(dist_key, get_distribution(dist_key), process_key)
 
     @property

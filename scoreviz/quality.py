@@ -37,6 +37,7 @@ from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import NoiseProcess, get_process
 from scoreviz.samplers import SamplerConfig, SamplerDivergedError, sample
 from scoreviz.score import ScoreFn, exact_score_fn
+from scoreviz.training import resolve_distribution
 
 # Verdict thresholds in nats lost: below WELL the learned samples look like the exact ones (the
 # eight Gaussians at 0.1 are sharp and evenly weighted); up to CLOSE the shape is right but
@@ -312,8 +313,6 @@ def assess_result(result, dist: GaussianMixture | None = None) -> Quality | None
     """`assess` a TrainResult on the data it was trained on (`dist` for an upload); None for a
     classical DAE, which has a score at one noise level only and cannot drive a sampler. The
     verdict names a cause the settings explain (`cause_of`)."""
-    from scoreviz.training import resolve_distribution
-
     if result.config.model.kind != "score":
         return None
     cfg = result.config

@@ -43,6 +43,10 @@ from typing import Any
 import tomllib
 
 from scoreviz.errors import ConfigError, ScorevizError
+from scoreviz.models import ModelConfig
+from scoreviz.processes import get_process
+from scoreviz.stops import T_STEP, nearest, sigma_stops, t_stops
+from scoreviz.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENES_DIR = ROOT / "assets" / "scenes"
@@ -145,9 +149,6 @@ def check_levels(settings: dict[str, str], process_key: str) -> None:
     """ValueError unless the scene's "sigmas" ("lo~hi") lie on the DAE slider's stops of the
     process and its "t" on the t sliders' stops (`scoreviz.stops`): the app would otherwise move
     (clamp) them, and the scene's text would describe a picture the page does not show."""
-    from scoreviz.processes import get_process
-    from scoreviz.stops import T_STEP, nearest, sigma_stops, t_stops
-
     process = get_process(process_key)
     if "sigmas" in settings:
         options = sigma_stops(process)
@@ -171,9 +172,6 @@ def check_levels(settings: dict[str, str], process_key: str) -> None:
 
 def _train_config(table: dict, state: dict):
     """A TrainConfig: the defaults, the scene's data/process/seed, then the table's fields."""
-    from scoreviz.models import ModelConfig
-    from scoreviz.training import TrainConfig
-
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
     not_settable = {"model", "parent", "parent_digest"}  # a scene trains from scratch
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - not_settable

@@ -19,6 +19,7 @@ a single point (these figures skip it).
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 import numpy as np
 import plotly.graph_objects as go
@@ -147,8 +148,6 @@ def cloud_image(
 
 def image_points(item: dict) -> np.ndarray:
     """Inverse of `cloud_image` (for tests and notebooks): the dots' centres (N, 2)."""
-    from urllib.parse import unquote
-
     svg = unquote(item["source"].removeprefix(SVG_PREFIX))
     xy = [(a or c, b or d) for a, b, c, d in _CENTRE.findall(svg)]
     pts = np.array(xy, dtype=np.float64).reshape(-1, 2)

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from scoreviz.figures.style import PALETTE, apply_style
+from scoreviz.losses import WEIGHTINGS
 
 # Weightings compared on one axis (all exact values): lambda = sigma^2 in the "exact" green.
 WEIGHTING_COLORS = {
@@ -315,8 +316,6 @@ def _guide(x: np.ndarray, y: np.ndarray, name: str) -> go.Scatter:
 
 def loss_figure(view, weightings: Sequence[str]) -> go.Figure:
     """`loss_vs_t_figure` of a pipelines.LossView for the chosen weightings."""
-    from scoreviz.losses import WEIGHTINGS
-
     has_model = getattr(view, "has_model", True)
     return loss_vs_t_figure(
         view.binned,

@@ -276,7 +276,7 @@ def test_floor_per_bin_and_its_curve_match_the_reference(reference_floors, name)
         np.testing.assert_allclose(c["floor"].to_numpy(), expected, rtol=0.015)
 
 
-@pytest.mark.parametrize("scheme", ["uniform", "mixed"])
+@pytest.mark.parametrize("scheme", ["uniform", "mixed", "log_sigma"])
 @pytest.mark.parametrize("name", PROCESSES)
 def test_exact_score_training_loss_averages_to_the_drawn_floor(name, scheme):
     """What training would measure with the exact score (sample_times + dsm_loss, batch means)

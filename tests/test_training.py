@@ -243,16 +243,29 @@ def test_schedule_and_time_sampling():
     assert (counts == 100).all()  # stratified: exactly one draw per 1/n bin
 
 
+def test_a_config_without_time_sampling_gets_its_processes_default():
+    """None resolves to uniform log sigma (sub-VP: mixed, whose log sigma spans 1e-4..1) before
+    hashing, so leaving it out and naming the default give one model id; a file's "mixed" stays."""
+    assert TrainConfig().time_sampling == "log_sigma"
+    assert TrainConfig(process="sub_vp").time_sampling == "mixed"
+    assert TrainConfig(time_sampling="log_sigma").model_id == TrainConfig().model_id
+    assert TrainConfig(time_sampling="mixed").model_id != TrainConfig().model_id
+    d = dataclasses.asdict(TrainConfig(time_sampling="mixed"))
+    assert TrainConfig.from_dict(d).time_sampling == "mixed"
+
+
+@pytest.mark.parametrize("scheme", ["mixed", "log_sigma"])
 @pytest.mark.parametrize("process", list(PROCESSES))
-def test_mixed_time_sampling_has_its_stated_density(process):
-    """Half the times uniform in t, half uniform in log sigma_t: the histogram of many draws
-    matches the integral of time_density over each bin, and the density integrates to 1."""
+def test_time_sampling_has_its_stated_density(process, scheme):
+    """Mixed: half the times uniform in t, half uniform in log sigma_t; log_sigma: all uniform in
+    log sigma_t. The histogram of many draws matches the integral of time_density over each
+    bin, and the density integrates to 1."""
     proc = get_process(process)
-    t = sample_times(200_000, proc, torch.Generator().manual_seed(1))
+    t = sample_times(200_000, proc, torch.Generator().manual_seed(1), scheme)
     assert t.min() >= proc.t_min and t.max() <= 1.0
     edges = torch.linspace(proc.t_min, 1.0, 21, dtype=torch.float64)
     fine = torch.linspace(proc.t_min, 1.0, 200_001, dtype=torch.float64)
-    q = time_density(proc, fine)
+    q = time_density(proc, fine, scheme)
     cdf = torch.cat([torch.zeros(1), torch.cumulative_trapezoid(q, fine)])
     assert abs(float(cdf[-1]) - 1.0) < 1e-3
     expected = torch.diff(torch.tensor(np.interp(edges, fine, cdf)))

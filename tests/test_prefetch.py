@@ -17,6 +17,13 @@ from tests.apptest_utils import assert_no_exception, inject_model, make_app, ope
 OPTIONS = [0.001, 0.01, 0.02, 0.03]
 
 
+@pytest.fixture(autouse=True)
+def _drained():
+    """Each test starts with an empty queue: an earlier module's AppTests may have left jobs
+    queued, which a loaded machine takes a while to finish (a full queue refuses new ones)."""
+    assert prefetch.idle(300)
+
+
 def _builder() -> str:
     """Who builds a figure: the prefetch "worker", or the "page" (the script's thread)."""
     return "worker" if threading.current_thread().name.startswith(prefetch.THREAD) else "page"

@@ -28,7 +28,7 @@ Bookkeeping (leading "_": never a widget):
     UPLOAD_ERROR, IMPORT_ERROR   (file id, message) of a refused upload / model file
 Keys made from a name (helpers below): `pending(key)` parks a widget value for the next run,
 `prefetch(slider)` remembers a slider's last value (`prefetch`), `seen(what)` the last file
-handled, `export_files(name)` an export menu's built files, `loss_floors(dist)` whether the
+handled, `export_files(name)` an export menu's key prefix, `loss_floors(dist)` whether the
 Loss page may compute an upload's exact floors.
 Each page's settings are keyed by their control specs (`scoreviz.ui.controls`: "field_t_<process>",
 "sampler_steps", ...), which also give their defaults. Widgets that are no view setting keep their

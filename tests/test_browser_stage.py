@@ -134,7 +134,7 @@ def test_presentation_mode_is_left_and_driven_by_visible_controls(browser_and_ur
     # the title slide keeps the idea and Tweedie's formula
     _poll(lambda: page.locator(".st-key-title_slide .katex").count() > 0, 60, "formula", page)
     # next page from the keyboard (a clicker's PageDown)
-    page.locator("body").click(position={"x": 640, "y": 600})
+    page.mouse.click(640, 650)  # the page, not a widget, has the focus
     page.keyboard.press("PageDown")
     _poll(lambda: urlparse(page.url).path.endswith("/forward"), 60, "PageDown: next page", page)
     # the Scenes menu opens from the bar, and closes after a pick
@@ -159,7 +159,7 @@ def _params(page) -> dict[str, str]:
 
 def _nudge_slider(page, index: int = 0) -> None:
     """Move the index-th slider of the main area one step to the right, with the keyboard."""
-    thumb = page.locator('[data-testid="stMain"] [data-testid="stSlider"] [role="slider"]')
+    thumb = page.locator('[data-testid="stMain"] [data-testid="stSlider"] input[type="range"]')
     thumb.nth(index).focus()
     page.keyboard.press("ArrowRight")
 

@@ -64,12 +64,13 @@ if (!window.__scorevizKeys) {
     if (!step || e.altKey || e.ctrlKey || e.metaKey || (t && t.closest &&
         t.closest("input, textarea, select, [role=slider], [contenteditable], .js-plotly-plot")))
       return;
-    const links = [...document.querySelectorAll(
-      ".st-key-present_bar a[data-testid='stPageLink-NavLink']")];
+    const name = (href) => new URL(href, window.location.href).pathname
+      .replace(/\/+$/, "").split("/").pop();
+    const links = [];  // one per page (Streamlit nests its link elements)
+    for (const a of document.querySelectorAll(".st-key-present_bar a[href]"))
+      if (!links.some((b) => name(b.href) === name(a.href))) links.push(a);
     if (!links.length) return;
-    const here = window.location.pathname.replace(/\/+$/, "").split("/").pop();
-    let i = links.findIndex((a) => new URL(a.href).pathname.replace(/\/+$/, "")
-      .split("/").pop() === here);
+    let i = links.findIndex((a) => name(a.href) === name(window.location.href));
     if (i < 0) i = 0;
     const next = links[i + step];
     if (next) { e.preventDefault(); next.click(); }

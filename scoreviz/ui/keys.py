@@ -18,6 +18,7 @@ Bookkeeping (leading "_": never a widget):
     TRAINING_NOTICE   (kind, text) of the last training's outcome, until the next one starts
     SCENE_QUEUE       TrainConfigs the open scene still has to train, in order
     SCENE_GOTO        the page a just-opened scene still has to switch to
+    PRESENT_KEPT      presentation mode's value, kept where a page switch drops the toggle's
     SCENE_TRAINED     how many of the open scene's trainings have started (while it prepares)
     LINKS_READ        True once this session's first run read its link
     LINKS_NOTICE      the notice about a link's invalid values, shown once
@@ -59,6 +60,7 @@ TRAINING_NOTICE = "training_notice"
 SCENE_QUEUE = "_scene_trainings"
 SCENE_GOTO = "_scene_goto"
 SCENE_TRAINED = "_scene_trained"
+PRESENT_KEPT = "_present_kept"
 LINKS_READ = "_links_read"
 LINKS_NOTICE = "_links_notice"
 PAGE = "_page_file"

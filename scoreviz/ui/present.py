@@ -21,10 +21,14 @@ import streamlit as st
 from scoreviz.ui import keys, pages
 
 KEY = keys.PRESENT
+# The toggle's value is lost when a scene switches page (st.switch_page: the collapsed sidebar
+# reports no value and the toggle falls back to off): a plain key keeps it, and the toggle is set
+# from it before it is drawn.
+SHADOW = keys.PRESENT_KEPT
 # In presentation mode the main figure is as tall as the screen minus what sits above it (the
 # header, the title, one row of controls): CSS height calc(100vh - MAIN_OFFSET px) on its
 # container, and the figure autosizes to it, so 720p and 1080p both fit without scrolling.
-MAIN_OFFSET = 250
+MAIN_OFFSET = 265
 BAR_KEY = "present_bar"  # the bar's container: CSS class "st-key-present_bar"
 
 # Hidden in presentation mode: captions, prose paragraphs, info/notice boxes, the toolbar. Titles,
@@ -81,7 +85,12 @@ if (!window.__scorevizKeys) {
 
 
 def is_on() -> bool:
-    return bool(st.session_state.get(KEY, False))
+    ss = st.session_state
+    return bool(ss[SHADOW] if SHADOW in ss else ss.get(KEY, False))
+
+
+def _keep() -> None:
+    st.session_state[SHADOW] = bool(st.session_state.get(KEY, False))
 
 
 def page_config() -> dict:
@@ -91,9 +100,15 @@ def page_config() -> dict:
 
 def toggle() -> None:
     """The sidebar's toggle (key "present")."""
+    ss = st.session_state
+    if SHADOW in ss:
+        ss[KEY] = ss[SHADOW]  # the toggle's own changes reach SHADOW first (on_change)
+    else:
+        _keep()  # the session's first run: the default, or the link's value
     st.toggle(
         "Presentation mode",
         key=KEY,
+        on_change=_keep,
         help="For a projector: hides prose and captions, large fonts, thick arrows. "
         "Link: add ?present=1.",
     )
@@ -101,7 +116,7 @@ def toggle() -> None:
 
 def leave() -> None:
     """The bar's "Leave" button (a callback: it runs before the sidebar's toggle is drawn)."""
-    st.session_state[KEY] = False
+    st.session_state[KEY] = st.session_state[SHADOW] = False
 
 
 def bar(page_file: str, scenes_menu: Callable[[str], None]) -> None:

@@ -140,24 +140,25 @@ def picker(where: str = "sidebar") -> None:
 CARD_PX = 64  # the collapsed card's height and the gap under it, kept free above the figure
 
 
-def card(page_file: str) -> None:
-    """The open scene on its own page: one collapsed row with its title (the figure and its
-    controls still fit a 1280x720 projector); opened, its sentences, formula and a Close
-    button. Shown in presentation mode too (the container's key exempts it from the hidden
-    prose)."""
+def card(page_file: str, in_sidebar: bool = False) -> None:
+    """The open scene on its own page, as one collapsed row with its title; opened, its
+    sentences, formula and a Close button. In presentation mode above the page (app.py; the
+    container's key exempts it from the hidden prose) and the figure is made that much
+    shorter; otherwise at the top of the sidebar (`sidebar`), so the page's figure and its
+    controls keep their place in a 1280x720 window."""
     name = st.session_state.get(keys.SCENE)
     scene = load_scenes().get(name) if name else None
-    if scene is None or scene.page != page_file:
+    if scene is None or scene.page != page_file or in_sidebar == present.is_on():
         return
-    present.reserve(CARD_PX)
+    if not in_sidebar:
+        present.reserve(CARD_PX)
     with (
         st.container(key="scene_card"),
         st.expander(f"**Scene:** {scene.title}", icon=":material/slideshow:"),
     ):
-        left, right = st.columns([12, 1])
-        left.markdown(f"**Scene: {scene.title}**  \n{scene.summary}")
-        right.button(
-            "", icon=":material/close:", key="scene_close", help="Close the scene's card",
+        st.markdown(f"**Scene: {scene.title}**  \n{scene.summary}")
+        st.latex(scene.formula)
+        st.button(
+            "Close the scene", icon=":material/close:", key="scene_close",
             on_click=st.session_state.__setitem__, args=(keys.SCENE, None),
         )  # fmt: skip
-        st.latex(scene.formula)

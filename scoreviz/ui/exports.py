@@ -95,8 +95,13 @@ def export_menu(
     rerun). Files are named "<name>.<ext>" (name sanitised); `key` (default the name) keeps two
     menus on one page apart."""
     key = keys.export_files(key or name)
+    drawn = exports.CHROMIUM.exists()  # PNG and GIF are drawn by kaleido with Chromium
     with st.popover("⬇ Export"):
+        if not drawn:
+            st.caption("PNG and GIF need Chromium on the server (`apt-get install chromium`).")
         for fmt, build in builders(fig, samples, animated).items():
+            if fmt in ("png", "gif") and not drawn:
+                continue  # a deferred download has no place to say why it failed
             label, ext, mime = FORMATS[fmt]
             st.download_button(
                 label, data=build, file_name=exports.safe_file_name(name, ext), mime=mime,

@@ -40,6 +40,7 @@ track_session()  # closed once gone for server.disconnectedSessionTTL
 collect_finished()
 sidebar()
 present.apply_page_style()
+present.bar(page.file, scenes.picker)  # presentation mode's page links, Scenes, Leave and keys
 links.show_notice()
 scenes.run_pending(page.file)  # an opened scene: its trainings, then its page
 scenes.card(page.file)

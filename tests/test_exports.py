@@ -287,24 +287,33 @@ def _menu_app():
     export_menu(fig, '../My "run" <1>', samples=np.ones((n, 2)), key="t")
 
 
-def test_menu_builds_on_click_only_and_offers_safe_files():
+def test_menu_is_one_click_per_format_and_builds_nothing_on_a_rerun(monkeypatch):
+    """Issue 20: one click per format. Every format is a Download button at once, its data a
+    callable that nothing calls on a rerun; called as Streamlit calls it (another thread, no
+    script run), it builds the file from the figure it holds."""
     from streamlit.testing.v1 import AppTest
 
+    from scoreviz.ui import exports as ui_exports
+
+    calls = []
+    real = exports.samples_csv
+    monkeypatch.setattr(exports, "samples_csv", lambda p: calls.append(p) or real(p))
     at = AppTest.from_function(_menu_app, default_timeout=60).run()
     assert not at.exception
-    labels = [b.label for b in at.button]
-    assert labels == [
-        "Build PNG 1920×1080", "Build HTML (interactive, offline)", "Build CSV (samples)"
-    ]  # fmt: skip
-    assert not at.get("download_button")  # nothing built on a rerun
-    at.button(key="export-t-csv-build").click().run()
-    at.button(key="export-t-html-build").click().run()
-    assert not at.exception and not at.error
     downloads = at.get("download_button")
-    assert len(downloads) == 2  # CSV kept across the rerun, HTML added
-    at.session_state["n"] = 4  # the figure changes: its old files are no longer offered
+    labels = [d.proto.label for d in downloads]
+    assert labels == ["PNG 1920×1080", "HTML (interactive, offline)", "CSV (samples)"]
+    assert all(d.proto.deferred_file_id for d in downloads)  # data built on the click only
+    assert not at.get("button")  # no Build step
     at.run()
-    assert not at.get("download_button") and not at.exception
+    assert calls == []  # nothing built on a rerun
+    fig = go.Figure(go.Scatter(x=[0, 1, 2], y=[1.5] * 3))
+    build = ui_exports.builders(fig, np.ones((3, 2)), animated=False)
+    assert sorted(build) == ["csv", "html", "png"]
+    data = build["csv"]()  # outside a script run, like Streamlit's download thread
+    assert data.decode().splitlines()[0].lower().startswith("x") and len(calls) == 1
+    html = build["html"]()
+    assert b"plotly" in html.lower()
 
 
 def _animated_menu_app():
@@ -318,12 +327,14 @@ def _animated_menu_app():
 def test_menu_builds_a_gif_and_a_png():
     from streamlit.testing.v1 import AppTest
 
+    from scoreviz.ui import exports as ui_exports
+
     at = AppTest.from_function(_animated_menu_app, default_timeout=120).run()
-    assert [b.label for b in at.button][-1] == "Build GIF (animation)"
-    at.button(key="export-forward-gif-build").click().run()
-    at.button(key="export-forward-png-build").click().run()
-    assert not at.exception and not at.error
-    assert len(at.get("download_button")) == 2
+    assert [d.proto.label for d in at.get("download_button")][-1] == "GIF (animation)"
+    build = ui_exports.builders(animation(n_frames=4), None, animated=True)
+    gif = Image.open(io.BytesIO(build["gif"]()))
+    png = Image.open(io.BytesIO(build["png"]()))
+    assert gif.format == "GIF" and gif.n_frames > 1 and png.format == "PNG"
 
 
 @needs_chromium

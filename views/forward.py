@@ -11,6 +11,7 @@ from scoreviz.stops import t_stops
 from scoreviz.text import escape
 from scoreviz.ui import cache, charts, controls, links, prefetch
 from scoreviz.ui.errors import friendly_errors
+from scoreviz.ui.exports import export_menu
 from scoreviz.ui.models import current_selection
 from scoreviz.ui.widgets import schedule_metrics
 
@@ -79,3 +80,4 @@ st.caption(
 with friendly_errors("The animation"):
     fig = forward_animation_figure(cache.animation(problem, 26, 600, sel.seed))
     charts.draw_figure(fig, main=False, key="forward_anim")
+    export_menu(fig, "forward_animation", animated=True, key="forward_anim")

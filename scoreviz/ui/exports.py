@@ -3,15 +3,14 @@
 
     export_menu(fig, "sampling", samples=points, animated=True)
 
-Nothing is built on a rerun. Each format shows a "Build" button; a click builds its bytes through
-a bounded st.cache_data keyed by the format and a digest of the figure JSON (two students who
-export the same figure share one build; PNG and GIF also wait for one of the server's heavy
-slots, `limits.heavy`, as this student's "export" work), then a Download button replaces it. While
-a build waits for a slot, the wait shows under the menu's button (`limits.waits_shown_in`): the
-popover may close on the rerun, and an export that only waited inside it looked like nothing.
-Later reruns offer that download only while the figure is unchanged: the digest is recomputed
-only for a menu that has built something. File names are sanitised (`exports.safe_file_name`);
-errors show as st.error (`friendly_errors`), never a traceback.
+Nothing is built on a rerun. Each format is one Download button whose data is a callable
+(Streamlit 1.67's deferred download): the click builds the bytes, in Streamlit's own thread,
+through a bounded st.cache_data keyed by the format and a digest of the figure JSON (two
+students who export the same figure share one build; PNG and GIF also wait for one of the
+server's heavy slots, `limits.heavy`, as this student's work), and the browser saves them.
+The click's build has no page to write on, so the menu says before it when the server's slots
+are busy (`limits.busy_text`). File names are sanitised
+(`exports.safe_file_name`).
 """
 
 from __future__ import annotations
@@ -25,8 +24,7 @@ import streamlit as st
 
 from scoreviz import exports
 from scoreviz.ui import keys
-from scoreviz.ui.errors import friendly_errors
-from scoreviz.ui.limits import heavy, waits_shown_in
+from scoreviz.ui.limits import acting_for, busy_text, current_owner, heavy
 
 GIF_FPS = 8
 GIF_FRAMES = 30  # a ~4 s loop; each frame is one browser render
@@ -72,14 +70,32 @@ def figure_digest(fig: go.Figure) -> str:
     return hashlib.sha256(fig.to_json().encode("utf-8")).hexdigest()[:24]
 
 
-def _builders(fig, samples, animated: bool) -> dict[str, Callable[[str], bytes]]:
-    """The formats this menu offers, each a function of the figure digest returning bytes."""
-    out = {"png": lambda d: _png(d, fig), "html": lambda d: _html(d, fig)}
+def builders(fig, samples, animated: bool) -> dict[str, Callable[[], bytes]]:
+    """The formats this menu offers, each a function of no argument returning the file's bytes.
+
+    Streamlit calls it when the Download button is clicked, in a thread of its own with no
+    script run (st.session_state unavailable): each builds from the figure (or samples) held by
+    its closure, hashing the figure only then (never on a rerun). The work is this student's
+    (`current_owner`, taken now, in the script run) for the server's fair share of slots."""
+    owner = current_owner()
+
+    def mine(build: Callable[[], bytes]) -> Callable[[], bytes]:
+        def run() -> bytes:
+            with acting_for(owner):
+                return build()
+
+        return run
+
+    out = {
+        "png": lambda: _png(figure_digest(fig), fig),
+        "html": lambda: _html(figure_digest(fig), fig),
+    }
     if animated:
-        out["gif"] = lambda d: _gif(d, fig)
+        out["gif"] = lambda: _gif(figure_digest(fig), fig)
     if samples is not None:
-        out["csv"] = lambda d: _csv(np.asarray(samples, dtype=np.float64))
-    return out
+        points = np.asarray(samples, dtype=np.float64)
+        out["csv"] = lambda: _csv(points)
+    return {fmt: mine(build) for fmt, build in out.items()}
 
 
 def export_menu(
@@ -87,39 +103,23 @@ def export_menu(
     key: str | None = None,
 ) -> None:  # fmt: skip
     """A compact "Export" popover for `fig`: PNG and HTML always, GIF if `animated`, CSV of
-    `samples` (N, 2) if given. Files are named "<name>.<ext>" (name sanitised); `key` (default
-    the name) keeps two menus on one page apart."""
+    `samples` (N, 2) if given; one click per format downloads it (built on that click, not on a
+    rerun). Files are named "<name>.<ext>" (name sanitised); `key` (default the name) keeps two
+    menus on one page apart."""
     key = keys.export_files(key or name)
-    built: dict[str, str] = st.session_state.setdefault(key, {})
-    digest = figure_digest(fig) if built else None
-    if digest is not None and digest not in built.values():
-        built.clear()  # the figure changed: its old files are gone, and so is the hashing
-    menu, wait_box = st.container(), st.empty()  # the wait for a slot shows under the menu
-    with menu.popover("⬇ Export"), waits_shown_in(wait_box):
-        for fmt, build in _builders(fig, samples, animated).items():
-            digest = _format_row(fig, name, key, fmt, build, built, digest)
+    drawn = exports.CHROMIUM.exists()  # PNG and GIF are drawn by kaleido with Chromium
+    with st.popover("⬇ Export"):
+        if not drawn:
+            st.caption("PNG and GIF need Chromium on the server (`apt-get install chromium`).")
+        elif (busy := busy_text()) is not None:
+            st.caption(f"⏳ {busy}")  # the wait itself happens after the click, off the page
+        for fmt, build in builders(fig, samples, animated).items():
+            if fmt in ("png", "gif") and not drawn:
+                continue  # a deferred download has no place to say why it failed
+            label, ext, mime = FORMATS[fmt]
+            st.download_button(
+                label, data=build, file_name=exports.safe_file_name(name, ext), mime=mime,
+                key=f"{key}-{fmt}", on_click="ignore", icon=":material/download:",
+                width="stretch",
+            )  # fmt: skip
         st.caption("PNG: the last frame of an animation. HTML keeps zoom, hover and ▶ Play.")
-
-
-def _format_row(fig, name, key, fmt, build, built, digest):
-    """One format: its Build button, replaced in place by its Download button once built for
-    this figure. Returns the figure digest (computed on the first click)."""
-    label, ext, mime = FORMATS[fmt]
-    slot = st.empty()
-    data = None
-    if digest is not None and built.get(fmt) == digest:
-        with friendly_errors("The export"):
-            data = build(digest)  # a cache hit (rebuilt only if the cache dropped it)
-    elif slot.button(f"Build {label}", key=f"{key}-{fmt}-build"):
-        digest = digest or figure_digest(fig)
-        with friendly_errors("The export"), st.spinner(f"Building {label}…"):
-            data = build(digest)
-    if data is None:
-        built.pop(fmt, None)
-        return digest
-    built[fmt] = digest
-    slot.download_button(
-        f"Download {label}", data=data, file_name=exports.safe_file_name(name, ext),
-        mime=mime, key=f"{key}-{fmt}-get", on_click="ignore", type="primary",
-    )  # fmt: skip
-    return digest

@@ -18,6 +18,8 @@ Bookkeeping (leading "_": never a widget):
     TRAINING_NOTICE   (kind, text) of the last training's outcome, until the next one starts
     SCENE_QUEUE       TrainConfigs the open scene still has to train, in order
     SCENE_GOTO        the page a just-opened scene still has to switch to
+    PRESENT_KEPT      presentation mode's value, kept where a page switch drops the toggle's
+    SCENE_TRAINED     how many of the open scene's trainings have started (while it prepares)
     LINKS_READ        True once this session's first run read its link
     LINKS_NOTICE      the notice about a link's invalid values, shown once
     PAGE              the script of the page this run shows (set by app.py)
@@ -28,7 +30,7 @@ Bookkeeping (leading "_": never a widget):
     UPLOAD_ERROR, IMPORT_ERROR   (file id, message) of a refused upload / model file
 Keys made from a name (helpers below): `pending(key)` parks a widget value for the next run,
 `prefetch(slider)` remembers a slider's last value (`prefetch`), `seen(what)` the last file
-handled, `export_files(name)` an export menu's built files, `loss_floors(dist)` whether the
+handled, `export_files(name)` an export menu's key prefix, `loss_floors(dist)` whether the
 Loss page may compute an upload's exact floors.
 Each page's settings are keyed by their control specs (`scoreviz.ui.controls`: "field_t_<process>",
 "sampler_steps", ...), which also give their defaults. Widgets that are no view setting keep their
@@ -57,6 +59,8 @@ TRAINING_JOB = "training_job"
 TRAINING_NOTICE = "training_notice"
 SCENE_QUEUE = "_scene_trainings"
 SCENE_GOTO = "_scene_goto"
+SCENE_TRAINED = "_scene_trained"
+PRESENT_KEPT = "_present_kept"
 LINKS_READ = "_links_read"
 LINKS_NOTICE = "_links_notice"
 PAGE = "_page_file"

@@ -85,8 +85,25 @@ def owner_from_cookie(value: str | None) -> str | None:
     return None if not token else "browser:" + hashlib.sha256(token).hexdigest()[:16]
 
 
+_OWNER: ContextVar = ContextVar("scoreviz_owner", default=None)
+
+
+@contextmanager
+def acting_for(owner: Hashable) -> Iterator[None]:
+    """Work done in the block belongs to `owner` (taken in a script run with `current_owner`),
+    e.g. a deferred download that Streamlit builds in a thread with no script run."""
+    token = _OWNER.set(owner)
+    try:
+        yield
+    finally:
+        _OWNER.reset(token)
+
+
 def current_owner() -> Hashable:
-    """Who this script run's work belongs to: the browser (all its tabs), else the session."""
+    """Who this script run's work belongs to: the browser (all its tabs), else the session (or
+    whoever `acting_for` names)."""
+    if (owner := _OWNER.get()) is not None:
+        return owner
     try:
         cookie = st.context.cookies.get(XSRF_COOKIE)
     except Exception:  # noqa: BLE001 - no script run context (a worker thread)
@@ -96,6 +113,18 @@ def current_owner() -> Hashable:
 
 # ----------------------------------------------------------------------------- heavy work
 _HEAVY = Slots(HEAVY_SLOTS)
+
+
+def busy_text() -> str | None:
+    """A line for a menu whose work will wait (rendered before the click): how many heavy
+    computations hold the server's slots and wait for one, or None while a slot is free."""
+    holders, queue = _HEAVY.snapshot()
+    if len(holders) < _HEAVY.capacity and not queue:
+        return None
+    return (
+        f"The server is busy ({len(holders)} heavy computations running, {len(queue)} waiting): "
+        "a PNG or GIF waits its turn, so its download starts later."
+    )
 
 
 def heavy_wait_text(ahead: int) -> str:
@@ -141,6 +170,8 @@ class WaitNotice:
         self.shown = False
 
     def show(self, text: str) -> None:
+        if get_script_run_ctx() is None:
+            return  # a deferred download's thread: no page to write on (`busy_text` told it)
         with _not_replayed():
             if self.box is None:
                 self.box = st.empty()

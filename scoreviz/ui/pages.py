@@ -19,6 +19,11 @@ class PageSpec:
     title: str
     icon: str
     summary: str
+    short: str = ""  # a one-word title for the presentation bar (default: the title)
+
+    @property
+    def short_title(self) -> str:
+        return self.short or self.title
 
     @property
     def url_path(self) -> str:
@@ -35,6 +40,7 @@ VIEWS: tuple[PageSpec, ...] = (
         "Data & forward process",
         ":material/blur_on:",
         "samples, noising over t, exact p_t",
+        short="Forward",
     ),
     PageSpec(
         "views/train.py",
@@ -47,18 +53,21 @@ VIEWS: tuple[PageSpec, ...] = (
         "Score field",
         ":material/explore:",
         "learned vs exact score arrows, the error",
+        short="Score",
     ),
     PageSpec(
         "views/dae.py",
         "DAE reconstructions",
         ":material/cleaning_services:",
         "noisy points → denoised, vs optimal",
+        short="DAE",
     ),
     PageSpec(
         "views/loss.py",
         "Loss vs t",
         ":material/trending_down:",
         "per-t loss against the exact floor, weightings",
+        short="Loss",
     ),
     PageSpec(
         "views/sampling.py",

@@ -20,8 +20,8 @@ from scoreviz.scenes import broken_scenes as broken_scene_files
 from scoreviz.scenes import load_scenes as load_scene_files
 from scoreviz.text import escape
 from scoreviz.training import model_name
-from scoreviz.ui import keys, links, pages
-from scoreviz.ui.training_runner import is_training, start_training
+from scoreviz.ui import keys, links, pages, present
+from scoreviz.ui.training_runner import is_training, live_status, start_training
 
 __all__ = ["Scene", "ScenesError", "broken", "load_scenes"]
 log = logging.getLogger("scoreviz")
@@ -67,14 +67,18 @@ def check_settings(scene: Scene) -> None:
 
 
 # ----------------------------------------------------------------------------- in the app
-def open_scene(name: str) -> None:
+def open_scene(name: str, menu: str | None = None) -> None:
     """Apply scene `name`: its settings now (call it from a widget callback or before the
-    widgets are drawn), its trainings and its page on this run (`run_pending`)."""
+    widgets are drawn), its trainings and its page on this run (`run_pending`). From a Scenes
+    menu (`menu`: its popover's key) it also closes that menu."""
     scene = load_scenes()[name]
     ss = st.session_state
+    if menu is not None:
+        ss[menu] = False  # a stateful popover's key holds whether it is open
     links.apply(scene.settings_dict, scene.page, ss)
     ss[keys.SCENE] = name
     ss[keys.SCENE_QUEUE] = list(scene.train)
+    ss.pop(keys.SCENE_TRAINED, None)
     ss[keys.SCENE_GOTO] = scene.page
 
 
@@ -88,45 +92,73 @@ def open_from_link() -> None:
 
 
 def run_pending(page_file: str) -> None:
-    """Start the open scene's next training (the shared cache makes a known one instant) and
-    switch to its page. Both may end this run (st.rerun / st.switch_page); the state they
-    need stays in the session, so the next run carries on."""
+    """Start the open scene's next training (the shared cache makes a known one instant), show
+    its progress at the top of the page, and switch to the scene's page. Each finished training
+    reruns the app (the progress fragment), which starts the next one here, so a scene on a
+    fresh server shows everything it trained without a second click. st.rerun / st.switch_page
+    may end this run; the state they need stays in the session, so the next run carries on."""
     ss = st.session_state
     queue = ss.get(keys.SCENE_QUEUE) or []
     if queue and not is_training():
         config = queue.pop(0)
+        ss[keys.SCENE_TRAINED] = ss.get(keys.SCENE_TRAINED, 0) + 1
         # reruns at once if the server already has it
         start_training(config, model_name(config))
     goto = ss.pop(keys.SCENE_GOTO, None)
     if goto and goto != page_file:
         st.switch_page(goto)
+    if is_training() and keys.SCENE_TRAINED in ss:
+        total = ss[keys.SCENE_TRAINED] + len(queue)
+        st.caption(
+            f"Preparing the scene: training model {ss[keys.SCENE_TRAINED]} of {total} (once "
+            "per server: later openings are instant)."
+        )
+        live_status(show_chart=False, key="scene")
+    elif not queue:
+        ss.pop(keys.SCENE_TRAINED, None)
 
 
-def picker() -> None:
-    """The sidebar's list of scenes: one button each (a callback applies it)."""
-    with st.popover("Scenes", icon=":material/slideshow:", width="stretch"):
+def picker(where: str = "sidebar") -> None:
+    """A Scenes menu (the sidebar's, or presentation mode's bar: `where` keeps them apart): one
+    button per scene, whose callback applies it and closes the menu. The popover is stateful
+    (on_change="rerun") so that the callback can close it."""
+    menu = f"scenes_menu_{where}"
+    wide = "stretch" if where == "sidebar" else "content"
+    with st.popover("Scenes", icon=":material/slideshow:", width=wide, key=menu,
+                    on_change="rerun"):  # fmt: skip
         st.caption("One click: data, settings, a trained model and the page of a lecture idea.")
         for name, scene in load_scenes().items():
             st.button(
-                scene.title, key=f"scene_{name}", on_click=open_scene, args=(name,),
-                width="stretch",
+                scene.title, key=f"scene_{name}" if where == "sidebar" else f"scene_{where}_{name}",
+                on_click=open_scene,
+                args=(name, menu), width="stretch",
             )  # fmt: skip
         for message in broken().values():  # a bad file disables its scene, nothing else
             st.caption(f":warning: Disabled: {escape(message, limit=300)}")
 
 
-def card(page_file: str) -> None:
-    """The open scene's title, sentences and formula, on its own page (shown in presentation
-    mode too: the container's key exempts it from the hidden prose)."""
+CARD_PX = 64  # the collapsed card's height and the gap under it, kept free above the figure
+
+
+def card(page_file: str, in_sidebar: bool = False) -> None:
+    """The open scene on its own page, as one collapsed row with its title; opened, its
+    sentences, formula and a Close button. In presentation mode above the page (app.py; the
+    container's key exempts it from the hidden prose) and the figure is made that much
+    shorter; otherwise at the top of the sidebar (`sidebar`), so the page's figure and its
+    controls keep their place in a 1280x720 window."""
     name = st.session_state.get(keys.SCENE)
     scene = load_scenes().get(name) if name else None
-    if scene is None or scene.page != page_file:
+    if scene is None or scene.page != page_file or in_sidebar == present.is_on():
         return
-    with st.container(border=True, key="scene_card"):
-        left, right = st.columns([12, 1])
-        left.markdown(f"**Scene: {scene.title}**  \n{scene.summary}")
-        right.button(
-            "", icon=":material/close:", key="scene_close", help="Close the scene's card",
+    if not in_sidebar:
+        present.reserve(CARD_PX)
+    with (
+        st.container(key="scene_card"),
+        st.expander(f"**Scene:** {scene.title}", icon=":material/slideshow:"),
+    ):
+        st.markdown(f"**Scene: {scene.title}**  \n{scene.summary}")
+        st.latex(scene.formula)
+        st.button(
+            "Close the scene", icon=":material/close:", key="scene_close",
             on_click=st.session_state.__setitem__, args=(keys.SCENE, None),
         )  # fmt: skip
-        st.latex(scene.formula)

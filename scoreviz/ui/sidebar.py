@@ -36,6 +36,7 @@ def sidebar() -> Selection:
     ss = st.session_state
     keys.apply_pending(keys.DISTRIBUTION, keys.ACTIVE_MODEL)
     with st.sidebar:
+        scenes.card(ss.get(keys.PAGE, ""), in_sidebar=True)  # outside presentation mode
         st.markdown("### Shared settings")
         opts = _dist_options()
         if ss[keys.DISTRIBUTION] not in opts:

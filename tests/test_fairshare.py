@@ -81,11 +81,7 @@ def test_slots_go_round_robin_between_students_by_who_was_served_last():
     waiters += [Waiter(slots, f"{o.lower()}1", admitted, owner=o, kind="compute") for o in "BC"]
     assert slots.snapshot()[1] == ["b1", "c1", "a2"]
     slots.release(held)
-    for expected in (["b1"], ["b1", "c1"], ["b1", "c1", "a2"]):
-        _wait_for(lambda expected=expected: admitted == expected)
-        slots.release(expected[-1])
-    for w in waiters:
-        w.thread.join(10)
+    _admitted_in_turn(slots, admitted, waiters, ["b1", "c1", "a2"])
     assert slots.snapshot() == ([], [])
 
 
@@ -95,9 +91,14 @@ def test_tickets_without_an_owner_are_first_come_first_served():
     waiters = [Waiter(slots, name, admitted) for name in ("p", "q", "r")]
     assert slots.snapshot()[1] == ["p", "q", "r"]
     slots.release(held)
-    for expected in (["p"], ["p", "q"], ["p", "q", "r"]):
-        _wait_for(lambda expected=expected: admitted == expected)
-        slots.release(expected[-1])
+    _admitted_in_turn(slots, admitted, waiters, ["p", "q", "r"])
+
+
+def _admitted_in_turn(slots, admitted: list, waiters: list, order: list[str]) -> None:
+    """The waiters get the one slot in `order`, each released once it holds it."""
+    for k in range(1, len(order) + 1):
+        _wait_for(lambda k=k: admitted == order[:k])
+        slots.release(order[k - 1])
     for w in waiters:
         w.thread.join(10)
 

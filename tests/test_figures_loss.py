@@ -190,3 +190,14 @@ def test_loss_figure_excess_axis_ignores_the_lone_bin_and_marks_it(floors):
     assert len(off) == 1 and off[0].y[0] == excess_axis.range[1]
     assert off[0].customdata[0] > excess_axis.range[1]
     assert fig.layout.yaxis2.dtick >= 2  # lambda = 1's loss axis: at most five labels
+
+
+def test_panel_titles_are_the_weightings_formulas(floors):
+    """Issue 20: the full label ("λ = 1 (raw score MSE: high noise never learned)") ran off a
+    projected panel; a title is the formula before the parenthesis."""
+    edges, fine, by_bin = floors
+    binned = analysis.binned_loss(exact_score_fn(DIST, PROC), DIST, PROC, WS, 8, 32)
+    fig = loss_vs_t_figure(binned, fine, by_bin, losses.WEIGHTINGS, WS)
+    titles = [a.text for a in fig.layout.annotations if a.text]
+    assert titles == [losses.WEIGHTINGS[w].split(" (")[0] for w in WS]
+    assert "λ = 1" in titles and all("(" not in t for t in titles)

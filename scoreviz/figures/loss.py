@@ -56,7 +56,9 @@ def loss_vs_t_figure(
     """
     labels = dict(labels or {})
     ws = list(weightings or dict.fromkeys(binned["weighting"]))
-    titles = [labels.get(w, w) for w in ws] + [""] * len(ws)
+    # a panel's title is the weighting's formula ("λ = 1"): its full label, with the reason in
+    # parentheses, is in the legend's select box, and does not fit a projected panel
+    titles = [labels.get(w, w).split(" (")[0] for w in ws] + [""] * len(ws)
     fig = make_subplots(
         rows=2,
         cols=max(1, len(ws)),

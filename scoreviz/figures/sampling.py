@@ -190,10 +190,8 @@ def _xt_traces(p: SamplingPanel, d: list[dict], o: _Opts, first: bool) -> list[g
 def _x0_traces(p: SamplingPanel, d: list[dict], o: _Opts) -> list[go.Scatter]:
     """Frame-0 x0_hat traces of one panel (particles, highlights, the note)."""
     color = PALETTE[p.color]
-    note = (
-        f"x̂₀ is drawn once α_t/σ_t ≥ {X0_MIN_SNR}:<br>before, x̂₀ = (x_t + σ_t² s)/α_t<br>"
-        "multiplies score errors by σ_t²/α_t,<br>and the exact x̂₀ is the data mean"
-    )
+    # short lines: on a projector the panels of two rows are ~120 px wide
+    note = f"x̂₀ from<br>α_t/σ_t ≥ {X0_MIN_SNR}<br>(1/α_t blows<br>up errors)"
     return [
         go.Scatter(**d[0], mode="markers", name=f"x̂₀, {p.label}", legendgroup=p.label,
                    showlegend=False, marker=dict(color=color, size=3.5, symbol="diamond"),
@@ -201,7 +199,7 @@ def _x0_traces(p: SamplingPanel, d: list[dict], o: _Opts) -> list[go.Scatter]:
         go.Scatter(**d[1], mode="markers", marker=_hl_marker(len(o.hl)), showlegend=False,
                    hoverinfo="skip"),
         go.Scatter(**d[2], mode="text", text=[note], showlegend=False, hoverinfo="skip",
-                   textfont=dict(size=13, color="#222", shadow="auto"), name="x̂₀ note"),
+                   textfont=dict(size=12, color="#222", shadow="auto"), name="x̂₀ note"),
     ]  # fmt: skip
 
 
@@ -272,8 +270,9 @@ def _layout_panels(panels, data, train_points, o: _Opts, ranges: np.ndarray):
     n, rows = len(panels), 2 if o.x0_hat else 1
     titles = [f"{p.label}: x_t" for p in panels]
     titles += [f"{p.label}: x̂₀ (Tweedie)" for p in panels] if o.x0_hat else []
+    # two rows: room between them for the lower row's title above the upper row's x ticks
     fig = make_subplots(rows=rows, cols=n, subplot_titles=titles, horizontal_spacing=0.05,
-                        vertical_spacing=0.1)  # fmt: skip
+                        vertical_spacing=0.24 if o.x0_hat else 0.1)  # fmt: skip
     moving: list[int] = []
     h0 = _x0_range(data)
     for c, p in enumerate(panels, start=1):

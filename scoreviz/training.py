@@ -157,6 +157,7 @@ class TrainConfig:
         · 3fa2". data_label defaults to the distribution key, suffix to the id's first 4 digits."""
         m = self.model
         what = f"DAE σ={m.dae_sigma:g}" if m.kind == "dae" else f"score ({m.parameterization})"
+        what += ", OT pairing" if self.coupling == "ot" else ""
         data = "" if self.n_train is None else f" · N={self.n_train}"
         tail = self.model_id[:4] if suffix is None else suffix
         return f"{what} · {data_label or self.distribution} · {self.process}{data} · {tail}"

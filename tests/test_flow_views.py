@@ -75,6 +75,6 @@ def test_straightness_view_is_the_cores_number_for_both_scores():
 
 def test_rows_on_the_linear_path_are_velocities_and_the_exact_one_is_independent():
     lin, vp = Problem.builtin("grid", "linear"), Problem.builtin("grid", "vp_linear")
-    assert pipelines.row_label(lin, "exact") == "exact velocity (independent pairing)"
+    assert pipelines.row_label(lin, "exact") == "exact velocity"
     assert pipelines.row_label(vp, "exact") == "exact score"
     assert pipelines.row_label(lin, "memorised") == "memorising optimum"

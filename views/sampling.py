@@ -94,7 +94,7 @@ def flow_notes(config: SamplerConfig) -> None:
     line = cache.straightness(problem, sel.seed).text()
     coupling = None if model is None else model.config.coupling
     if problem.process_key == "linear":
-        line += ". The exact row is the exact velocity of the independent pairing."
+        line += ". The exact row is the exact velocity of the **independent** pairing."
     st.caption(line)
     if coupling == "ot":
         stochastic = (

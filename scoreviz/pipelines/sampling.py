@@ -18,8 +18,9 @@ from scoreviz.score import ScoreFn, exact_score_fn
 
 ROWS = {"learned": "learned score", "exact": "exact score", "memorised": "memorising optimum"}
 # On the linear path the rows are read as velocities (the ODE moves particles along v): the exact
-# row is the exact velocity of the independent pairing, whatever the model's coupling.
-FLOW_ROWS = {"learned": "learned velocity", "exact": "exact velocity (independent pairing)"}
+# row is the exact velocity of the independent pairing, whatever the model's coupling (the page's
+# caption says so: "(independent pairing)" in the panel title ran into its neighbour's at 720p).
+FLOW_ROWS = {"learned": "learned velocity", "exact": "exact velocity"}
 
 
 def row_label(problem: Problem, row: str) -> str:

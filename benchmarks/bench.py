@@ -427,6 +427,12 @@ OPTIONS: dict[str, dict] = {
     "VP cosine": {"process": "vp_cosine"},
     "VE": {"process": "ve"},
     "sub-VP": {"process": "sub_vp"},
+    # flow matching: its own output and loss (replace() keeps TrainConfig()'s resolved weighting)
+    "linear path, v output (v-MSE)": {
+        "process": "linear",
+        "model": ModelConfig(parameterization="v"),
+        "weighting": "v",
+    },  # fmt: skip
 }
 
 

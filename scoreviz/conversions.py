@@ -7,6 +7,15 @@ With x_t = alpha_t x_0 + sigma_t eps (and the exact score being E[-eps/sigma_t |
     score = (alpha_t x0 - x_t) / sigma_t^2       (denoiser -> score)
     eps   = (x_t - alpha_t x0) / sigma_t         (x0 -> eps)
 
+and the velocity v = E[eps - x_0 | x_t] of flow matching (x_t = (1 - t) x_0 + t eps has
+dx_t/dt = eps - x_0; for any alpha, sigma with alpha + sigma > 0, v is one more reading of the
+same object, since x_t and v fix eps and x_0 by two linear equations):
+
+    eps   = (x_t + alpha_t v) / (alpha_t + sigma_t)     x0 = (x_t - sigma_t v) / (alpha_t + sigma_t)
+    v     = eps - x0                                    (eps, x0 -> v)
+    v     = (x_t - (alpha_t + sigma_t) x0) / sigma_t    (x0 -> v)
+    v     = ((alpha_t + sigma_t) eps - x_t) / alpha_t   (eps -> v)
+
 `alpha`, `sigma` are tensors of shape (N,) or (N, 1) or scalars; x tensors are (N, 2).
 """
 
@@ -43,3 +52,33 @@ def eps_to_x0(eps: torch.Tensor, x_t: torch.Tensor, alpha, sigma) -> torch.Tenso
 
 def x0_to_eps(x0: torch.Tensor, x_t: torch.Tensor, alpha, sigma) -> torch.Tensor:
     return (x_t - _col(alpha, x_t) * x0) / _col(sigma, x_t)
+
+
+def v_to_eps(v: torch.Tensor, x_t: torch.Tensor, alpha, sigma) -> torch.Tensor:
+    a, s = _col(alpha, x_t), _col(sigma, x_t)
+    return (x_t + a * v) / (a + s)
+
+
+def v_to_x0(v: torch.Tensor, x_t: torch.Tensor, alpha, sigma) -> torch.Tensor:
+    a, s = _col(alpha, x_t), _col(sigma, x_t)
+    return (x_t - s * v) / (a + s)
+
+
+def v_to_score(v: torch.Tensor, x_t: torch.Tensor, alpha, sigma) -> torch.Tensor:
+    """score = -eps / sigma_t with eps = (x_t + alpha_t v) / (alpha_t + sigma_t)."""
+    return eps_to_score(v_to_eps(v, x_t, alpha, sigma), sigma)
+
+
+def x0_to_v(x0: torch.Tensor, x_t: torch.Tensor, alpha, sigma) -> torch.Tensor:
+    a, s = _col(alpha, x_t), _col(sigma, x_t)
+    return (x_t - (a + s) * x0) / s
+
+
+def eps_to_v(eps: torch.Tensor, x_t: torch.Tensor, alpha, sigma) -> torch.Tensor:
+    a, s = _col(alpha, x_t), _col(sigma, x_t)
+    return ((a + s) * eps - x_t) / a
+
+
+def score_to_v(score: torch.Tensor, x_t: torch.Tensor, alpha, sigma) -> torch.Tensor:
+    """v = E[eps - x_0 | x_t] = -sigma_t score - (x_t + sigma_t^2 score) / alpha_t."""
+    return score_to_eps(score, sigma) - score_to_x0(score, x_t, alpha, sigma)

@@ -30,18 +30,21 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+from scoreviz.couplings import OT_BLOCK
 from scoreviz.errors import ConfigError
 from scoreviz.training import train
 
 STEP_S = 5e-4  # fixed cost of one step (s)
 POINT_S = 5e-7  # per point of the batch, besides the matmuls (s)
 MAC_S = 1.3e-10  # per point and per width² x depth (s)
+OT_BLOCK_S = 6e-3  # one minibatch-OT assignment of couplings.OT_BLOCK pairs (s, measured)
 
 
 def step_seconds(config) -> float:
     """Estimated seconds of one training step of `config` (a training.TrainConfig)."""
     m = config.model
-    return STEP_S + config.batch_size * (POINT_S + MAC_S * m.width**2 * m.depth)
+    ot = OT_BLOCK_S * math.ceil(config.batch_size / OT_BLOCK) if config.coupling == "ot" else 0.0
+    return STEP_S + config.batch_size * (POINT_S + MAC_S * m.width**2 * m.depth) + ot
 
 
 def train_seconds(config) -> float:

@@ -13,6 +13,11 @@ not against 0. Weightings (`WEIGHTING_TABLE`: key -> label and formula; labels i
     "one"      lambda = 1                       raw score MSE (dominated by small sigma)
     "x0"       lambda = sigma^4 / alpha^2       = x0-MSE ||x0_hat - x0||^2 (= sigma^2 / SNR)
     "min_snr"  lambda = sigma^2 min(SNR, 5)/SNR = min(sigma^2, 5 sigma^4/alpha^2)   Min-SNR-5
+    "v"        lambda = sigma^2 (alpha + sigma)^2 / alpha^2   = v-MSE ||v_hat - (eps - x0)||^2,
+               flow matching's loss (on the linear path alpha + sigma = 1: lambda = 1 / SNR)
+
+The v-MSE: with v = eps - x0 read at fixed x_t, eps_hat - eps = alpha/(alpha + sigma) (v_hat - v)
+(`conversions.v_to_eps`), so ||v_hat - v||^2 = ((alpha + sigma)/alpha)^2 ||eps_hat - eps||^2.
 
 Min-SNR-gamma (Hang et al. 2023) weights the *x0*-MSE by min(SNR, gamma), SNR = alpha^2/sigma^2.
 By Tweedie x0_hat = (x_t + sigma^2 s)/alpha, so x0_hat - x0 = (sigma^2/alpha)(s + eps/sigma) and
@@ -66,7 +71,13 @@ WEIGHTING_TABLE: dict[str, Weighting] = {
         "λ = σ²·min(SNR, 5)/SNR (Min-SNR-5)",
         lambda alpha, sigma: torch.minimum(sigma**2, MIN_SNR_GAMMA * sigma**4 / alpha**2),
     ),
+    "v": Weighting(
+        "λ = σ²(α+σ)²/α² (v-MSE, flow matching)",
+        lambda alpha, sigma: sigma**2 * (alpha + sigma) ** 2 / alpha**2,
+    ),
 }
+# The weighting a config gets when it names none: the natural loss of the network's output.
+DEFAULT_WEIGHTING = {"v": "v"}  # every other output: "sigma2" (the eps-MSE)
 WEIGHTINGS: dict[str, str] = {k: w.label for k, w in WEIGHTING_TABLE.items()}  # key -> label
 WEIGHTING_HELP: dict[str, str] = {k: w.help for k, w in WEIGHTING_TABLE.items() if w.help}
 
@@ -92,7 +103,8 @@ def weighting_note(weighting: str, process: NoiseProcess) -> str:
     on VP, so the high-noise score the sampler starts from is never learned.
     """
     skew = eps_weight_skew(weighting, process)
-    if 1 / SKEW_LIMIT <= skew <= SKEW_LIMIT:
+    # the v-MSE is balanced on the velocity's own scale, the one the ODE moves particles by
+    if weighting == "v" or 1 / SKEW_LIMIT <= skew <= SKEW_LIMIT:
         return ""
     label = WEIGHTING_TABLE[weighting].label.split(" (")[0]
     power = f"10{str(round(math.log10(max(skew, 1 / skew)))).translate(_SUPERSCRIPT)}"
@@ -148,6 +160,8 @@ def output_loss(model, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, wei
         eps   (F = eps_hat):       lambda / sigma^2         ||F - eps||^2   (sigma2: ||F - eps||^2)
         score (F = sigma score):   lambda / sigma^2         ||F + eps||^2
         x0    (F = x0_hat):        lambda alpha^2 / sigma^4 ||F - x0||^2    (x0: ||F - x0||^2)
+        v     (F = v_hat):         lambda alpha^2 / (sigma^2 (alpha + sigma)^2)
+                                                    ||F - (eps - x0)||^2   (v: ||F - v||^2)
 
     A DAE (output x0) is evaluated at its own t whatever t says. Differentiable; shape (N,).
     """
@@ -158,6 +172,8 @@ def output_loss(model, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, wei
     kind = model.config.output
     if kind == "x0":
         factor, target = lam_over_s2 * alpha**2 / sigma**2, x0
+    elif kind == "v":
+        factor, target = lam_over_s2 * (alpha / (alpha + sigma)) ** 2, eps - x0
     else:
         factor, target = lam_over_s2, (eps if kind == "eps" else -eps)
     return factor.to(raw.dtype) * ((raw - target) ** 2).sum(1)

@@ -15,6 +15,8 @@ only through `scoreviz.conversions`:
     "score"  score   = F / sigma_t             (NCSNv2's output scaling: F's target sigma_t score
                                                 = -eps stays O(1); raw scores reach 1/sigma_t)
     "x0"     x0_hat  = F                       score = (alpha_t x0_hat - x_t) / sigma_t^2
+    "v"      v_hat   = F = E[eps - x0 | x_t]   score = -(x_t + alpha_t v_hat) / ((alpha_t +
+                                                sigma_t) sigma_t)   (flow matching's velocity)
 
 (`PARAMETERIZATION_TABLE`: key -> label and the three readings of F.)
 
@@ -241,6 +243,12 @@ PARAMETERIZATION_TABLE: dict[str, Parameterization] = {
         x0=lambda raw, x_t, alpha, sigma: raw,
         eps=conv.x0_to_eps,
     ),
+    "v": Parameterization(
+        "v (velocity, flow matching)",
+        score=conv.v_to_score,
+        x0=conv.v_to_x0,
+        eps=conv.v_to_eps,
+    ),
 }
 PARAMETERIZATIONS = {k: p.label for k, p in PARAMETERIZATION_TABLE.items()}  # key -> label
 # The Gaussian prior's reading k(t) u of each output, u = c_in x: data of unit spread at noise
@@ -250,6 +258,7 @@ _PRIOR_GAIN: dict[str, Callable[..., torch.Tensor]] = {
     "eps": lambda alpha, sigma, c_in: sigma * c_in,
     "score": lambda alpha, sigma, c_in: -sigma * c_in,
     "x0": lambda alpha, sigma, c_in: alpha * c_in,
+    "v": lambda alpha, sigma, c_in: (sigma - alpha) * c_in,  # v = eps - x0
 }
 
 
@@ -321,6 +330,15 @@ class TrainedModel:
         """eps_hat = E[eps | x_t] as learned."""
         raw, alpha, sigma = self.outputs(x_t, t)
         return PARAMETERIZATION_TABLE[self.config.output].eps(raw, x_t, alpha, sigma)
+
+    @torch.no_grad()
+    def velocity(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        """v_hat = E[eps - x_0 | x_t] as learned (the flow-matching velocity), (N, 2)."""
+        raw, alpha, sigma = self.outputs(x_t, t)
+        if self.config.output == "v":
+            return raw
+        table = PARAMETERIZATION_TABLE[self.config.output]
+        return table.eps(raw, x_t, alpha, sigma) - table.x0(raw, x_t, alpha, sigma)
 
 
 _INIT_LOCK = threading.Lock()

@@ -257,8 +257,51 @@ class SubVP(VPLinear):
         return 2 * (1 - a2) * (-2 * self._dlog_alpha(t) * a2)
 
 
+@dataclass(frozen=True)
+class LinearPath(NoiseProcess):
+    """The linear path of flow matching / rectified flow: x = (1 - tau) x_0 + tau eps, tau = u t.
+
+    alpha_t = 1 - u t, sigma_t = u t (alpha + sigma = 1), so
+    f = -u / (1 - u t),   g^2 = 2 u^2 t + 2 u^3 t^2 / (1 - u t) = 2 u^2 t / (1 - u t),
+    and the probability-flow ODE dx/dt = f x - g^2 s / 2 is u E[eps - x_0 | x_t] = u v(x_t, t)
+    (the velocity, `conversions.score_to_v`). Why u < 1 (as VP cosine's u): at tau = 1, alpha = 0
+    and f, g^2 are infinite (the reverse SDE's noise integral diverges like log(1 / (1 - tau))).
+    u = 0.99 stops at alpha_1 = 0.01 (VP cosine's alpha_1 ~ 0.01, VP linear's 0.0064), where
+    g^2 = 196 stays below VP cosine's ~320, so the reverse SDE, DDPM and DDIM run as they do
+    there. t_min = 0.01 puts sigma(t_min) = 0.0099 at VP's ~0.01 (log sigma spans 4.6 e-folds,
+    as on VP; 1e-3 would give 6.9 and starve the high noise in log-sigma training).
+    """
+
+    u: float = 0.99
+    t_min: float = 0.01
+    name = "linear"
+    label = "Linear path (flow matching)"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (0 < self.u < 1):
+            raise ConfigError(f"The linear path's u must lie in (0, 1), got {self.u}.")
+
+    def _log_alpha(self, t):
+        return torch.log1p(-self.u * t)
+
+    def _dlog_alpha(self, t):
+        return -self.u / (1 - self.u * t)
+
+    def _sigma2(self, t):
+        return (self.u * t) ** 2
+
+    def _dsigma2(self, t):
+        return 2 * self.u**2 * t
+
+    @property
+    def speed(self) -> float:
+        """d tau / dt = u: the ODE's dx/dt is u times the velocity v = E[eps - x_0 | x_t]."""
+        return self.u
+
+
 PROCESSES: dict[str, type[NoiseProcess]] = {
-    cls.name: cls for cls in (VPLinear, VPCosine, VE, SubVP)
+    cls.name: cls for cls in (VPLinear, VPCosine, VE, SubVP, LinearPath)
 }
 
 

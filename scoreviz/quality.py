@@ -251,16 +251,18 @@ def assess(
     seed: int = 0,
     cache_key: object = None,
     n_seeds: int = N_SEEDS,
+    sampler: str = "reverse_sde",
 ) -> Quality:
     """Sample with `score_fn` and with the exact score (reverse SDE, sampler seeds seed, ...,
-    seed + n_seeds - 1, each pair from the same seed) and compare.
+    seed + n_seeds - 1, each pair from the same seed) and compare. sampler: another sampler's
+    registry name (an OT-paired flow model is not a score: `assess_result` uses the ODE).
 
     cache_key: a hashable name of (dist, process), e.g. their registry keys, under which the
     exact samples are kept for the next model (None: not kept).
     """
     n = n_samples(dist)
     configs = [
-        SamplerConfig(name="reverse_sde", n_steps=N_STEPS, n_particles=n, n_frames=2, seed=s)
+        SamplerConfig(name=sampler, n_steps=N_STEPS, n_particles=n, n_frames=2, seed=s)
         for s in range(seed, seed + n_seeds)
     ]
     exact, cut = _exact_runs(dist, process, configs, cache_key)
@@ -318,6 +320,10 @@ def assess_result(result, dist: GaussianMixture | None = None) -> Quality | None
     cfg = result.config
     dist = resolve_distribution(cfg, dist)
     key = (cfg.distribution, cfg.process)  # "upload:<sha>" names its data and smoothing
-    q = assess(result.score_fn(), dist, result.model.process, seed=cfg.seed, cache_key=key)
+    # minibatch-OT pairing learns a velocity whose "score" is not p_t's: only its ODE samples
+    ode = "pf_ode_heun" if getattr(cfg, "coupling", "independent") == "ot" else "reverse_sde"
+    q = assess(
+        result.score_fn(), dist, result.model.process, seed=cfg.seed, cache_key=key, sampler=ode
+    )
     cause, note = cause_of(cfg)
     return dataclasses.replace(q, cause=cause, note=note)

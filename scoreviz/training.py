@@ -40,10 +40,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
+from scoreviz.couplings import COUPLINGS, pair
 from scoreviz.distributions import DISTRIBUTIONS, get_distribution
 from scoreviz.errors import ConfigError, TrainingDivergedError, unknown_key
 from scoreviz.identity import DIGEST, DIGEST_HEX, content_digest
-from scoreviz.losses import WEIGHTINGS, output_loss
+from scoreviz.losses import DEFAULT_WEIGHTING, WEIGHTINGS, output_loss
 from scoreviz.mixture import GaussianMixture
 from scoreviz.models import LEGACY_FIELDS as MODEL_LEGACY_FIELDS
 from scoreviz.models import ModelConfig, TrainedModel, build_model
@@ -51,7 +52,12 @@ from scoreviz.processes import PROCESSES, NoiseProcess, get_process, stratified_
 from scoreviz.score import ScoreFn
 
 # Settings added later, with the behaviour the code had before they existed.
-LEGACY_FIELDS = {"time_sampling": "uniform", "parent": None, "parent_digest": None}
+LEGACY_FIELDS = {
+    "time_sampling": "uniform",
+    "parent": None,
+    "parent_digest": None,
+    "coupling": "independent",
+}
 TIME_SAMPLINGS = {  # the first is the Train form's default
     "log_sigma": "uniform in log σ_t",
     "mixed": "½ uniform in t, ½ uniform in log σ_t",
@@ -80,7 +86,7 @@ class TrainConfig:
     distribution: str = "eight_gaussians"  # registry key, or "upload:<sha>" (then pass dist=)
     process: str = "vp_linear"
     model: ModelConfig = field(default_factory=ModelConfig)
-    weighting: str = "sigma2"
+    weighting: str | None = None  # None: the output's natural loss (DEFAULT_WEIGHTING; sigma2)
     time_sampling: str | None = None  # None: the process's default (DEFAULT_TIME_SAMPLING)
     # Defaults chosen on every built-in (nats lost vs the exact score, reverse SDE; 1 thread):
     # 2,000 steps of the 64x3 MLP with input features at batch 1024, lr 1e-2 lose 0.01-0.19
@@ -98,12 +104,18 @@ class TrainConfig:
     # the continued model's content (`identity.content_digest`): the child's id binds the
     # parent's weights, so a doctored parent never names a classmate's continuation
     parent_digest: str | None = None
+    coupling: str = "independent"  # how x_0 and eps are paired (`scoreviz.couplings`)
 
     def __post_init__(self) -> None:
         if self.distribution not in DISTRIBUTIONS and not self.distribution.startswith("upload:"):
             raise unknown_key("distribution", self.distribution, DISTRIBUTIONS)
         if self.process not in PROCESSES:
             raise unknown_key("noise process", self.process, PROCESSES)
+        if self.weighting is None and isinstance(self.model, ModelConfig):
+            default = DEFAULT_WEIGHTING.get(self.model.output, "sigma2")
+            object.__setattr__(self, "weighting", default)
+        if self.coupling not in COUPLINGS:
+            raise unknown_key("coupling", self.coupling, COUPLINGS)
         if self.weighting not in WEIGHTINGS:
             raise unknown_key("loss weighting", self.weighting, WEIGHTINGS)
         if self.time_sampling is None:
@@ -145,6 +157,7 @@ class TrainConfig:
         · 3fa2". data_label defaults to the distribution key, suffix to the id's first 4 digits."""
         m = self.model
         what = f"DAE σ={m.dae_sigma:g}" if m.kind == "dae" else f"score ({m.parameterization})"
+        what += ", OT pairing" if self.coupling == "ot" else ""
         data = "" if self.n_train is None else f" · N={self.n_train}"
         tail = self.model_id[:4] if suffix is None else suffix
         return f"{what} · {data_label or self.distribution} · {self.process}{data} · {tail}"
@@ -395,7 +408,7 @@ def _check_init(config: TrainConfig, init: TrainResult) -> None:
             f"To continue model {init.model_id}, set parent_digest to its content digest "
             "(use training.continuation)."
         )
-    same = ("distribution", "process", "model", "n_train")
+    same = ("distribution", "process", "model", "n_train", "coupling")
     if any(getattr(config, k) != getattr(init.config, k) for k in same):
         raise ConfigError(
             "A model can only be trained longer on its own data, process, architecture and "
@@ -461,7 +474,7 @@ def train(
     for step in range(1, config.steps + 1):
         x0 = _batch(dist, points, config.batch_size, gen)
         t = sample_times(config.batch_size, process, gen, config.time_sampling)
-        eps = torch.randn(x0.shape, generator=gen)
+        eps = pair(x0, torch.randn(x0.shape, generator=gen), config.coupling)
         lr = config.lr * lr_factor(step, config.steps)
         value = _step(model, opt, lr, ema, (x0, t, eps), config.weighting)
         limit = EXPLODE_FACTOR * max(losses[0] if losses else value, 1.0)

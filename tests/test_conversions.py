@@ -41,6 +41,12 @@ def test_round_trips(batch):
             (C.score_to_x0(C.x0_to_score(v, x_t, a, s), x_t, a, s), v),
             (C.x0_to_eps(C.eps_to_x0(v, x_t, a, s), x_t, a, s), v),
             (C.eps_to_x0(C.x0_to_eps(v, x_t, a, s), x_t, a, s), v),
+            (C.score_to_v(C.v_to_score(v, x_t, a, s), x_t, a, s), v),
+            (C.v_to_score(C.score_to_v(v, x_t, a, s), x_t, a, s), v),
+            (C.eps_to_v(C.v_to_eps(v, x_t, a, s), x_t, a, s), v),
+            (C.v_to_eps(C.eps_to_v(v, x_t, a, s), x_t, a, s), v),
+            (C.x0_to_v(C.v_to_x0(v, x_t, a, s), x_t, a, s), v),
+            (C.v_to_x0(C.x0_to_v(v, x_t, a, s), x_t, a, s), v),
         ]
         for i, (got, want) in enumerate(pairs):
             assert got.dtype == F64 and got.shape == (N, 2)
@@ -131,3 +137,18 @@ def test_score_fn_accepts_scalar_time_and_float32():
         process.sigma(torch.tensor(0.3, dtype=F64)),
     )
     torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_velocity_is_eps_minus_x0_of_one_pair(batch):
+    """An independent oracle: draw x0 and eps, form x_t = alpha x0 + sigma eps; the velocity of
+    that one pair is eps - x0, and every conversion must recover x0, eps and the score from it."""
+    _, x0, alpha, sigma = batch
+    eps = torch.randn(N, 2, generator=torch.Generator().manual_seed(1), dtype=F64)
+    a, s = alpha[:, None], sigma[:, None]
+    x_t, v = a * x0 + s * eps, eps - x0
+    torch.testing.assert_close(C.v_to_x0(v, x_t, alpha, sigma), x0, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(C.v_to_eps(v, x_t, alpha, sigma), eps, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(C.v_to_score(v, x_t, alpha, sigma), -eps / s)
+    torch.testing.assert_close(C.score_to_v(-eps / s, x_t, alpha, sigma), v)
+    torch.testing.assert_close(C.x0_to_v(x0, x_t, alpha, sigma), v)
+    torch.testing.assert_close(C.eps_to_v(eps, x_t, alpha, sigma), v)

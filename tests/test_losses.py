@@ -94,7 +94,8 @@ def test_x0_weighting_is_the_x0_mse():
 
 @pytest.mark.parametrize("weighting", list(WEIGHTINGS))
 @pytest.mark.parametrize(
-    "kind, param", [("score", "eps"), ("score", "score"), ("score", "x0"), ("dae", "eps")]
+    "kind, param",
+    [("score", "eps"), ("score", "score"), ("score", "x0"), ("score", "v"), ("dae", "eps")],
 )
 def test_training_form_equals_dsm_loss(kind, param, weighting):
     """`output_loss` (what training minimises) is the DSM loss without the 1/sigma blow-up."""
@@ -133,6 +134,7 @@ def test_weight_formulas(process_name):
     lam_x0 = s**4 / a**2  # ||x0_hat - x0||^2 = (sigma^4/alpha^2) ||s + eps/sigma||^2
     expected = {"sigma2": s**2, "one": np.ones_like(s), "x0": lam_x0}
     expected["min_snr"] = np.minimum(snr, 5.0) * lam_x0
+    expected["v"] = s**2 * (a + s) ** 2 / a**2  # ||v_hat - v||^2 = ((a + s)/a)^2 ||eps err||^2
     for w in WEIGHTINGS:
         np.testing.assert_allclose(weight(w, process, t).numpy(), expected[w], rtol=1e-9)
     assert snr.max() > 5 > snr.min()  # both branches of min(SNR, 5) are exercised
@@ -145,10 +147,23 @@ def test_weight_formulas(process_name):
     assert weight("sigma2", process, torch.tensor([0.5])).dtype == torch.float32
 
 
+def test_v_weighting_is_the_flow_matching_loss():
+    """On the linear path the v-MSE weighting is ||v_hat - (eps - x0)||^2: the plain flow-matching
+    loss of the pair's straight-line velocity, for a v model and for an eps model alike."""
+    process = get_process("linear")
+    x0, eps = draw(get_distribution("two_moons"), 256, seed=4)
+    t = torch.linspace(process.t_min, 1, 256, dtype=torch.float64)
+    for param in ("v", "eps"):
+        model = random_model(ModelConfig(parameterization=param, width=32, depth=2), process)
+        loss = dsm_loss(model.score, process, x0, t, eps, "v")
+        v_hat = model.velocity(process.marginal(x0, t, eps), t)
+        assert torch.allclose(loss, ((v_hat - (eps - x0)) ** 2).sum(1), rtol=1e-8, atol=0)
+
+
 def test_unknown_weighting_lists_the_valid_ones():
     with pytest.raises(ConfigError, match="'sigma2'.*'min_snr'"):
         weight("snr", get_process("ve"), torch.tensor([0.5]))
-    assert set(WEIGHTINGS) == {"sigma2", "one", "x0", "min_snr"}
+    assert set(WEIGHTINGS) == {"sigma2", "one", "x0", "min_snr", "v"}
 
 
 def test_loss_floor_is_deterministic_by_seed_and_sensible():

@@ -41,7 +41,7 @@ def close(a, b, rtol=1e-10):
 
 
 @pytest.mark.parametrize("process_name", list(PROCESSES))
-@pytest.mark.parametrize("param", ["eps", "score", "x0"])
+@pytest.mark.parametrize("param", ["eps", "score", "x0", "v"])
 def test_parameterisations_consistent_by_tweedie(param, process_name):
     process = get_process(process_name)
     model = random_model(ModelConfig(parameterization=param, width=32, depth=2), process)
@@ -53,11 +53,12 @@ def test_parameterisations_consistent_by_tweedie(param, process_name):
     assert close(score, conv.x0_to_score(x0_hat, x, alpha, sigma))
     assert close(eps_hat, conv.score_to_eps(score, sigma))
     assert close(x0_hat, conv.eps_to_x0(eps_hat, x, alpha, sigma))
+    assert close(model.velocity(x, t), eps_hat - x0_hat)
     # the outputs are not trivially zero, so the checks above compare real numbers
     assert x0_hat.abs().mean() > 0.1 and eps_hat.abs().mean() > 0.1
 
 
-@pytest.mark.parametrize("param", ["eps", "score", "x0"])
+@pytest.mark.parametrize("param", ["eps", "score", "x0", "v"])
 def test_raw_output_means_what_the_parameterisation_says(param):
     process = get_process("vp_linear")
     model = random_model(ModelConfig(parameterization=param, width=32, depth=2), process)
@@ -67,6 +68,7 @@ def test_raw_output_means_what_the_parameterisation_says(param):
         "eps": model.eps(x, t),
         "score": sigma[:, None] * model.score(x, t),  # NCSNv2 scaling: F = sigma * score
         "x0": model.denoise(x, t),
+        "v": model.eps(x, t) - model.denoise(x, t),  # flow matching: v = eps - x0
     }[param]
     assert close(raw.detach(), expected)
 
@@ -224,8 +226,8 @@ def test_untrained_model_starts_at_zero_output():
     torch.testing.assert_close(build_model(ModelConfig(), process).eps(x, t), gauss)
 
 
-@pytest.mark.parametrize("output", ["eps", "score", "x0"])
-@pytest.mark.parametrize("process_name", ["vp_linear", "ve", "sub_vp"])
+@pytest.mark.parametrize("output", ["eps", "score", "x0", "v"])
+@pytest.mark.parametrize("process_name", ["vp_linear", "ve", "sub_vp", "linear"])
 def test_far_from_the_data_the_score_falls_back_to_the_gaussian_prior(output, process_name):
     """Issue 21: an eps network saturates beyond where training visits (|eps_hat| ~ 4 at |x| = 8,
     where N(0, I) needs 8), the reverse SDE's f x then outweighs g^2 s and particles that
@@ -250,7 +252,7 @@ def test_far_from_the_data_the_score_falls_back_to_the_gaussian_prior(output, pr
     "kwargs, word",
     [
         ({"kind": "vae"}, "'score'"),
-        ({"parameterization": "v"}, "'eps'"),
+        ({"parameterization": "w"}, "'eps'"),
         ({"activation": "swish"}, "'silu'"),
         ({"embedding": "sigma"}, "'log_sigma'"),
         ({"width": 0}, "width"),

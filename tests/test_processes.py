@@ -207,7 +207,7 @@ def test_time_grid(process):
 # --------------------------------------------------------------------------- registry, validation
 def test_registry_and_labels():
     labels = process_labels()
-    assert set(labels) == set(NAMES) == {"vp_linear", "vp_cosine", "ve", "sub_vp"}
+    assert set(labels) == set(NAMES) == {"vp_linear", "vp_cosine", "ve", "sub_vp", "linear"}
     assert all(isinstance(v, str) and v.strip() for v in labels.values())
     for name in NAMES:
         assert get_process(name).name == name
@@ -236,8 +236,39 @@ def test_unknown_process_lists_valid_names():
         ("vp_linear", {"beta_min": 5.0, "beta_max": 1.0}),
         ("ve", {"sigma_min": 10.0, "sigma_max": 1.0}),
         ("vp_cosine", {"t_min": -0.1}),
+        ("linear", {"u": 1.0}),
+        ("linear", {"u": 0.0}),
     ],
 )
 def test_invalid_settings_raise_config_error(name, kwargs):
     with pytest.raises(ConfigError):
         get_process(name, **kwargs)
+
+
+# --------------------------------------------------------------------------- the linear path
+def test_linear_path_is_the_flow_matching_interpolation():
+    """alpha_t = 1 - u t, sigma_t = u t (alpha + sigma = 1), and f, g^2 against the closed
+    forms f = -u / (1 - u t), g^2 = 2 u^2 t / (1 - u t) written out independently."""
+    p = get_process("linear")
+    t = torch.linspace(p.t_min, 1.0, 101, dtype=F64)
+    u = p.u
+    torch.testing.assert_close(p.alpha(t), 1 - u * t, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(p.sigma(t), u * t, rtol=1e-12, atol=1e-14)
+    x = torch.ones(101, 2, dtype=F64)
+    torch.testing.assert_close(p.f(x, t)[:, 0], -u / (1 - u * t), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(p.g2(t), 2 * u**2 * t / (1 - u * t), rtol=1e-10, atol=1e-12)
+    x0, eps = torch.randn(101, 2, dtype=F64), torch.randn(101, 2, dtype=F64)
+    tau = (u * t)[:, None]
+    torch.testing.assert_close(p.marginal(x0, t, eps), (1 - tau) * x0 + tau * eps)
+
+
+def test_linear_path_stops_short_of_the_singular_end():
+    """At tau = 1 alpha = 0 and f, g^2 are infinite: u < 1 keeps alpha_1 = 1 - u and g^2(1) finite
+    and below VP cosine's (whose samplers run), and sigma(t_min) at VP linear's ~0.01."""
+    p, cos = get_process("linear"), get_process("vp_cosine")
+    one = torch.tensor([1.0], dtype=F64)
+    assert float(p.alpha(one)) == pytest.approx(1 - p.u) and 0 < float(p.alpha(one)) <= 0.02
+    assert math.isfinite(float(p.g2(one))) and float(p.g2(one)) < float(cos.g2(one))
+    s_min = float(p.sigma(torch.tensor(p.t_min, dtype=F64)))
+    s_vp = float(get_process("vp_linear").sigma(torch.tensor(1e-3, dtype=F64)))
+    assert 0.5 < s_min / s_vp < 2

@@ -161,10 +161,11 @@ def test_model_id_is_a_stable_hash_of_every_setting():
     cfg = TrainConfig()
     d = dataclasses.asdict(cfg)
     # settings at the value they had before they existed are not hashed (older ids stay valid)
-    del d["parent"], d["parent_digest"], d["model"]["residual"]
+    del d["parent"], d["parent_digest"], d["coupling"], d["model"]["residual"]
     text = json.dumps(d, sort_keys=True)
     assert cfg.model_id == hashlib.sha1(text.encode()).hexdigest()[:12]
     assert TrainConfig(time_sampling="uniform").model_id != cfg.model_id
+    assert TrainConfig(coupling="ot").model_id != cfg.model_id
     assert TrainConfig(parent="0123456789ab").model_id != cfg.model_id
     assert len(cfg.model_id) == 12 and TrainConfig().model_id == cfg.model_id
     assert TrainConfig(seed=1).model_id != cfg.model_id
@@ -178,12 +179,13 @@ def test_settings_added_later_keep_older_model_ids():
     """A config written before time_sampling, parent, x_freqs and residual existed (a model file)
     reads back with the behaviour it had, and its id is the hash of exactly its old fields."""
     old = dataclasses.asdict(TrainConfig())
-    for key in ("time_sampling", "parent", "parent_digest"):
+    for key in ("time_sampling", "parent", "parent_digest", "coupling"):
         del old[key]
     for key in ("x_freqs", "residual", "x_gate", "prior_skip"):
         del old["model"][key]
     cfg = TrainConfig.from_dict(old)
     assert cfg.time_sampling == "uniform" and cfg.parent is None
+    assert cfg.coupling == "independent" and cfg.weighting == "sigma2"
     assert cfg.model.x_freqs == 0 and cfg.model.residual is False
     assert cfg.model.x_gate is False and cfg.model.prior_skip is False
     text = json.dumps(old, sort_keys=True)
@@ -197,6 +199,7 @@ def test_settings_added_later_keep_older_model_ids():
         ({"time_sampling": "log"}, "'mixed'"),
         ({"process": "vp"}, "'vp_linear'"),
         ({"weighting": "snr"}, "'sigma2'"),
+        ({"coupling": "sinkhorn"}, "'ot'"),
         ({"steps": 0}, "steps"),
         ({"batch_size": 0}, "batch"),
         ({"lr": 0.0}, "learning rate"),
@@ -417,3 +420,23 @@ def test_display_name_says_what_the_model_is():
     assert cfg.display_name() == f"score (eps) · two_moons · vp_linear · N=20 · {cfg.model_id[:4]}"
     dae = TrainConfig(model=ModelConfig(kind="dae", dae_sigma=0.5))
     assert dae.display_name("Ring", suffix="scene") == "DAE σ=0.5 · Ring · vp_linear · scene"
+
+
+def test_the_weighting_defaults_to_the_outputs_natural_loss():
+    """No weighting named: the eps-MSE (lambda = sigma^2) for eps, score and x0 outputs, as
+    before; flow matching's v-MSE for the velocity output. A named one is kept."""
+    assert TrainConfig().weighting == "sigma2"
+    assert TrainConfig(model=ModelConfig(parameterization="x0")).weighting == "sigma2"
+    assert TrainConfig(model=ModelConfig(parameterization="v")).weighting == "v"
+    v_eps = TrainConfig(model=ModelConfig(parameterization="v"), weighting="sigma2")
+    assert v_eps.weighting == "sigma2"
+
+
+def test_ot_coupling_pairs_each_batch_and_trains_another_model():
+    """The OT coupling changes only which noise goes with which point: the same seed draws the
+    same x0 and the same noises, paired otherwise, so the losses and the model id differ."""
+    base = small(steps=3, process="linear", model=ModelConfig(parameterization="v", width=16))
+    ot = dataclasses.replace(base, coupling="ot")
+    a, b = train(base), train(ot)
+    assert a.model_id != b.model_id
+    assert a.history["loss"].tolist() != b.history["loss"].tolist()

@@ -85,8 +85,36 @@ def row_choice() -> tuple[str, ...]:
     return tuple(rows)
 
 
+ODE_SAMPLERS = ("pf_ode_euler", "pf_ode_heun", "ddim")
+
+
+def flow_notes(config: SamplerConfig) -> None:
+    """Path straightness of the PF-ODE (exact and learned) in one small line, and what an
+    OT-paired model's rows mean."""
+    line = cache.straightness(problem, sel.seed).text()
+    coupling = None if model is None else model.config.coupling
+    if problem.process_key == "linear":
+        line += ". The exact row is the exact velocity of the **independent** pairing."
+    st.caption(line)
+    if coupling == "ot":
+        stochastic = (
+            ""
+            if config.name in ODE_SAMPLERS
+            else (
+                " Its field is not p_t's score, so stochastic samplers (reverse SDE, DDPM, "
+                "Langevin) do not sample the data with it: use a probability-flow ODE."
+            )
+        )
+        st.info(
+            "This model was trained with **minibatch OT pairing**: its field has no closed "
+            "form, and the exact row is the independent pairing's (same endpoints, curvier "
+            "paths)." + stochastic
+        )
+
+
 def notes(view, config: SamplerConfig) -> None:
     """Below the figure: dropped particles, how to read it, the report table, mode weights."""
+    flow_notes(config)
     for row in view.rows:
         if row.frames.n_dropped:
             st.warning(f"{row.label}: {row.frames.n_dropped} of {row.frames.n_total} "

@@ -22,11 +22,15 @@ st.title("Score field")
 
 @links.fragment
 def field_view() -> None:
-    c1, c2, c3, c4 = st.columns([5, 2, 2, 2], vertical_alignment="bottom")
+    c1, c2, c3, c4, c5 = st.columns([5, 2, 2, 2, 2], vertical_alignment="bottom")
     t = controls.draw(controls.FIELD_T, c1, proc, default=0.1 if dae_t is None else dae_t)
     n_arrows = controls.draw(controls.FIELD_ARROWS, c2)
-    scaled = controls.draw(controls.FIELD_SCALED, c3)
-    overlay = controls.draw(controls.FIELD_OVERLAY, c4, disabled=model is None)
+    velocity = controls.draw(controls.FIELD_VELOCITY, c5)
+    scaled = controls.draw(controls.FIELD_SCALED, c3, disabled=velocity)
+    overlay = controls.draw(controls.FIELD_OVERLAY, c4, disabled=model is None or velocity)
+    if velocity:
+        velocity_view(t, n_arrows)
+        return
     with friendly_errors("The score field"):
         tk, both = cache.tkey(t), overlay and model is not None
         # built once per server; the main chart goes out before the next figure is built
@@ -44,6 +48,27 @@ def field_view() -> None:
         # the next t stop, built while the browser draws this one
         prefetch.warm_stops("field_t", t_stops(proc), t, cache.warm_field, problem, n_arrows,
                             scaled, both)  # fmt: skip
+
+
+def velocity_view(t: float, n_arrows: int) -> None:
+    """The velocity view: learned v̂ beside the exact v, and their mean squared gap under p_t."""
+    with friendly_errors("The velocity field"):
+        tk = cache.tkey(t)
+        charts.draw_figure(cache.velocity_figure(problem, tk, n_arrows), key="velocity")
+        view = cache.velocity_field(problem, tk, n_arrows)
+        if view.error is not None:
+            st.markdown(
+                f"**Mean error** ‖v̂ − v‖² at this t, where the noisy data lands (weighted by "
+                f"p_t): `{view.error:.3g}`. v = E[ε − x₀ | x_t] is the same object as the score "
+                "(v = −σ_t s − (x_t + σ_t² s)/α_t): a Gaussian source makes flow matching and "
+                "score matching one model read two ways."
+            )
+        if view.coupling == "ot":
+            st.info(
+                "This model was trained with **minibatch optimal-transport pairing**: it learns "
+                "another field, with straighter paths and the same endpoints, which has no "
+                "closed form. The exact panel is the **independent** pairing's velocity."
+            )
 
 
 field_view()

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from scoreviz.couplings import COUPLINGS
 from scoreviz.figures.training import loss_curve_figure
 from scoreviz.losses import WEIGHTING_HELP, WEIGHTINGS
 from scoreviz.models import ACTIVATIONS, KINDS, PARAMETERIZATIONS, ModelConfig
@@ -38,6 +39,11 @@ def _times_label(key: str | None) -> str:
     return TIME_SAMPLINGS.get(key, "the process's default (log σ_t; mixed on sub-VP)")
 
 
+def _weighting_label(key: str | None) -> str:
+    """The Train form's label of a loss weighting; None is the output's natural loss."""
+    return WEIGHTINGS.get(key, "the output's own (ε-MSE; v-MSE for the velocity)")
+
+
 def _form() -> TrainConfig | None:
     """The settings form; returns the config on submit (None otherwise)."""
     with st.form("train_form"):
@@ -61,8 +67,8 @@ def _form() -> TrainConfig | None:
             act = st.selectbox("Activation", list(ACTIVATIONS), key="tf_act")
             weighting = st.selectbox(
                 "Loss weighting λ(t)",
-                list(WEIGHTINGS),
-                format_func=WEIGHTINGS.get,
+                [None, *WEIGHTINGS],
+                format_func=_weighting_label,
                 key="tf_w",
                 help=" ".join(WEIGHTING_HELP.values()),
             )
@@ -101,6 +107,17 @@ def _form() -> TrainConfig | None:
                 "score of the empirical distribution, not of the true one.",
             )
             ema = st.selectbox("EMA of weights", list(EMAS), key="tf_ema")
+            coupling = st.selectbox(
+                "Pairing of x₀ and ε",
+                list(COUPLINGS),
+                format_func=COUPLINGS.get,
+                key="tf_coupling",
+                help="Independent: every noise is drawn apart from its data point (the exact "
+                "score's and velocity's setting). Minibatch optimal transport: within each "
+                "batch of 256, noises go to the nearest data points (an exact assignment), so "
+                "the learned flow's paths are straighter and the ODE needs fewer steps; its "
+                "field has no closed form and is not p_t's score (sample it with an ODE).",
+            )
         name = st.text_input("Model name (blank: automatic)", key="tf_name", max_chars=60)
         if not st.form_submit_button("Train", type="primary", key="train_submit"):
             return None
@@ -125,6 +142,7 @@ def _form() -> TrainConfig | None:
         n_train=int(n_train) or None,
         ema=EMAS[ema],
         seed=sel.seed,
+        coupling=coupling,
     )
     st.session_state[keys.TRAIN_NAME] = name.strip() or config.display_name(sel.dist_label)
     return config

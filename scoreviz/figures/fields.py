@@ -378,3 +378,40 @@ def field_figures(
 ) -> tuple[go.Figure, go.Figure | None]:
     """(`field_figure`, `difference_figure`) of a pipelines.ScoreFieldView."""
     return field_figure(view, scaled, overlay), difference_figure(view, scaled)
+
+
+COUPLING_NOTE = {
+    "independent": "learned v̂ (independent pairing)",
+    "ot": "learned v̂ (OT pairing: another field)",
+}
+
+
+def velocity_field_figure(view, height: int = HEIGHT) -> go.Figure:
+    """The flow-matching velocity v = E[ε − x₀ | x_t] of a pipelines.VelocityFieldView: learned
+    (left) beside exact (right) over the exact p_t, one arrow scale set by the exact field.
+
+    The exact field is that of the independent pairing; a model trained with OT pairing learns
+    another field (its panel title says so). On the linear path the particles of the
+    probability-flow ODE move along these arrows (dx/dt = u v)."""
+    sp, pts = view.grid.spacing, view.grid.points
+    scale, cap = arrow_scale(sp, view.exact), ARROW_CAP * sp
+    px = data_per_px(view.xy, height, MARGIN_TB)
+    bg = density_heatmap(view.bg_grid, view.density)
+    exact = quiver_traces(pts, view.exact, scale, cap, PALETTE["exact"], "exact v", cell=sp, px=px)
+    exact_title = "exact v (independent pairing)"
+    if view.learned is None:
+        traces, titles = [[bg] + exact], [exact_title]
+    else:
+        learned = quiver_traces(
+            pts, view.learned, scale, cap, PALETTE["learned"], "learned v", cell=sp, px=px
+        )
+        bg2 = density_heatmap(view.bg_grid, view.density)
+        traces = [[bg] + learned, [bg2] + exact]
+        titles = [COUPLING_NOTE.get(view.coupling, "learned v̂"), exact_title]
+    moves = (
+        "the ODE moves along it" if view.speed else "velocity of x_t = α x₀ + σ ε read as ε − x₀"
+    )
+    title = f"velocity v = E[ε − x₀ | x_t] at t = {view.t:.3f} (σ_t = {view.sigma:.3g}), {moves}"
+    fig = _panels(traces, titles, view.xy, title, height, scale, cap, gap=0.04)
+    fig.update_layout(showlegend=False)
+    return fig

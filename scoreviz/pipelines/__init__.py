@@ -71,18 +71,23 @@ from scoreviz.pipelines.sampling import (
     SamplingRow,
     SamplingSettings,
     SamplingView,
+    StraightnessView,
     frame_steps,
+    row_label,
     row_problem,
     row_score,
     sampling_row,
     sampling_view,
     sampling_view_row,
+    straightness_view,
 )
 from scoreviz.pipelines.score_field import (
     RAW_ARROW_FILL,
     ScoreFieldView,
+    VelocityFieldView,
     raw_arrow_scale,
     score_field_view,
+    velocity_field_view,
 )
 
 __all__ = [
@@ -102,6 +107,8 @@ __all__ = [
     "SamplingSettings",
     "SamplingView",
     "ScoreFieldView",
+    "StraightnessView",
+    "VelocityFieldView",
     "dae_error_points",
     "dae_error_view",
     "dae_sigmas",
@@ -121,6 +128,7 @@ __all__ = [
     "noised",
     "prior_view",
     "raw_arrow_scale",
+    "row_label",
     "row_problem",
     "row_score",
     "sampling_row",
@@ -128,8 +136,10 @@ __all__ = [
     "sampling_view_row",
     "score_field_view",
     "short_label",
+    "straightness_view",
     "tkey",
     "train_dae",
+    "velocity_field_view",
     "weighting_floors",
     "with_excess",
 ]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from scoreviz import analysis, forward, metrics, mixture, samplers
+from scoreviz import analysis, flow, forward, metrics, mixture, samplers
 from scoreviz.mixture import GaussianMixture
 from scoreviz.pipelines.common import data_samples
 from scoreviz.problem import Problem
@@ -17,6 +17,17 @@ from scoreviz.processes import NoiseProcess
 from scoreviz.score import ScoreFn, exact_score_fn
 
 ROWS = {"learned": "learned score", "exact": "exact score", "memorised": "memorising optimum"}
+# On the linear path the rows are read as velocities (the ODE moves particles along v): the exact
+# row is the exact velocity of the independent pairing, whatever the model's coupling (the page's
+# caption says so: "(independent pairing)" in the panel title ran into its neighbour's at 720p).
+FLOW_ROWS = {"learned": "learned velocity", "exact": "exact velocity"}
+
+
+def row_label(problem: Problem, row: str) -> str:
+    """A row's name in the view: ROWS, or FLOW_ROWS on the linear path."""
+    if problem.process_key == "linear":
+        return FLOW_ROWS.get(row, ROWS[row])
+    return ROWS[row]
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,7 +138,7 @@ def sampling_view_row(problem: Problem, row: str, s: SamplingSettings) -> Sampli
         row_score(problem, row), problem.dist, problem.process, s.config, s.max_particles,
         s.n_grid, pts,
     )  # fmt: skip
-    return SamplingRow(**{**out.as_dict(), "kind": row, "label": ROWS[row]})
+    return SamplingRow(**{**out.as_dict(), "kind": row, "label": row_label(problem, row)})
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,3 +181,33 @@ def _share_ranges(problem: Problem, rows, s: SamplingSettings) -> tuple[Sampling
             r = SamplingRow(**{**r.as_dict(), "field_xy": xy, "field_score": score})
         out.append(SamplingRow(**{**r.as_dict(), "ranges": shared}))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class StraightnessView:
+    """Path length / chord of the probability-flow ODE's paths (`flow.ode_straightness`: 500
+    particles, 100 Heun steps, the sampler's seed) for the exact score and for the model (None
+    without one), on the problem's process; coupling: the model's ("independent" / "ot")."""
+
+    exact: float
+    learned: float | None
+    coupling: str | None
+
+    def text(self) -> str:
+        """One line for the Sampling page's caption."""
+        parts = [f"exact {self.exact:.2f}"]
+        if self.learned is not None:
+            pairing = "OT pairing" if self.coupling == "ot" else "independent pairing"
+            parts.insert(0, f"learned ({pairing}) {self.learned:.2f}")
+        return "Path length ÷ chord of the PF-ODE paths (1 = straight): " + " · ".join(parts)
+
+
+def straightness_view(problem: Problem, seed: int = 0) -> StraightnessView:
+    """How straight the probability-flow ODE's paths are, exact and learned, on this process."""
+    process = problem.process
+    exact = flow.ode_straightness(exact_score_fn(problem.dist, process), process, seed=seed)
+    result = problem.model
+    if result is None:
+        return StraightnessView(exact, None, None)
+    learned = flow.ode_straightness(result.score_fn(), process, seed=seed)
+    return StraightnessView(exact, learned, getattr(result.config, "coupling", "independent"))

@@ -167,6 +167,17 @@ field_figure = shared_figure(_field_figure, 256)
 difference_figure = shared_figure(_difference_figure, 256)
 
 
+velocity_field = cached(pipelines.velocity_field_view, 64)
+
+
+def _velocity_figure(problem: Problem, t: float, n_arrows: int):
+    return field_figures.velocity_field_figure(velocity_field(problem, t, n_arrows))
+
+
+# The flow-matching velocity at t, learned beside exact (the Score field page's velocity view)
+velocity_figure = shared_figure(_velocity_figure, 128)
+
+
 def warm_field(problem: Problem, t: float, n_arrows: int, scaled: bool, overlay: bool) -> None:
     """The Score field's figures at t, built and frozen (a `prefetch` job)."""
     warmed(field_figure(problem, tkey(t), n_arrows, scaled, overlay))
@@ -245,6 +256,10 @@ def sampling_view(problem: Problem, s: pipelines.SamplingSettings) -> pipelines.
     refused up front when a row is over its budget (`check_rows`)."""
     check_rows(problem, s)
     return pipelines.sampling_view(problem, s, row=sampling_row, samples=samples)
+
+
+# Path length / chord of the PF-ODE's paths, exact and learned (a caption line on Sampling)
+straightness = cached(pipelines.straightness_view, 16, heavy=True)
 
 
 def _sampling_figure(problem, settings, x0_hat: bool, trails: bool, height: int):

@@ -271,6 +271,11 @@ FIELD_OVERLAY = Control(
     help="One panel: learned (thick, orange) under exact (thin, green); where they agree, the "
     "green line sits inside the orange one.",
 )  # fmt: skip
+FIELD_VELOCITY = Control(
+    "velocity", "field_velocity", "Velocity v", "toggle", False,
+    help="Flow matching's velocity v = E[ε − x₀ | x_t] instead of the score: learned beside "
+    "exact. On the linear path the probability-flow ODE moves particles along it.",
+)  # fmt: skip
 
 # σ from 0.05 to 2, or to the stop below the top one (drawn by `draw`)
 DAE_SIGMAS = Control(
@@ -324,7 +329,13 @@ def sampler_knobs() -> tuple[Control, ...]:
 # page script -> its settings (the link table and the scenes read these)
 PAGE_CONTROLS: dict[str, Callable[[], tuple[Control, ...]]] = {
     "views/forward.py": lambda: (FORWARD_T,),
-    "views/score_field.py": lambda: (FIELD_T, FIELD_SCALED, FIELD_ARROWS, FIELD_OVERLAY),
+    "views/score_field.py": lambda: (
+        FIELD_T,
+        FIELD_SCALED,
+        FIELD_ARROWS,
+        FIELD_OVERLAY,
+        FIELD_VELOCITY,
+    ),  # fmt: skip
     "views/dae.py": lambda: (DAE_SIGMAS, DAE_POINTS),
     "views/loss.py": lambda: (LOSS_WEIGHTINGS, LOSS_BINS, LOSS_PER_BIN),
     "views/sampling.py": lambda: (

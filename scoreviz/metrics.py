@@ -253,7 +253,7 @@ def wasserstein2(x, y) -> float:
     O(N^3): meant for N up to a few thousand (the Sampling page's steps chart: 500). Compare
     with the two-sample floor (two samples of one law), not with 0.
     """
-    from scipy.optimize import linear_sum_assignment  # here: ~1 s to import (busy box), rarely needed
+    from scipy.optimize import linear_sum_assignment  # here: ~1 s to import, rarely needed
 
     a, b = _points(x).numpy(), _points(y).numpy()
     if a.shape != b.shape or len(a) == 0:

@@ -81,7 +81,7 @@ def steps_figure(view, height: int = HEIGHT) -> go.Figure:
     ticks = dict(type="log", tickvals=sorted(set(steps.tolist())), title_text="sampler steps")
     fig.update_xaxes(**ticks)
     fig.update_yaxes(range=[low - 0.25, NATS_TOP + 0.6], title_text="nats", row=1, col=1)
-    fig.update_yaxes(type="log", title_text="W2", row=1, col=2)
+    fig.update_yaxes(type="log", title_text="W2", tickvals=_log_ticks(view), row=1, col=2)
     fig.update_layout(
         height=height, template=TEMPLATE, font=FONT,
         margin=dict(l=55, r=20, t=60, b=50),
@@ -91,6 +91,14 @@ def steps_figure(view, height: int = HEIGHT) -> go.Figure:
         meta=dict(w2_floor=view.w2_floor, nats_top=NATS_TOP),
     )  # fmt: skip
     return fig
+
+
+def _log_ticks(view) -> list[float]:
+    """1-2-5 ticks spanning the W2 values and the floor (log axes label only some otherwise)."""
+    vals = [view.w2_floor, *(v for c in view.curves for v in c.w2[np.isfinite(c.w2)])]
+    lo, hi = min(vals, default=0.1), max(vals, default=1.0)
+    ticks = [m * 10.0**e for e in range(-4, 6) for m in (1, 2, 5)]
+    return [t for t in ticks if lo / 2 <= t <= hi * 2]
 
 
 def _any(a: np.ndarray) -> bool:

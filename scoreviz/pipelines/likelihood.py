@@ -153,10 +153,14 @@ class LikelihoodView:
         return None if self.learned is None else self.learned.nll - self.truth.nll_exact_ode
 
 
+GRID_MARGIN = 1.25  # the grid's half-width over the data's reach (`forward.view_box`)
+
+
 def likelihood_grid(problem: Problem, n: int) -> grids.Grid:
-    """A square n x n grid holding the data: the widest half-width of `forward.view_box`."""
+    """A square n x n grid holding the data with room around it: GRID_MARGIN times the widest
+    half-width of `forward.view_box` (every component's mean + 3 widths), rounded up to 0.1."""
     (_, hx), (_, hy) = forward.view_box(problem.dist, problem.process, 0.0)
-    half = max(hx, hy)
+    half = math.ceil(GRID_MARGIN * max(hx, hy) * 10) / 10
     return grids.make_grid(n, (-half, half))
 
 

@@ -51,7 +51,9 @@ def test_learned_exact_and_difference_panels(assert_finite_figure):
     np.testing.assert_allclose(_z(diff), _z(learned) - _z(exact), atol=3e-3)
     assert learned.coloraxis == exact.coloraxis == "coloraxis" and diff.coloraxis == "coloraxis2"
     assert fig.layout.coloraxis2.cmin == -DIFF_NATS and fig.layout.coloraxis2.cmax == DIFF_NATS
-    assert "mine" in fig.layout.annotations[0].text
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[1:] == ["exact log p₀(x)", "learned − exact (nats)"]
+    assert learned.name == "mine log p"  # the model's name, in the hover
     # the standard normal puts density between the ring's modes, where the mixture has none
     g = view.truth.grid
     centre = (np.abs(g.ys)[:, None] < 0.3) & (np.abs(g.xs)[None, :] < 0.3)

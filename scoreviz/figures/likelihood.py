@@ -55,11 +55,7 @@ def likelihood_figure(view, height: int = HEIGHT) -> go.Figure:
         )
         diff = _heatmap(grid, view.difference, "learned − exact", "coloraxis2", "Δ log p")
         panels = [[learned], [exact], [diff]]
-        titles = [
-            f"{view.name}: log p(x) by the ODE",
-            "exact log p₀(x)",
-            "learned − exact (nats)",
-        ]
+        titles = ["learned log p(x), by the ODE", "exact log p₀(x)", "learned − exact (nats)"]
         width = (1 - 2 * GAP) / 3
         bars = {
             "coloraxis": _colorbar("log p", 2 * width + GAP + 0.005),

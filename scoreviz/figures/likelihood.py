@@ -69,6 +69,8 @@ def likelihood_figure(view, height: int = HEIGHT) -> go.Figure:
         layout["coloraxis2"] = dict(
             cmin=-DIFF_NATS, cmax=DIFF_NATS, colorscale=DIFF_SCALE, colorbar=bars["coloraxis2"]
         )
+    if "coloraxis2" in bars:  # the log p colour bar sits in the gap: the same y ticks go
+        layout["yaxis3"] = dict(showticklabels=False)
     fig.update_layout(layout, meta=dict(floor=floor, peak=peak, diff_nats=DIFF_NATS))
     apply_style(fig, None, xy_range=None, equal_aspect=False, height=height)
     fig.update_layout(margin=dict(l=50, r=60, t=40, b=45))

@@ -87,7 +87,9 @@ def steps_figure(view, height: int = HEIGHT) -> go.Figure:
         margin=dict(l=55, r=20, t=60, b=50),
         title=dict(text=f"{view.sampler}: quality vs number of steps ({view.n_particles} "
                    "particles)", font=dict(size=15), x=0, y=0.98, yanchor="top"),
-        legend=dict(orientation="h", yanchor="bottom", y=1.08, x=1, xanchor="right"),
+        # on the title's line, right-aligned: above the panels' titles (projector fonts grow)
+        legend=dict(orientation="h", yref="container", yanchor="top", y=0.985, x=1,
+                    xanchor="right"),
         meta=dict(w2_floor=view.w2_floor, nats_top=NATS_TOP),
     )  # fmt: skip
     return fig

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 import subprocess
 import sys
@@ -171,7 +172,7 @@ def test_scoreviz_ui_imports_at_the_top():
 # optional or dev-only). Anything else goes at the top, where a cycle would show at once.
 CORE_FUNCTION_IMPORTS = {
     "scoreviz/exports.py": 1,  # kaleido: optional, PNG/GIF only, starts a browser
-    "scoreviz/metrics.py": 1,  # scipy: a dev dependency (exact W2 in tests and the benchmark)
+    "scoreviz/metrics.py": 1,  # scipy: ~1 s to import, for exact W2 only (the steps chart)
 }
 
 
@@ -229,6 +230,10 @@ print(json.dumps({
     "particles": [len(r.frames.xs[-1]) for r in rows],
     "last_xt_learned": [list(map(float, last[1].x)), list(map(float, rows[0].frames.xs[-1][:, 0]))],
     "energy": [r.report.get("energy_distance") for r in rows],
+    "steps_curves": [c.kind for c in steps.curves],
+    "steps_traces": len(steps_fig.data),
+    "lik_panels": len(lik_fig.data),
+    "lik_nll": [lik.learned.nll, lik.truth.nll_exact_ode],
 }))
 """
 
@@ -252,3 +257,6 @@ def test_the_readme_notebook_cell_draws_the_sampling_figure_without_streamlit():
     assert len(fig_x) == 500
     assert fig_x == pytest.approx(row_x, abs=1e-5)
     assert all(e is not None and e >= 0 for e in out["energy"])
+    # the quality-vs-steps chart and the Likelihood page, drawn from the same problem
+    assert out["steps_curves"] == ["learned", "exact"] and out["steps_traces"] >= 5
+    assert out["lik_panels"] == 3 and all(math.isfinite(v) for v in out["lik_nll"])

@@ -6,6 +6,8 @@ frozen dataclass of arrays out.
     pipelines/dae.py          DAE reconstructions (views/dae.py,        figures/dae.py)
     pipelines/loss.py         Loss vs t          (views/loss.py,        figures/loss.py)
     pipelines/sampling.py     Sampling           (views/sampling.py,    figures/sampling.py)
+    pipelines/steps.py        Sampling's quality vs number of steps     (figures/steps.py)
+    pipelines/likelihood.py   Likelihood (PF-ODE) (views/likelihood.py, figures/likelihood.py)
     pipelines/common.py       t as a settings value, exact samples of the data
 
 The app (through one cached wrapper per piece in `scoreviz.ui.cache`), the benchmark and a
@@ -56,6 +58,16 @@ from scoreviz.pipelines.forward import (
     noised,
     prior_view,
 )
+from scoreviz.pipelines.likelihood import (
+    LikelihoodLearned,
+    LikelihoodSettings,
+    LikelihoodTruth,
+    LikelihoodView,
+    entropy_estimate,
+    likelihood_learned,
+    likelihood_truth,
+    likelihood_view,
+)
 from scoreviz.pipelines.loss import (
     LossSettings,
     LossView,
@@ -89,6 +101,15 @@ from scoreviz.pipelines.score_field import (
     score_field_view,
     velocity_field_view,
 )
+from scoreviz.pipelines.steps import (
+    STEP_COUNTS,
+    StepsCurve,
+    StepsSettings,
+    StepsView,
+    steps_curve,
+    steps_view,
+    w2_floor,
+)
 
 __all__ = [
     "DaeErrorView",
@@ -99,16 +120,24 @@ __all__ = [
     "ForwardAnimation",
     "ForwardSettings",
     "ForwardView",
+    "LikelihoodLearned",
+    "LikelihoodSettings",
+    "LikelihoodTruth",
+    "LikelihoodView",
     "LossSettings",
     "LossView",
     "RAW_ARROW_FILL",
     "ROWS",
+    "STEP_COUNTS",
     "SamplingRow",
     "SamplingSettings",
     "SamplingView",
     "ScoreFieldView",
     "StraightnessView",
     "VelocityFieldView",
+    "StepsCurve",
+    "StepsSettings",
+    "StepsView",
     "dae_error_points",
     "dae_error_view",
     "dae_sigmas",
@@ -118,9 +147,13 @@ __all__ = [
     "denoiser_kinds",
     "denoiser_labels",
     "density_at",
+    "entropy_estimate",
     "forward_animation_view",
     "forward_view",
     "frame_steps",
+    "likelihood_learned",
+    "likelihood_truth",
+    "likelihood_view",
     "loss_bins",
     "loss_floors",
     "loss_view",
@@ -136,10 +169,13 @@ __all__ = [
     "sampling_view_row",
     "score_field_view",
     "short_label",
+    "steps_curve",
+    "steps_view",
     "straightness_view",
     "tkey",
     "train_dae",
     "velocity_field_view",
+    "w2_floor",
     "weighting_floors",
     "with_excess",
 ]

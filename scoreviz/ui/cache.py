@@ -26,7 +26,9 @@ from scoreviz import costs, mixture, pipelines
 from scoreviz.figures import dae as dae_figures
 from scoreviz.figures import fields as field_figures
 from scoreviz.figures import forward as forward_figures
+from scoreviz.figures import likelihood as likelihood_figures
 from scoreviz.figures import sampling as sampling_figures
+from scoreviz.figures import steps as steps_figures
 from scoreviz.forward import schedule_table
 from scoreviz.problem import Problem
 from scoreviz.ui.limits import heavy as heavy_slot
@@ -269,3 +271,38 @@ def _sampling_figure(problem, settings, x0_hat: bool, trails: bool, height: int)
 
 # the Sampling animation, shared: every student at the defaults gets the same built figure
 sampling_figure = shared_figure(_sampling_figure, 32)
+
+
+# ---------------------------------------------------------------------------- Sampling: steps
+# The quality-vs-steps chart, on demand (a toggle): the exact curve is shared by every model.
+steps_curve = cached(pipelines.steps_curve, 16, heavy=True)
+w2_floor = cached(pipelines.w2_floor, 16)
+
+
+def steps_view(problem: Problem, s: pipelines.StepsSettings) -> pipelines.StepsView:
+    """The quality-vs-steps view from cached curves (the exact one without the model)."""
+    return pipelines.steps_view(problem, s, curve=steps_curve, floor=w2_floor)
+
+
+def _steps_figure(problem: Problem, s: pipelines.StepsSettings):
+    return steps_figures.steps_figure(steps_view(problem, s))
+
+
+steps_figure = shared_figure(_steps_figure, 32)
+
+
+# ---------------------------------------------------------------------------- Likelihood
+likelihood_truth = cached(pipelines.likelihood_truth, 16, heavy=True)
+likelihood_learned = cached(pipelines.likelihood_learned, 16, heavy=True)
+
+
+def likelihood_view(problem: Problem, s: pipelines.LikelihoodSettings) -> pipelines.LikelihoodView:
+    """The Likelihood view from cached parts (the exact part is shared by every model)."""
+    return pipelines.likelihood_view(problem, s, truth=likelihood_truth, learned=likelihood_learned)
+
+
+def _likelihood_figure(problem: Problem, s: pipelines.LikelihoodSettings):
+    return likelihood_figures.likelihood_figure(likelihood_view(problem, s))
+
+
+likelihood_figure = shared_figure(_likelihood_figure, 32)

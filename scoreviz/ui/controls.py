@@ -21,7 +21,9 @@ from typing import Any
 import streamlit as st
 
 from scoreviz.figures.sampling import X0_MIN_SNR
+from scoreviz.likelihood import ODE_STEPS
 from scoreviz.losses import WEIGHTINGS
+from scoreviz.pipelines.likelihood import ODE_STEP_CHOICES
 from scoreviz.processes import get_process
 from scoreviz.samplers import SAMPLERS, Knob, sampler_labels
 from scoreviz.stops import nearest, sigma_stops, t_labels, t_stops
@@ -318,6 +320,23 @@ SAMPLER_SHOW = Control(
 SAMPLER_MEMORISED = Control(
     "memorised", "sampler_memorised", "Add the memorising optimum", "checkbox", True
 )
+SAMPLER_STEPS_CHART = Control(
+    "steps_chart", "sampler_steps_chart", "Quality vs number of steps", "toggle", False,
+    help="The chosen sampler at 1, 2, 4, …, 200 steps with the learned and the exact score: "
+    "nats lost and W2 against fresh exact samples (a few seconds, computed when switched on).",
+)  # fmt: skip
+
+LIKELIHOOD_STEPS = Control(
+    "ode_steps", "likelihood_steps", "ODE steps (RK4)", "select_slider", ODE_STEPS,
+    options=ODE_STEP_CHOICES,
+    help="Fixed RK4 steps from t_min to 1, four score evaluations each; the table shows the "
+    "solver's own error (the exact score's ODE against the exact density) at this count.",
+)  # fmt: skip
+LIKELIHOOD_GRID = Control(
+    "grid", "likelihood_grid", "Grid points per side", "select_slider", 60,
+    options=(40, 60, 80),
+    help="Each grid point is one ODE solve: the time grows with its square.",
+)  # fmt: skip
 
 
 def sampler_knobs() -> tuple[Control, ...]:
@@ -347,7 +366,9 @@ PAGE_CONTROLS: dict[str, Callable[[], tuple[Control, ...]]] = {
         SAMPLER_TRAILS,
         SAMPLER_SHOW,
         SAMPLER_MEMORISED,
+        SAMPLER_STEPS_CHART,
     ),  # fmt: skip
+    "views/likelihood.py": lambda: (LIKELIHOOD_STEPS, LIKELIHOOD_GRID),
 }
 
 

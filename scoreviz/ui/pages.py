@@ -75,6 +75,12 @@ VIEWS: tuple[PageSpec, ...] = (
         ":material/animation:",
         "eight samplers, learned vs exact score, animated",
     ),
+    PageSpec(
+        "views/likelihood.py",
+        "Likelihood",
+        ":material/query_stats:",
+        "the model's own density (probability-flow ODE) vs the exact log p₀",
+    ),
 )
 PAGES: tuple[PageSpec, ...] = (HOME, *VIEWS)  # navigation order; Home is the default page
 

@@ -93,6 +93,7 @@ _TRAIN_OPTIONAL = {
     "time_sampling": (str,),
     "parent": (str, type(None)),
     "parent_digest": (str, type(None)),
+    "tail_stretch": (bool,),
 }
 _MODEL_OPTIONAL = {
     "x_freqs": (int,),

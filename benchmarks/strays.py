@@ -32,7 +32,7 @@ from scoreviz.training import TrainConfig, train  # noqa: E402
 
 VARIANTS: dict[str, dict] = {
     "base": {},
-    "no_stretch": {"tail_stretch": False},  # the default before the tail stretch
+    "tail_stretch": {"tail_stretch": True},  # training.stretch_tail (off by default)
     "x0": {"model": ModelConfig(parameterization="x0")},
     "score": {"model": ModelConfig(parameterization="score")},
     "min_snr": {"weighting": "min_snr"},

@@ -161,7 +161,7 @@ def test_model_id_is_a_stable_hash_of_every_setting():
     cfg = TrainConfig()
     d = dataclasses.asdict(cfg)
     # settings at the value they had before they existed are not hashed (older ids stay valid)
-    del d["parent"], d["parent_digest"], d["model"]["residual"]
+    del d["parent"], d["parent_digest"], d["tail_stretch"], d["model"]["residual"]
     text = json.dumps(d, sort_keys=True)
     assert cfg.model_id == hashlib.sha1(text.encode()).hexdigest()[:12]
     assert TrainConfig(time_sampling="uniform").model_id != cfg.model_id
@@ -246,7 +246,7 @@ def test_schedule_and_time_sampling():
 def test_the_tail_stretch_widens_only_low_noise_draws_far_out():
     """Issue 21: where sigma_t < TAIL_BELOW a draw of radius r > TAIL_R0 gets radius TAIL_R0 +
     TAIL_K (r - TAIL_R0), same direction; nearer draws and higher noise are left alone, and a
-    config without the stretch keeps the model id the code gave it before the stretch existed."""
+    config without the stretch (the default) keeps the model id it had before the stretch."""
     process = get_process("vp_linear")
     model = training.build_model(ModelConfig(), process)
     eps = torch.randn(4000, 2, generator=torch.Generator().manual_seed(0))
@@ -265,7 +265,8 @@ def test_the_tail_stretch_widens_only_low_noise_draws_far_out():
     old = dataclasses.asdict(TrainConfig(tail_stretch=False))
     del old["tail_stretch"]
     assert TrainConfig.from_dict(old).model_id == TrainConfig(tail_stretch=False).model_id
-    assert TrainConfig().model_id != TrainConfig(tail_stretch=False).model_id
+    assert TrainConfig().model_id == TrainConfig(tail_stretch=False).model_id  # off by default
+    assert TrainConfig(tail_stretch=True).model_id != TrainConfig().model_id
 
 
 def test_a_config_without_time_sampling_gets_its_processes_default():

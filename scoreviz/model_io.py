@@ -94,6 +94,7 @@ _TRAIN_OPTIONAL = {
     "parent": (str, type(None)),
     "parent_digest": (str, type(None)),
     "coupling": (str,),
+    "tail_stretch": (bool,),
 }
 _MODEL_OPTIONAL = {
     "x_freqs": (int,),

@@ -161,7 +161,8 @@ def test_model_id_is_a_stable_hash_of_every_setting():
     cfg = TrainConfig()
     d = dataclasses.asdict(cfg)
     # settings at the value they had before they existed are not hashed (older ids stay valid)
-    del d["parent"], d["parent_digest"], d["coupling"], d["model"]["residual"]
+    del d["parent"], d["parent_digest"], d["coupling"], d["tail_stretch"]
+    del d["model"]["residual"]
     text = json.dumps(d, sort_keys=True)
     assert cfg.model_id == hashlib.sha1(text.encode()).hexdigest()[:12]
     assert TrainConfig(time_sampling="uniform").model_id != cfg.model_id
@@ -179,12 +180,12 @@ def test_settings_added_later_keep_older_model_ids():
     """A config written before time_sampling, parent, x_freqs and residual existed (a model file)
     reads back with the behaviour it had, and its id is the hash of exactly its old fields."""
     old = dataclasses.asdict(TrainConfig())
-    for key in ("time_sampling", "parent", "parent_digest", "coupling"):
+    for key in ("time_sampling", "parent", "parent_digest", "coupling", "tail_stretch"):
         del old[key]
     for key in ("x_freqs", "residual", "x_gate", "prior_skip"):
         del old["model"][key]
     cfg = TrainConfig.from_dict(old)
-    assert cfg.time_sampling == "uniform" and cfg.parent is None
+    assert cfg.time_sampling == "uniform" and cfg.parent is None and cfg.tail_stretch is False
     assert cfg.coupling == "independent" and cfg.weighting == "sigma2"
     assert cfg.model.x_freqs == 0 and cfg.model.residual is False
     assert cfg.model.x_gate is False and cfg.model.prior_skip is False
@@ -244,6 +245,32 @@ def test_schedule_and_time_sampling():
     assert t.min() >= 0.001 and t.max() <= 1.0
     counts = torch.histc(t, bins=10, min=0.001, max=1.0)
     assert (counts == 100).all()  # stratified: exactly one draw per 1/n bin
+
+
+def test_the_tail_stretch_widens_only_low_noise_draws_far_out():
+    """Issue 21: where sigma_t < TAIL_BELOW a draw of radius r > TAIL_R0 gets radius TAIL_R0 +
+    TAIL_K (r - TAIL_R0), same direction; nearer draws and higher noise are left alone, and a
+    config without the stretch (the default) keeps the model id it had before the stretch."""
+    process = get_process("vp_linear")
+    model = training.build_model(ModelConfig(), process)
+    eps = torch.randn(4000, 2, generator=torch.Generator().manual_seed(0))
+    t = torch.linspace(process.t_min, 1.0, 4000, dtype=torch.float64)
+    out = training.stretch_tail(model, t, eps)
+    r, r_out = eps.norm(dim=1), out.norm(dim=1)
+    low = process.sigma(t) < training.TAIL_BELOW
+    far = r > training.TAIL_R0
+    assert low.any() and (low & far).any() and (~low).any()
+    keep = ~(low & far)
+    assert torch.equal(out[keep], eps[keep])
+    want = training.TAIL_R0 + training.TAIL_K * (r - training.TAIL_R0)
+    assert torch.allclose(r_out[low & far], want[low & far], rtol=1e-5)
+    cos = (out * eps).sum(1) / (r_out * r)
+    assert torch.allclose(cos, torch.ones_like(cos), atol=1e-5)
+    old = dataclasses.asdict(TrainConfig(tail_stretch=False))
+    del old["tail_stretch"]
+    assert TrainConfig.from_dict(old).model_id == TrainConfig(tail_stretch=False).model_id
+    assert TrainConfig().model_id == TrainConfig(tail_stretch=False).model_id  # off by default
+    assert TrainConfig(tail_stretch=True).model_id != TrainConfig().model_id
 
 
 def test_a_config_without_time_sampling_gets_its_processes_default():

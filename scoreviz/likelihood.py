@@ -125,12 +125,19 @@ def ode_log_density(
     n_steps: int = ODE_STEPS,
     prior_log_prob: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> OdeDensity:
-    """log p_{t_min}(x) (N,) of the model whose score is score_fn, by RK4 along the PF-ODE from
-    t_min to 1 (`ode_times`) with the exact divergence; the density at t = 1 is prior_log_prob
-    (default: the Gaussian prior). x keeps its dtype on the path; the integral is float64."""
+    """log q(x) (N,): the density of x_{t_min} / alpha_{t_min} under the model whose score is
+    score_fn, by RK4 along the PF-ODE from t_min to 1 (`ode_times`) with the exact divergence,
+    started at alpha_{t_min} x (+ d log alpha_{t_min}, the change of variables of the rescaling);
+    the density at t = 1 is prior_log_prob (default: the Gaussian prior). q is p_0 blurred by
+    sigma_{t_min} / alpha_{t_min} only: without the rescaling a process whose alpha_{t_min} is not
+    ~1 (the linear path: 0.99) would also be judged on data shrunk by alpha (0.04 nats on the
+    spirals). Its exact value: `start_log_prob`. x keeps its dtype on the path; the integral is
+    float64."""
     log_prior = prior_log_prob or gaussian_prior_log_prob(process)
     ts = ode_times(process, n_steps).tolist()
-    total = torch.zeros(x.shape[0], dtype=torch.float64)
+    alpha = float(process.at(process.t_min).alpha)
+    x = alpha * x
+    total = torch.full((x.shape[0],), x.shape[1] * math.log(alpha), dtype=torch.float64)
     for t0, t1 in zip(ts[:-1], ts[1:], strict=True):
         cancel.check()  # work whose page has gone stops here, within one step
         x, d = _rk4_step(score_fn, process, x, t0, t1 - t0)
@@ -146,6 +153,19 @@ def _rk4_step(score_fn, process, x, t, h):
     v4, d4 = drift_divergence(score_fn, process, x + h * v3, t + h)
     x_next = x + (h / 6) * (v1 + 2 * v2 + 2 * v3 + v4)
     return x_next, (h / 6) * (d1 + 2 * d2 + 2 * d3 + d4)
+
+
+def start_log_prob(dist: GaussianMixture, process: NoiseProcess):
+    """The exact log q (N,) that `ode_log_density` aims at: the density of x_{t_min} / alpha at
+    t_min, log p_{t_min}(alpha x) + d log alpha, float64."""
+    alpha = float(process.at(process.t_min).alpha)
+    log_p = mixture_log_prob_at(dist, process, process.t_min)
+
+    def log_prob(x: torch.Tensor) -> torch.Tensor:
+        x = x.to(torch.float64)
+        return log_p(alpha * x) + x.shape[1] * math.log(alpha)
+
+    return log_prob
 
 
 def mixture_log_prob_at(dist: GaussianMixture, process: NoiseProcess, t: float):

@@ -108,7 +108,7 @@ def _ode_error(dist_key: str, process_key: str, n_steps: int) -> tuple[torch.Ten
     x = _points(dist, 200, 11)
     p1 = L.mixture_log_prob_at(dist, process, 1.0)
     out = L.ode_log_density(exact_score_fn(dist, process), process, x, n_steps, p1)
-    exact = L.mixture_log_prob_at(dist, process, process.t_min)(x)
+    exact = L.start_log_prob(dist, process)(x)
     return (out.log_p - exact).abs(), float((out.log_p - dist.log_prob(x)).mean().abs())
 
 
@@ -140,7 +140,7 @@ def test_rk4_is_fourth_order():
     dist, process = get_distribution("eight_gaussians"), get_process("vp_cosine")
     x = _points(dist, 100, 5)
     p1 = L.mixture_log_prob_at(dist, process, 1.0)
-    exact = L.mixture_log_prob_at(dist, process, process.t_min)(x)
+    exact = L.start_log_prob(dist, process)(x)
     score = exact_score_fn(dist, process)
     errs = [
         float((L.ode_log_density(score, process, x, n, p1).log_p - exact).abs().mean())

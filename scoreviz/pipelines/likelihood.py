@@ -33,6 +33,7 @@ from scoreviz.likelihood import (
     ODE_STEPS,
     mixture_log_prob_at,
     ode_log_density,
+    start_log_prob,
 )
 from scoreviz.problem import Problem
 from scoreviz.score import ScoreFn, exact_score_fn
@@ -70,7 +71,7 @@ class LikelihoodTruth:
     """What only the data and process decide.
 
     grid: the G x G grid (rows = y); log_p0 (G, G): exact log p_0 there; heldout (N, 2): fresh
-    exact samples; at those, log_p0, log_ptmin (the noised mixture at t_min), ode (the exact
+    exact samples; at those, log_p0, log_ptmin (`start_log_prob`: x_{t_min} / alpha), ode (the exact
     score's ODE ending at the Gaussian prior: the exact model's density) and ode_p1 (the same
     paths ending at the exact p_1: only the solver's error is left), all (N,) float64;
     entropy, entropy_se: Monte Carlo of -log p_0 over n_entropy exact samples and its standard
@@ -195,7 +196,7 @@ def likelihood_truth(problem: Problem, s: LikelihoodSettings) -> LikelihoodTruth
         log_p0=grids.finite(log_p0.numpy()).reshape(grid.size, grid.size).astype(np.float64),
         heldout=x.numpy(),
         heldout_log_p0=dist.log_prob(x).numpy(),
-        heldout_log_ptmin=mixture_log_prob_at(dist, process, process.t_min)(x).numpy(),
+        heldout_log_ptmin=start_log_prob(dist, process)(x).numpy(),
         ode=exact.log_p.numpy(),
         ode_p1=ode_p1.numpy(),
         entropy=entropy,

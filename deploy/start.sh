@@ -62,12 +62,41 @@ for i in $(seq 1 "$N"); do
 done
 haproxy -c -q -f "$CFG"
 
+# One supervisor per replica: it runs the replica, and when the replica dies (a crash, the OOM
+# killer, a kill) starts it again after a backoff, so the hall heals by itself: HAProxy's health
+# check sees the new process answer and puts it back in the pool (`rise` checks later). The
+# backoff doubles from RESTART_MIN_DELAY up to RESTART_MAX_DELAY seconds while the replica keeps
+# dying young (alive under RESTART_RESET seconds), so a replica that cannot start (a broken
+# checkout, a port taken) does not spin; a replica that ran a while starts again at once.
+# The replica's pid is in $RUN_DIR/replica-i.pid (rewritten at each start), the supervisor's in
+# replica-i.supervisor.pid, each restart counted in replica-i.restarts and logged.
+RESTART_MIN_DELAY=${RESTART_MIN_DELAY:-1}
+RESTART_MAX_DELAY=${RESTART_MAX_DELAY:-30}
+RESTART_RESET=${RESTART_RESET:-60}
+supervise() {
+  local i=$1 port=$2 child="" delay=$RESTART_MIN_DELAY started rc restarts=0
+  trap '[[ -n $child ]] && kill "$child" 2>/dev/null; wait 2>/dev/null; exit 0' TERM INT
+  while true; do
+    started=$SECONDS
+    "$PY" -m streamlit run app.py --server.port "$port" --server.address 127.0.0.1 \
+      --server.headless true >> "$RUN_DIR/replica-$i.log" 2>&1 &
+    child=$!
+    echo "$child" > "$RUN_DIR/replica-$i.pid"
+    rc=0
+    wait "$child" || rc=$?
+    if ((SECONDS - started >= RESTART_RESET)); then delay=$RESTART_MIN_DELAY; fi
+    restarts=$((restarts + 1))
+    echo "$restarts" > "$RUN_DIR/replica-$i.restarts"
+    echo "$(date -u +%FT%TZ) replica $i (pid $child) exited with $rc; restart $restarts in" \
+      "${delay}s" | tee -a "$RUN_DIR/replica-$i.log" >&2
+    sleep "$delay" & wait $! || true  # a plain sleep would hold the TERM trap until it ends
+    delay=$((delay * 2 > RESTART_MAX_DELAY ? RESTART_MAX_DELAY : delay * 2))
+  done
+}
 for i in $(seq 1 "$N"); do
-  port=$((BASE_PORT + i - 1))
-  "$PY" -m streamlit run app.py --server.port "$port" --server.address 127.0.0.1 \
-    --server.headless true > "$RUN_DIR/replica-$i.log" 2>&1 &
+  supervise "$i" $((BASE_PORT + i - 1)) &
   pids+=($!)
-  echo $! > "$RUN_DIR/replica-$i.pid"
+  echo $! > "$RUN_DIR/replica-$i.supervisor.pid"
 done
 haproxy -db -f "$CFG" > "$RUN_DIR/haproxy.log" 2>&1 &
 pids+=($!)
@@ -75,5 +104,6 @@ echo $! > "$RUN_DIR/haproxy.pid"
 
 echo "scoreviz: $N replicas (ports $BASE_PORT-$((BASE_PORT + N - 1))) behind http://$SCOREVIZ_BIND"
 echo "  stats: http://$SCOREVIZ_STATS_BIND/stats   logs: $RUN_DIR   models: $SCOREVIZ_MODEL_STORE"
-# Run until HAProxy stops or a signal arrives (a dead replica is HAProxy's to route around).
+# Run until HAProxy stops or a signal arrives (a dead replica is its supervisor's to restart, and
+# HAProxy's to route around meanwhile).
 wait "${pids[-1]}"

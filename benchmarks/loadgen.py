@@ -107,6 +107,10 @@ class StreamlitSession:
     page: str = ""  # the current page's script hash
     widgets: dict[str, Widget] = field(default_factory=dict)  # label -> widget
     states: dict[str, WidgetState] = field(default_factory=dict)  # widget id -> value sent
+    # the select boxes' and number inputs' values on screen (the sidebar's data, process, seed;
+    # the sampler): a browser sends every widget's value with each run, and without them the
+    # app would fall back to its defaults after a session's first run
+    shown: dict[str, WidgetState] = field(default_factory=dict)
     alerts: list[str] = field(default_factory=list)  # st.error/warning/success/info bodies
     exceptions: list[str] = field(default_factory=list)  # Streamlit's exception elements
     errors_shown: list[str] = field(default_factory=list)  # st.error bodies, every run's
@@ -207,6 +211,18 @@ class StreamlitSession:
             options = list(getattr(w, "options", []))
             value = list(w.raw_value) if kind == "slider" else []
             self.widgets[w.label] = Widget(w.id, kind, fragment_id, options, value)
+        if kind == "selectbox" and el.selectbox.options:
+            w = el.selectbox
+            text = w.raw_value if w.HasField("raw_value") else w.options[w.default or 0]
+            self.shown[w.id] = WidgetState(id=w.id, string_value=text)
+        elif kind == "number_input":
+            w = el.number_input
+            value = w.value if w.HasField("value") else w.default
+            self.shown[w.id] = (
+                WidgetState(id=w.id, int_value=int(value))
+                if w.data_type == w.INT
+                else WidgetState(id=w.id, double_value=value)
+            )
 
     # --- what the browser sends
     async def rerun(
@@ -230,7 +246,7 @@ class StreamlitSession:
         cs.fragment_id = fragment_id
         cs.context_info.timezone = "UTC"
         cs.context_info.url = self.url + "/"
-        states = dict(self.states)
+        states = {**self.shown, **self.states}
         if widget is not None:
             states[widget.id] = widget
             if widget.WhichOneof("value") != "trigger_value":

@@ -243,6 +243,16 @@ class Student:
             del s.interactions[n:-1]
 
 
+async def arrive_on(s: StreamlitSession, page_name: str) -> Interaction:
+    """The session's first run on page `page_name`, as a browser opening `/<page_name>?...`
+    sends it (by name: the page hashes are not known before the first run)."""
+    back = loadgen.BackMsg()
+    cs = back.rerun_script
+    cs.query_string, cs.page_name = s.query, page_name
+    cs.context_info.timezone, cs.context_info.url = "UTC", f"{s.url}/{page_name}"
+    return await s._send("arrive", back)
+
+
 async def student(url: str, plan: Plan, rng: random.Random, arrive: float, t0: float) -> Student:
     settings = pick_settings(rng, plan.follow)
     st = Student(
@@ -259,7 +269,11 @@ async def student(url: str, plan: Plan, rng: random.Random, arrive: float, t0: f
         s.interactions.append(Interaction("static", time.perf_counter() - start, nbytes))
         s.query = query(settings)
         await s.connect()
-        await st._timed("home", start, s.rerun("home"))
+        if settings:  # its own link, opened on Sampling: a page reads its settings from the
+            # address on the session's first run only, so the sampler's must come then
+            await st._timed("arrive:sampling", start, arrive_on(s, "sampling"))
+        else:
+            await st._timed("home", start, s.rerun("home"))
         await st._timed("page:score_field", time.perf_counter(), s.open_page("score_field"))
         train_at = rng.uniform(time.perf_counter(), end) if st.trains else None
         at = time.perf_counter()

@@ -627,6 +627,43 @@ def summary(cells: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def capacity(cells: list[dict]) -> str:
+    """CPU-s per student per lecture minute (median over cells), the cores that 100 such
+    students keep busy, and the check: a 2-replica hall of 2N students should answer like a
+    1-replica hall of N (same students per replica, one core each) where cores are free."""
+    per = [c["cpu_per_student_minute"] for c in cells]
+    med = statistics.median(per)
+    busy = med * 100 / 60  # CPU-s per second for 100 students = cores kept busy
+    lines = [
+        f"CPU-s per student per lecture minute: median {med:.2f} "
+        f"(range {min(per):.2f}-{max(per):.2f}, {len(per)} cells)",
+        f"100 students keep {busy:.1f} cores busy; at 60 % utilisation (headroom for the p95): "
+        f"{busy / 0.6:.1f} cores, one replica per core",
+        "",
+        "| prediction: 2 replicas, 2N vs 1 replica, N | key p95 s | probe:key p95 s "
+        "| page:sampling p95 s |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    by = {(c["replicas"], c["sessions"], c["start"]): [] for c in cells}
+    for c in cells:
+        by[(c["replicas"], c["sessions"], c["start"])].append(c)
+
+    def med_p95(cs: list[dict], col: str) -> str:
+        xs = [c["kinds"][col]["p95"] for c in cs if col in c["kinds"]]
+        return f"{statistics.median(xs):.2f}" if xs else ""
+
+    for (r, n, start), cs in sorted(by.items()):
+        twin = by.get((2, 2 * n, start)) if r == 1 else None
+        if twin:
+            cols = ("key", "probe:key", "page:sampling")
+            lines.append(
+                f"| 1 replica N={n} -> 2 replicas N={2 * n} ({start}) | "
+                + " | ".join(f"{med_p95(cs, k)} -> {med_p95(twin, k)}" for k in cols)
+                + " |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--replicas", type=int, nargs="+", default=[1, 2])
@@ -647,7 +684,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", default=os.environ.get("TMPDIR", "/tmp") + "/loadgen-students")
     p.add_argument("--app-dir", type=Path, default=ROOT)
     p.add_argument("--json", type=Path, help="append each cell here (JSON lines)")
+    p.add_argument("--summarise", type=Path, help="only print the tables of a --json file")
     args = p.parse_args(argv)
+    if args.summarise:
+        cells = [json.loads(line) for line in args.summarise.read_text().splitlines() if line]
+        print(summary(cells), "\n\n" + capacity(cells))
+        return 0
     if "warm" in args.start and not (args.warm_store and args.warm_store.is_dir()):
         p.error("warm rows need --warm-store (a directory filled by scripts/warm.py)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -664,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
                     if args.json:
                         with args.json.open("a") as f:
                             f.write(json.dumps(cells[-1]) + "\n")
-    print(summary(cells))
+    print(summary(cells), "\n\n" + capacity(cells))
     bad = any(c["errors"] or c["exceptions"] or c["errors_shown"] for c in cells)
     bad |= any(k["failed"] for c in cells for k in c["kinds"].values())
     return 1 if bad else 0

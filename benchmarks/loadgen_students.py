@@ -219,7 +219,7 @@ class Student:
         s = self.session
         timeout, s.timeout = s.timeout, self.plan_train_timeout
         try:
-            await self._timed("page:home", time.perf_counter(), s.open_page(""))
+            await self._timed("page:home", time.perf_counter(), s.open_page("Home"))
             await self._timed("train", scheduled, s.train_default(poll=0.5), record=False)
         finally:
             s.timeout = timeout
@@ -364,11 +364,12 @@ def probe(
                 lambda t: page.wait_for_function(FIELD_JS, timeout=t),
             )
             on_field = True
-            train_at = rng.uniform(time.perf_counter(), end) if train else None
-            at = time.perf_counter()
+            now = time.perf_counter()
+            train_at = rng.uniform(now, (now + end) / 2) if train else None  # in time to finish
+            at = now
             while True:
                 at += rng.expovariate(1 / plan.think)
-                if at > end:
+                if at > end and train_at is None:
                     break
                 time.sleep(max(0.0, at - time.perf_counter()))
                 if train_at is not None and at > train_at:

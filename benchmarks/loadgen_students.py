@@ -162,6 +162,7 @@ class Student:
     pending: asyncio.Task | None = None
     interrupted: int = 0
     errors: list[str] = field(default_factory=list)
+    train_timeout: float = 600.0  # seconds a training (queue included) may take
 
     async def _answer(self, name: str, scheduled: float, before: int) -> None:
         """Wait for the run sent last to finish; record its latency from `scheduled`."""
@@ -217,18 +218,16 @@ class Student:
         second (the browser's auto-rerun while a job runs), then back to Score field."""
         await self.settle()
         s = self.session
-        timeout, s.timeout = s.timeout, self.plan_train_timeout
+        timeout, s.timeout = s.timeout, self.train_timeout
         try:
             await self._timed("page:home", time.perf_counter(), s.open_page("Home"))
-            await self._timed("train", scheduled, s.train_default(poll=0.5), record=False)
+            await self._timed("train", scheduled, s.train_default(poll=0.5))
         finally:
             s.timeout = timeout
         await s.open_page("score_field")
         self.page = "score_field"
 
-    plan_train_timeout: float = 600.0
-
-    async def _timed(self, name: str, scheduled: float, coro, record: bool = True) -> None:
+    async def _timed(self, name: str, scheduled: float, coro) -> None:
         s = self.session
         n = len(s.interactions)
         try:
@@ -258,7 +257,7 @@ async def student(url: str, plan: Plan, rng: random.Random, arrive: float, t0: f
     st = Student(
         StreamlitSession(url, timeout=plan.timeout), rng, settings, rng.random() < plan.train_share
     )
-    st.plan_train_timeout = plan.train_timeout
+    st.train_timeout = plan.train_timeout
     s = st.session
     await asyncio.sleep(max(0.0, t0 + arrive - time.perf_counter()))
     end = t0 + plan.ramp + plan.minutes * 60
@@ -374,7 +373,7 @@ def probe(
                 time.sleep(max(0.0, at - time.perf_counter()))
                 if train_at is not None and at > train_at:
                     train_at = None
-                    home = first_visit_home(page)
+                    home = page.get_by_role("link", name="Home").first.click
                     timed(
                         "page:home",
                         home,
@@ -429,10 +428,6 @@ def probe(
             out.errors.append(f"probe: {type(exc).__name__}: {str(exc)[:200]}")
         finally:
             browser.close()
-
-
-def first_visit_home(page):
-    return lambda: page.get_by_role("link", name="Home").first.click()
 
 
 # ----------------------------------------------------------------------------- a run

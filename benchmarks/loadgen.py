@@ -85,6 +85,9 @@ class Interaction:
     bytes: int
     # CPU seconds the server process used meanwhile (all its sessions': exact only for N = 1)
     server_cpu: float | None = None
+    # True when it never got its answer (timed out, connection closed, refused): `seconds` is
+    # then the time waited (the timeout), and it counts in the percentiles as that
+    failed: bool = False
 
 
 @dataclass
@@ -104,6 +107,10 @@ class StreamlitSession:
     page: str = ""  # the current page's script hash
     widgets: dict[str, Widget] = field(default_factory=dict)  # label -> widget
     states: dict[str, WidgetState] = field(default_factory=dict)  # widget id -> value sent
+    # the select boxes' and number inputs' values on screen (the sidebar's data, process, seed;
+    # the sampler): a browser sends every widget's value with each run, and without them the
+    # app would fall back to its defaults after a session's first run
+    shown: dict[str, WidgetState] = field(default_factory=dict)
     alerts: list[str] = field(default_factory=list)  # st.error/warning/success/info bodies
     exceptions: list[str] = field(default_factory=list)  # Streamlit's exception elements
     errors_shown: list[str] = field(default_factory=list)  # st.error bodies, every run's
@@ -204,6 +211,18 @@ class StreamlitSession:
             options = list(getattr(w, "options", []))
             value = list(w.raw_value) if kind == "slider" else []
             self.widgets[w.label] = Widget(w.id, kind, fragment_id, options, value)
+        if kind == "selectbox" and el.selectbox.options:
+            w = el.selectbox
+            text = w.raw_value if w.HasField("raw_value") else w.options[w.default or 0]
+            self.shown[w.id] = WidgetState(id=w.id, string_value=text)
+        elif kind == "number_input":
+            w = el.number_input
+            value = w.value if w.HasField("value") else w.default
+            self.shown[w.id] = (
+                WidgetState(id=w.id, int_value=int(value))
+                if w.data_type == w.INT
+                else WidgetState(id=w.id, double_value=value)
+            )
 
     # --- what the browser sends
     async def rerun(
@@ -227,7 +246,7 @@ class StreamlitSession:
         cs.fragment_id = fragment_id
         cs.context_info.timezone = "UTC"
         cs.context_info.url = self.url + "/"
-        states = dict(self.states)
+        states = {**self.shown, **self.states}
         if widget is not None:
             states[widget.id] = widget
             if widget.WhichOneof("value") != "trigger_value":
@@ -245,14 +264,22 @@ class StreamlitSession:
             await self._ws.send(back.SerializeToString())
             status = await asyncio.wait_for(self._finished.get(), self.timeout)
         except (ConnectionClosed, asyncio.TimeoutError) as exc:
+            self._failed(name, start, before)
             raise ProtocolError(f"{name}: {type(exc).__name__}") from exc
         if status is None:
+            self._failed(name, start, before)
             raise ProtocolError(f"{name}: the server closed the connection")
         done = Interaction(name, time.perf_counter() - start, self.received - before)
         if cpu is not None:
             done.server_cpu = cpu_seconds(getattr(self.url, "pid", None)) - cpu
         self.interactions.append(done)
         return done
+
+    def _failed(self, name: str, start: float, before: int) -> None:
+        """Record an interaction that got no answer: a timeout counts as the timeout (a student
+        waited at least that long), never as missing."""
+        waited = max(time.perf_counter() - start, 0.0)
+        self.interactions.append(Interaction(name, waited, self.received - before, failed=True))
 
     async def open_page(self, url_path: str) -> Interaction:
         return await self.rerun(f"page:{url_path}", page=url_path)
@@ -284,8 +311,10 @@ class StreamlitSession:
         await self.click(TRAIN_BUTTON)
         while not any(m in a for a in self.alerts for m in TRAINED):
             if len(self.errors_shown) > errors:
+                self._failed("train", start, before)
                 raise ProtocolError(f"training failed: {self.errors_shown[-1]}")
             if time.perf_counter() - start > self.timeout:
+                self._failed("train", start, before)
                 raise ProtocolError(f"training did not finish within {self.timeout:.0f} s")
             await asyncio.sleep(poll)
             await self.rerun("train-poll")
@@ -349,9 +378,16 @@ class RunResult:
     server_cpu: float | None = None  # CPU seconds the server process used during the run
 
 
-async def run_sessions(url: str, n: int, script: Script, ramp: float, deadline: float) -> RunResult:
+async def run_sessions(
+    url: str, n: int, script: Script, ramp: float, deadline: float, seed: int | None = None
+) -> RunResult:
     """n lecture sessions against `url`, starts spread over `ramp` s, all cut at `deadline` s.
-    When `url` is a `Server` (from `serve`), its CPU time during the run is measured too."""
+    When `url` is a `Server` (from `serve`), its CPU time during the run is measured too.
+
+    Session i's t path comes from `random.Random(f"{seed}/{n}/{i}")`: a new `seed` (default: a
+    fresh one per call) gives every run its own paths, so a run never finds the figures an
+    earlier run (an N = 32 before an N = 64) left in the server's caches."""
+    seed = random.randrange(2**32) if seed is None else seed
     cpu_before = cpu_seconds(getattr(url, "pid", None))
     sessions = [StreamlitSession(url, timeout=max(30.0, deadline / 2)) for _ in range(n)]
     errors: list[str] = []
@@ -359,9 +395,12 @@ async def run_sessions(url: str, n: int, script: Script, ramp: float, deadline: 
     async def one(i: int, s: StreamlitSession) -> None:
         await asyncio.sleep(ramp * i / max(n, 1))
         try:
-            await lecture(s, script, random.Random(i))
+            await lecture(s, script, random.Random(f"{seed}/{n}/{i}"))
         except (ProtocolError, OSError) as exc:
             errors.append(f"session {i}: {exc}")
+        except asyncio.CancelledError:  # cut at the deadline: its unanswered wait counts too
+            s.interactions.append(Interaction("cut", time.perf_counter() - start, 0, failed=True))
+            raise
 
     start = time.perf_counter()
     tasks = [asyncio.ensure_future(one(i, s)) for i, s in enumerate(sessions)]
@@ -412,11 +451,12 @@ def summarise(result: RunResult) -> dict:
             by_kind.setdefault(it.name, []).append(it)
     kinds = {}
     for name, items in sorted(by_kind.items()):
-        secs = [it.seconds for it in items]
+        secs = [it.seconds for it in items]  # failed ones included, as the time they waited
         cpus = [it.server_cpu for it in items if it.server_cpu is not None]
         kinds[name] = {
             "cpu_p50": percentile(cpus, 50) if cpus else None,
             "count": len(items),
+            "failed": sum(it.failed for it in items),
             "p50": percentile(secs, 50),
             "p95": percentile(secs, 95),
             "max": max(secs),
@@ -441,9 +481,9 @@ def summarise(result: RunResult) -> dict:
 def table(summaries: list[dict]) -> str:
     """A Markdown table: one row per (N, interaction kind)."""
     lines = [
-        "| N | interaction | count | p50 s | p95 s | max s | server CPU s (p50) | MB each "
-        "| MB/session | server CPU s/session | load (1 min) |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| N | interaction | count | failed | p50 s | p95 s | max s | server CPU s (p50) "
+        "| MB each | MB/session | server CPU s/session | load (1 min) |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def num(x: float | None) -> str:
@@ -452,7 +492,8 @@ def table(summaries: list[dict]) -> str:
     for s in summaries:
         for name, k in s["kinds"].items():
             lines.append(
-                f"| {s['sessions']} | {name} | {k['count']} | {k['p50']:.3f} | {k['p95']:.3f} | "
+                f"| {s['sessions']} | {name} | {k['count']} | {k.get('failed', 0)} | "
+                f"{k['p50']:.3f} | {k['p95']:.3f} | "
                 f"{k['max']:.3f} | {num(k.get('cpu_p50'))} | {k['mb_mean']:.2f} | "
                 f"{s['mb_per_session']:.1f} | {num(s.get('server_cpu_per_session'))} | "
                 f"{s['load_after'][0]:.1f} |"
@@ -587,7 +628,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(summaries))
     if args.json:
         args.json.write_text(json.dumps(summaries, indent=1))
-    return 1 if any(s["errors"] or s["errors_shown"] for s in summaries) else 0
+    # a failed or timed-out interaction, an error on screen or an exception fails the run
+    bad = ("errors", "errors_shown", "exceptions")
+    return 1 if any(s[k] for s in summaries for k in bad) else 0
 
 
 if __name__ == "__main__":

@@ -35,14 +35,17 @@ is shown without one).
 Permissions (one documented setting for every replica): all replicas run as the same uid (the
 image's user `scoreviz`, uid 10001) with umask 022; model and verdict files are written 0644
 whatever the umask (readable by a replica under another uid, which can load but not write),
-lock files 0644 (opened read-only, flock needs no more), the secret 0600.
+lock files 0644 (opened for writing where the uid may, as NFS needs; read-only otherwise, which
+flock accepts on a local disk), the secret 0600.
 
 Writes are atomic: a temporary file in the same directory, fsync, then `os.replace`, quality
 first and model last, so a reader sees either no model or a whole one (with its verdict).
 `get_or_create` takes the model's lock before it looks, so two replicas asked for the same model
 at once train it once: the second waits, then loads the first's file. A holder that dies releases
 its flock with its process. flock works between processes on one machine; on NFS, Linux maps it
-to POSIX byte-range locks, which need the server's lock manager (NFSv4, or NFSv3 with lockd).
+to a whole-file POSIX lock, which needs the server's lock manager (NFSv4, or NFSv3 with lockd)
+and a descriptor open for writing; a lock that cannot be taken (EBADF, ENOLCK) means "train
+without the store", never a failed training (docs/lecture-hall.md, "Past one machine").
 
 Kept forever: each model is ~0.1-2 MB; delete files (never the lock of a running training) to
 free space. The Adam state of "Train longer" is not stored, so a model loaded from here trains
@@ -83,6 +86,10 @@ MAX_QUALITY_BYTES = 64 * 1024
 MAX_SECRET_BYTES = 4096
 _MODEL_ID = re.compile(r"[0-9a-f]{12}")  # TrainConfig.model_id: sha1's first 12 hex digits
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+# A lock file is opened for writing where the uid may: on NFS, Linux emulates flock(2) with a
+# whole-file fcntl lock, and an exclusive one needs a descriptor open for writing (EBADF on a
+# read-only one). Locally flock needs no more than read access, the fallback.
+_LOCK = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 log = logging.getLogger("scoreviz")
 
 
@@ -186,7 +193,10 @@ class ModelStore:
         """The lock file's descriptor: created if missing, never through a symlink (O_NOFOLLOW:
         a symlinked .lock raises ELOOP, creating nothing elsewhere), regular files only."""
         path = self.path(model_id, ".lock")
-        fd = os.open(path, _READ | os.O_CREAT, FILE_MODE)
+        try:
+            fd = os.open(path, _LOCK | os.O_CREAT, FILE_MODE)
+        except PermissionError:  # another uid's lock file (0644): flock works read-only locally
+            fd = os.open(path, _READ | os.O_CREAT, FILE_MODE)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise OSError(f"{path.name} is not a regular file")
@@ -205,16 +215,17 @@ class ModelStore:
         it is None or was stopped early (a partial model is not what the id promises).
 
         Holds the model's lock throughout, so concurrent callers in any process create it once.
-        A lock that cannot be opened (a sick volume) means: create without the store.
+        A lock that cannot be opened or taken (a sick volume; NFS without its lock manager)
+        means: create without the store.
         """
-        try:
-            lock = self.lock(model_id, should_stop)
-        except OSError as exc:
-            log.warning(
-                "Model store: no lock for %s (%s); trained without the store", model_id, exc
-            )
-            return create(), False
-        with lock:
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(self.lock(model_id, should_stop))
+            except OSError as exc:
+                log.warning(
+                    "Model store: no lock for %s (%s); trained without the store", model_id, exc
+                )
+                return create(), False
             found = self.get(model_id)
             if found is not None:
                 return found, True

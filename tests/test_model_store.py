@@ -5,6 +5,8 @@ racing for one model train it once, and the training job loads what another proc
 from __future__ import annotations
 
 import dataclasses
+import errno
+import fcntl
 import json
 import multiprocessing
 import os
@@ -462,3 +464,29 @@ def test_a_link_to_a_stored_model_with_a_malformed_verdict_shows_it_without_one(
     active = at.session_state["models"][at.session_state["active_model"]]
     assert active.model_id == trained.model_id and active.quality is None
     shared_models().discard(trained.model_id)
+
+
+def test_the_lock_file_is_open_for_writing_as_nfs_needs_for_an_exclusive_lock(tmp_path):
+    """On NFS, Linux emulates flock(LOCK_EX) with a whole-file write lock, which fails with
+    EBADF on a descriptor opened read-only: the store opens its lock files read-write."""
+    fd = ModelStore(tmp_path)._open_lock("0123456789ab")
+    try:
+        assert fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR
+    finally:
+        os.close(fd)
+
+
+def test_a_lock_that_cannot_be_taken_means_training_without_the_store(
+    tmp_path, monkeypatch, caplog
+):
+    """NFS without its lock manager (ENOLCK) or a read-only descriptor there (EBADF): the model
+    is made without the store, not a failed training."""
+
+    def refuse(fd, op):
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(model_store.fcntl, "flock", refuse)
+    store = ModelStore(tmp_path)
+    made = []
+    result, loaded = store.get_or_create("0123456789ab", lambda: made.append(1))
+    assert made == [1] and result is None and not loaded and "no lock" in caplog.text

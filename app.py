@@ -34,6 +34,7 @@ page = pages.by_title(nav.title)
 st.session_state[keys.PAGE] = page.file
 scenes.open_from_link()  # a session's first run: a scene named by the link, then
 links.read_url(page.file)  # the link's settings (over the scene's), before any widget
+links.recall(page.file, st.session_state)  # the page's settings from its last visit
 if present.is_on():
     st.set_page_config(**present.page_config())
 track_session()  # closed once gone for server.disconnectedSessionTTL

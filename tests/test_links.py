@@ -10,6 +10,8 @@ import plotly.graph_objects as go
 import pytest
 
 from scoreviz.figures.style import PROJECTOR, for_projector
+from scoreviz.processes import get_process
+from scoreviz.stops import t_stops
 from scoreviz.ui import keys, links, pages
 from scoreviz.ui.models import find_model
 from tests.apptest_utils import make_app, tiny_result
@@ -262,3 +264,26 @@ def test_t_slider_labels_give_each_stops_sigma(name):
     assert list(labels) == t_options(process)
     for t, text in labels.items():
         assert text == f"t = {t:.3g}  (σ = {schedule_at(process, t)['sigma']:.3g})"
+
+
+def test_a_page_left_and_opened_again_keeps_its_settings_and_its_link():
+    """Streamlit forgets a widget's value once a run ends without drawing it: Sampling came back
+    at the default sampler and steps after a visit to another page, and its link with them."""
+    at = make_app()
+    at.run()
+    at.switch_page("views/sampling.py")
+    at.session_state[keys.LINKS_READ] = False  # a shared link, opened
+    at.query_params["sampler"] = "pf_ode_heun"
+    at.run()
+    at.slider(key="sampler_steps").set_value(40).run()  # then a slider moved by hand
+    at.switch_page("views/forward.py").run()
+    t = t_stops(get_process("vp_linear"))[3]
+    at.select_slider(key="forward_t_vp_linear").set_value(t).run()
+    at.switch_page("views/sampling.py").run()
+    assert not at.exception
+    assert at.selectbox(key="sampler").value == "pf_ode_heun"
+    assert at.slider(key="sampler_steps").value == 40
+    q = dict(at.query_params)
+    assert (q["sampler"], q["steps"]) == ("pf_ode_heun", "40")
+    at.switch_page("views/forward.py").run()
+    assert at.select_slider(key="forward_t_vp_linear").value == t

@@ -62,6 +62,9 @@ SCENE_GOTO = "_scene_goto"
 SCENE_TRAINED = "_scene_trained"
 PRESENT_KEPT = "_present_kept"
 LINKS_READ = "_links_read"
+# {widget key: value} of every page setting last shown (links.remember / links.recall): Streamlit
+# drops a widget's state when its page is left, so without this a page came back at its defaults
+PAGE_SETTINGS = "_page_settings"
 LINKS_NOTICE = "_links_notice"
 PAGE = "_page_file"
 MAIN_SENT = "_main_chart_sent_at"

@@ -32,10 +32,18 @@ import streamlit as st
 
 from scoreviz import scenes
 from scoreviz.distributions import distribution_labels
-from scoreviz.processes import process_labels
+from scoreviz.processes import PROCESSES, process_labels
 from scoreviz.text import escape
 from scoreviz.ui import keys
-from scoreviz.ui.controls import Param, choice, flag, integer, page_params, show_flag
+from scoreviz.ui.controls import (
+    Param,
+    choice,
+    flag,
+    integer,
+    page_controls,
+    page_params,
+    show_flag,
+)
 from scoreviz.ui.models import restore_models
 
 GLOBAL: tuple[Param, ...] = (
@@ -132,8 +140,33 @@ def url_values(page_file: str, ss: Any) -> dict[str, str]:
     return out
 
 
+def _widget_keys(page_file: str) -> list[str]:
+    """Every session key the page's settings may use (a "{process}" key once per process)."""
+    return list(
+        dict.fromkeys(c.session_key(p) for c in page_controls(page_file) for p in PROCESSES)
+    )
+
+
+def remember(page_file: str, ss: Any) -> None:
+    """Keep the page's settings beside its widgets (see `recall`)."""
+    kept = ss.setdefault(keys.PAGE_SETTINGS, {})
+    kept.update({k: ss[k] for k in _widget_keys(page_file) if k in ss})
+
+
+def recall(page_file: str, ss: Any) -> None:
+    """Before the page's widgets: the settings it had when it was last shown. Streamlit forgets a
+    widget's value once a run ends without drawing it, so leaving Sampling and coming back reset
+    its sampler, steps and particles to the defaults (and the link with them)."""
+    kept = ss.get(keys.PAGE_SETTINGS, {})
+    for k in _widget_keys(page_file):
+        if k in kept and k not in ss:
+            ss[k] = kept[k]
+
+
 def sync(page_file: str) -> None:
-    """Write the view's settings to the URL (only when they changed: no needless messages)."""
+    """Write the view's settings to the URL (only when they changed: no needless messages), and
+    keep them for the page's next visit (`remember`)."""
+    remember(page_file, st.session_state)
     values = url_values(page_file, st.session_state)
     if st.query_params.to_dict() != values:
         st.query_params.from_dict(values)

@@ -37,7 +37,7 @@ from scoreviz.training import train
 STEP_S = 5e-4  # fixed cost of one step (s)
 POINT_S = 5e-7  # per point of the batch, besides the matmuls (s)
 MAC_S = 1.3e-10  # per point and per width² x depth (s)
-OT_BLOCK_S = 6e-3  # one minibatch-OT assignment of couplings.OT_BLOCK pairs (s, measured)
+OT_BLOCK_S = 1e-3  # one minibatch-OT assignment of couplings.OT_BLOCK pairs (s, measured)
 
 
 def step_seconds(config) -> float:

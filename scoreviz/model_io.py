@@ -93,12 +93,14 @@ _TRAIN_OPTIONAL = {
     "time_sampling": (str,),
     "parent": (str, type(None)),
     "parent_digest": (str, type(None)),
+    "label_dropout": _NUM,
 }
 _MODEL_OPTIONAL = {
     "x_freqs": (int,),
     "residual": (bool,),
     "x_gate": (bool,),
     "prior_skip": (bool,),
+    "n_classes": (int,),
 }
 _MODEL_TYPES = {
     "kind": (str,),

@@ -162,6 +162,7 @@ def test_model_id_is_a_stable_hash_of_every_setting():
     d = dataclasses.asdict(cfg)
     # settings at the value they had before they existed are not hashed (older ids stay valid)
     del d["parent"], d["parent_digest"], d["model"]["residual"]
+    del d["label_dropout"], d["model"]["n_classes"]  # issue 24's, at their plain-model values
     text = json.dumps(d, sort_keys=True)
     assert cfg.model_id == hashlib.sha1(text.encode()).hexdigest()[:12]
     assert TrainConfig(time_sampling="uniform").model_id != cfg.model_id
@@ -178,9 +179,9 @@ def test_settings_added_later_keep_older_model_ids():
     """A config written before time_sampling, parent, x_freqs and residual existed (a model file)
     reads back with the behaviour it had, and its id is the hash of exactly its old fields."""
     old = dataclasses.asdict(TrainConfig())
-    for key in ("time_sampling", "parent", "parent_digest"):
+    for key in ("time_sampling", "parent", "parent_digest", "label_dropout"):
         del old[key]
-    for key in ("x_freqs", "residual", "x_gate", "prior_skip"):
+    for key in ("x_freqs", "residual", "x_gate", "prior_skip", "n_classes"):
         del old["model"][key]
     cfg = TrainConfig.from_dict(old)
     assert cfg.time_sampling == "uniform" and cfg.parent is None

@@ -63,8 +63,12 @@ LEGACY_FIELDS = {
     "label_dropout": 0.0,
 }
 # Label dropout of a conditional model: the share of steps' samples that train the null class
-# (the unconditional score). 0.1-0.2 is the usual range (Ho & Salimans 2022 used 0.1-0.2).
-LABEL_DROPOUT = 0.15
+# (the unconditional score). 0.1-0.2 is the usual range (Ho & Salimans 2022). At 0.15 and the
+# plain default's 2,000 steps the unconditional branch lost 0.31-0.32 nats on the spirals (2
+# training seeds; the classes 0.05-0.12, the plain default model 0.19): it sees 15 % of the
+# samples. The default conditional model therefore drops 20 % and trains 3,000 steps.
+LABEL_DROPOUT = 0.2
+CONDITIONAL_STEPS = 3000
 TIME_SAMPLINGS = {  # the first is the Train form's default
     "log_sigma": "uniform in log σ_t",
     "mixed": "½ uniform in t, ½ uniform in log σ_t",
@@ -218,8 +222,10 @@ def n_classes_of(distribution: str) -> int:
 
 
 def default_conditional(distribution: str, process: str, seed: int = 0) -> TrainConfig:
-    """The default model's settings, class-conditional on the built-in's classes."""
-    base = TrainConfig(distribution=distribution, process=process, seed=seed)
+    """The default model's settings, class-conditional on the built-in's classes, trained
+    CONDITIONAL_STEPS steps."""
+    base = TrainConfig(distribution=distribution, process=process, seed=seed,
+                       steps=CONDITIONAL_STEPS)  # fmt: skip
     return conditional(base, n_classes_of(distribution))
 
 

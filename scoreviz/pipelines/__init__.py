@@ -6,6 +6,7 @@ frozen dataclass of arrays out.
     pipelines/dae.py          DAE reconstructions (views/dae.py,        figures/dae.py)
     pipelines/loss.py         Loss vs t          (views/loss.py,        figures/loss.py)
     pipelines/sampling.py     Sampling           (views/sampling.py,    figures/sampling.py)
+    pipelines/guidance.py     Guidance           (views/guidance.py,    figures/guidance.py)
     pipelines/common.py       t as a settings value, exact samples of the data
 
 The app (through one cached wrapper per piece in `scoreviz.ui.cache`), the benchmark and a
@@ -56,6 +57,22 @@ from scoreviz.pipelines.forward import (
     noised,
     prior_view,
 )
+from scoreviz.pipelines.guidance import (
+    GUIDANCE_SAMPLERS,
+    W_STOPS,
+    GuidanceCurve,
+    GuidanceSettings,
+    GuidanceView,
+    TiltedDensity,
+    class_shares,
+    conditional_model,
+    guidance_curve,
+    guidance_view,
+    guided_exact,
+    guided_learned,
+    tilted_density,
+    tilted_samples,
+)
 from scoreviz.pipelines.loss import (
     LossSettings,
     LossView,
@@ -86,6 +103,20 @@ from scoreviz.pipelines.score_field import (
 )
 
 __all__ = [
+    "GUIDANCE_SAMPLERS",
+    "W_STOPS",
+    "GuidanceCurve",
+    "GuidanceSettings",
+    "GuidanceView",
+    "TiltedDensity",
+    "class_shares",
+    "conditional_model",
+    "guidance_curve",
+    "guidance_view",
+    "guided_exact",
+    "guided_learned",
+    "tilted_density",
+    "tilted_samples",
     "DaeErrorView",
     "DaeSettings",
     "DaeView",

@@ -75,6 +75,12 @@ VIEWS: tuple[PageSpec, ...] = (
         ":material/animation:",
         "eight samplers, learned vs exact score, animated",
     ),
+    PageSpec(
+        "views/guidance.py",
+        "Guidance",
+        ":material/call_split:",
+        "classifier-free guidance vs the tilted density, learned and exact",
+    ),
 )
 PAGES: tuple[PageSpec, ...] = (HOME, *VIEWS)  # navigation order; Home is the default page
 

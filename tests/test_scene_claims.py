@@ -273,7 +273,7 @@ def test_forward_scene_strokes_first_letters_later():
 def guidance_settings(name: str, seed: int, **changes) -> pipelines.GuidanceSettings:
     """The Guidance page's settings of the scene (class, w, sampler), as the page reads them."""
     s = settings(name)
-    values = dict(c=int(s["class"]), w=float(s["w"]), sampler=s["sampler"], seed=seed)
+    values = dict(c=int(s["class"]), w=float(s["w"]), sampler=s["guide_sampler"], seed=seed)
     return pipelines.GuidanceSettings(**{**values, **changes})
 
 

@@ -124,7 +124,7 @@ def test_figures_draw_what_the_view_holds(monkeypatch):
     fig = guidance_figure(v)
     images = [im for im in fig.layout.images]
     assert sum(1 for im in images if im.name == "tilted density") == 1
-    exact = next(im for im in images if im.name == "exact guided")
+    exact = next(im for im in images if im.name == "exact guided (DDPM)")
     np.testing.assert_allclose(image_points(exact.to_plotly_json()), v.exact, atol=2e-3)
     assert all(is_image(im.to_plotly_json()) for im in images)
     bars = shares_figure(v)

@@ -41,8 +41,9 @@ def guidance_page() -> None:
         )
         return
     options = _class_options()
-    if st.session_state.get(controls.GUIDE_CLASS.key) not in options:
-        st.session_state[controls.GUIDE_CLASS.key] = "0"  # a link's class this data lacks
+    key = controls.GUIDE_CLASS.key
+    if key in st.session_state and st.session_state[key] not in options:
+        st.session_state[key] = "0"  # a link's (or other data's) class this data lacks
     c1, c2, c3 = st.columns([2, 4, 3], vertical_alignment="bottom")
     c = int(controls.draw(controls.GUIDE_CLASS, c1, options=options))
     w = float(controls.draw(controls.GUIDE_W, c2))

@@ -40,38 +40,39 @@ def _dots(x: np.ndarray | None, px: float, color: str, name: str, legend: bool) 
     return cloud_image(x, px, 4.0, color, name, opacity=0.7, showlegend=legend)
 
 
-def guidance_figure(view: GuidanceView, height: int = 470) -> go.Figure:
+def guidance_figure(view: GuidanceView, height: int = 430) -> go.Figure:
     """Learned guided | exact guided | tilted density (with its samples), from the same seeds."""
     s, xy = view.settings, (-LIM, LIM)
     px = data_per_px(xy, height, 70 + 50)
-    cls = view.class_names[s.c]
     tl = view.tilted
-    learned = _dots(view.learned, px, PALETTE["learned"], "learned guided", True)
-    exact = _dots(view.exact, px, PALETTE["exact"], "exact guided", True)
+    sampler = SAMPLER_SHORT[s.sampler]
+    learned = _dots(view.learned, px, PALETTE["learned"], f"learned guided ({sampler})", True)
+    exact = _dots(view.exact, px, PALETTE["exact"], f"exact guided ({sampler})", True)
     grid = Grid(tl.xs, tl.ys)
     tilted = [
         density_image(grid, tl.density, SOFT_BLUES, "tilted density"),
         *cloud_image(view.tilted_x, px, 2.5, TILTED, "samples of the tilted density",
                      opacity=0.55),
     ]  # fmt: skip
-    sampler = SAMPLER_SHORT[s.sampler]
+    # short titles: a projector's 24 px font fits three of them side by side at 1280 px; the
+    # class and w are on the controls right above
     titles = [
-        f"learned guided score ({sampler})" if view.learned is not None
-        else "learned: no conditional model",
-        f"exact guided score ({sampler})",
-        f"tilted p(x|c)^{s.w:g} · p(x)^{1 - s.w:g}",
-    ]  # fmt: skip
+        "learned, guided" if view.learned is not None else "learned: no conditional model",
+        "exact, guided",
+        "tilted p(x|c)^w p(x)^(1−w)",
+    ]
     panels = [learned, exact, tilted]
     fig = square_panels(panels, titles, [xy] * 3, gap=0.04)
     fig = apply_style(fig, title=None, xy_range=None, equal_aspect=False, height=height)
     fig.update_layout(
         margin=dict(l=50, r=10, t=70, b=50),
-        legend=KEY_LEGEND | dict(orientation="h", y=1.12, x=0, yanchor="bottom"),
+        legend=KEY_LEGEND | dict(orientation="h", y=1.1, x=0, yanchor="bottom"),
     )
-    fig.add_annotation(
-        text=f"class c = {cls}, w = {s.w:g}", xref="paper", yref="paper", x=1, y=1.12,
-        xanchor="right", yanchor="bottom", showarrow=False, font=dict(size=14),
-    )  # fmt: skip
+    if view.learned is None:
+        fig.add_annotation(
+            text="no class-conditional model:<br>train one (below the figures)", x=0, y=0,
+            xref="x", yref="y", showarrow=False, font=dict(size=14, color="#777"),
+        )  # fmt: skip
     return place_shapes(fixed_margins(fig), panels)
 
 
@@ -121,7 +122,7 @@ def curve_figure(curve: GuidanceCurve, w: float, height: int = 300) -> go.Figure
     fig = apply_style(fig, title=None, xy_range=None, equal_aspect=False, height=height)
     fig.update_layout(
         xaxis=dict(domain=[0, 0.44], title_text="guidance weight w"),
-        yaxis=dict(type="log", title_text="energy / floor"),
+        yaxis=dict(type="log", dtick=1, title_text="energy / floor"),
         xaxis2=dict(domain=[0.56, 1], anchor="y2", title_text="guidance weight w"),
         yaxis2=dict(anchor="x2", range=[0, 1.05], tickformat=".0%", title_text="share of c"),
         margin=dict(l=60, r=10, t=70, b=50),

@@ -7,6 +7,11 @@ score and optimal denoiser are exact at every noise level.
 
 `DISTRIBUTIONS` maps registry name -> (display label, builder); `get_distribution(name)` builds
 (and caches) one, scaled so that sqrt(tr Cov / 2) = 1 and centred at 0.
+
+Every built-in has natural classes (`CLASSES`: name -> a function giving each component's class
+and the class names): each Gaussian of the ring, each row of the grid, each moon, ring, spiral arm,
+pinwheel arm, square of the checkerboard, letter of the word, each third of the swiss roll. So
+p(x | c) and p(x) are both exact mixtures (`GaussianMixture.given`, `class_weights`).
 """
 
 from __future__ import annotations
@@ -139,11 +144,58 @@ def word() -> Arrays:
     return _chain(pts, 0.6 * spacing)
 
 
-def _standardise(means: np.ndarray, stds: np.ndarray, weights: np.ndarray) -> GaussianMixture:
-    """Centre at 0 and scale so that sqrt(tr Cov / 2) = 1."""
+def _standardise(
+    means: np.ndarray, stds: np.ndarray, weights: np.ndarray, classes: Classes | None = None
+) -> GaussianMixture:
+    """Centre at 0 and scale so that sqrt(tr Cov / 2) = 1 (classes ride along unchanged)."""
     m = GaussianMixture(torch.as_tensor(means), torch.as_tensor(stds), torch.as_tensor(weights))
     scale = 1.0 / math.sqrt(float(torch.trace(m.cov())) / 2)
-    return GaussianMixture((m.means - m.mean()) * scale, m.stds * scale, m.weights)
+    labels, names = (None, ()) if classes is None else (torch.as_tensor(classes[0]), classes[1])
+    return GaussianMixture((m.means - m.mean()) * scale, m.stds * scale, m.weights, labels, names)
+
+
+Classes = tuple[np.ndarray, tuple[str, ...]]  # class of each component (K,), class names (C,)
+
+
+def _blocks(sizes: list[int], names: tuple[str, ...]) -> Classes:
+    """Consecutive runs of components as classes: sizes[c] components of class c."""
+    return np.repeat(np.arange(len(sizes)), sizes), names
+
+
+def _word_classes() -> Classes:
+    """Each letter of the word a class: a point's letter is where it lies between the letters'
+    advance positions (Pillow's `getlength` of the text before each letter)."""
+    text = "SCORE"
+    font = ImageFont.load_default(size=48)
+    left = font.getbbox(text)[0]
+    starts = [4 - left + font.getlength(text[:i]) for i in range(1, len(text))]
+    xs = text_points(text)[:, 0] * 2  # back to the full-size image's pixel column
+    return np.searchsorted(np.asarray(starts), xs, side="right"), tuple(text)
+
+
+def _checkerboard_classes() -> Classes:
+    """Each filled square a class, named like a chessboard's (file a-d left to right, rank 1-4)."""
+    cells = [(i, j) for i in range(4) for j in range(4) if (i + j) % 2 == 0]
+    return _blocks([25] * len(cells), tuple(f"square {'abcd'[i]}{j + 1}" for i, j in cells))
+
+
+def _grid_classes() -> Classes:
+    """Each row of the grid a class (its five Gaussians), bottom to top."""
+    return np.repeat(np.arange(5), 5), tuple(f"row {r + 1} (from the bottom)" for r in range(5))
+
+
+CLASSES: dict[str, Callable[[], Classes]] = {
+    "eight_gaussians": lambda: (np.arange(8), tuple(f"mode at {45 * k}°" for k in range(8))),
+    "grid": _grid_classes,
+    "skewed": lambda: (np.arange(2), ("right (weight 0.8)", "left (weight 0.2)")),
+    "two_moons": lambda: _blocks([60, 60], ("upper moon", "lower moon")),
+    "swiss_roll": lambda: _blocks([53, 53, 54], ("inner third", "middle third", "outer third")),
+    "rings": lambda: _blocks([40, 90], ("inner ring", "outer ring")),
+    "two_spirals": lambda: _blocks([110, 110], ("first arm", "second arm")),
+    "checkerboard": _checkerboard_classes,
+    "pinwheel": lambda: _blocks([30] * 5, tuple(f"arm {a + 1}" for a in range(5))),
+    "word": _word_classes,
+}
 
 
 DISTRIBUTIONS: dict[str, tuple[str, Callable[[], Arrays]]] = {
@@ -165,7 +217,7 @@ def get_distribution(name: str) -> GaussianMixture:
     """The built-in distribution `name` as a standardised GaussianMixture (cached, immutable)."""
     if name not in DISTRIBUTIONS:
         raise unknown_key("distribution", name, DISTRIBUTIONS)
-    return _standardise(*DISTRIBUTIONS[name][1]())
+    return _standardise(*DISTRIBUTIONS[name][1](), CLASSES[name]())
 
 
 def distribution_labels() -> dict[str, str]:
@@ -173,4 +225,4 @@ def distribution_labels() -> dict[str, str]:
     return {k: v[0] for k, v in DISTRIBUTIONS.items()}
 
 
-__all__ = ["DISTRIBUTIONS", "get_distribution", "distribution_labels", "empirical"]
+__all__ = ["CLASSES", "DISTRIBUTIONS", "get_distribution", "distribution_labels", "empirical"]

@@ -152,7 +152,9 @@ def dsm_loss(
     return lam * (resid**2).sum(1)
 
 
-def output_loss(model, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, weighting="sigma2"):
+def output_loss(
+    model, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, weighting="sigma2", labels=None
+):
     """The same per-sample loss as `dsm_loss(model.score_with_grad, ...)`, in benign form.
 
     Written in the network's own output F (see `scoreviz.models`), so no 1/sigma is amplified:
@@ -163,11 +165,12 @@ def output_loss(model, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, wei
         v     (F = v_hat):         lambda alpha^2 / (sigma^2 (alpha + sigma)^2)
                                                     ||F - (eps - x0)||^2   (v: ||F - v||^2)
 
-    A DAE (output x0) is evaluated at its own t whatever t says. Differentiable; shape (N,).
+    A DAE (output x0) is evaluated at its own t whatever t says. labels: a conditional model's
+    class per sample (N,), the null class for dropped labels. Differentiable; shape (N,).
     """
     t64, alpha, sigma = model.schedule(t, x0.shape[0])
     x_t = alpha.to(x0.dtype)[:, None] * x0 + sigma.to(x0.dtype)[:, None] * eps
-    raw, _, _ = model.outputs(x_t, t64)
+    raw, _, _ = model.outputs(x_t, t64, labels) if labels is not None else model.outputs(x_t, t64)
     lam_over_s2 = _weight64(weighting, model.process, t64) / sigma**2
     kind = model.config.output
     if kind == "x0":

@@ -6,8 +6,16 @@ x = alpha * X0 + sigma * Z with Z ~ N(0, I), is again a mixture:
     p_{alpha,sigma}(x) = sum_k w_k N(x; alpha mu_k, v_k I),   v_k = alpha^2 s_k^2 + sigma^2.
 
 So log-density, score and the optimal denoiser E[X0 | x] are exact at every (alpha, sigma),
-sigma = 0 included (as long as the components have s_k > 0). All evaluations use log-sum-exp and
-are vectorised over points and components, chunked over points so that N x K stays bounded.
+sigma = 0 included (as long as the components have s_k > 0).
+
+Classes: each component may carry a class label c(k) (`labels`, names in `class_names`). Then
+p(x | c) is the mixture of class c's components (`given(c)`), again exact at every noise level,
+p(x) = sum_c pi_c p(x | c) with pi_c = sum_{c(k) = c} w_k (`class_weights`), and the score is the
+posterior-weighted average of the class scores: grad log p_t(x) = sum_c P(c | x) grad log
+p_t(x | c) (`class_posterior`). A mixture without labels is one class.
+
+All evaluations use log-sum-exp and are vectorised over points and components, chunked over
+points so that N x K stays bounded.
 
 Shapes: points x (N, 2); alpha, sigma are floats or tensors of shape (N,); results (N,) or (N, 2).
 """
@@ -43,6 +51,8 @@ class GaussianMixture:
     means: torch.Tensor
     stds: torch.Tensor
     weights: torch.Tensor
+    labels: torch.Tensor | None = None  # (K,) class of each component in [0, C); None: one class
+    class_names: tuple[str, ...] = ()  # C names (default "class 1", ...)
 
     def __post_init__(self) -> None:
         means = torch.as_tensor(self.means, dtype=torch.float64).reshape(-1, 2)
@@ -57,11 +67,68 @@ class GaussianMixture:
         object.__setattr__(self, "means", means)
         object.__setattr__(self, "stds", stds)
         object.__setattr__(self, "weights", w / w.sum())
+        self._set_labels(k)
+
+    def _set_labels(self, k: int) -> None:
+        """Validate `labels` ((K,) ints in [0, C)) and `class_names` (C names, every class used)."""
+        if self.labels is None:
+            object.__setattr__(self, "class_names", tuple(self.class_names)[:1] or ("all data",))
+            return
+        labels = torch.as_tensor(self.labels).reshape(-1).long()
+        if labels.numel() != k or (labels < 0).any():
+            raise DataError(f"Mixture labels: need {k} class numbers >= 0, one per component.")
+        n = int(labels.max()) + 1
+        names = tuple(self.class_names) or tuple(f"class {c + 1}" for c in range(n))
+        if len(names) != n or torch.bincount(labels, minlength=n).min() == 0:
+            raise DataError(f"Mixture labels: {len(names)} class names for classes 0..{n - 1}, "
+                            "each with at least one component.")  # fmt: skip
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "class_names", names)
 
     # ----------------------------------------------------------------- basic facts
     @property
     def n_components(self) -> int:
         return int(self.means.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        """C, the number of classes (1 without labels)."""
+        return len(self.class_names)
+
+    def component_labels(self) -> torch.Tensor:
+        """(K,) class of each component (all 0 without labels)."""
+        if self.labels is None:
+            return torch.zeros(self.n_components, dtype=torch.long)
+        return self.labels
+
+    def class_weights(self) -> torch.Tensor:
+        """pi_c = P(C = c) = sum of the weights of class c's components, shape (C,)."""
+        pi = torch.zeros(self.n_classes, dtype=torch.float64)
+        return pi.index_add_(0, self.component_labels(), self.weights)
+
+    def given(self, c: int) -> GaussianMixture:
+        """p(x0 | C = c): class c's components, weights renormalised (no labels)."""
+        if not 0 <= int(c) < self.n_classes:
+            raise DataError(f"There is no class {c}: this data has {self.n_classes} classes.")
+        keep = self.component_labels() == int(c)
+        return GaussianMixture(self.means[keep], self.stds[keep], self.weights[keep])
+
+    def class_posterior(self, x, alpha=1.0, sigma=0.0) -> torch.Tensor:
+        """P(C = c | x_t = x), shape (N, C): the responsibilities summed over each class."""
+        r = self.responsibilities(x, alpha, sigma)
+        onehot = torch.nn.functional.one_hot(self.component_labels(), self.n_classes)
+        return r @ onehot.to(r.dtype)
+
+    def sample_labelled(
+        self, n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """n samples (n, 2) of X0 with their classes (n,): the same draws as `sample(n)`."""
+        if n == 0:
+            return torch.zeros(0, 2, dtype=dtype), torch.zeros(0, dtype=torch.long)
+        idx = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        z = torch.randn(n, 2, generator=generator, dtype=torch.float64)
+        std = torch.sqrt(self.stds[idx] ** 2)  # as `sample` computes it (alpha 1, sigma 0)
+        return (self.means[idx] + std[:, None] * z).to(dtype), self.component_labels()[idx]
 
     def mean(self) -> torch.Tensor:
         """E[X0], shape (2,)."""

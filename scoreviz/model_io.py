@@ -95,12 +95,14 @@ _TRAIN_OPTIONAL = {
     "parent_digest": (str, type(None)),
     "coupling": (str,),
     "tail_stretch": (bool,),
+    "label_dropout": _NUM,
 }
 _MODEL_OPTIONAL = {
     "x_freqs": (int,),
     "residual": (bool,),
     "x_gate": (bool,),
     "prior_skip": (bool,),
+    "n_classes": (int,),
 }
 _MODEL_TYPES = {
     "kind": (str,),

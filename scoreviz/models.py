@@ -33,6 +33,12 @@ reverse SDE's f x needs, so a particle that wandered past |x| ~ 5 was pushed out
   ripples over the prior's tails (p_t has no detail finer than its noise anyway).
 Model files from before these fields load with both off (`LEGACY_FIELDS`).
 
+Class-conditional models (`n_classes` = C > 0, issue 24): the features also hold a learned
+embedding of the class, C + 1 rows, the last the "null" class that stands for no label. Trained
+with label dropout (`TrainConfig.label_dropout`), one network gives both the conditional score
+s(x_t, t, c) and the unconditional one s(x_t, t, null), which is what classifier-free guidance
+mixes. Its plain `score` (the ScoreFn every page uses) is the unconditional branch.
+
 With this scaling "score" trains exactly like "eps" with the output's sign flipped (same loss
 history, mirrored last layer): the 1/sigma_t a raw score needs is supplied by hand, not learned.
 "x0" differs: its score error is amplified by alpha_t / sigma_t^2 at small sigma_t.
@@ -70,7 +76,15 @@ _FREQ_RANGE = {"log_sigma": (0.25, 16.0), "t": (1.0, 100.0)}
 # cloud, 32 resolves details of ~0.05 (a tenth of a period), the width of the thinnest built-ins.
 X_FREQ_RANGE = (0.5, 32.0)
 # What a model file without the newer architecture fields was: raw coordinates into a plain MLP.
-LEGACY_FIELDS = {"x_freqs": 0, "residual": False, "x_gate": False, "prior_skip": False}
+LEGACY_FIELDS = {
+    "x_freqs": 0,
+    "residual": False,
+    "x_gate": False,
+    "prior_skip": False,
+    "n_classes": 0,
+}
+# Width of the learned class embedding of a conditional model (C + 1 rows: the classes and null).
+CLASS_DIM = 16
 # A frequency w of the input features is faded in as exp(-(w s / GATE_WIDTH)^2 / 2), s = sigma_t
 # c_in the noise's spread in u: at s = 1 (sampling's start) w = 0.5-2 pass, w >= 8 are off; at
 # s = 0.05 every w <= 32 passes at >= 0.6.
@@ -102,6 +116,7 @@ class ModelConfig:
     residual: bool = False  # residual blocks with LayerNorm (False: a plain MLP)
     x_gate: bool = True  # fade each input frequency w in as sigma_t w falls (see GATE_WIDTH)
     prior_skip: bool = True  # F = Gaussian-prior reading + network (far field: the prior score)
+    n_classes: int = 0  # C > 0: class-conditional, with a class embedding and a null class
 
     def __post_init__(self) -> None:
         _check(self.kind, KINDS, "model kind")
@@ -116,6 +131,10 @@ class ModelConfig:
             raise ConfigError(f"n_freqs must lie in [1, 256], got {self.n_freqs}.")
         if not 0 <= self.x_freqs <= 256:
             raise ConfigError(f"x_freqs must lie in [0, 256], got {self.x_freqs}.")
+        if not 0 <= self.n_classes <= 256 or (self.n_classes and self.kind != "score"):
+            raise ConfigError(
+                f"n_classes must lie in [0, 256] (a DAE has none), got {self.n_classes}."
+            )
         for name in ("residual", "x_gate", "prior_skip"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}.")
@@ -159,6 +178,8 @@ class ScoreMLP(nn.Module):
         )
         act, width = ACTIVATIONS[config.activation], config.width
         n_in = 2 + 4 * config.x_freqs + (2 * config.n_freqs if self.conditioned else 0)
+        self.n_classes = config.n_classes
+        n_in += CLASS_DIM if self.n_classes else 0
         if self.residual:
             self.inp = nn.Linear(n_in, width)
             self.blocks = nn.ModuleList(
@@ -174,11 +195,18 @@ class ScoreMLP(nn.Module):
         self.out = nn.Linear(width, 2)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        if self.n_classes:  # created last: the layers above draw the same initial weights
+            self.classes = nn.Embedding(self.n_classes + 1, CLASS_DIM)
 
     def features(
-        self, u: torch.Tensor, c: torch.Tensor, noise: torch.Tensor | None = None
+        self,
+        u: torch.Tensor,
+        c: torch.Tensor,
+        noise: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """[u, sin(w u), cos(w u), sin(v c), cos(v c)] (N, n_in).
+        """[u, sin(w u), cos(w u), sin(v c), cos(v c)] (N, n_in), then a conditional model's
+        class embedding (labels (N,) in [0, C]; C or None: the null class).
 
         With `noise` (N,), the noise's spread sigma_t c_in in u, each frequency's sin and cos are
         multiplied by exp(-(w noise / GATE_WIDTH)^2 / 2): detail finer than the noise fades out.
@@ -195,12 +223,20 @@ class ScoreMLP(nn.Module):
         if self.conditioned:
             vc = c[:, None] * self.freqs[None, :]
             parts += [torch.sin(vc), torch.cos(vc)]
+        if self.n_classes:
+            if labels is None:
+                labels = torch.full((u.shape[0],), self.n_classes, dtype=torch.long)
+            parts.append(self.classes(labels.to(u.device)).to(u.dtype))
         return torch.cat(parts, dim=1)
 
     def forward(
-        self, u: torch.Tensor, c: torch.Tensor, noise: torch.Tensor | None = None
+        self,
+        u: torch.Tensor,
+        c: torch.Tensor,
+        noise: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        z = self.features(u, c, noise)
+        z = self.features(u, c, noise, labels)
         if not self.residual:
             return self.out(self.hidden(z))
         h = self.inp(z)
@@ -289,18 +325,44 @@ class TrainedModel:
             t = torch.as_tensor(t).to(torch.float64).reshape(-1).expand(n)
         return t, self.process.alpha(t), self.process.sigma(t)
 
-    def outputs(self, x_t: torch.Tensor, t) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    @property
+    def n_classes(self) -> int:
+        """C for a class-conditional model, 0 for an unconditional one."""
+        return self.config.n_classes
+
+    def _labels(self, labels, n: int) -> torch.Tensor | None:
+        """labels as (n,) longs in [0, C] (None stays None: the null class); a plain model has
+        none to take."""
+        if labels is None:
+            return None
+        if not self.n_classes:
+            raise ConfigError("This model is not class-conditional: train a conditional one.")
+        labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1).expand(n)
+        if (labels < 0).any() or (labels > self.n_classes).any():
+            raise ConfigError(
+                f"Classes run from 0 to {self.n_classes - 1} (null: {self.n_classes})."
+            )
+        return labels
+
+    def outputs(
+        self, x_t: torch.Tensor, t, labels=None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(F, alpha_t, sigma_t): the raw network output (N, 2), differentiable, x_t's dtype.
 
-        F is eps_hat, sigma_t * score or x0_hat according to `config.output`.
+        F is eps_hat, sigma_t * score or x0_hat according to `config.output`. labels: a
+        conditional model's class per point (N,) or one int (None: the null class).
         """
+        labels = self._labels(labels, x_t.shape[0])
         t64, alpha, sigma = self.schedule(t, x_t.shape[0])
         c_in = torch.rsqrt(alpha**2 + sigma**2)
         cond = torch.log(sigma) if self.config.embedding == "log_sigma" else t64
         dtype = next(self.net.parameters()).dtype
         u = (x_t * c_in[:, None].to(x_t.dtype)).to(dtype)
+        more = {} if labels is None else {"labels": labels}  # a plain model's call as it was
         if self.config.x_gate:
-            raw = self.net(u, cond.to(dtype), (sigma * c_in).to(dtype))
+            raw = self.net(u, cond.to(dtype), (sigma * c_in).to(dtype), **more)
+        elif more:
+            raw = self.net(u, cond.to(dtype), None, **more)
         else:
             raw = self.net(u, cond.to(dtype))
         if self.config.prior_skip:  # the prior's reading + F, F faded out beyond |u| = FAR
@@ -309,10 +371,23 @@ class TrainedModel:
             raw = gain * u + fade * raw
         return raw.to(x_t.dtype), alpha.to(x_t.dtype), sigma.to(x_t.dtype)
 
-    def score_with_grad(self, x_t: torch.Tensor, t) -> torch.Tensor:
-        """The score (N, 2), differentiable in the network weights."""
-        raw, alpha, sigma = self.outputs(x_t, t)
+    def score_with_grad(self, x_t: torch.Tensor, t, labels=None) -> torch.Tensor:
+        """The score (N, 2), differentiable in the network weights (labels: see `outputs`)."""
+        raw, alpha, sigma = self.outputs(x_t, t, labels)
         return PARAMETERIZATION_TABLE[self.config.output].score(raw, x_t, alpha, sigma)
+
+    def class_score_fn(self, c: int | None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The ScoreFn of a conditional model given class c (None: the unconditional branch)."""
+        if c is not None:
+            self._labels(int(c), 1)  # refuses a plain model and a class out of range
+            if int(c) == self.n_classes:
+                raise ConfigError(f"Classes run from 0 to {self.n_classes - 1}; None is null.")
+
+        @torch.no_grad()
+        def score(x_t: torch.Tensor, t) -> torch.Tensor:
+            return self.score_with_grad(x_t, t, None if c is None else int(c))
+
+        return score
 
     @torch.no_grad()
     def score(self, x_t: torch.Tensor, t) -> torch.Tensor:

@@ -27,6 +27,28 @@ def exact_score_fn(dist: GaussianMixture, process: NoiseProcess) -> ScoreFn:
     return score
 
 
+def exact_class_score_fn(dist: GaussianMixture, process: NoiseProcess, c: int | None) -> ScoreFn:
+    """The exact score of p_t(x | c) (class c's components; None: of p_t(x), every class)."""
+    return exact_score_fn(dist if c is None else dist.given(c), process)
+
+
+def guided_score_fn(uncond: ScoreFn, cond: ScoreFn, w: float) -> ScoreFn:
+    """Classifier-free guidance: s_w = s_u + w (s_c - s_u) = (1 - w) s_u + w s_c.
+
+    w = 0: the unconditional score; w = 1: the conditional one; w > 1 pushes past it. (Papers
+    that write s_c + w' (s_c - s_u) use w' = w - 1: their "1 + w'" is this w.) With exact
+    scores, s_w = grad log [p_t(x | c)^w p_t(x)^(1 - w)] at every t, which at t = 0 is the
+    tilted density's score but at t > 0 is not the score of the noised tilted density.
+    """
+    w = float(w)
+
+    def score(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        s_u = uncond(x_t, t)
+        return s_u + w * (cond(x_t, t) - s_u)
+
+    return score
+
+
 def denoiser_from_score(score_fn: ScoreFn, process: NoiseProcess):
     """x0_hat(x_t, t) = E[x_0 | x_t] via Tweedie from any score function."""
 

@@ -328,3 +328,54 @@ def test_model_density_scene_gap_is_the_models_and_sits_in_the_margins(trained):
         thin = h0 <= np.median(h0)
         lost_thin, lost_crest = (h0 - hl)[thin].mean(), (h0 - hl)[~thin].mean()
         assert lost_thin > 5 * lost_crest, (seed, lost_thin, lost_crest)
+
+
+def guidance_settings(name: str, seed: int, **changes) -> pipelines.GuidanceSettings:
+    """The Guidance page's settings of the scene (class, w, sampler), as the page reads them."""
+    s = settings(name)
+    values = dict(c=int(s["class"]), w=float(s["w"]), sampler=s["guide_sampler"], seed=seed)
+    return pipelines.GuidanceSettings(**{**values, **changes})
+
+
+def test_guidance_scene_matches_at_one_crowds_at_three_leaks_at_half(trained):
+    (model,) = trained("guidance")
+    problem = problem_of("guidance", {"m": model})
+    for seed in SEEDS:
+        one = pipelines.guidance_view(problem, guidance_settings("guidance", seed, w=1.0))
+        assert one.ratio < 5 and one.exact_shares[0] > 0.99  # "match the upper moon"
+        three = pipelines.guidance_view(problem, guidance_settings("guidance", seed))
+        assert three.settings.w == 3.0
+        assert three.ratio > 24, three.ratio  # "dozens of times the two-sample floor"
+        assert three.learned_shares[0] > 0.99 and three.exact_shares[0] > 0.99
+        half = pipelines.guidance_view(problem, guidance_settings("guidance", seed, w=0.5))
+        assert half.tilted_shares[1] < 0.005  # "almost no mass on the lower moon"
+        assert 0.05 <= half.exact_shares[1] <= 0.10, half.exact_shares  # "5-10 %"
+        assert 0.05 <= half.learned_shares[1] <= 0.12, half.learned_shares
+    curve = pipelines.guidance_curve(problem.exact(), 0)
+    at3 = list(curve.ws).index(3.0)
+    assert all(curve.ratio[k][at3] > 24 for k in pipelines.GUIDANCE_SAMPLERS)
+
+
+def test_score_average_scene_exact_identity_learned_within_20_percent_shares_at_w0(trained):
+    (model,) = trained("score_average")
+    problem = problem_of("score_average", {"m": model})
+    dist, process, net = problem.dist, problem.process, model.model
+    for t in (0.05, 0.2, 0.5, 0.8):
+        tt = torch.tensor(t, dtype=torch.float64)
+        a, s = float(process.alpha(tt)), float(process.sigma(tt))
+        x = dist.sample(2000, torch.Generator().manual_seed(0), alpha=a, sigma=s)
+        post = dist.class_posterior(x.double(), a, s)
+        exact_avg = sum(
+            post[:, c : c + 1] * dist.given(c).score(x.double(), a, s) for c in range(8)
+        )
+        torch.testing.assert_close(exact_avg, dist.score(x.double(), a, s), rtol=1e-6, atol=1e-6)
+        tv = torch.full((len(x),), t)
+        null = net.class_score_fn(None)(x, tv)
+        avg = sum(post[:, c : c + 1].float() * net.class_score_fn(c)(x, tv) for c in range(8))
+        rel = float(((null - avg).norm(dim=1) ** 2).mean() / (avg.norm(dim=1) ** 2).mean()) ** 0.5
+        assert rel < 0.2, (t, rel)  # "to within 20 % of the score's size"
+    for seed in SEEDS:
+        v = pipelines.guidance_view(problem, guidance_settings("score_average", seed))
+        assert v.settings.w == 0.0
+        np.testing.assert_allclose(v.exact_shares, 0.125, atol=0.04)  # "12.5 % each"
+        np.testing.assert_allclose(v.learned_shares, 0.125, atol=0.05)

@@ -163,6 +163,7 @@ def test_model_id_is_a_stable_hash_of_every_setting():
     # settings at the value they had before they existed are not hashed (older ids stay valid)
     del d["parent"], d["parent_digest"], d["coupling"], d["tail_stretch"]
     del d["model"]["residual"]
+    del d["label_dropout"], d["model"]["n_classes"]  # issue 24's, at their plain-model values
     text = json.dumps(d, sort_keys=True)
     assert cfg.model_id == hashlib.sha1(text.encode()).hexdigest()[:12]
     assert TrainConfig(time_sampling="uniform").model_id != cfg.model_id
@@ -182,7 +183,8 @@ def test_settings_added_later_keep_older_model_ids():
     old = dataclasses.asdict(TrainConfig())
     for key in ("time_sampling", "parent", "parent_digest", "coupling", "tail_stretch"):
         del old[key]
-    for key in ("x_freqs", "residual", "x_gate", "prior_skip"):
+    del old["label_dropout"]
+    for key in ("x_freqs", "residual", "x_gate", "prior_skip", "n_classes"):
         del old["model"][key]
     cfg = TrainConfig.from_dict(old)
     assert cfg.time_sampling == "uniform" and cfg.parent is None and cfg.tail_stretch is False

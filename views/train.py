@@ -4,14 +4,22 @@ import pandas as pd
 import streamlit as st
 
 from scoreviz.couplings import COUPLINGS
+from scoreviz.errors import ConfigError
 from scoreviz.figures.training import loss_curve_figure
 from scoreviz.losses import WEIGHTING_HELP, WEIGHTINGS
 from scoreviz.models import ACTIVATIONS, KINDS, PARAMETERIZATIONS, ModelConfig
 from scoreviz.problem import Problem
 from scoreviz.quality import N_SEEDS
 from scoreviz.text import escape
-from scoreviz.training import MAX_N_TRAIN, TIME_SAMPLINGS, TrainConfig, continuation
-from scoreviz.ui import cache, keys
+from scoreviz.training import (
+    LABEL_DROPOUT,
+    MAX_N_TRAIN,
+    TIME_SAMPLINGS,
+    TrainConfig,
+    conditional,
+    continuation,
+)
+from scoreviz.ui import cache, controls, keys
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.models import MAX_MODELS, current_selection, session_models
 from scoreviz.ui.training_runner import is_training, live_status, show_notice, start_training
@@ -60,6 +68,7 @@ def _form() -> TrainConfig | None:
                 format_func=PARAMETERIZATIONS.get,
                 key="tf_param",
             )
+            cond = controls.draw(controls.TRAIN_CONDITIONAL)
         with c2:
             st.markdown("**Network**")
             width = st.select_slider("Width", WIDTHS, value=DM.width, key="tf_width")
@@ -144,8 +153,22 @@ def _form() -> TrainConfig | None:
         seed=sel.seed,
         coupling=coupling,
     )
+    if cond:
+        config = _conditional(config)
     st.session_state[keys.TRAIN_NAME] = name.strip() or config.display_name(sel.dist_label)
     return config
+
+
+def _conditional(config: TrainConfig) -> TrainConfig:
+    """The form's config made class-conditional on the data's classes (ConfigError, shown as a
+    message, where the data has none)."""
+    if sel.dist.n_classes < 2:
+        raise ConfigError(
+            "This data has no classes (an upload or a drawing has no labels), so a conditional "
+            "model has nothing to condition on: switch Class-conditional off, or choose a "
+            "built-in distribution."
+        )
+    return conditional(config, sel.dist.n_classes, LABEL_DROPOUT)
 
 
 with friendly_errors("The training settings"):

@@ -8,6 +8,7 @@ frozen dataclass of arrays out.
     pipelines/sampling.py     Sampling           (views/sampling.py,    figures/sampling.py)
     pipelines/steps.py        Sampling's quality vs number of steps     (figures/steps.py)
     pipelines/likelihood.py   Likelihood (PF-ODE) (views/likelihood.py, figures/likelihood.py)
+    pipelines/guidance.py     Guidance           (views/guidance.py,    figures/guidance.py)
     pipelines/common.py       t as a settings value, exact samples of the data
 
 The app (through one cached wrapper per piece in `scoreviz.ui.cache`), the benchmark and a
@@ -57,6 +58,22 @@ from scoreviz.pipelines.forward import (
     forward_view,
     noised,
     prior_view,
+)
+from scoreviz.pipelines.guidance import (
+    GUIDANCE_SAMPLERS,
+    W_STOPS,
+    GuidanceCurve,
+    GuidanceSettings,
+    GuidanceView,
+    TiltedDensity,
+    class_shares,
+    conditional_model,
+    guidance_curve,
+    guidance_view,
+    guided_exact,
+    guided_learned,
+    tilted_density,
+    tilted_samples,
 )
 from scoreviz.pipelines.likelihood import (
     LikelihoodLearned,
@@ -112,6 +129,20 @@ from scoreviz.pipelines.steps import (
 )
 
 __all__ = [
+    "GUIDANCE_SAMPLERS",
+    "W_STOPS",
+    "GuidanceCurve",
+    "GuidanceSettings",
+    "GuidanceView",
+    "TiltedDensity",
+    "class_shares",
+    "conditional_model",
+    "guidance_curve",
+    "guidance_view",
+    "guided_exact",
+    "guided_learned",
+    "tilted_density",
+    "tilted_samples",
     "DaeErrorView",
     "DaeSettings",
     "DaeView",

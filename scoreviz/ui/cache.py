@@ -27,6 +27,7 @@ from scoreviz.figures import dae as dae_figures
 from scoreviz.figures import fields as field_figures
 from scoreviz.figures import forward as forward_figures
 from scoreviz.figures import likelihood as likelihood_figures
+from scoreviz.figures import guidance as guidance_figures
 from scoreviz.figures import sampling as sampling_figures
 from scoreviz.figures import steps as steps_figures
 from scoreviz.forward import schedule_table
@@ -306,3 +307,30 @@ def _likelihood_figure(problem: Problem, s: pipelines.LikelihoodSettings):
 
 
 likelihood_figure = shared_figure(_likelihood_figure, 32)
+
+
+# ---------------------------------------------------------------------------- Guidance
+# One view per (problem, class, w, sampler): every w stop is computed once and kept, so moving
+# the slider back and forth redraws from the cache; the curve over w needs only the exact
+# scores (called with problem.exact(): shared by every model of the data).
+guidance_view = cached(pipelines.guidance_view, 64, heavy=True)
+guidance_curve = cached(pipelines.guidance_curve, 16, heavy=True)
+
+
+def _guidance_figures(problem: Problem, s: pipelines.GuidanceSettings):
+    view = guidance_view(problem, s)
+    return guidance_figures.guidance_figure(view), guidance_figures.shares_figure(view)
+
+
+def _guidance_curve_figure(problem: Problem, c: int, sampler_w: float):
+    return guidance_figures.curve_figure(guidance_curve(problem.exact(), c), sampler_w)
+
+
+guidance_figures_at = shared_figure(_guidance_figures, 128)  # (samples, mode weights) at w
+guidance_curve_figure = shared_figure(_guidance_curve_figure, 128)
+
+
+def warm_guidance(problem: Problem, w: float, c: int, sampler: str) -> None:
+    """The Guidance figures at weight w, built and frozen (a `prefetch` job)."""
+    for fig in guidance_figures_at(problem, pipelines.GuidanceSettings(c, w, sampler)):
+        warmed(fig)

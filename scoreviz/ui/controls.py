@@ -23,6 +23,7 @@ import streamlit as st
 from scoreviz.figures.sampling import X0_MIN_SNR
 from scoreviz.likelihood import ODE_STEPS
 from scoreviz.losses import WEIGHTINGS
+from scoreviz.pipelines.guidance import GUIDANCE_SAMPLERS, W_STOPS
 from scoreviz.pipelines.likelihood import ODE_STEP_CHOICES
 from scoreviz.processes import get_process
 from scoreviz.samplers import SAMPLERS, Knob, sampler_labels
@@ -339,6 +340,31 @@ LIKELIHOOD_GRID = Control(
 )  # fmt: skip
 
 
+# Guidance (issue 24). The class is its number as text ("0", "1", ...): the options and their
+# names depend on the data, so the page passes them (`draw(GUIDE_CLASS, options=...)`); a link
+# accepts any number and the page falls back to class 0 where the data has fewer classes.
+MAX_CLASSES = 256
+GUIDE_CLASS = Control(
+    "class", "guide_class", "Class c", "selectbox", "0",
+    options=lambda: [str(i) for i in range(MAX_CLASSES)],
+)  # fmt: skip
+GUIDE_W = Control(
+    "w", "guide_w", "Guidance weight w", "select_slider", 3.0, options=W_STOPS,
+    help="s = s_u + w (s_c − s_u): w = 0 unconditional, w = 1 conditional, w > 1 guided past "
+    "it. Papers writing s_c + w′(s_c − s_u) use w′ = w − 1 (their “1 + w′” is this w).",
+)  # fmt: skip
+GUIDE_SAMPLER = Control(
+    "guide_sampler", "guide_sampler", "Sampler", "radio", "ddpm", options=GUIDANCE_SAMPLERS
+)
+# The Train form's switch (not a view setting, so no URL parameter: drawn in the form)
+TRAIN_CONDITIONAL = Control(
+    "conditional", "tf_conditional", "Class-conditional (for Guidance)", "toggle", False,
+    help="A class embedding with a null class, trained with label dropout (20 % of the samples "
+    "lose their class): one network gives s(x, t, c) and s(x, t), what the Guidance page mixes. "
+    "Built-in data only (uploads and drawings have no classes).",
+)  # fmt: skip
+
+
 def sampler_knobs() -> tuple[Control, ...]:
     """Every sampler's knobs (from the registry), each once."""
     knobs = {k.key: k for spec in SAMPLERS.values() for k in spec.knobs}
@@ -369,6 +395,7 @@ PAGE_CONTROLS: dict[str, Callable[[], tuple[Control, ...]]] = {
         SAMPLER_STEPS_CHART,
     ),  # fmt: skip
     "views/likelihood.py": lambda: (LIKELIHOOD_STEPS, LIKELIHOOD_GRID),
+    "views/guidance.py": lambda: (GUIDE_CLASS, GUIDE_W, GUIDE_SAMPLER),
 }
 
 

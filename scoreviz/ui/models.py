@@ -139,6 +139,18 @@ def active_score_model(sel: Selection):
     return None, None
 
 
+def conditional_score_model(sel: Selection):
+    """(name, TrainResult) of a class-conditional model for the sidebar's data and process: the
+    active model if it is one, else this session's newest; (None, None) without one."""
+    ok = {n: r for n, r in matching_models(sel, "score").items() if r.config.conditional}
+    if sel.model_name in ok:
+        return sel.model_name, ok[sel.model_name]
+    if ok:
+        name = list(ok)[-1]
+        return name, ok[name]
+    return None, None
+
+
 def field_model(sel: Selection):
     """(name, model) the Score field compares: the active model when it was trained on the
     sidebar's data and process (a classical DAE too), else `active_score_model`."""

@@ -81,6 +81,12 @@ VIEWS: tuple[PageSpec, ...] = (
         ":material/query_stats:",
         "the model's own density (probability-flow ODE) vs the exact log p₀",
     ),
+    PageSpec(
+        "views/guidance.py",
+        "Guidance",
+        ":material/call_split:",
+        "classifier-free guidance vs the tilted density, learned and exact",
+    ),
 )
 PAGES: tuple[PageSpec, ...] = (HOME, *VIEWS)  # navigation order; Home is the default page
 

@@ -65,11 +65,12 @@ def default_config(sel: Selection) -> training.TrainConfig:
     return training.TrainConfig(distribution=sel.dist_key, process=sel.process_key, seed=sel.seed)
 
 
-def train_default_button(sel, key: str, label: str | None = None) -> None:
+def train_default_button(sel, key: str, label: str | None = None, config=None) -> None:
     """A primary button that trains the default model for the sidebar's choice (the server's
     shared cache answers at once if someone trained it already). Without a label it reads
-    "Train for this data (~N s)"; the estimate is always in its help."""
-    config = default_config(sel)
+    "Train for this data (~N s)"; the estimate is always in its help. `config`: other settings
+    to train instead (the default conditional model, for Guidance)."""
+    config = config or default_config(sel)
     took = f"~{minutes(PACE.seconds(config))}"  # measured on this machine (costs.Pace)
     text = label or f"Train for this data ({took})"
     tip = f"The default settings, {config.steps:,} steps: about {took} on this server."

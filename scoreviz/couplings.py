@@ -13,7 +13,8 @@
 
 OT_BLOCK = 128: an assignment of n pairs costs ~O(n^3); on the 2-core box one of 128 takes ~1 ms,
 one of 256 ~7-9 ms, one of 1,024 ~130 ms. A batch of 1,024 is solved as 8 blocks of 128, ~8 ms
-per step (+16 s on a 2,000-step training; blocks of 256 cost ~35 ms per step, +70 s). Shapes: x0, eps (N, 2); the result (N, 2).
+per step (+16 s on a 2,000-step training; blocks of 256 cost ~35 ms per step, +70 s).
+Shapes: x0, eps (N, 2); the result (N, 2).
 """
 
 from __future__ import annotations

@@ -81,8 +81,14 @@ def scene_name(path: Path) -> str:
     return re.sub(r"^\d+_", "", path.stem)
 
 
+def _file_order(path: Path) -> tuple[int, str]:
+    number = re.match(r"^(\d+)_", path.name)
+    return (int(number.group(1)) if number else 10**9, path.name)
+
+
 def load_scenes(directory: Path | None = None) -> dict[str, Scene]:
-    """Every good scene in `directory` (default SCENES_DIR), by name, in file-name order."""
+    """Every good scene in `directory` (default SCENES_DIR), by name, in the order of the files'
+    numbers (10_ after 9_), then names."""
     return dict(_scan(directory or SCENES_DIR)[0])
 
 
@@ -95,7 +101,7 @@ def broken_scenes(directory: Path | None = None) -> dict[str, str]:
 def _scan(directory: Path) -> tuple[dict[str, Scene], dict[str, str]]:
     """(good scenes by name, broken files' messages by file name); each broken file logged."""
     good, broken = {}, {}
-    for path in sorted(directory.glob("*.toml")):
+    for path in sorted(directory.glob("*.toml"), key=_file_order):
         try:
             scene = load_scene(path)
         except ScenesError as exc:

@@ -173,3 +173,15 @@ def test_warm_plans_the_good_scenes_and_names_the_broken(scenes_dir):
     good = {c.model_id for s in SCENES.values() for c in s.train}
     assert good <= {c.model_id for c in configs}  # the good scenes' models are still warmed
     assert len(said) == 1 and "9_zz_not_toml.toml" in said[0] and "disabled" in said[0]
+
+
+def test_scenes_are_listed_in_their_files_numeric_order(tmp_path):
+    """ "10_..." comes after "9_..." (a plain sort put the tenth scene first in the picker)."""
+    from scoreviz import scenes as core
+
+    for name in ("10_b.toml", "9_a.toml", "2_c.toml"):
+        (tmp_path / name).write_text((core.SCENES_DIR / "1_tweedie.toml").read_text())
+    order = [p.name for p in sorted(tmp_path.glob("*.toml"), key=core._file_order)]
+    assert order == ["2_c.toml", "9_a.toml", "10_b.toml"]
+    numbers = [int(p.name.split("_")[0]) for p in core.SCENES_DIR.glob("*.toml")]
+    assert len(numbers) == len(set(numbers))  # one scene per number: the order is not left to names

@@ -26,8 +26,8 @@ from scoreviz import costs, mixture, pipelines
 from scoreviz.figures import dae as dae_figures
 from scoreviz.figures import fields as field_figures
 from scoreviz.figures import forward as forward_figures
-from scoreviz.figures import likelihood as likelihood_figures
 from scoreviz.figures import guidance as guidance_figures
+from scoreviz.figures import likelihood as likelihood_figures
 from scoreviz.figures import sampling as sampling_figures
 from scoreviz.figures import steps as steps_figures
 from scoreviz.forward import schedule_table

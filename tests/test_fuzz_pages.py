@@ -52,6 +52,7 @@ PAGES = {
     "views/loss.py": 8,
     "views/sampling.py": 10,
     "views/likelihood.py": 4,
+    "views/guidance.py": 4,
 }
 TRACEBACK_MARKS = ("Traceback", 'File "')
 SAMPLING_BUDGET = 1.5e7  # particle-steps x (mixture components + 8): ~0.5 s on one core

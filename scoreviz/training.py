@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
+from scoreviz.data_io import is_custom_key
 from scoreviz.distributions import DISTRIBUTIONS, get_distribution
 from scoreviz.errors import ConfigError, TrainingDivergedError, unknown_key
 from scoreviz.identity import DIGEST, DIGEST_HEX, content_digest
@@ -77,7 +78,8 @@ MAX_N_TRAIN = 5_000
 class TrainConfig:
     """Everything that determines a trained model (frozen, hashable; hashed into model_id)."""
 
-    distribution: str = "eight_gaussians"  # registry key, or "upload:<sha>" (then pass dist=)
+    distribution: str = "eight_gaussians"  # registry key, or "upload:<sha>", "drawn:<sha>",
+    # "typed:<sha>" (data_io.is_custom_key; then pass dist=)
     process: str = "vp_linear"
     model: ModelConfig = field(default_factory=ModelConfig)
     weighting: str = "sigma2"
@@ -100,7 +102,7 @@ class TrainConfig:
     parent_digest: str | None = None
 
     def __post_init__(self) -> None:
-        if self.distribution not in DISTRIBUTIONS and not self.distribution.startswith("upload:"):
+        if self.distribution not in DISTRIBUTIONS and not is_custom_key(self.distribution):
             raise unknown_key("distribution", self.distribution, DISTRIBUTIONS)
         if self.process not in PROCESSES:
             raise unknown_key("noise process", self.process, PROCESSES)
@@ -214,8 +216,8 @@ def resolve_distribution(config: TrainConfig, dist: GaussianMixture | None) -> G
     """The training distribution: `dist` if given, else the built-in one named by the config."""
     if dist is not None:
         return dist
-    if config.distribution.startswith("upload:"):
-        raise ConfigError("This model was configured for uploaded data: pass the data as dist=.")
+    if is_custom_key(config.distribution):
+        raise ConfigError("This model was configured for your own data: pass the data as dist=.")
     return get_distribution(config.distribution)
 
 

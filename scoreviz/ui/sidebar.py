@@ -17,7 +17,7 @@ from scoreviz.distributions import distribution_labels
 from scoreviz.processes import process_labels
 from scoreviz.text import code_span
 from scoreviz.ui import keys, present, scenes
-from scoreviz.ui.models import Selection, current_selection
+from scoreviz.ui.models import SKETCH_KINDS, Selection, current_selection, session_sketch
 from scoreviz.ui.training_runner import sidebar_status
 
 
@@ -26,6 +26,10 @@ def _dist_options() -> dict[str, str]:
     up = st.session_state.get(keys.UPLOAD)
     if up is not None:
         opts["upload"] = f"Uploaded: {up.name} ({up.n_points} points)"
+    for kind in SKETCH_KINDS:  # drawn and typed data (the Train page's canvas and text box)
+        own = session_sketch(kind)
+        if own is not None:
+            opts[kind] = own.option
     return opts
 
 

@@ -78,21 +78,44 @@ class Sketch:
 # --------------------------------------------------------------------------- strokes
 def canvas_strokes(json_data: dict | None) -> list[np.ndarray]:
     """The freehand strokes of a Fabric.js canvas (streamlit-drawable-canvas's `json_data`) as
-    polylines (K, 2) in canvas pixels. A path's vertices are its commands' points (the mouse
-    positions and the midpoints between them), placed by the object's transform (move, scale,
-    rotate with the canvas' edit tool); objects other than paths are ignored."""
+    polylines (K, 2) in canvas pixels, placed by each object's transform (move, scale, rotate
+    with the canvas' edit tool); objects other than paths are ignored. A freehand path is
+    M, then quadratic Béziers (Q: control point = a mouse position, end = the midpoint to the
+    next), then L: each curve contributes its points at t = 1/4, 1/2, 3/4, 1."""
     objects = (json_data or {}).get("objects") or []
     out = []
     for obj in objects:
         if not isinstance(obj, dict) or str(obj.get("type", "")).lower() != "path":
             continue
-        pts = [c[1:] for c in obj.get("path") or [] if isinstance(c, list) and len(c) >= 3]
-        flat = [(float(p[i]), float(p[i + 1])) for p in pts for i in range(0, len(p) - 1, 2)]
-        xy = np.array(flat, dtype=np.float64).reshape(-1, 2)
+        xy = _path_points(obj.get("path") or [])
         xy = xy[np.isfinite(xy).all(1)]
         if len(xy):
             out.append(_placed(xy, obj))
     return out
+
+
+_Q_T = np.array([0.25, 0.5, 0.75, 1.0])[:, None]
+
+
+def _path_points(path: list) -> np.ndarray:
+    """The vertices of a Fabric path's M / L / Q commands (others: their last point), (K, 2)."""
+    pts: list[np.ndarray] = []
+    here = None
+    for cmd in path:
+        if not (isinstance(cmd, list) and len(cmd) >= 3):
+            continue
+        try:
+            nums = np.array([float(v) for v in cmd[1:]], dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        if str(cmd[0]).upper() == "Q" and len(nums) >= 4 and here is not None:
+            c, end = nums[0:2], nums[2:4]
+            pts.append((1 - _Q_T) ** 2 * here + 2 * (1 - _Q_T) * _Q_T * c + _Q_T**2 * end)
+        else:
+            end = nums[-2:] if len(nums) % 2 == 0 else nums[:2]
+            pts.append(end[None, :])
+        here = pts[-1][-1]
+    return np.concatenate(pts) if pts else np.zeros((0, 2))
 
 
 def _placed(xy: np.ndarray, obj: dict) -> np.ndarray:
@@ -120,7 +143,8 @@ def encode_strokes(strokes: list[np.ndarray], width: float, height: float) -> st
     """Strokes (canvas pixels, a `width` x `height` canvas) as a URL-safe code: version, then
     per stroke its vertex count and the deltas of its quantised vertices (zigzag varints),
     base64url without padding. Vertices are quantised to QUANT steps of the larger side and
-    simplified (Ramer-Douglas-Peucker, tolerance a quarter of the pen width). DataError when
+    simplified (Ramer-Douglas-Peucker, tolerance 1/2000 of the larger side: only what a
+    straight line already says). DataError when
     nothing usable is drawn or the drawing is too detailed for a link."""
     side = float(max(width, height))
     if not side > 0:
@@ -129,7 +153,7 @@ def encode_strokes(strokes: list[np.ndarray], width: float, height: float) -> st
     kept = 0
     for s in strokes[:MAX_STROKES]:
         q = np.clip(np.rint(np.asarray(s, dtype=np.float64) / side * (QUANT - 1)), 0, QUANT - 1)
-        q = _simplify(_dedupe(q.astype(np.int64)), PEN_WIDTH * QUANT / 4)
+        q = _simplify(_dedupe(q.astype(np.int64)), QUANT / 2000)
         if not len(q):
             continue
         kept += 1

@@ -26,6 +26,7 @@ from scoreviz.text import escape
 from scoreviz.ui import cache, keys
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.models import SketchData, current_selection, sketch_data
+from scoreviz.ui.training_runner import is_training
 from scoreviz.ui.widgets import train_default_button
 
 CANVAS_PX = 340  # square: the app's data frame has equal axes
@@ -43,6 +44,7 @@ def draw_block(canvas: Callable) -> None:
             f"evenly along the strokes ({sketch.N_DRAWN}), each a Gaussian of the width the data "
             "choose, as for an upload."
         )
+        st.space(28)  # the canvas' toolbar (undo, redo, edit, delete) floats above it
         result = canvas(
             stroke_width=PEN_PX,
             stroke_color="#1f4e79",
@@ -152,5 +154,8 @@ def _use_or_train(kind: str, source_key: str, source: str, label: str, key: str)
                 st.rerun()
         return
     st.caption("This is the sidebar's data now: train on it here or with the form above.")
+    was = is_training()
     with friendly_errors("Training"):
         train_default_button(current_selection(), key=key)
+    if is_training() and not was:
+        st.rerun()  # the progress and Stop at the top of the page (drawn before this button)

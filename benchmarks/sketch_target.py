@@ -61,10 +61,11 @@ def canvas_json(strokes: list[np.ndarray]) -> dict:
             path = [["M", *s[0]]] + [["Q", *c, *m] for c, m in zip(s[:-1], mids, strict=True)]
             path.append(["L", *s[-1]])
         lo, hi = s.min(0), s.max(0)
+        centre, size = (lo + hi) / 2, hi - lo
         objects.append({"type": "Path", "originX": "center", "originY": "center",
-                        "left": float((lo[0] + hi[0]) / 2), "top": float((lo[1] + hi[1]) / 2),
-                        "width": float(hi[0] - lo[0]), "height": float(hi[1] - lo[1]),
-                        "strokeWidth": 6, "path": [[c[0], *map(float, c[1:])] for c in path]})  # fmt: skip
+                        "left": float(centre[0]), "top": float(centre[1]),
+                        "width": float(size[0]), "height": float(size[1]), "strokeWidth": 6,
+                        "path": [[c[0], *map(float, c[1:])] for c in path]})  # fmt: skip
     return {"objects": objects}
 
 
@@ -151,9 +152,8 @@ def main() -> None:
     print(f"load after: {os.getloadavg()}")
     for key in rows[0]:
         v = np.array([r[key] for r in rows])
-        print(
-            f"{key:>20}: {v.mean():.4g} +- {v.std(ddof=1) if len(v) > 1 else 0:.2g}  {np.round(v, 4)}"
-        )
+        spread = v.std(ddof=1) if len(v) > 1 else 0.0
+        print(f"{key:>20}: {v.mean():.4g} +- {spread:.2g}  {np.round(v, 4)}")
 
 
 if __name__ == "__main__":

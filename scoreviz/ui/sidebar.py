@@ -78,7 +78,7 @@ def sidebar_name(name: str, limit: int = 36) -> str:
     "default · Eight Gaussians · VP"."""
     short = {"vp_linear": "VP", "vp_cosine": "VP cos", "sub_vp": "sub-VP", "ve": "VE"}
     parts = [re.sub(r"\s*\([^)]*\)", "", p).strip() for p in name.split(" · ")]
-    parts = [short.get(p, p) for p in parts]
+    parts = [short.get(p, re.sub(r"^(upload|drawn|typed):[0-9a-f]{16}$", r"\1", p)) for p in parts]
     kept = [p for p in parts if p and not re.fullmatch(r"seed \d+|[0-9a-f]{4,12}", p)]
     out = " · ".join(kept) or name
     return out if len(out) <= limit else out[: limit - 1] + "…"

@@ -7,7 +7,8 @@ The drawing is a smiley on the Train page's 340 px canvas (a face circle, two ey
 arc: four strokes), as the browser test drags it. For each seed it times what the app does
 after the last stroke (canvas JSON -> code -> points -> leave-one-out width -> mixture; the
 default training; the quality check `assess_result` the app runs before the model is shown),
-and measures W2 against held-out points of the drawn shape (uniform along the strokes, a tap
+(wall clock, and the CPU seconds of its one thread: the wall clock of an idle core), and
+measures W2 against held-out points of the drawn shape (uniform along the strokes, a tap
 uniform in its disc), each a mean over W2_DRAWS draws of W2_N points:
   floor   another draw of the shape itself (two samples of one law)
   mixture samples of the exact (smoothed) mixture
@@ -102,6 +103,7 @@ def mean_w2(samples: np.ndarray, ref: np.ndarray) -> float:
 
 
 def run(seed: int) -> dict:
+    c0 = time.thread_time()  # this thread's CPU seconds: what an idle core would take (1 thread)
     t0 = time.perf_counter()
     code = sketch.encode_strokes(
         sketch.canvas_strokes(canvas_json(smiley_strokes())), CANVAS, CANVAS
@@ -116,6 +118,7 @@ def run(seed: int) -> dict:
     t2 = time.perf_counter()
     result.quality = assess_result(result, dist)
     t_assess = time.perf_counter() - t2
+    cpu = time.thread_time() - c0
     rng = np.random.default_rng(100 + seed)
     ref = held_out(code, W2_N, rng)
     floor = mean_w2(np.concatenate([held_out(code, W2_N, rng) for _ in range(W2_DRAWS)]), ref)
@@ -133,6 +136,7 @@ def run(seed: int) -> dict:
         "train s": t_train,
         "assess s": t_assess,
         "to model s": t_data + t_train + t_assess,
+        "to model CPU s": cpu,
         "h": h,
         "floor W2": floor,
         "mixture/floor": mean_w2(mix, ref) / floor,

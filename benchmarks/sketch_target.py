@@ -79,7 +79,7 @@ def held_out(code: str, n: int, rng: np.random.Generator) -> np.ndarray:
     spread = math.sqrt(float(((even - centre) ** 2).sum(1).mean()) / 2)
     lengths = np.array([sketch._length(s) for s in strokes])
     dots = lengths < sketch.PEN_WIDTH
-    weights = np.where(dots, sketch.PEN_WIDTH, lengths)
+    weights = np.where(dots, sketch.TAP_WEIGHT, lengths)
     which = rng.choice(len(strokes), size=n, p=weights / weights.sum())
     out = np.empty((n, 2))
     for i, s in enumerate(strokes):

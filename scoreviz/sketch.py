@@ -4,7 +4,8 @@ A drawing is a list of strokes (polylines in canvas pixels, y down). It travels 
 (`encode_strokes`: each vertex quantised to a 1/QUANT of the canvas' larger side, delta- and
 varint-encoded, base64url), so a link carries the drawing itself and every server rebuilds the
 same points from it. `strokes_to_points` spreads N_DRAWN points evenly by arc length over all
-strokes (a tap, a stroke of no length, becomes a small disc of the pen's width), flips y up and
+strokes (a tap, a stroke shorter than the pen is wide, becomes a small disc of the pen's width
+with the points of a stroke TAP_WEIGHT long), flips y up and
 standardises like an upload (mean 0, unit spread sqrt(tr Cov / 2) = 1).
 
 A word is rendered with the font Pillow bundles (`ImageFont.load_default(size)`, FreeType's
@@ -47,7 +48,10 @@ MAX_STROKES = 60
 MAX_VERTICES = 3000  # after simplification; a code of ~2 bytes a vertex stays a short link
 MAX_CODE_CHARS = 8000
 MIN_EXTENT = 0.02  # of the canvas: a drawing smaller than this is a smudge, not a shape
-PEN_WIDTH = 0.02  # of the canvas' larger side: a tap's disc (and the simplification's scale)
+PEN_WIDTH = 0.02  # of the canvas' larger side: a tap's disc; a stroke shorter than it is a tap
+# A tap weighs like a stroke this long (of the larger side): as much as its pen width made an eye
+# of a drawn face 0.75 % of the points, a mode too small to see; 0.08 gives it ~3 %.
+TAP_WEIGHT = 0.08
 WORD_MAX_CHARS = 12
 WORD_FONT_PX = 96
 WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 -+=!?.&#*%@")
@@ -209,12 +213,13 @@ def decode_strokes(code: str) -> list[np.ndarray]:
 def strokes_to_points(strokes: list[np.ndarray], n: int = N_DRAWN) -> np.ndarray:
     """`n` points spread evenly by arc length over the strokes (unit-square coordinates, y
     down), at the middle of n equal pieces of the total length; a stroke shorter than the pen
-    width counts as a disc of that width (a tap), its points on a sunflower spiral inside it.
+    width is a tap: a disc of that width with the points of a stroke TAP_WEIGHT long, on a
+    sunflower spiral inside it.
     Returns (n, 2) raw points (y down); DataError for a smudge."""
     pen = PEN_WIDTH
     lengths = np.array([_length(s) for s in strokes])
     dots = lengths < pen
-    weights = np.where(dots, pen, lengths)
+    weights = np.where(dots, TAP_WEIGHT, lengths)
     counts = _split_count(n, weights)
     parts = []
     for s, dot, k in zip(strokes, dots, counts, strict=True):

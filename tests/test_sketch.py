@@ -69,8 +69,8 @@ def test_a_tap_is_a_disc_of_the_pen_width():
     line = np.array([[0.0, 0.0], [1.0, 0.0]])
     pts = sketch.strokes_to_points([dot, line], n=500)
     near = np.linalg.norm(pts - dot, axis=1) <= sketch.PEN_WIDTH / 2 + 1e-12
-    # its share: the pen width against the line's length
-    assert abs(near.sum() - 500 * sketch.PEN_WIDTH / (1 + sketch.PEN_WIDTH)) <= 1
+    # its share: a stroke TAP_WEIGHT long against the line's length (1)
+    assert abs(near.sum() - 500 * sketch.TAP_WEIGHT / (1 + sketch.TAP_WEIGHT)) <= 1
     assert len(np.unique(np.round(pts[near], 12), axis=0)) == near.sum()  # no two alike
 
 

@@ -70,33 +70,6 @@ def canvas_json(strokes: list[np.ndarray]) -> dict:
     return {"objects": objects}
 
 
-def held_out(code: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n points of the drawn shape itself, random: uniform by arc length along the strokes (a
-    tap uniform in its disc), in the sketch's standardised frame."""
-    strokes = sketch.decode_strokes(code)
-    even = sketch.strokes_to_points(strokes, sketch.N_DRAWN) * [1.0, -1.0]
-    centre = even.mean(0)
-    spread = math.sqrt(float(((even - centre) ** 2).sum(1).mean()) / 2)
-    lengths = np.array([sketch._length(s) for s in strokes])
-    dots = lengths < sketch.PEN_WIDTH
-    weights = np.where(dots, sketch.TAP_WEIGHT, lengths)
-    which = rng.choice(len(strokes), size=n, p=weights / weights.sum())
-    out = np.empty((n, 2))
-    for i, s in enumerate(strokes):
-        k = int((which == i).sum())
-        if dots[i]:
-            r = sketch.PEN_WIDTH / 2 * np.sqrt(rng.random(k))
-            a = rng.random(k) * 2 * math.pi
-            out[which == i] = s.mean(0) + np.stack([r * np.cos(a), r * np.sin(a)], 1)
-        else:
-            cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(s, axis=0).T))])
-            at = rng.random(k) * cum[-1]
-            out[which == i] = np.stack(
-                [np.interp(at, cum, s[:, 0]), np.interp(at, cum, s[:, 1])], 1
-            )
-    return (out * [1.0, -1.0] - centre) / spread
-
-
 def mean_w2(samples: np.ndarray, ref: np.ndarray) -> float:
     chunks = [samples[i * W2_N : (i + 1) * W2_N] for i in range(W2_DRAWS)]
     return float(np.mean([wasserstein2(c, ref) for c in chunks]))
@@ -119,12 +92,11 @@ def run(seed: int) -> dict:
     result.quality = assess_result(result, dist)
     t_assess = time.perf_counter() - t2
     cpu = time.thread_time() - c0
-    rng = np.random.default_rng(100 + seed)
-    ref = held_out(code, W2_N, rng)
-    floor = mean_w2(np.concatenate([held_out(code, W2_N, rng) for _ in range(W2_DRAWS)]), ref)
-    gen = torch.Generator().manual_seed(200 + seed)
+    ref = sketch.shape_sample(code, W2_N, seed=100 + seed)
+    floor = mean_w2(sketch.shape_sample(code, W2_N * W2_DRAWS, seed=200 + seed), ref)
+    gen = torch.Generator().manual_seed(300 + seed)
     mix = dist.sample(W2_N * W2_DRAWS, gen, dtype=torch.float64).numpy()
-    cfg = SamplerConfig(name="reverse_sde", n_steps=200, n_frames=2, seed=300 + seed,
+    cfg = SamplerConfig(name="reverse_sde", n_steps=200, n_frames=2, seed=400 + seed,
                         n_particles=W2_N * W2_DRAWS)  # fmt: skip
     exact = np.asarray(
         sample(exact_score_fn(dist, result.model.process), result.model.process, cfg).xs[-1]

@@ -243,6 +243,32 @@ def from_code(code: str, n: int = N_DRAWN) -> Sketch:
     return _sketch("drawn", code, raw, f"Drawn: {k} stroke{'s' * (k != 1)}")
 
 
+def shape_sample(code: str, n: int, seed: int = 0) -> np.ndarray:
+    """n random points of the drawn shape itself, in the frame of `from_code(code).points`:
+    uniform by arc length along the strokes, a tap uniform in its disc (with a tap's weight).
+    Held-out points: W2 of the evenly spaced points, or of the mixture's samples, against them
+    is compared with W2 of another such sample (the two-sample floor). (n, 2)."""
+    strokes = decode_strokes(code)
+    even = strokes_to_points(strokes) * [1.0, -1.0]
+    centre = even.mean(0)
+    spread = math.sqrt(float(((even - centre) ** 2).sum(1).mean()) / 2)
+    lengths = np.array([_length(s) for s in strokes])
+    dots = lengths < PEN_WIDTH
+    weights = np.where(dots, TAP_WEIGHT, lengths)
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n, weights / weights.sum())
+    parts = []
+    for s, dot, k in zip(strokes, dots, counts, strict=True):
+        if dot:
+            r, a = PEN_WIDTH / 2 * np.sqrt(rng.random(k)), rng.random(k) * 2 * math.pi
+            parts.append(s.mean(0) + np.stack([r * np.cos(a), r * np.sin(a)], 1))
+        else:
+            cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(s, axis=0).T))])
+            at = rng.random(k) * cum[-1]
+            parts.append(np.stack([np.interp(at, cum, s[:, 0]), np.interp(at, cum, s[:, 1])], 1))
+    return (np.concatenate(parts) * [1.0, -1.0] - centre) / spread
+
+
 def from_canvas(json_data: dict | None, width: float, height: float) -> Sketch:
     """The drawn data of a canvas (`canvas_strokes` -> `encode_strokes` -> `from_code`): the
     code, not the raw strokes, defines the points, so a link rebuilds exactly these."""

@@ -121,6 +121,25 @@ def test_a_damaged_code_is_refused_with_a_message(code):
         sketch.decode_strokes(code)
 
 
+def test_a_shape_sample_lies_on_the_strokes_in_the_points_frame():
+    line, dot = np.array([[40.0, 300], [300, 300]]), np.array([[170.0, 60]])
+    code = sketch.encode_strokes([line, dot], CANVAS, CANVAS)
+    sk = sketch.from_code(code)
+    x = sketch.shape_sample(code, 4000, seed=1)
+    assert x.shape == (4000, 2)
+    np.testing.assert_array_equal(x, sketch.shape_sample(code, 4000, seed=1))
+    # the points' frame: the evenly spaced points and the random ones share their line and dot
+    on_line = np.abs(x[:, 1] - sk.points[:, 1].min()) < 1e-9
+    tap = sk.points[np.argmax(sk.points[:, 1])]
+    radius = np.linalg.norm(x[~on_line] - tap, axis=1).max()
+    assert radius < 0.2 and (on_line | (np.linalg.norm(x - tap, axis=1) <= radius)).all()
+    share = sketch.TAP_WEIGHT / (sketch.TAP_WEIGHT + 260 / CANVAS)
+    assert abs(np.mean(~on_line) - share) < 4 * math.sqrt(share / 4000)
+    assert np.ptp(x[on_line, 0]) == pytest.approx(
+        np.ptp(sk.points[sk.points[:, 1] < 0, 0]), rel=0.01
+    )
+
+
 def test_nothing_drawn_and_a_smudge_are_refused():
     with pytest.raises(DataError, match="Nothing is drawn"):
         sketch.encode_strokes([], CANVAS, CANVAS)

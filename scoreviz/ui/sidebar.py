@@ -74,8 +74,8 @@ def sidebar() -> Selection:
 def sidebar_name(name: str, limit: int = 36) -> str:
     """A model's name as the narrow sidebar shows it (the full one is in its help): without id
     hashes, "seed N" (the seed is in the sidebar) and parentheses, process keys shortened, at
-    most `limit` characters. "default · Eight Gaussians (ring) · vp_linear · seed 0" ->
-    "default · Eight Gaussians · VP"."""
+    most `limit` characters, own data by its source ("typed:<hash>" -> "typed").
+    "default · Eight Gaussians (ring) · vp_linear · seed 0" -> "default · Eight Gaussians · VP"."""
     short = {"vp_linear": "VP", "vp_cosine": "VP cos", "sub_vp": "sub-VP", "ve": "VE"}
     parts = [re.sub(r"\s*\([^)]*\)", "", p).strip() for p in name.split(" · ")]
     parts = [short.get(p, re.sub(r"^(upload|drawn|typed):[0-9a-f]{16}$", r"\1", p)) for p in parts]

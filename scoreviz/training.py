@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from scoreviz.data_io import is_custom_key
+from scoreviz.data_io import is_custom_key, is_shared_key
 from scoreviz.distributions import DISTRIBUTIONS, get_distribution
 from scoreviz.errors import ConfigError, TrainingDivergedError, unknown_key
 from scoreviz.identity import DIGEST, DIGEST_HEX, content_digest
@@ -178,8 +178,12 @@ def model_name(config: TrainConfig) -> str:
     buttons, the Train page's default, a scene, the DAE page, a link reopened after F5), so the
     same model keeps one name across reloads: "default · <data label> · <process> · seed N"
     for the default settings, else `display_name` with the data's registry label. An upload
-    keeps its key (its models never travel in links)."""
+    keeps its key (its models never travel in links); drawn and typed data read "drawn 7507",
+    their source and the first digits of their points' hash."""
     label = {k: v[0] for k, v in DISTRIBUTIONS.items()}.get(config.distribution)
+    if is_shared_key(config.distribution):
+        source, digest = config.distribution.split(":")
+        label = f"{source} {digest[:4]}"
     default = TrainConfig(distribution=config.distribution, process=config.process,
                           seed=config.seed)  # fmt: skip
     if config == default:

@@ -12,7 +12,7 @@ import pytest
 from scoreviz import data_io, sketch
 from scoreviz.errors import ConfigError, DataError
 from scoreviz.scenes import load_scenes, scene_data
-from scoreviz.training import TrainConfig, resolve_distribution
+from scoreviz.training import TrainConfig, model_name, resolve_distribution
 from scoreviz.ui import keys, links
 
 CANVAS = 340
@@ -225,6 +225,7 @@ def test_custom_keys_configs_and_model_files():
     assert not data_io.is_shared_key("upload:0123456789abcdef")
     assert not data_io.is_custom_key("two_moons")
     config = TrainConfig(distribution=key)
+    assert model_name(config) == f"default · typed {key[6:10]} · vp_linear · seed 0"
     with pytest.raises(ConfigError, match="pass the data"):
         resolve_distribution(config, None)
     with pytest.raises(ConfigError):

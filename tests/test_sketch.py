@@ -14,6 +14,7 @@ from scoreviz.errors import ConfigError, DataError
 from scoreviz.scenes import load_scenes, scene_data
 from scoreviz.training import TrainConfig, model_name, resolve_distribution
 from scoreviz.ui import keys, links
+from scoreviz.ui import sketch as ui_sketch
 
 CANVAS = 340
 
@@ -166,6 +167,15 @@ def test_a_moved_scaled_rotated_path_is_placed_by_its_transform():
     (got,) = sketch.canvas_strokes(_fabric([line], left=170, top=170, scaleX=2, scaleY=2, angle=90))
     np.testing.assert_allclose(got[0], [170, 70], atol=1e-9)
     np.testing.assert_allclose(got[-1], [170, 270], atol=1e-9)
+
+
+def test_a_drawing_in_use_goes_back_on_the_canvas_with_the_same_code():
+    """A reopened link puts the drawing's strokes on the canvas (`ui.sketch._start`): read back,
+    they give the same code, so the drawing on screen is the data in use."""
+    strokes = [_circle(), np.array([[125.0, 130]]), np.array([[20.0, 300], [320, 310]])]
+    code = sketch.encode_strokes(strokes, CANVAS, CANVAS)
+    drawing = {"objects": [ui_sketch._fabric_path(s * CANVAS) for s in sketch.decode_strokes(code)]}
+    assert sketch.encode_strokes(sketch.canvas_strokes(drawing), CANVAS, CANVAS) == code
 
 
 def test_to_distribution_is_the_uploads_path():

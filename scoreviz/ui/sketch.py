@@ -31,6 +31,7 @@ from scoreviz.ui.widgets import train_default_button
 
 CANVAS_PX = 340  # square: the app's data frame has equal axes
 PEN_PX = 6
+PEN_COLOUR = "#1f4e79"
 PREVIEW_PX = 400
 
 
@@ -47,12 +48,12 @@ def draw_block(canvas: Callable) -> None:
         st.space(28)  # the canvas' toolbar (undo, redo, edit, delete) floats above it
         result = canvas(
             stroke_width=PEN_PX,
-            stroke_color="#1f4e79",
+            stroke_color=PEN_COLOUR,
             background_color="#ffffff",
             height=CANVAS_PX,
             width=CANVAS_PX,
             drawing_mode="freedraw",
-            initial_drawing=ss.get(keys.CANVAS_START),
+            initial_drawing=_start(),
             key=f"sketch_canvas_{ss.get(keys.CANVAS_ROUND, 0)}",
         )
         paths = _paths(result.json_data)
@@ -109,6 +110,42 @@ def word_block() -> None:
             data = sketch_data("typed", word)
             _preview(data, "word_preview")
             _use_or_train("typed", keys.WORD, word, "Use this word as the data", "word")
+
+
+def _start() -> dict | None:
+    """What the canvas starts with: Undo's strokes, else the drawing in use (a link reopened:
+    its strokes are back on the canvas, and give back the same code), else nothing."""
+    ss = st.session_state
+    if ss.get(keys.CANVAS_ROUND, 0) or not ss.get(keys.DRAWING):
+        return ss.get(keys.CANVAS_START)
+    try:
+        strokes = sketch.decode_strokes(ss[keys.DRAWING])
+    except DataError:
+        return None
+    return {"objects": [_fabric_path(s * CANVAS_PX) for s in strokes]}
+
+
+def _fabric_path(stroke: np.ndarray) -> dict:
+    """A polyline (K, 2) in canvas pixels as a Fabric path object (M, then L to each vertex)."""
+    lo, hi = stroke.min(0), stroke.max(0)
+    cmds = [["M", *map(float, stroke[0])]] + [["L", *map(float, p)] for p in stroke[1:]]
+    if len(stroke) == 1:
+        cmds.append(["L", *map(float, stroke[0])])
+    return {
+        "type": "Path",
+        "originX": "center",
+        "originY": "center",
+        "left": float(lo[0] + hi[0]) / 2,
+        "top": float(lo[1] + hi[1]) / 2,
+        "width": float(hi[0] - lo[0]),
+        "height": float(hi[1] - lo[1]),
+        "fill": None,
+        "stroke": PEN_COLOUR,
+        "strokeWidth": PEN_PX,
+        "strokeLineCap": "round",
+        "strokeLineJoin": "round",
+        "path": cmds,
+    }
 
 
 def _paths(json_data: dict | None) -> list[dict]:

@@ -266,7 +266,8 @@ def shape_sample(code: str, n: int, seed: int = 0) -> np.ndarray:
             cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(s, axis=0).T))])
             at = rng.random(k) * cum[-1]
             parts.append(np.stack([np.interp(at, cum, s[:, 0]), np.interp(at, cum, s[:, 1])], 1))
-    return (np.concatenate(parts) * [1.0, -1.0] - centre) / spread
+    x = np.concatenate(parts)[rng.permutation(n)]  # in random order: any slice is a sample
+    return (x * [1.0, -1.0] - centre) / spread
 
 
 def from_canvas(json_data: dict | None, width: float, height: float) -> Sketch:

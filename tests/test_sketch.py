@@ -129,6 +129,8 @@ def test_a_shape_sample_lies_on_the_strokes_in_the_points_frame():
     x = sketch.shape_sample(code, 4000, seed=1)
     assert x.shape == (4000, 2)
     np.testing.assert_array_equal(x, sketch.shape_sample(code, 4000, seed=1))
+    # in random order: the first hundred are a sample too (not one stroke's points)
+    assert 0 < np.mean(x[:100, 1] > x[:, 1].min() + 1e-9) < 0.5
     # the points' frame: the evenly spaced points and the random ones share their line and dot
     on_line = np.abs(x[:, 1] - sk.points[:, 1].min()) < 1e-9
     tap = sk.points[np.argmax(sk.points[:, 1])]

@@ -129,8 +129,9 @@ def _fabric_path(stroke: np.ndarray) -> dict:
     """A polyline (K, 2) in canvas pixels as a Fabric path object (M, then L to each vertex)."""
     lo, hi = stroke.min(0), stroke.max(0)
     cmds = [["M", *map(float, stroke[0])]] + [["L", *map(float, p)] for p in stroke[1:]]
-    if len(stroke) == 1:
-        cmds.append(["L", *map(float, stroke[0])])
+    if len(stroke) == 1:  # a tap: Fabric draws nothing for a segment of no length, so (as its
+        # brush does) the end moves by a thousandth of the pen, far less than a code's step
+        cmds.append(["L", float(stroke[0, 0]) + PEN_PX / 1000, float(stroke[0, 1])])
     return {
         "type": "Path",
         "originX": "center",

@@ -2,7 +2,7 @@
 driven by the exact score of its mixture, as the Sampling page runs it) lies within 1.25x the
 two-sample W2 floor of the shape, W2 measured against held-out points of the drawn strokes
 (`sketch.shape_sample`). The mean over three seeds; each seed's ratio is printed by
-benchmarks/sketch_target.py (measured 0.94 +- 0.16)."""
+benchmarks/sketch_target.py (measured 1.03 +- 0.10)."""
 
 from __future__ import annotations
 

@@ -68,6 +68,22 @@ _MAGIC = {
     b"\x93NUMPY": "a NumPy .npy file",
 }
 _HOW_TO_SAVE = "Upload a CSV or TXT file with two numeric columns (in Excel: Save As → CSV UTF-8)."
+# Data keys that are no registry name: "<source>:<16 hex digits>", the data passed along (dist=).
+# An upload's hash is of its file (private to its session: never shared); drawn and typed data
+# (`scoreviz.sketch`) are content addresses of points a link rebuilds, so their models are shared.
+CUSTOM_SOURCES = ("upload", "drawn", "typed")
+SHARED_SOURCES = ("drawn", "typed")
+CUSTOM_KEY = re.compile(r"(?:upload|drawn|typed):[0-9a-f]{16}")
+
+
+def is_custom_key(key: str) -> bool:
+    """Whether a data key names data the caller passes along (an upload, a drawing, a word)."""
+    return str(key).startswith(tuple(f"{s}:" for s in CUSTOM_SOURCES))
+
+
+def is_shared_key(key: str) -> bool:
+    """Whether a data key is a content address that links carry (drawn or typed data)."""
+    return str(key).startswith(tuple(f"{s}:" for s in SHARED_SOURCES))
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,15 +13,15 @@ safetensors file, a zip, random bytes), with missing or unexpected weights, wron
 non-finite values or from a newer format version raises `ModelFileError` with a message that says
 what is wrong. An imported result is marked `from_file`: it (and what is trained from it) stays in
 its session, never in a store shared with classmates. A model trained on uploaded data
-("upload:<16 hex digits>") imports like any other; the app decides what it can show without the
-data.
+("upload:<16 hex digits>"), drawn or typed data ("drawn:", "typed:") imports like any other;
+the app decides what it can show without the data.
 
 A model file is shared between students, so it is hostile input. It is checked *before* anything
 is built, in this order, each step bounded by the previous one:
 1. size (`MAX_FILE_BYTES`) and the safetensors preamble's length (`_MAX_HEADER_BYTES`);
 2. JSON nesting depth (`MAX_JSON_DEPTH`, counted without recursion), then parsing;
 3. settings within what the Train form can produce (`LIMITS`), short strings (`MAX_STRING`), a
-   `distribution` that is a built-in key or "upload:" + 16 hex digits;
+   `distribution` that is a built-in key or "upload:"/"drawn:"/"typed:" + 16 hex digits;
 4. the tensor table of the preamble against the layout of the network those settings build
    (names, float32, shapes) and against the file size;
 only then are tensors read (their bytes are the file's) and loaded into the network. Any other
@@ -42,6 +42,7 @@ import pandas as pd
 import safetensors.torch
 import torch
 
+from scoreviz.data_io import CUSTOM_KEY
 from scoreviz.distributions import DISTRIBUTIONS
 from scoreviz.errors import ModelFileError, ScorevizError
 from scoreviz.models import TrainedModel, build_model
@@ -70,7 +71,6 @@ MAX_FILE_BYTES = 8 * 2**20
 _MAX_HEADER_BYTES = 4 * 2**20
 MAX_JSON_DEPTH = 8  # ours is 3 deep (header -> config -> model); json.loads recurses per level
 MAX_STRING = 64  # characters of any string in the settings
-_UPLOAD_KEY = re.compile(r"upload:[0-9a-f]{16}")  # data_io.ParsedPoints.sha: 16 hex digits
 _JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
@@ -297,10 +297,10 @@ def _read_config(d) -> TrainConfig:
     _check_fields(d, _TRAIN_TYPES, "training settings", _TRAIN_OPTIONAL)
     _check_fields(d["model"], _MODEL_TYPES, "model settings", _MODEL_OPTIONAL)
     dist = d["distribution"]
-    if dist not in DISTRIBUTIONS and not _UPLOAD_KEY.fullmatch(dist):
+    if dist not in DISTRIBUTIONS and not CUSTOM_KEY.fullmatch(dist):
         raise ModelFileError(
             f"This model file's distribution {_short(dist)} is neither a built-in one nor "
-            "'upload:' followed by 16 hex digits."
+            "'upload:', 'drawn:' or 'typed:' followed by 16 hex digits."
         )
     if not 0 < d["lr"] <= MAX_LR or not 0 < d["model"]["dae_sigma"] <= MAX_DAE_SIGMA:
         raise ModelFileError("This model file's learning rate or DAE noise level is out of range.")

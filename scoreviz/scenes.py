@@ -16,6 +16,7 @@ sentences with the formula the view illustrates. A lecturer adds a scene by addi
     [settings]                                 # URL parameters (links.GLOBAL + the page's)
     data = "eight_gaussians"
     sigmas = "0.1~1"
+    drawing = "1GP4..."  /  word = "Hello"     # drawn / typed data (with data = "drawn"/"typed")
     [train]                                    # optional: a model with the default settings;
     n_train = 20                               # keys: TrainConfig / ModelConfig fields
                                                # ([[train]] tables: several, trained in turn)
@@ -42,7 +43,9 @@ from typing import Any
 
 import tomllib
 
-from scoreviz.errors import ConfigError, ScorevizError
+from scoreviz import sketch
+from scoreviz.errors import ScorevizError
+from scoreviz.mixture import GaussianMixture
 from scoreviz.models import ModelConfig
 from scoreviz.processes import get_process
 from scoreviz.stops import T_STEP, nearest, sigma_stops, t_stops
@@ -70,6 +73,7 @@ class Scene:
     settings: tuple[tuple[str, str], ...]  # (URL parameter, text) pairs
     train: tuple[Any, ...]  # TrainConfigs (distribution, process, seed from the settings)
     source: str = ""  # the file's name, for messages
+    dist: GaussianMixture | None = None  # drawn or typed data (train with dist=), else None
 
     @property
     def settings_dict(self) -> dict[str, str]:
@@ -120,7 +124,7 @@ def load_scene(path: Path) -> Scene:
         raise ScenesError(f"Scene {path.name}: not a readable TOML file ({e}).") from e
     try:
         return dataclasses.replace(_validated(scene_name(path), raw), source=path.name)
-    except (ConfigError, ValueError, TypeError, AttributeError, KeyError) as e:  # a bad key too
+    except (ScorevizError, ValueError, TypeError, AttributeError, KeyError) as e:  # a bad key too
         raise ScenesError(f"Scene {path.name}: {e}") from e
 
 
@@ -134,8 +138,9 @@ def _validated(name: str, raw: dict) -> Scene:
     if not (ROOT / raw["page"]).is_file() or not raw["page"].startswith("views/"):
         raise ValueError(f"page '{raw['page']}' is not one of the app's pages")
     settings = {str(k): str(v) for k, v in raw.get("settings", {}).items()}
+    own = _own_data(settings)
     state = {
-        "distribution": settings.get("data", "eight_gaussians"),
+        "distribution": own.key if own else settings.get("data", "eight_gaussians"),
         "process": settings.get("process", "vp_linear"),
         "seed": int(settings.get("seed", 0)),
     }
@@ -144,8 +149,29 @@ def _validated(name: str, raw: dict) -> Scene:
     configs = tuple(_train_config(t, state) for t in tables)
     check_levels(settings, state["process"])
     text = " ".join(raw["summary"].split())
+    dist = sketch.to_distribution(own)[1] if own else None
     return Scene(name, raw["title"].strip(), raw["page"], text, raw["formula"].strip(),
-                 tuple(settings.items()), configs)  # fmt: skip
+                 tuple(settings.items()), configs, dist=dist)  # fmt: skip
+
+
+def _own_data(settings: dict[str, str]) -> sketch.Sketch | None:
+    """The scene's drawn or typed data ("data" = "drawn" with "drawing", or "typed" with
+    "word"), else None (DataError, a ScorevizError, for a damaged drawing or a refused word)."""
+    kind = settings.get("data")
+    if kind == "drawn":
+        return sketch.from_code(settings.get("drawing", ""))
+    if kind == "typed":
+        return sketch.from_word(settings.get("word", ""))
+    return None
+
+
+def scene_data(data_key: str) -> GaussianMixture | None:
+    """The mixture of the drawn or typed data a good scene trains on under `data_key` (what
+    `scripts/warm.py` passes as dist=), else None."""
+    for scene in load_scenes().values():
+        if scene.dist is not None and scene.train and scene.train[0].distribution == data_key:
+            return scene.dist
+    return None
 
 
 STOP_TOLERANCE = 0.02  # relative distance of a scene's sigma to the slider stop it lands on

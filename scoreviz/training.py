@@ -46,6 +46,7 @@ import pandas as pd
 import torch
 
 from scoreviz.couplings import COUPLINGS, pair
+from scoreviz.data_io import is_custom_key, is_shared_key
 from scoreviz.distributions import DISTRIBUTIONS, get_distribution
 from scoreviz.errors import ConfigError, TrainingDivergedError, unknown_key
 from scoreviz.identity import DIGEST, DIGEST_HEX, content_digest
@@ -110,7 +111,8 @@ MAX_N_TRAIN = 5_000
 class TrainConfig:
     """Everything that determines a trained model (frozen, hashable; hashed into model_id)."""
 
-    distribution: str = "eight_gaussians"  # registry key, or "upload:<sha>" (then pass dist=)
+    distribution: str = "eight_gaussians"  # registry key, or "upload:<sha>", "drawn:<sha>",
+    # "typed:<sha>" (data_io.is_custom_key; then pass dist=)
     process: str = "vp_linear"
     model: ModelConfig = field(default_factory=ModelConfig)
     weighting: str | None = None  # None: the output's natural loss (DEFAULT_WEIGHTING; sigma2)
@@ -137,7 +139,7 @@ class TrainConfig:
     label_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.distribution not in DISTRIBUTIONS and not self.distribution.startswith("upload:"):
+        if self.distribution not in DISTRIBUTIONS and not is_custom_key(self.distribution):
             raise unknown_key("distribution", self.distribution, DISTRIBUTIONS)
         if self.process not in PROCESSES:
             raise unknown_key("noise process", self.process, PROCESSES)
@@ -260,8 +262,12 @@ def model_name(config: TrainConfig) -> str:
     buttons, the Train page's default, a scene, the DAE page, a link reopened after F5), so the
     same model keeps one name across reloads: "default · <data label> · <process> · seed N"
     for the default settings, else `display_name` with the data's registry label. An upload
-    keeps its key (its models never travel in links)."""
+    keeps its key (its models never travel in links); drawn and typed data read "drawn 7507",
+    their source and the first digits of their points' hash."""
     label = {k: v[0] for k, v in DISTRIBUTIONS.items()}.get(config.distribution)
+    if is_shared_key(config.distribution):
+        source, digest = config.distribution.split(":")
+        label = f"{source} {digest[:4]}"
     default = TrainConfig(distribution=config.distribution, process=config.process,
                           seed=config.seed)  # fmt: skip
     if config == default:
@@ -301,8 +307,8 @@ def resolve_distribution(config: TrainConfig, dist: GaussianMixture | None) -> G
     """The training distribution: `dist` if given, else the built-in one named by the config."""
     if dist is not None:
         return dist
-    if config.distribution.startswith("upload:"):
-        raise ConfigError("This model was configured for uploaded data: pass the data as dist=.")
+    if is_custom_key(config.distribution):
+        raise ConfigError("This model was configured for your own data: pass the data as dist=.")
     return get_distribution(config.distribution)
 
 

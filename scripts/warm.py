@@ -57,12 +57,14 @@ def plan(
 def warm(configs: list[TrainConfig], store: model_store.ModelStore, log=print) -> list[dict]:
     """Train (or find) each config in `store`; one row per config: id, what, seconds, loaded."""
     from scoreviz.quality import assess_result
+    from scoreviz.scenes import scene_data
     from scoreviz.training import train
 
     def create_for(config):
         def create():
-            result = train(config)
-            result.quality = assess_result(result)
+            dist = scene_data(config.distribution)  # a scene's drawn or typed data, else None
+            result = train(config, dist=dist)
+            result.quality = assess_result(result, dist)
             return result
 
         return create

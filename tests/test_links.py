@@ -34,6 +34,8 @@ VALUES = {
     "sampler": "annealed_langevin",
     "steps": "120",
     "particles": "640",
+    "word": "Hi there",
+    "drawing": "1AvAB8AHKNso2AbQJ0iU",  # a line and a tap (sketch.encode_strokes)
 }
 
 
@@ -73,6 +75,9 @@ def test_url_round_trip_per_page(page):
         ("weightings", "one,evil"),
         ("per_bin", "100"),
         ("present", "maybe"),
+        ("word", "naïve"),
+        ("word", ""),
+        ("drawing", "1AvAB8AHKNso2AbQJ0i!"),
     ],
 )
 def test_invalid_values_are_refused(name, text):

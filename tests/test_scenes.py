@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from scoreviz import sketch
 from scoreviz.scenes import ScenesError, load_scene
 from scoreviz.ui import keys, pages
 from scoreviz.ui.scenes import check_settings, load_scenes
@@ -21,11 +22,14 @@ def test_at_least_seven_scenes_each_complete():
         assert scene.page in files
         assert 2 <= scene.summary.count(". ") + 1 <= 6, scene.name  # two or three sentences+
         assert "\\" in scene.formula  # LaTeX
+        settings = scene.settings_dict
+        data = settings["data"]  # drawn or typed data: trained under its points' key
+        if data == "drawn":
+            data = sketch.from_code(settings["drawing"]).key
+        elif data == "typed":
+            data = sketch.from_word(settings["word"]).key
         for config in scene.train:
-            assert (config.distribution, config.process) == (
-                scene.settings_dict["data"],
-                scene.settings_dict["process"],
-            )
+            assert (config.distribution, config.process) == (data, settings["process"])
 
 
 HEAD = 'title = "x"\npage = "views/dae.py"\nsummary = "s"\n'

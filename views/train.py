@@ -1,9 +1,12 @@
-"""Train: settings form -> background training with live loss and Stop; models; upload; export."""
+"""Train: settings form -> background training with live loss and Stop; models; data you draw,
+type or upload; export."""
 
 import pandas as pd
 import streamlit as st
+from streamlit_drawable_canvas import st_canvas  # registered at import: only in a running app
 
 from scoreviz.couplings import COUPLINGS
+from scoreviz.data_io import is_custom_key
 from scoreviz.errors import ConfigError
 from scoreviz.figures.training import loss_curve_figure
 from scoreviz.losses import WEIGHTING_HELP, WEIGHTINGS
@@ -22,6 +25,7 @@ from scoreviz.training import (
 from scoreviz.ui import cache, controls, keys
 from scoreviz.ui.errors import friendly_errors
 from scoreviz.ui.models import MAX_MODELS, current_selection, session_models
+from scoreviz.ui.sketch import draw_block, word_block
 from scoreviz.ui.training_runner import is_training, live_status, show_notice, start_training
 from scoreviz.ui.transfer import model_transfer_block, upload_block
 from scoreviz.ui.widgets import model_caption
@@ -174,7 +178,7 @@ def _conditional(config: TrainConfig) -> TrainConfig:
 with friendly_errors("The training settings"):
     config = _form()
     if config is not None:
-        dist = sel.dist if sel.dist_key.startswith("upload:") else None
+        dist = sel.dist if is_custom_key(sel.dist_key) else None
         outcome = start_training(config, st.session_state[keys.TRAIN_NAME], dist=dist)
         if outcome == "busy":
             st.warning("A model is already training in this session: stop it or wait.")
@@ -207,9 +211,9 @@ def _verdict_and_more(res) -> None:
         "(a warm restart): the shape sharpens, nothing already learned is thrown away.",
     ):
         name = f"{sel.model_name} +{more:,}"
-        upload = res.config.distribution.startswith("upload:")
+        upload = is_custom_key(res.config.distribution)
         if upload and res.config.distribution != sel.dist_key:
-            st.warning("Select the uploaded data this model was trained on to train it longer.")
+            st.warning("Select the data of your own this model was trained on to train it longer.")
             return
         dist = sel.dist if upload else None
         if start_training(continuation(res, more), name, dist=dist, init=res) == "busy":
@@ -240,7 +244,7 @@ if sel.model is not None and not is_training():
     with friendly_errors("The loss curve"):
         dae_t = res.model.dae_t
         floor = None
-        if not res.config.distribution.startswith("upload:"):
+        if not is_custom_key(res.config.distribution):
             cfg = res.config
             problem = Problem.builtin(cfg.distribution, cfg.process)
             floor = cache.mean_loss_floor(problem, cfg.weighting, dae_t, cfg.time_sampling)
@@ -250,6 +254,14 @@ if sel.model is not None and not is_training():
         st.plotly_chart(fig, width="stretch", key="train_loss")
         st.caption(model_caption(res))
     _verdict_and_more(res)
+
+st.divider()
+st.subheader("Draw or type your data")
+draw_tab, word_tab = st.tabs(["Draw", "Type a word"])
+with draw_tab:
+    draw_block(st_canvas)
+with word_tab:
+    word_block()
 
 st.divider()
 left, right = st.columns(2, gap="large")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from scoreviz import analysis, training
+from scoreviz.data_io import is_custom_key
 from scoreviz.distributions import DISTRIBUTIONS
 from scoreviz.mixture import GaussianMixture
 from scoreviz.models import ModelConfig
@@ -38,7 +39,7 @@ def short_label(name: str, problem: Problem, limit: int = 28) -> str:
         p
         for p in parts
         if p.strip() not in known
-        and not p.strip().startswith("upload:")
+        and not is_custom_key(p.strip())
         and not re.fullmatch(r"seed \d+|[0-9a-f]{4,12}", p.strip())  # seeds, id hashes
     ]
     out = " · ".join(kept) or parts[0] if parts else name
@@ -145,7 +146,7 @@ def train_dae(problem: Problem, sigma: float, steps: int, seed: int, on_progress
     """Train a classical DAE at one sigma (on_progress(fraction done)); reuse an identical
     finished one from `store` (get(model_id) / put(model_id, result)), built-in data only."""
     config = dae_train_config(problem, sigma, steps, seed)
-    upload = problem.dist_key.startswith("upload:")
+    upload = is_custom_key(problem.dist_key)
     store = None if upload else store
     cached = None if store is None else store.get(config.model_id)
     if cached is not None:

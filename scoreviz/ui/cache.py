@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from scoreviz import costs, mixture, pipelines
+from scoreviz.data_io import is_custom_key
 from scoreviz.figures import dae as dae_figures
 from scoreviz.figures import fields as field_figures
 from scoreviz.figures import forward as forward_figures
@@ -198,7 +199,7 @@ def train_dae(problem: Problem, sigma: float, steps: int, seed: int, on_progress
     a training job in the training slots (`training_runner.train_and_wait`): an identical model
     finished or being trained for another session is reused (built-in data only)."""
     config = pipelines.dae_train_config(problem, sigma, steps, seed)
-    upload = problem.dist_key.startswith("upload:")
+    upload = is_custom_key(problem.dist_key)
     name = f"DAE σ={sigma:.3g}"
     return train_and_wait(config, name, problem.dist if upload else None, on_progress)
 

@@ -138,6 +138,7 @@ class Param:
     key: str
     parse: Callable[[str, str], Any]
     show: Callable[[Any], str] = str
+    max_chars: int = 200  # longer text is cut before parsing (a drawing's code is longer)
 
     def session_key(self, process_key: str) -> str:
         return self.key.replace("{process}", process_key)

@@ -3,7 +3,8 @@
 are threads of one process).
 
 The shared sidebar's settings (widgets, and URL parameters: `links.GLOBAL`):
-    DISTRIBUTION   registry key of the chosen built-in distribution, or "upload"
+    DISTRIBUTION   registry key of the chosen built-in distribution, or "upload", "drawn",
+                   "typed" (the session's own data)
     PROCESS        registry key of the noise process
     SEED           int seed for sampling / training
     PRESENT        presentation mode on (`present`)
@@ -13,6 +14,8 @@ The session's data and models (`models`):
     ACTIVE_MODEL   display name of the active model, or None (a sidebar widget)
     UPLOAD         models.UploadedData or None: an uploaded point cloud, this session only
     UPLOAD_H       the upload's smoothing width (a widget on Train, `transfer`)
+    DRAWING        the drawn data in use: its code (`scoreviz.sketch.encode_strokes`), or None
+    WORD           the typed data in use: its word, or None (both travel in links)
 Bookkeeping (leading "_": never a widget):
     TRAINING_JOB      the session's jobs.TrainingJob, if any (`training_runner`)
     TRAINING_NOTICE   (kind, text) of the last training's outcome, until the next one starts
@@ -28,6 +31,8 @@ Bookkeeping (leading "_": never a widget):
     DAE_TRAINED       the DAE page's "trained" note, shown once after its rerun
     EXPORT_MEMO       the last exported model file (`transfer`)
     UPLOAD_ERROR, IMPORT_ERROR   (file id, message) of a refused upload / model file
+    CANVAS_ROUND   the drawing canvas' generation: Clear and Undo remount it (`ui.sketch`)
+    CANVAS_START   the strokes a remounted canvas starts from (Undo: all but the last)
 Keys made from a name (helpers below): `pending(key)` parks a widget value for the next run,
 `prefetch(slider)` remembers a slider's last value (`prefetch`), `seen(what)` the last file
 handled, `export_files(name)` an export menu's key prefix, `loss_floors(dist)` whether the
@@ -55,6 +60,10 @@ MODELS = "models"
 ACTIVE_MODEL = "active_model"
 UPLOAD = "upload"
 UPLOAD_H = "upload_h"
+DRAWING = "drawing"
+WORD = "word"
+CANVAS_ROUND = "_canvas_round"
+CANVAS_START = "_canvas_start"
 TRAINING_JOB = "training_job"
 TRAINING_NOTICE = "training_notice"
 SCENE_QUEUE = "_scene_trainings"
@@ -84,6 +93,8 @@ DEFAULTS: dict[str, Any] = {
     SEED: 0,
     ACTIVE_MODEL: None,
     UPLOAD: None,
+    DRAWING: None,
+    WORD: None,
     PRESENT: False,
     SCENE: None,
 }
@@ -137,5 +148,6 @@ def apply_pending(*widget_keys: str) -> None:
 
 
 def request_distribution(key: str) -> bool:
-    """Select a distribution ("upload" or a registry key); False: applied on the next run."""
+    """Select a distribution ("upload", "drawn", "typed" or a registry key); False: applied on
+    the next run."""
     return set_widget(DISTRIBUTION, key)

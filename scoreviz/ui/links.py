@@ -15,7 +15,12 @@ one, `models` the session's others. On a new session (a reload, or a link opened
 id is looked up in the server's store of finished models (`models.find_model`: the server's
 store, then the on-disk `model_store` when one is configured), so nothing trained on this server
 is lost to F5.
-Models of uploaded data stay out of links: the data is private to its session.
+Models of uploaded data stay out of links: the data is private to its session. Drawn and typed
+data travel in the link itself (`drawing`: the strokes' code, `word`: the word; `data=drawn` /
+`data=typed` selects them), and their models with it: a model's data key is the sha256 of the
+points (`scoreviz.sketch`), which the link rebuilds.
+
+    ?data=typed&word=Hello&model=4c1d9a0b7e22
 
 The parameters: the sidebar's (`GLOBAL`) and each page's, from its control specs
 (`controls.page_params`): a new page setting is one `controls.Control`. A view owns its sync:
@@ -30,8 +35,9 @@ from typing import Any
 
 import streamlit as st
 
-from scoreviz import scenes
+from scoreviz import scenes, sketch
 from scoreviz.distributions import distribution_labels
+from scoreviz.errors import DataError
 from scoreviz.processes import PROCESSES, process_labels
 from scoreviz.text import escape
 from scoreviz.ui import keys
@@ -44,10 +50,35 @@ from scoreviz.ui.controls import (
     page_params,
     show_flag,
 )
-from scoreviz.ui.models import restore_models
+from scoreviz.ui.models import SKETCH_KINDS, restore_models
+
+
+def _data_options() -> dict[str, str]:
+    """The `data` parameter's values: the built-ins, and "drawn" / "typed" (the link's own)."""
+    return {**distribution_labels(), **{k: k for k in SKETCH_KINDS}}
+
+
+def _drawing(text: str, _process: str) -> str:
+    """A drawing's code, checked (ValueError for a damaged one)."""
+    try:
+        sketch.decode_strokes(text)
+    except DataError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+def _word(text: str, _process: str) -> str:
+    """A word the text box would accept (ValueError otherwise)."""
+    try:
+        return sketch.check_word(text)
+    except DataError as exc:
+        raise ValueError(str(exc)) from None
+
 
 GLOBAL: tuple[Param, ...] = (
-    Param("data", keys.DISTRIBUTION, choice(distribution_labels)),
+    Param("data", keys.DISTRIBUTION, choice(_data_options)),
+    Param("drawing", keys.DRAWING, _drawing, max_chars=sketch.MAX_CODE_CHARS),
+    Param("word", keys.WORD, _word, max_chars=4 * sketch.WORD_MAX_CHARS),
     Param("process", keys.PROCESS, choice(process_labels)),
     Param("seed", keys.SEED, integer(0, 2**31 - 1)),
     Param("present", keys.PRESENT, flag, show_flag),
@@ -99,7 +130,7 @@ def apply(given: Mapping[str, str], page_file: str, ss: Any) -> list[str]:
         if p.name not in given:
             continue
         try:
-            value = p.parse(str(given[p.name])[:200], process)
+            value = p.parse(str(given[p.name])[: p.max_chars], process)
         except (ValueError, TypeError, KeyError):
             bad.append(p.name)
             continue
@@ -126,7 +157,7 @@ def url_values(page_file: str, ss: Any) -> dict[str, str]:
     for p in (*GLOBAL, *page_params(page_file)):
         key = p.session_key(process)
         if key in ss and not (p.name == "data" and ss[key] == "upload"):
-            if p.name in ("present", "scene") and not ss[key]:
+            if p.name in ("present", "scene", "drawing", "word") and not ss[key]:
                 continue
             out[p.name] = p.show(ss[key])
     models = ss.get(keys.MODELS, {})

@@ -5,7 +5,9 @@ server's store of finished models, and which model a page compares with the exac
     name, model = active_score_model(sel)      # the score model trained on sel's data, or None
     add_model(name, result)                    # keep it (at most MAX_MODELS), make it active
 
-Per session: `keys.MODELS`, `keys.ACTIVE_MODEL`, `keys.UPLOAD`. Shared across sessions
+Per session: `keys.MODELS`, `keys.ACTIVE_MODEL`, `keys.UPLOAD`, and the drawn / typed data in use
+(`keys.DRAWING`, `keys.WORD`: their code and word; the points and mixture come from the
+server-wide `sketch_data`, content-addressed, so a link rebuilds them). Shared across sessions
 (st.cache_resource, bounded): finished TrainResults keyed by model id, so identical
 configurations train once per server (`shared_models`), and a link's model ids come back from
 there, or from the on-disk store shared by replicas (`find_model`).
@@ -19,8 +21,9 @@ from typing import Any
 
 import streamlit as st
 
-from scoreviz import model_store
+from scoreviz import model_store, sketch
 from scoreviz.distributions import distribution_labels, get_distribution
+from scoreviz.errors import DataError
 from scoreviz.jobs.shared import SharedModels
 from scoreviz.mixture import GaussianMixture
 from scoreviz.processes import NoiseProcess, get_process
@@ -30,6 +33,8 @@ from scoreviz.ui import keys
 
 MAX_MODELS = 5  # per session: bounds memory per user
 MAX_SHARED_MODELS = 32  # per server
+MAX_SKETCHES = 64  # drawn / typed datasets kept per server (each ~50 kB)
+SKETCH_KINDS = {"drawn": keys.DRAWING, "typed": keys.WORD}  # DISTRIBUTION value -> source key
 
 
 @dataclass(frozen=True)
@@ -47,11 +52,45 @@ class UploadedData:
     raw_sha: str = ""  # hash of the file's bytes alone
 
 
+@dataclass(frozen=True, eq=False)
+class SketchData:
+    """Drawn or typed data (`scoreviz.sketch.Sketch`) with its smoothing width and mixture."""
+
+    sketch: sketch.Sketch
+    bandwidth: float
+    dist: GaussianMixture
+
+    @property
+    def option(self) -> str:
+        """How the sidebar's select box names it."""
+        return f"{self.sketch.label} ({self.sketch.n_points:,} points)"
+
+
+@st.cache_resource(max_entries=MAX_SKETCHES, show_spinner=False)
+def sketch_data(kind: str, source: str) -> SketchData:
+    """The data of a drawing's code ("drawn") or a word ("typed"), built once per server
+    (content-addressed: the same source is the same data for everyone); DataError if unusable."""
+    sk = sketch.from_word(source) if kind == "typed" else sketch.from_code(source)
+    h, dist = sketch.to_distribution(sk)
+    return SketchData(sk, h, dist)
+
+
+def session_sketch(kind: str) -> SketchData | None:
+    """The session's drawn ("drawn") or typed ("typed") data in use, or None."""
+    source = st.session_state.get(SKETCH_KINDS[kind])
+    if not source:
+        return None
+    try:
+        return sketch_data(kind, source)
+    except DataError:
+        return None
+
+
 @dataclass(frozen=True)
 class Selection:
     """What the shared sidebar selects; every page starts from this."""
 
-    dist_key: str  # "eight_gaussians", ..., or "upload:<sha>"
+    dist_key: str  # "eight_gaussians", ..., or "upload:<sha>", "drawn:<sha>", "typed:<sha>"
     dist_label: str
     dist: GaussianMixture
     process_key: str
@@ -68,11 +107,16 @@ def current_selection() -> Selection:
     """The Selection from session state, without drawing widgets."""
     keys.init_state()
     ss = st.session_state
+    own = session_sketch(ss[keys.DISTRIBUTION]) if ss[keys.DISTRIBUTION] in SKETCH_KINDS else None
     if ss[keys.DISTRIBUTION] == "upload" and ss[keys.UPLOAD] is not None:
         up = ss[keys.UPLOAD]
         dist_key, dist_label, dist = f"upload:{up.sha}", f"Uploaded: {up.name}", up.dist
+    elif own is not None:
+        dist_key, dist_label, dist = own.sketch.key, own.sketch.label, own.dist
     else:
         dist_key = ss[keys.DISTRIBUTION]
+        if dist_key not in distribution_labels():  # own data no longer there (the sidebar resets)
+            dist_key = keys.DEFAULT_DISTRIBUTION
         dist_label, dist = distribution_labels()[dist_key], get_distribution(dist_key)
     active = ss[keys.ACTIVE_MODEL]
     return Selection(

@@ -15,12 +15,14 @@ import logging
 
 import streamlit as st
 
+from scoreviz.data_io import is_custom_key
 from scoreviz.scenes import Scene, ScenesError
 from scoreviz.scenes import broken_scenes as broken_scene_files
 from scoreviz.scenes import load_scenes as load_scene_files
 from scoreviz.text import escape
 from scoreviz.training import model_name
 from scoreviz.ui import keys, links, pages, present
+from scoreviz.ui.models import current_selection
 from scoreviz.ui.training_runner import is_training, live_status, start_training
 
 __all__ = ["Scene", "ScenesError", "broken", "load_scenes"]
@@ -102,8 +104,11 @@ def run_pending(page_file: str) -> None:
     if queue and not is_training():
         config = queue.pop(0)
         ss[keys.SCENE_TRAINED] = ss.get(keys.SCENE_TRAINED, 0) + 1
-        # reruns at once if the server already has it
-        start_training(config, model_name(config))
+        # reruns at once if the server already has it; drawn or typed data: the session's
+        sel = current_selection()
+        dist = sel.dist if is_custom_key(config.distribution) else None
+        if dist is None or sel.dist_key == config.distribution:
+            start_training(config, model_name(config), dist=dist)
     goto = ss.pop(keys.SCENE_GOTO, None)
     if goto and goto != page_file:
         st.switch_page(goto)

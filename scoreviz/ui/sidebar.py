@@ -17,7 +17,7 @@ from scoreviz.distributions import distribution_labels
 from scoreviz.processes import process_labels
 from scoreviz.text import code_span
 from scoreviz.ui import keys, present, scenes
-from scoreviz.ui.models import Selection, current_selection
+from scoreviz.ui.models import SKETCH_KINDS, Selection, current_selection, session_sketch
 from scoreviz.ui.training_runner import sidebar_status
 
 
@@ -26,6 +26,10 @@ def _dist_options() -> dict[str, str]:
     up = st.session_state.get(keys.UPLOAD)
     if up is not None:
         opts["upload"] = f"Uploaded: {up.name} ({up.n_points} points)"
+    for kind in SKETCH_KINDS:  # drawn and typed data (the Train page's canvas and text box)
+        own = session_sketch(kind)
+        if own is not None:
+            opts[kind] = own.option
     return opts
 
 
@@ -70,11 +74,11 @@ def sidebar() -> Selection:
 def sidebar_name(name: str, limit: int = 36) -> str:
     """A model's name as the narrow sidebar shows it (the full one is in its help): without id
     hashes, "seed N" (the seed is in the sidebar) and parentheses, process keys shortened, at
-    most `limit` characters. "default · Eight Gaussians (ring) · vp_linear · seed 0" ->
-    "default · Eight Gaussians · VP"."""
+    most `limit` characters, own data by its source ("typed:<hash>" -> "typed").
+    "default · Eight Gaussians (ring) · vp_linear · seed 0" -> "default · Eight Gaussians · VP"."""
     short = {"vp_linear": "VP", "vp_cosine": "VP cos", "sub_vp": "sub-VP", "ve": "VE"}
     parts = [re.sub(r"\s*\([^)]*\)", "", p).strip() for p in name.split(" · ")]
-    parts = [short.get(p, p) for p in parts]
+    parts = [short.get(p, re.sub(r"^(upload|drawn|typed):[0-9a-f]{16}$", r"\1", p)) for p in parts]
     kept = [p for p in parts if p and not re.fullmatch(r"seed \d+|[0-9a-f]{4,12}", p)]
     out = " · ".join(kept) or name
     return out if len(out) <= limit else out[: limit - 1] + "…"

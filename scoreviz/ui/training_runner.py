@@ -28,6 +28,7 @@ from __future__ import annotations
 import streamlit as st
 
 from scoreviz import costs
+from scoreviz.data_io import is_shared_key
 from scoreviz.errors import ScorevizError
 from scoreviz.figures.training import loss_curve_figure
 from scoreviz.jobs import training_job
@@ -74,8 +75,10 @@ def start_training(
     costs.check_budget(config, MAX_JOB_SECONDS)
     # Shared (server-wide store, on-disk store) only what this server trained from settings
     # alone or from a shared model: never uploaded data, never weights from an imported file
-    # (a continuation's id binds its parent's content too: training.continuation).
-    shareable = dist is None and not getattr(init, "from_file", False)
+    # (a continuation's id binds its parent's content too: training.continuation). Drawn and
+    # typed data are shared: their key is the sha256 of their points (`scoreviz.sketch`).
+    public = dist is None or is_shared_key(config.distribution)
+    shareable = public and not getattr(init, "from_file", False)
     cached = shared_models().get(config.model_id) if shareable else None
     if cached is not None:
         add_model(name, cached)

@@ -14,6 +14,7 @@ import streamlit as st
 
 from scoreviz import training
 from scoreviz.costs import PACE, minutes
+from scoreviz.data_io import is_custom_key
 from scoreviz.forward import schedule_at
 from scoreviz.processes import NoiseProcess
 from scoreviz.text import escape
@@ -78,7 +79,7 @@ def train_default_button(sel, key: str, label: str | None = None, config=None) -
         text, type="primary", disabled=is_training(), key=f"train_default_{key}", help=tip
     ):
         with friendly_errors("Training"):
-            dist = sel.dist if sel.dist_key.startswith("upload:") else None
+            dist = sel.dist if is_custom_key(sel.dist_key) else None
             start_training(config, model_name(config), dist=dist)  # the name F5 gives back
 
 

@@ -106,7 +106,10 @@ def test_every_page_in_chromium():
                     path=str(SHOTS / f"{i}_{title.split()[0].lower()}.png"), full_page=True
                 )
 
-            # On the Sampling page: play the animation and see frames advance.
+            # On the Sampling page (no longer the last page): play the animation, frames advance.
+            page.get_by_role("link", name="Sampling").first.click()
+            page.wait_for_url(lambda u: urlparse(u).path.endswith("/sampling"), timeout=30_000)
+            _settle(page, 1, timeout=90)
             chart = (
                 page.locator('[data-testid="stPlotlyChart"]')
                 .filter(has=page.locator(".updatemenu-button"))

@@ -60,7 +60,7 @@ def test_conditional_model_draws_learned_beside_exact_and_the_controls_work():
     assert at.selectbox(key="guide_class").options[3] == "mode at 135°"
     at.selectbox(key="guide_class").set_value("3").run()
     at.select_slider(key="guide_w").set_value(8.0).run()
-    at.radio(key="guide_sampler").set_value("ddim").run()
+    at.selectbox(key="guide_sampler").set_value("ddim").run()
     assert_no_exception(at)
     spec = chart_specs(at)[0]
     assert "learned guided (DDIM)" in _names(spec)

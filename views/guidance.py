@@ -47,7 +47,7 @@ def guidance_page() -> None:
     c1, c2, c3 = st.columns([2, 4, 3], vertical_alignment="bottom")
     c = int(controls.draw(controls.GUIDE_CLASS, c1, options=options))
     w = float(controls.draw(controls.GUIDE_W, c2))
-    sampler = controls.draw(controls.GUIDE_SAMPLER, c3)
+    sampler = controls.draw(controls.GUIDE_SAMPLER, c3)  # a select: one row, like the others
     settings = GuidanceSettings(c, w, sampler, seed=sel.seed)
     with friendly_errors("The guidance view"):
         samples_fig, shares_fig = cache.guidance_figures_at(problem, settings)

@@ -355,7 +355,7 @@ GUIDE_W = Control(
     "it. Papers writing s_c + w′(s_c − s_u) use w′ = w − 1 (their “1 + w′” is this w).",
 )  # fmt: skip
 GUIDE_SAMPLER = Control(
-    "guide_sampler", "guide_sampler", "Sampler", "radio", "ddpm", options=GUIDANCE_SAMPLERS
+    "guide_sampler", "guide_sampler", "Sampler", "selectbox", "ddpm", options=GUIDANCE_SAMPLERS
 )
 # The Train form's switch (not a view setting, so no URL parameter: drawn in the form)
 TRAIN_CONDITIONAL = Control(

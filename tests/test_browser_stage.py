@@ -100,6 +100,24 @@ def _scene_problems(page, where: str, w: int, h: int) -> list[str]:
     return problems
 
 
+def _open_scene(page, url: str, name: str, scene, w: int, h: int, mode: str) -> list[str]:
+    """Open scene `name` by its link, wait until it has trained and drawn; what is wrong."""
+    query = f"?scene={name}" + ("&present=1" if mode == "present" else "")
+    page.goto(url + "/" + query, wait_until="domcontentloaded")
+    _settled(page)
+    path = urlparse(page.url).path.strip("/")
+    assert path == pages.PageSpec(scene.page, "", "", "").url_path, page.url
+    page.screenshot(path=str(SHOTS / f"scene_{name}_{w}x{h}_{mode}.png"))
+    problems = _scene_problems(page, f"scene {name} at {w}x{h} ({mode})", w, h)
+    if scene.train:  # every model it trains is in the session (and in its link)
+        query = parse_qs(urlparse(page.url).query)
+        ids = [i for i in query.get("models", [""])[0].split(",") if i]
+        ids += query.get("model", [])
+        if len(ids) < len(scene.train):
+            problems.append(f"scene {name}: {len(ids)} of {len(scene.train)} models")
+    return problems
+
+
 @pytest.mark.parametrize("mode", ["present", "normal"])
 def test_every_scene_trains_what_it_needs_and_fits_the_screen(browser_and_url, mode):
     browser, url = browser_and_url
@@ -107,20 +125,13 @@ def test_every_scene_trains_what_it_needs_and_fits_the_screen(browser_and_url, m
     for w, h in SIZES:
         for name, scene in load_scenes().items():
             page = browser.new_page(viewport={"width": w, "height": h})
-            query = f"?scene={name}" + ("&present=1" if mode == "present" else "")
-            page.goto(url + "/" + query, wait_until="domcontentloaded")
-            _settled(page)
-            path = urlparse(page.url).path.strip("/")
-            assert path == pages.PageSpec(scene.page, "", "", "").url_path, page.url
-            page.screenshot(path=str(SHOTS / f"scene_{name}_{w}x{h}_{mode}.png"))
-            problems += _scene_problems(page, f"scene {name} at {w}x{h} ({mode})", w, h)
-            if scene.train:  # every model it trains is in the session (and in its link)
-                query = parse_qs(urlparse(page.url).query)
-                ids = [i for i in query.get("models", [""])[0].split(",") if i]
-                ids += query.get("model", [])
-                if len(ids) < len(scene.train):
-                    problems.append(f"scene {name}: {len(ids)} of {len(scene.train)} models")
-            page.close()
+            try:  # one scene's failure is reported with the others' (its tab closed, not left
+                # polling the server while the next scenes and tests run)
+                problems += _open_scene(page, url, name, scene, w, h, mode)
+            except AssertionError as exc:
+                problems.append(f"scene {name} at {w}x{h} ({mode}): {exc}")
+            finally:
+                page.close()
     assert not problems, "\n".join(problems)
 
 

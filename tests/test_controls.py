@@ -111,6 +111,7 @@ def test_every_forward_score_field_dae_and_loss_setting_reaches_the_address():
         "weightings": ["one", "x0"],
         "bins": 32,
         "per_bin": 512,
+        "velocity": True,
     }
     for page in ("views/forward.py", "views/score_field.py", "views/dae.py", "views/loss.py"):
         at = _page_with_model(page, tiny_result())

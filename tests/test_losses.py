@@ -224,6 +224,8 @@ def _lambda_np(name: str, w: str, t: np.ndarray) -> np.ndarray:
         "one": np.ones_like(s),
         "x0": s**4 / a**2,
         "min_snr": np.minimum(snr, 5.0) * s**4 / a**2,
+        # v - v_hat = (1 + sigma/alpha)(eps - eps_hat) and eps_hat - eps = -sigma (s + eps/sigma)
+        "v": s**2 * (a + s) ** 2 / a**2,
     }[w]
 
 

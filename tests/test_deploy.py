@@ -19,10 +19,8 @@ import asyncio
 import csv
 import io
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,28 +36,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import loadgen  # noqa: E402
+from loadgen_hall import free_ports as _free_ports  # noqa: E402
 
 pytestmark = pytest.mark.slow
 REPLICAS = 3
 SESSIONS = 24
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_ports(n: int) -> int:
-    """A base port with n consecutive free ports after it."""
-    for _ in range(200):
-        base = random.randrange(20_000, 60_000)
-        if all(_free(base + i) for i in range(n)):
-            return base
-    raise RuntimeError("no free ports")
 
 
 class Hall:
